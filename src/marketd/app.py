@@ -1,0 +1,85 @@
+"""Composition root: builds the container from settings and wires the HTTP application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from marketd import __version__
+from marketd.auth.dependencies import rate_limit_identity
+from marketd.auth.endpoints import router as auth_router
+from marketd.config import Settings
+from marketd.core.container import Container
+from marketd.core.errors import install_error_handlers
+from marketd.core.logging import AccessLogMiddleware
+from marketd.core.ratelimit import RateLimitMiddleware
+from marketd.discussions.endpoints import router as discussions_router
+from marketd.health.endpoints import router as health_router
+from marketd.markets.endpoints import router as markets_router
+from marketd.trades.endpoints import router as trades_router
+from marketd.users.endpoints import router as users_router
+from marketd.votes.endpoints import router as votes_router
+
+DESCRIPTION = """Off-chain backend of the zmart prediction-market platform on Solana.
+
+Errors are RFC 9457 `application/problem+json`. Lists are cursor-paginated: pass the
+`next_cursor` of a page back as `cursor`. Amounts are integers (lamports; shares with 9
+decimals); prices are decimal strings. Write routes need `Authorization: Bearer <token>`
+from Sign-In With Solana (`/api/auth/challenge` then `/api/auth/verify`).
+"""
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    settings = settings or (container.settings if container else Settings())
+    owns_container = container is None
+    container = container or Container.build(settings)
+    log = structlog.get_logger("marketd")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await log.ainfo(
+            "starting",
+            database="embedded sqlite" if settings.is_embedded_database else "postgresql",
+            redis=container.redis is not None,
+        )
+        yield
+        if owns_container:
+            await container.close()
+
+    app = FastAPI(
+        title="marketd",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    for router in (
+        health_router,
+        auth_router,
+        markets_router,
+        votes_router,
+        discussions_router,
+        trades_router,
+        users_router,
+    ):
+        app.include_router(router)
+
+    # Outermost last: CORS answers preflights before the limiter counts them.
+    app.add_middleware(
+        RateLimitMiddleware, limiter=container.limiter, identify=rate_limit_identity(container)
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        max_age=600,
+    )
+    app.add_middleware(AccessLogMiddleware)
+    return app

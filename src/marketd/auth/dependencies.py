@@ -1,0 +1,61 @@
+"""Who is calling: the bearer session resolved once per request (the rate limiter shares it)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.types import Scope
+
+from marketd.auth.service import AuthService
+from marketd.core.clientip import client_ip
+from marketd.core.container import Container
+from marketd.core.errors import Unauthorized
+
+_STATE_KEY = "auth_wallet"
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"authorization":
+            header = bytes(value).decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+async def resolve_wallet(scope: Scope, container: Container) -> str | None:
+    """The signed-in wallet for this request (memoised in the ASGI scope)."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    if _STATE_KEY in state:
+        return str(state[_STATE_KEY]) if state[_STATE_KEY] is not None else None
+    token = bearer_token(scope)
+    wallet = None
+    if token is not None:
+        async with container.database.session() as session:
+            wallet = await AuthService(session, container.settings).wallet_for_token(token)
+    state[_STATE_KEY] = wallet
+    return wallet
+
+
+def rate_limit_identity(container: Container) -> Any:
+    async def identify(scope: Scope) -> str:
+        wallet = await resolve_wallet(scope, container)
+        if wallet is not None:
+            return f"wallet:{wallet}"
+        return f"ip:{client_ip(scope, container.settings.trusted_proxy_networks)}"
+
+    return identify
+
+
+async def require_wallet(request: Request) -> str:
+    wallet = await resolve_wallet(request.scope, request.app.state.container)
+    if wallet is None:
+        if bearer_token(request.scope) is None:
+            raise Unauthorized("Sign in: send `Authorization: Bearer <token>`.")
+        raise Unauthorized("The session token is invalid, expired or revoked.")
+    return wallet
+
+
+CurrentWallet = Annotated[str, Depends(require_wallet)]

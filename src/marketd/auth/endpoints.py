@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from marketd.auth.dependencies import CurrentWallet, bearer_token
+from marketd.auth.schemas import ChallengeRequest, ChallengeResponse, SessionResponse, VerifyRequest
+from marketd.auth.service import AuthService
+from marketd.core.deps import SessionDep, SettingsDep
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post("/challenge", response_model=ChallengeResponse)
+async def challenge(
+    body: ChallengeRequest, session: SessionDep, settings: SettingsDep
+) -> ChallengeResponse:
+    """Issue a Sign-In With Solana message with a single-use nonce (valid 5 minutes)."""
+    message = await AuthService(session, settings).challenge(body.wallet)
+    return ChallengeResponse(
+        message=message.to_text(), nonce=message.nonce, expires_at=message.expiration_time
+    )
+
+
+@router.post("/verify", response_model=SessionResponse)
+async def verify(
+    body: VerifyRequest, session: SessionDep, settings: SettingsDep
+) -> SessionResponse:
+    """Check the signed message against the issued challenge and open a session."""
+    issued = await AuthService(session, settings).verify(body.message, body.signature)
+    return SessionResponse(token=issued.token, wallet=issued.wallet, expires_at=issued.expires_at)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    request: Request, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
+) -> None:
+    """Revoke the calling session."""
+    # CurrentWallet has already required a live bearer token.
+    await AuthService(session, settings).logout(bearer_token(request.scope) or "")

@@ -1,0 +1,131 @@
+"""Sign-in use cases: issue a challenge, verify it into a session, resolve and revoke sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketd.auth.repository import AuthRepository
+from marketd.auth.siws import (
+    SiwsError,
+    SiwsMessage,
+    check_against_issued,
+    parse_message,
+    parse_wallet,
+    verify_signature,
+)
+from marketd.config import Settings
+from marketd.core import metrics
+from marketd.core.errors import Problem, Unauthorized
+from marketd.models import AuthNonce, AuthSession
+from marketd.users.service import UserService
+
+_MALFORMED = {"malformed_message", "malformed_signature", "invalid_wallet"}
+
+
+class SignInRejected(Unauthorized):
+    slug, title = "sign-in-rejected", "Sign-in rejected"
+
+
+class MalformedSignIn(Problem):
+    status, slug, title = 422, "malformed-sign-in", "Malformed sign-in"
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _now() -> datetime:
+    # Millisecond precision: the issued message carries milliseconds, and the stored copy
+    # must compare equal to what the client signs.
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    token: str
+    wallet: str
+    expires_at: datetime
+
+
+class AuthService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self.repository = AuthRepository(session)
+
+    async def challenge(self, wallet: str) -> SiwsMessage:
+        try:
+            parse_wallet(wallet)
+        except SiwsError as exc:
+            raise MalformedSignIn(str(exc), reason=exc.reason) from exc
+        issued_at = _now()
+        message = SiwsMessage(
+            domain=self.settings.siws_domain,
+            address=wallet,
+            statement=self.settings.siws_statement,
+            uri=self.settings.siws_uri,
+            version="1",
+            chain_id=self.settings.siws_chain_id,
+            nonce=secrets.token_hex(16),
+            issued_at=issued_at,
+            expiration_time=issued_at + timedelta(seconds=self.settings.nonce_ttl_seconds),
+        )
+        self.repository.add_nonce(
+            AuthNonce(
+                nonce=message.nonce,
+                wallet=wallet,
+                message=message.to_text(),
+                issued_at=message.issued_at,
+                expires_at=message.expiration_time,
+            )
+        )
+        await self.repository.purge_nonces(issued_at - timedelta(days=1))
+        await self.session.commit()
+        return message
+
+    async def verify(self, text: str, signature: str) -> IssuedSession:
+        now = datetime.now(UTC)
+        try:
+            received = parse_message(text)
+            issued_row = await self.repository.get_nonce(received.nonce)
+            if issued_row is None:
+                raise SiwsError("unknown_nonce", "the nonce was not issued by this server")
+            if issued_row.used_at is not None:
+                raise SiwsError("nonce_used", "the nonce has already been used")
+            check_against_issued(received, parse_message(issued_row.message), now)
+            verify_signature(text, signature, received.address)
+            if not await self.repository.consume_nonce(received.nonce, now):
+                raise SiwsError("nonce_used", "the nonce has already been used")
+        except SiwsError as exc:
+            metrics.SIGN_INS.labels(exc.reason).inc()
+            await self.session.rollback()
+            if exc.reason in _MALFORMED:
+                raise MalformedSignIn(str(exc), reason=exc.reason) from exc
+            raise SignInRejected(str(exc), reason=exc.reason) from exc
+        token = secrets.token_urlsafe(32)
+        expires_at = now + timedelta(seconds=self.settings.session_ttl_seconds)
+        self.repository.add_session(
+            AuthSession(
+                token_hash=hash_token(token), wallet=received.address, expires_at=expires_at
+            )
+        )
+        await UserService(self.session).touch(received.address, now)
+        await self.session.commit()
+        metrics.SIGN_INS.labels("ok").inc()
+        return IssuedSession(token, received.address, expires_at)
+
+    async def wallet_for_token(self, token: str) -> str | None:
+        found = await self.repository.active_session(hash_token(token), datetime.now(UTC))
+        return None if found is None else found.wallet
+
+    async def logout(self, token: str) -> None:
+        revoked = await self.repository.revoke(hash_token(token), datetime.now(UTC))
+        await self.session.commit()
+        if not revoked:
+            raise Unauthorized("The session is unknown or already ended.")

@@ -1,0 +1,47 @@
+"""Everything a request or worker needs, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from marketd.config import Settings
+from marketd.core.bus import EventBus, InProcessBus, RedisBus
+from marketd.core.cache import Cache, MemoryCache, RedisCache
+from marketd.core.database import Database, create_engine
+from marketd.core.ratelimit import RateLimiter, create_storage
+
+
+@dataclass
+class Container:
+    settings: Settings
+    database: Database
+    redis: Redis | None
+    cache: Cache
+    bus: EventBus
+    limiter: RateLimiter
+
+    @classmethod
+    def build(cls, settings: Settings) -> Container:
+        database = Database(create_engine(settings))
+        redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+        redis: Redis | None = None
+        cache: Cache
+        bus: EventBus
+        if redis_url is not None:
+            from marketd.core.redis import create_redis
+
+            redis = create_redis(redis_url)
+            cache = RedisCache(redis, settings.redis_prefix)
+            bus = RedisBus(redis, settings.redis_prefix)
+        else:
+            cache, bus = MemoryCache(), InProcessBus()
+        limiter = RateLimiter(create_storage(redis_url, settings.redis_prefix), settings.rate_limit)
+        return cls(settings, database, redis, cache, bus, limiter)
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.database.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()

@@ -1,0 +1,79 @@
+"""Async engine and session factory for PostgreSQL (asyncpg) or the embedded SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from marketd.config import Settings
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    dsn = settings.database_dsn
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if dsn.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(dsn, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    if not settings.database_statement_cache:
+        # Supabase's transaction pooler (PgBouncer) cannot keep prepared statements.
+        kwargs["connect_args"] = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    return create_async_engine(
+        dsn,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size,
+        **kwargs,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Database:
+    """Owns the engine; hands out sessions. Services own the transaction boundaries."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def upsert_insert(session: AsyncSession) -> Any:
+    """`INSERT … ON CONFLICT` constructor for the session's dialect (PostgreSQL or SQLite)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert

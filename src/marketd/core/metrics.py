@@ -1,0 +1,17 @@
+"""Prometheus metrics of the process (module-level: one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_LATENCY = Histogram(
+    "marketd_http_request_duration_seconds",
+    "HTTP request latency by route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+VOTES_ACCEPTED = Counter("marketd_votes_accepted_total", "Off-chain votes accepted.", ["kind"])
+SIGN_INS = Counter("marketd_sign_ins_total", "Sign-in attempts by result.", ["result"])
+TRADES_RELAYED = Counter(
+    "marketd_trade_submissions_total", "Signed trade transactions accepted for relay.", ["kind"]
+)

@@ -1,0 +1,37 @@
+"""Schema building blocks shared by every domain."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+T = TypeVar("T")
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a cursor-paginated list; pass `next_cursor` back as `cursor`."""
+
+    items: list[T]
+    next_cursor: str | None = Field(
+        default=None, description="Opaque cursor of the next page; null on the last page."
+    )
+
+
+def _price_text(value: Decimal) -> str:
+    return str(value.quantize(PRICE_QUANTUM))
+
+
+PRICE_QUANTUM = Decimal("0.000000001")
+
+Price = Annotated[
+    Decimal,
+    PlainSerializer(_price_text, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{9}$", "examples": ["0.625000000"]}),
+]
+"""A price in (0, 1) as a decimal string with 9 places: never a float on the wire."""

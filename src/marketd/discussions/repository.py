@@ -1,0 +1,57 @@
+"""Queries over discussion posts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketd.models import Discussion
+
+
+class DiscussionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, post: Discussion) -> None:
+        self.session.add(post)
+
+    async def get_live(self, post_id: uuid.UUID) -> Discussion | None:
+        return await self.session.scalar(
+            select(Discussion).where(Discussion.id == post_id, Discussion.deleted_at.is_(None))
+        )
+
+    async def page(
+        self, market_id: str, limit: int, after: tuple[datetime, str] | None
+    ) -> Sequence[Discussion]:
+        query = select(Discussion).where(
+            Discussion.market_id == market_id, Discussion.deleted_at.is_(None)
+        )
+        if after is not None:
+            query = query.where(
+                or_(
+                    Discussion.created_at < after[0],
+                    and_(Discussion.created_at == after[0], Discussion.id < uuid.UUID(after[1])),
+                )
+            )
+        query = query.order_by(Discussion.created_at.desc(), Discussion.id.desc()).limit(limit)
+        return (await self.session.scalars(query)).all()
+
+    async def in_window(
+        self, market_id: str, start: datetime, end: datetime
+    ) -> Sequence[Discussion]:
+        """Live posts created in [start, end), oldest first (snapshot content)."""
+        query = (
+            select(Discussion)
+            .where(
+                Discussion.market_id == market_id,
+                Discussion.deleted_at.is_(None),
+                Discussion.created_at >= start,
+                Discussion.created_at < end,
+            )
+            .order_by(Discussion.created_at, Discussion.id)
+        )
+        return (await self.session.scalars(query)).all()

@@ -1,0 +1,81 @@
+"""Discussion use cases: read a market's thread, post, delete your own post."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketd.core.bus import EventBus
+from marketd.core.errors import Forbidden, NotFound
+from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.core.schemas import Page
+from marketd.discussions.repository import DiscussionRepository
+from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
+from marketd.markets.repository import MarketRepository
+from marketd.models import Discussion
+from marketd.users.service import UserService
+
+
+class DiscussionService:
+    def __init__(self, session: AsyncSession, bus: EventBus) -> None:
+        self.session = session
+        self.bus = bus
+        self.repository = DiscussionRepository(session)
+
+    async def _require_market(self, market_id: str) -> None:
+        if await MarketRepository(self.session).get(market_id) is None:
+            raise NotFound(f"No market with id {market_id}.")
+
+    async def thread(self, market_id: str, limit: int, cursor: str | None) -> Page[DiscussionOut]:
+        await self._require_market(market_id)
+        after = None
+        if cursor:
+            created_at, post_id = decode_cursor(cursor, "discussions", (datetime, str))
+            after = (created_at, post_id)
+        rows = await self.repository.page(market_id, limit + 1, after)
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor("discussions", [last.created_at, str(last.id)])
+        return Page[DiscussionOut](
+            items=[DiscussionOut.model_validate(row) for row in rows[:limit]],
+            next_cursor=next_cursor,
+        )
+
+    async def post(self, wallet: str, body: DiscussionCreate) -> DiscussionOut:
+        await self._require_market(body.market_id)
+        now = datetime.now(UTC)
+        post = Discussion(
+            id=uuid.uuid4(),
+            market_id=body.market_id,
+            user_wallet=wallet,
+            content=body.content,
+            created_at=now,
+        )
+        self.repository.add(post)
+        await UserService(self.session).touch(wallet, now)
+        await self.session.commit()
+        out = DiscussionOut.model_validate(post)
+        await self.bus.publish(
+            "discussions",
+            {
+                "type": "discussion",
+                "marketId": body.market_id,
+                "id": str(post.id),
+                "user": wallet,
+                "content": post.content,
+                "createdAt": now.isoformat(),
+            },
+        )
+        return out
+
+    async def delete(self, wallet: str, post_id: uuid.UUID) -> None:
+        post = await self.repository.get_live(post_id)
+        if post is None:
+            raise NotFound("No such post, or it was already deleted.")
+        if post.user_wallet != wallet:
+            raise Forbidden("Only the author can delete a post.")
+        post.deleted_at = datetime.now(UTC)
+        await self.session.commit()

@@ -1,0 +1,136 @@
+"""Market rules with no I/O: the lifecycle state machine and the price-history buckets."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+
+class MarketState(enum.StrEnum):
+    """The program's MarketState, in its u8 order (Proposed 0 … Cancelled 6)."""
+
+    PROPOSED = "PROPOSED"
+    APPROVED = "APPROVED"
+    ACTIVE = "ACTIVE"
+    RESOLVING = "RESOLVING"
+    DISPUTED = "DISPUTED"
+    FINALIZED = "FINALIZED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def code(self) -> int:
+        return list(MarketState).index(self)
+
+    @classmethod
+    def from_code(cls, code: int) -> MarketState:
+        return list(MarketState)[code]
+
+    @classmethod
+    def from_program_name(cls, name: str) -> MarketState:
+        """The IDL's variant name (`Active`) to the database spelling (`ACTIVE`)."""
+        return cls(name.upper())
+
+
+TRANSITIONS: dict[MarketState, frozenset[MarketState]] = {
+    MarketState.PROPOSED: frozenset({MarketState.APPROVED, MarketState.CANCELLED}),
+    MarketState.APPROVED: frozenset({MarketState.ACTIVE, MarketState.CANCELLED}),
+    MarketState.ACTIVE: frozenset({MarketState.RESOLVING, MarketState.CANCELLED}),
+    MarketState.RESOLVING: frozenset({MarketState.DISPUTED, MarketState.FINALIZED}),
+    MarketState.DISPUTED: frozenset({MarketState.FINALIZED}),
+    MarketState.FINALIZED: frozenset(),
+    MarketState.CANCELLED: frozenset(),
+}
+
+LIVE_STATES = frozenset({MarketState.ACTIVE, MarketState.RESOLVING, MarketState.DISPUTED})
+
+
+def can_transition(current: MarketState, target: MarketState) -> bool:
+    return target in TRANSITIONS[current]
+
+
+PRICE_QUANTUM = Decimal("0.000000001")
+INTERVALS: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+}
+MAX_BUCKETS = 1000
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    at: datetime
+    price_yes: Decimal
+    volume: int
+
+
+@dataclass(frozen=True)
+class PriceBucket:
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+    trades: int
+
+
+def bucket_start(moment: datetime, interval: timedelta) -> datetime:
+    """Align to interval boundaries counted from the Unix epoch (UTC)."""
+    epoch = datetime(1970, 1, 1, tzinfo=moment.tzinfo)
+    steps = (moment - epoch) // interval
+    return epoch + steps * interval
+
+
+def bucket_count(start: datetime, end: datetime, interval: timedelta) -> int:
+    first = bucket_start(start, interval)
+    return max(0, -(-(end - first) // interval))
+
+
+def price_buckets(
+    points: Iterable[PricePoint],
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    opening_price: Decimal,
+) -> list[PriceBucket]:
+    """OHLC buckets of YES price over [start, end); empty buckets repeat the last close so a
+    chart shows a flat line instead of a gap. `points` must be sorted by time."""
+    ordered: Sequence[PricePoint] = list(points)
+    buckets: list[PriceBucket] = []
+    cursor = bucket_start(start, interval)
+    index = 0
+    last = opening_price
+    while cursor < end:
+        upper = cursor + interval
+        inside: list[PricePoint] = []
+        while index < len(ordered) and ordered[index].at < upper:
+            if ordered[index].at >= cursor:
+                inside.append(ordered[index])
+            else:
+                last = ordered[index].price_yes
+            index += 1
+        if inside:
+            # Prices are post-trade, so the bucket opens at the previous close.
+            prices = [last, *(p.price_yes for p in inside)]
+            bucket = PriceBucket(
+                cursor,
+                last,
+                max(prices),
+                min(prices),
+                prices[-1],
+                sum(p.volume for p in inside),
+                len(inside),
+            )
+            last = prices[-1]
+        else:
+            bucket = PriceBucket(cursor, last, last, last, last, 0, 0)
+        buckets.append(bucket)
+        cursor = upper
+    return buckets

@@ -1,0 +1,162 @@
+"""Market use cases: browse, read, propose, price history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from solders.pubkey import Pubkey
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketd.auth.siws import SiwsError, parse_wallet
+from marketd.chain.addresses import market_address
+from marketd.config import Settings
+from marketd.core.bus import EventBus
+from marketd.core.errors import BadRequest, NotFound
+from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.core.schemas import Page
+from marketd.markets import rules
+from marketd.markets.repository import MarketFilter, MarketRepository
+from marketd.markets.rules import MarketState
+from marketd.markets.schemas import (
+    MarketCreate,
+    MarketOut,
+    MarketSort,
+    PriceBucketOut,
+    PriceHistoryOut,
+)
+from marketd.models import Market
+
+_CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {
+    MarketSort.NEWEST: (datetime, str),
+    MarketSort.VOLUME: (int, str),
+    MarketSort.CLOSING_SOON: (datetime, str),
+}
+
+
+class InvalidRange(BadRequest):
+    status, slug, title = 422, "invalid-range", "Invalid range"
+
+
+def market_out(market: Market, closes_at: datetime | None) -> MarketOut:
+    out = MarketOut.model_validate(market)
+    out.closes_at = closes_at
+    return out
+
+
+def _sort_key(sort: MarketSort, market: Market, closes_at: datetime | None) -> list[Any]:
+    if sort is MarketSort.NEWEST:
+        return [market.created_at, market.id]
+    if sort is MarketSort.VOLUME:
+        return [market.total_volume, market.id]
+    return [closes_at, market.id]
+
+
+class MarketService:
+    def __init__(self, session: AsyncSession, settings: Settings, bus: EventBus | None = None):
+        self.session = session
+        self.settings = settings
+        self.bus = bus
+        self.repository = MarketRepository(session)
+
+    async def list_markets(
+        self, filters: MarketFilter, sort: MarketSort, limit: int, cursor: str | None
+    ) -> Page[MarketOut]:
+        after = decode_cursor(cursor, sort.value, _CURSOR_TYPES[sort]) if cursor else None
+        rows = await self.repository.page(filters, sort, limit + 1, after, datetime.now(UTC))
+        items = [market_out(market, closes_at) for market, closes_at in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            market, closes_at = rows[limit - 1]
+            next_cursor = encode_cursor(sort.value, _sort_key(sort, market, closes_at))
+        return Page[MarketOut](items=items, next_cursor=next_cursor)
+
+    async def get_market(self, market_id: str) -> MarketOut:
+        row = await self.repository.get(market_id)
+        if row is None:
+            raise NotFound(f"No market with id {market_id}.")
+        return market_out(row[0], row[1])
+
+    async def require_market(self, market_id: str) -> Market:
+        row = await self.repository.get(market_id)
+        if row is None:
+            raise NotFound(f"No market with id {market_id}.")
+        return row[0]
+
+    async def propose(self, wallet: str, body: MarketCreate) -> MarketOut:
+        now = datetime.now(UTC)
+        if body.closes_at is not None and body.closes_at <= now:
+            raise InvalidRange("closes_at must be in the future.", field="closes_at")
+        if body.resolver_wallet is not None:
+            try:
+                parse_wallet(body.resolver_wallet)
+            except SiwsError as exc:
+                raise InvalidRange(
+                    "resolver_wallet is not a Solana address.", field="resolver_wallet"
+                ) from exc
+        market_id = str(uuid.uuid4())
+        market = Market(
+            id=market_id,
+            on_chain_address=str(
+                market_address(Pubkey.from_string(self.settings.program_id), market_id)
+            ),
+            question=body.question,
+            description=body.description,
+            category=body.category,
+            tags=body.tags,
+            creator_wallet=wallet,
+            resolver_wallet=body.resolver_wallet or wallet,
+            state=MarketState.PROPOSED.value,
+            b_parameter=body.b_parameter,
+            initial_liquidity=body.initial_liquidity,
+            current_liquidity=body.initial_liquidity,
+            shares_yes=0,
+            shares_no=0,
+            current_price_yes=Decimal("0.5"),
+            current_price_no=Decimal("0.5"),
+            total_volume=0,
+            proposal_likes=0,
+            proposal_dislikes=0,
+            dispute_agree=0,
+            dispute_disagree=0,
+            is_cancelled=False,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.repository.add(market, body.closes_at)
+        await self.session.commit()
+        out = market_out(market, body.closes_at)
+        if self.bus is not None:
+            await self.bus.publish(
+                "markets",
+                {"type": "market_created", "marketId": market_id, "state": out.state.value},
+            )
+        return out
+
+    async def price_history(
+        self, market_id: str, interval: str, start: datetime | None, end: datetime | None
+    ) -> PriceHistoryOut:
+        market = await self.require_market(market_id)
+        step = rules.INTERVALS[interval]
+        end = end or datetime.now(UTC)
+        start = start or max(market.created_at, end - step * 200)
+        if start >= end:
+            raise InvalidRange("`from` must be before `to`.", field="from")
+        if rules.bucket_count(start, end, step) > rules.MAX_BUCKETS:
+            raise InvalidRange(
+                f"At most {rules.MAX_BUCKETS} buckets per request; widen the interval.",
+                field="interval",
+            )
+        aligned = rules.bucket_start(start, step)
+        opening = await self.repository.price_before(market_id, aligned)
+        points = await self.repository.price_points(market_id, aligned, end)
+        buckets = rules.price_buckets(
+            points, aligned, end, step, Decimal(opening) if opening is not None else Decimal("0.5")
+        )
+        return PriceHistoryOut(
+            market_id=market_id,
+            interval=interval,
+            buckets=[PriceBucketOut.model_validate(bucket) for bucket in buckets],
+        )

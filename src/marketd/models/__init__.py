@@ -1,0 +1,38 @@
+"""ORM models: the platform schema (`tables`) and marketd's own tables (`service_tables`)."""
+
+from marketd.models.base import Base, utcnow
+from marketd.models.service_tables import (
+    AuthNonce,
+    AuthSession,
+    MarketSchedule,
+    TradeSubmission,
+    VoteLog,
+)
+from marketd.models.tables import (
+    Discussion,
+    DisputeVote,
+    IpfsAnchor,
+    Market,
+    Position,
+    ProposalVote,
+    Trade,
+    User,
+)
+
+__all__ = [
+    "AuthNonce",
+    "AuthSession",
+    "Base",
+    "Discussion",
+    "DisputeVote",
+    "IpfsAnchor",
+    "Market",
+    "MarketSchedule",
+    "Position",
+    "ProposalVote",
+    "Trade",
+    "TradeSubmission",
+    "User",
+    "VoteLog",
+    "utcnow",
+]

@@ -1,0 +1,83 @@
+"""marketd's own tables, kept apart from the platform's schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketd.models.base import Base, UTCDateTime, utcnow
+
+
+class AuthNonce(Base):
+    """A Sign-In With Solana challenge; `used_at` makes the nonce single-use."""
+
+    __tablename__ = "auth_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wallet: Mapped[str] = mapped_column(String(44))
+    message: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuthSession(Base):
+    """A bearer session; only the token's SHA-256 is stored, so a database leak leaks no token."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    wallet: Mapped[str] = mapped_column(String(44), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MarketSchedule(Base):
+    """When a market stops trading: drives the "closing soon" sort."""
+
+    __tablename__ = "market_schedules"
+
+    market_id: Mapped[str] = mapped_column(
+        ForeignKey("markets.id", ondelete="CASCADE"), primary_key=True
+    )
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class TradeSubmission(Base):
+    """A user-signed buy/sell transaction accepted by the relay, until the indexer settles it."""
+
+    __tablename__ = "trade_submissions"
+    __table_args__ = (Index("ix_trade_submissions_status", "status", "created_at"),)
+
+    signature: Mapped[str] = mapped_column(String(88), primary_key=True)
+    market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
+    user_wallet: Mapped[str] = mapped_column(String(44), index=True)
+    trade_type: Mapped[str] = mapped_column(String(4))
+    outcome: Mapped[bool]
+    amount: Mapped[int] = mapped_column(BigInteger)
+    raw_transaction: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class VoteLog(Base):
+    """Every accepted vote, including the ones a later vote replaced: who, what and when."""
+
+    __tablename__ = "vote_log"
+    __table_args__ = (Index("ix_vote_log_market", "market_id", "kind", "recorded_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(8))  # proposal | dispute
+    market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
+    user_wallet: Mapped[str] = mapped_column(String(44))
+    vote: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(8))  # api | chain
+    tx_signature: Mapped[str | None] = mapped_column(String(88))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from marketd.auth.dependencies import CurrentWallet
+from marketd.core.deps import SessionDep, SettingsDep
+from marketd.trades.rules import TradeType
+from marketd.trades.schemas import TradeAccepted, TradeSubmit
+from marketd.trades.service import TradeService
+
+router = APIRouter(prefix="/api/trades", tags=["trades"])
+
+
+@router.post("/buy", response_model=TradeAccepted, status_code=status.HTTP_202_ACCEPTED)
+async def relay_buy(
+    body: TradeSubmit, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
+) -> TradeAccepted:
+    """Accept a wallet-signed `buy_shares` transaction; it is pending until indexed."""
+    return await TradeService(session, settings).submit(wallet, TradeType.BUY, body)
+
+
+@router.post("/sell", response_model=TradeAccepted, status_code=status.HTTP_202_ACCEPTED)
+async def relay_sell(
+    body: TradeSubmit, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
+) -> TradeAccepted:
+    """Accept a wallet-signed `sell_shares` transaction; it is pending until indexed."""
+    return await TradeService(session, settings).submit(wallet, TradeType.SELL, body)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from marketd.core.schemas import Price, Schema
+from marketd.models import Trade
+
+
+class TradeSubmit(Schema):
+    market_id: str
+    transaction: str = Field(
+        min_length=1, max_length=4096, description="base64 of the wallet-signed transaction"
+    )
+
+
+class TradeAccepted(Schema):
+    signature: str
+    status: Literal["pending", "confirmed", "failed"]
+    market_id: str
+    trade_type: str
+    outcome: Literal["YES", "NO"]
+    amount: int
+
+
+class TradeOut(Schema):
+    id: uuid.UUID
+    market_id: str
+    user_wallet: str
+    trade_type: str
+    outcome: Literal["YES", "NO"]
+    shares: int
+    cost: int
+    price_after: Price = Field(description="YES price after the trade, decimal string")
+    tx_signature: str
+    block_time: datetime
+
+    @classmethod
+    def of(cls, trade: Trade) -> TradeOut:
+        return cls(
+            id=trade.id,
+            market_id=trade.market_id,
+            user_wallet=trade.user_wallet,
+            trade_type=trade.trade_type,
+            outcome="YES" if trade.outcome else "NO",
+            shares=trade.shares,
+            cost=trade.cost,
+            price_after=trade.price_after,
+            tx_signature=trade.tx_signature,
+            block_time=trade.block_time,
+        )

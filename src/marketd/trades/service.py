@@ -1,0 +1,94 @@
+"""Trade use cases: accept a signed trade for relay; read a market's trades."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from solders.pubkey import Pubkey
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketd.chain.program import program_coder, program_id
+from marketd.config import Settings
+from marketd.core import metrics
+from marketd.core.errors import Conflict, InvalidTransaction, NotFound
+from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.core.schemas import Page
+from marketd.markets.repository import MarketRepository
+from marketd.markets.rules import MarketState
+from marketd.models import TradeSubmission
+from marketd.trades.repository import TradeRepository
+from marketd.trades.rules import TradeRejected, TradeType, parse_trade
+from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
+
+
+class MarketNotTrading(Conflict):
+    slug, title = "market-not-trading", "Market not trading"
+
+
+def _accepted(submission: TradeSubmission) -> TradeAccepted:
+    return TradeAccepted(
+        signature=submission.signature,
+        status=submission.status,
+        market_id=submission.market_id,
+        trade_type=submission.trade_type,
+        outcome="YES" if submission.outcome else "NO",
+        amount=submission.amount,
+    )
+
+
+class TradeService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self.repository = TradeRepository(session)
+
+    async def submit(self, wallet: str, trade_type: TradeType, body: TradeSubmit) -> TradeAccepted:
+        row = await MarketRepository(self.session).get(body.market_id)
+        if row is None:
+            raise NotFound(f"No market with id {body.market_id}.")
+        market = row[0]
+        try:
+            intent = parse_trade(
+                body.transaction,
+                trade_type,
+                program_coder(self.settings),
+                program_id(self.settings),
+                Pubkey.from_string(wallet),
+            )
+        except TradeRejected as exc:
+            raise InvalidTransaction(str(exc), reason=exc.reason) from exc
+        if str(intent.market) != market.on_chain_address:
+            raise InvalidTransaction(
+                "The transaction trades another market than market_id.", reason="wrong_market"
+            )
+        if market.state != MarketState.ACTIVE.value:
+            raise MarketNotTrading(f"The market is {market.state}, not ACTIVE.", state=market.state)
+        existing = await self.repository.submission(intent.signature)
+        if existing is not None:
+            return _accepted(existing)  # the same signed bytes again: idempotent
+        submission = TradeSubmission(
+            signature=intent.signature,
+            market_id=market.id,
+            user_wallet=wallet,
+            trade_type=trade_type.value,
+            outcome=intent.outcome,
+            amount=intent.amount,
+            raw_transaction=intent.raw,
+            status="pending",
+        )
+        self.repository.add_submission(submission)
+        await self.session.commit()
+        metrics.TRADES_RELAYED.labels(trade_type.value).inc()
+        return _accepted(submission)
+
+    async def market_trades(self, market_id: str, limit: int, cursor: str | None) -> Page[TradeOut]:
+        after = None
+        if cursor:
+            block_time, trade_id = decode_cursor(cursor, "trades", (datetime, str))
+            after = (block_time, trade_id)
+        rows = await self.repository.market_page(market_id, limit + 1, after)
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor("trades", [last.block_time, str(last.id)])
+        return Page[TradeOut](items=[TradeOut.of(t) for t in rows[:limit]], next_cursor=next_cursor)

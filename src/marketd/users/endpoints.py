@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from marketd.core.deps import SessionDep
+from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.schemas import Page
+from marketd.trades.schemas import TradeOut
+from marketd.users.schemas import PositionOut, UserOut, UserVoteOut
+from marketd.users.service import UserReadService
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+@router.get("/{wallet}", response_model=UserOut)
+async def user_profile(wallet: str, session: SessionDep) -> UserOut:
+    """A wallet's profile and activity totals."""
+    return await UserReadService(session).profile(wallet)
+
+
+@router.get("/{wallet}/trades", response_model=Page[TradeOut])
+async def user_trades(
+    wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+) -> Page[TradeOut]:
+    """A wallet's confirmed trades, newest first."""
+    return await UserReadService(session).trades(wallet, limit, cursor)
+
+
+@router.get("/{wallet}/votes", response_model=Page[UserVoteOut])
+async def user_votes(
+    wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+) -> Page[UserVoteOut]:
+    """A wallet's proposal and dispute votes, newest first."""
+    return await UserReadService(session).votes(wallet, limit, cursor)
+
+
+@router.get("/{wallet}/positions", response_model=Page[PositionOut])
+async def user_positions(
+    wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+) -> Page[PositionOut]:
+    """A wallet's positions, by market."""
+    return await UserReadService(session).positions(wallet, limit, cursor)

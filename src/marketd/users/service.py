@@ -1,0 +1,98 @@
+"""User use cases: first-seen registration and profile reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketd.core.errors import NotFound
+from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.core.schemas import Page
+from marketd.models import User
+from marketd.trades.schemas import TradeOut
+from marketd.users.repository import UserRepository
+from marketd.users.schemas import PositionOut, UserOut, UserStats, UserVoteOut
+
+
+class UserService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repository = UserRepository(session)
+
+    async def touch(self, wallet: str, now: datetime) -> None:
+        """Record activity; the caller commits."""
+        await self.repository.upsert_seen(wallet, now)
+
+    async def get(self, wallet: str) -> User:
+        user = await self.repository.get(wallet)
+        if user is None:
+            raise NotFound(f"No user with wallet {wallet}.")
+        return user
+
+
+class UserReadService:
+    """Profile and history reads for `/api/users/{wallet}`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.repository = UserRepository(session)
+
+    async def profile(self, wallet: str) -> UserOut:
+        user = await self.repository.get(wallet)
+        if user is None:
+            raise NotFound(f"No user with wallet {wallet}.")
+        stats = UserStats(**await self.repository.stats(wallet))
+        return UserOut(
+            wallet=user.wallet,
+            display_name=user.display_name,
+            avatar_url=user.avatar_url,
+            bio=user.bio,
+            created_at=user.created_at,
+            last_seen_at=user.last_seen_at,
+            stats=stats,
+        )
+
+    async def trades(self, wallet: str, limit: int, cursor: str | None) -> Page[TradeOut]:
+        after = None
+        if cursor:
+            moment, trade_id = decode_cursor(cursor, "user-trades", (datetime, str))
+            after = (moment, uuid.UUID(trade_id))
+        rows = await self.repository.trades(wallet, limit + 1, after)
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor("user-trades", [last.block_time, str(last.id)])
+        return Page[TradeOut](items=[TradeOut.of(t) for t in rows[:limit]], next_cursor=next_cursor)
+
+    async def votes(self, wallet: str, limit: int, cursor: str | None) -> Page[UserVoteOut]:
+        after = None
+        if cursor:
+            moment, key = decode_cursor(cursor, "user-votes", (datetime, str))
+            after = (moment, key)
+        rows = await self.repository.votes(wallet, limit + 1, after)
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor("user-votes", [last.voted_at, last.sort_key])
+        items = [
+            UserVoteOut(
+                kind=row.kind,
+                market_id=row.market_id,
+                vote=row.vote,
+                voted_at=row.voted_at,
+                tx_signature=row.tx_signature,
+            )
+            for row in rows[:limit]
+        ]
+        return Page[UserVoteOut](items=items, next_cursor=next_cursor)
+
+    async def positions(self, wallet: str, limit: int, cursor: str | None) -> Page[PositionOut]:
+        after = decode_cursor(cursor, "positions", (str,))[0] if cursor else None
+        rows = await self.repository.positions(wallet, limit + 1, after)
+        next_cursor = (
+            encode_cursor("positions", [rows[limit - 1].market_id]) if len(rows) > limit else None
+        )
+        return Page[PositionOut](
+            items=[PositionOut.model_validate(p) for p in rows[:limit]], next_cursor=next_cursor
+        )

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from marketd.auth.dependencies import CurrentWallet
+from marketd.core.deps import ContainerDep, SessionDep
+from marketd.votes.rules import VoteKind
+from marketd.votes.schemas import VoteAccepted, VoteCreate
+from marketd.votes.service import VoteService
+
+router = APIRouter(prefix="/api/votes", tags=["votes"])
+
+
+@router.post("/proposal", response_model=VoteAccepted)
+async def vote_on_proposal(
+    body: VoteCreate, wallet: CurrentWallet, session: SessionDep, container: ContainerDep
+) -> VoteAccepted:
+    """Like (true) or dislike (false) a PROPOSED market; a new vote replaces the wallet's last."""
+    return await VoteService(session, container.bus).cast(
+        VoteKind.PROPOSAL, body.market_id, wallet, body.vote
+    )
+
+
+@router.post("/dispute", response_model=VoteAccepted)
+async def vote_on_dispute(
+    body: VoteCreate, wallet: CurrentWallet, session: SessionDep, container: ContainerDep
+) -> VoteAccepted:
+    """Agree (true) or disagree (false) with the dispute of a DISPUTED market."""
+    return await VoteService(session, container.bus).cast(
+        VoteKind.DISPUTE, body.market_id, wallet, body.vote
+    )

@@ -1,0 +1,102 @@
+"""Vote use cases: cast (or change) a vote, read a market's votes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketd.core import metrics
+from marketd.core.bus import EventBus
+from marketd.core.errors import Conflict, NotFound
+from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.markets.repository import MarketRepository
+from marketd.markets.rules import MarketState
+from marketd.users.service import UserService
+from marketd.votes.repository import VoteRepository
+from marketd.votes.rules import VoteKind
+from marketd.votes.schemas import MarketVotesOut, TallyOut, VoteAccepted, VoteOut
+
+VOTING_STATE = {VoteKind.PROPOSAL: MarketState.PROPOSED, VoteKind.DISPUTE: MarketState.DISPUTED}
+
+
+class VotingClosed(Conflict):
+    slug, title = "voting-closed", "Voting closed"
+
+
+class AlreadyVotedOnChain(Conflict):
+    slug, title = "voted-on-chain", "Vote already cast on-chain"
+
+
+class VoteService:
+    def __init__(self, session: AsyncSession, bus: EventBus) -> None:
+        self.session = session
+        self.bus = bus
+        self.repository = VoteRepository(session)
+
+    async def cast(self, kind: VoteKind, market_id: str, wallet: str, vote: bool) -> VoteAccepted:
+        now = datetime.now(UTC)
+        market = await MarketRepository(self.session).get_for_share(market_id)
+        if market is None:
+            raise NotFound(f"No market with id {market_id}.")
+        required = VOTING_STATE[kind]
+        if market.state != required.value:
+            raise VotingClosed(
+                f"{kind.value.capitalize()} votes are taken only while the market is "
+                f"{required.value}; it is {market.state}.",
+                state=market.state,
+            )
+        await UserService(self.session).touch(wallet, now)
+        if not await self.repository.upsert_off_chain(kind, market_id, wallet, vote, now):
+            await self.session.rollback()
+            raise AlreadyVotedOnChain("This wallet's on-chain vote for this market is final.")
+        tally = await self.repository.tally(kind, market_id)
+        await self.session.commit()
+        metrics.VOTES_ACCEPTED.labels(kind.value).inc()
+        await self.bus.publish(
+            "votes",
+            {
+                "type": "vote",
+                "marketId": market_id,
+                "voteType": kind.value,
+                "vote": vote,
+                "user": wallet,
+                "likes": tally.yes,
+                "dislikes": tally.no,
+            },
+        )
+        return VoteAccepted(
+            market_id=market_id,
+            kind=kind,
+            wallet=wallet,
+            vote=vote,
+            voted_at=now,
+            tally=TallyOut(yes=tally.yes, no=tally.no, total=tally.total),
+        )
+
+    async def market_votes(
+        self, kind: VoteKind, market_id: str, limit: int, cursor: str | None
+    ) -> MarketVotesOut:
+        after = decode_cursor(cursor, "votes:" + kind.value, (str,))[0] if cursor else None
+        tally = await self.repository.tally(kind, market_id)
+        rows = await self.repository.page(kind, market_id, limit + 1, after)
+        next_cursor = (
+            encode_cursor("votes:" + kind.value, [rows[limit - 1].user_wallet])
+            if len(rows) > limit
+            else None
+        )
+        return MarketVotesOut(
+            market_id=market_id,
+            kind=kind,
+            tally=TallyOut(yes=tally.yes, no=tally.no, total=tally.total),
+            items=[
+                VoteOut(
+                    wallet=r.user_wallet,
+                    vote=r.vote,
+                    voted_at=r.voted_at,
+                    tx_signature=r.tx_signature,
+                )
+                for r in rows[:limit]
+            ],
+            next_cursor=next_cursor,
+        )

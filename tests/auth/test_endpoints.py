@@ -1,0 +1,145 @@
+"""Sign-In With Solana over HTTP, with real ed25519 keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from solders.keypair import Keypair
+
+from marketd.auth.siws import format_time, parse_message
+
+
+async def _challenge(api, keypair: Keypair) -> str:
+    response = await api.client.post("/api/auth/challenge", json={"wallet": str(keypair.pubkey())})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["nonce"] in body["message"]
+    return body["message"]
+
+
+async def _verify(api, message: str, signature: str):
+    return await api.client.post(
+        "/api/auth/verify", json={"message": message, "signature": signature}
+    )
+
+
+async def test_sign_in_issues_a_session_that_authorises_writes(api):
+    keypair = Keypair()
+    message = await _challenge(api, keypair)
+    parsed = parse_message(message)
+    assert parsed.address == str(keypair.pubkey())
+    assert parsed.domain == api.container.settings.siws_domain
+    assert parsed.expiration_time - parsed.issued_at == timedelta(minutes=5)
+
+    response = await _verify(api, message, str(keypair.sign_message(message.encode())))
+    assert response.status_code == 200
+    session = response.json()
+    assert session["wallet"] == str(keypair.pubkey())
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    market_id = await api.market(headers)
+    assert market_id
+
+    profile = await api.client.get(f"/api/users/{keypair.pubkey()}")
+    assert profile.status_code == 200
+    assert profile.json()["stats"]["markets_created"] == 1
+
+
+async def test_replayed_nonce_is_rejected(api):
+    keypair = Keypair()
+    message = await _challenge(api, keypair)
+    signature = str(keypair.sign_message(message.encode()))
+    assert (await _verify(api, message, signature)).status_code == 200
+    replay = await _verify(api, message, signature)
+    assert replay.status_code == 401
+    assert replay.headers["content-type"] == "application/problem+json"
+    assert replay.json()["reason"] == "nonce_used"
+
+
+async def test_expired_nonce_is_rejected(api):
+    keypair = Keypair()
+    message = await _challenge(api, keypair)
+    parsed = parse_message(message)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await api.execute(
+        "UPDATE auth_nonces SET expires_at = :past WHERE nonce = :nonce",
+        past=past,
+        nonce=parsed.nonce,
+    )
+    # The stored challenge is what the server compares against: move its expiry too.
+    stored = message.replace(
+        f"Expiration Time: {format_time(parsed.expiration_time)}",
+        f"Expiration Time: {format_time(past)}",
+    )
+    await api.execute(
+        "UPDATE auth_nonces SET message = :message WHERE nonce = :nonce",
+        message=stored,
+        nonce=parsed.nonce,
+    )
+    response = await _verify(api, stored, str(keypair.sign_message(stored.encode())))
+    assert response.status_code == 401
+    assert response.json()["reason"] == "expired", response.json()
+
+
+async def test_message_for_another_domain_is_rejected(api):
+    keypair = Keypair()
+    message = await _challenge(api, keypair)
+    forged = message.replace(api.container.settings.siws_domain, "evil.example", 1)
+    response = await _verify(api, forged, str(keypair.sign_message(forged.encode())))
+    assert response.status_code == 401
+    assert response.json()["reason"] == "domain_mismatch"
+
+
+async def test_wrong_signature_is_rejected_and_nonce_stays_usable(api):
+    keypair = Keypair()
+    message = await _challenge(api, keypair)
+    wrong = str(Keypair().sign_message(message.encode()))
+    response = await _verify(api, message, wrong)
+    assert response.status_code == 401
+    assert response.json()["reason"] == "bad_signature"
+    # A forged attempt must not burn the real owner's nonce.
+    good = await _verify(api, message, str(keypair.sign_message(message.encode())))
+    assert good.status_code == 200
+
+
+async def test_unknown_nonce_and_malformed_inputs(api):
+    keypair = Keypair()
+    message = await _challenge(api, keypair)
+    other = message.replace("Nonce: ", "Nonce: x", 1)
+    response = await _verify(api, other, str(keypair.sign_message(other.encode())))
+    assert response.status_code == 401
+    assert response.json()["reason"] == "unknown_nonce"
+
+    malformed = await _verify(api, "hello", "1" * 64)
+    assert malformed.status_code == 422
+    assert malformed.json()["reason"] == "malformed_message"
+
+    bad_signature = await _verify(api, message, "0" * 64)
+    assert bad_signature.status_code == 422
+    assert bad_signature.json()["reason"] == "malformed_signature"
+
+    bad_wallet = await api.client.post("/api/auth/challenge", json={"wallet": "O" * 44})
+    assert bad_wallet.status_code == 422
+    assert bad_wallet.json()["reason"] == "invalid_wallet"
+
+    too_short = await api.client.post("/api/auth/challenge", json={"wallet": "abc"})
+    assert too_short.status_code == 422
+    assert too_short.json()["errors"][0]["field"] == "body.wallet"
+
+
+async def test_logout_revokes_the_session(api):
+    _, headers = await api.sign_in()
+    assert (await api.client.post("/api/auth/logout", headers=headers)).status_code == 204
+    after = await api.client.post(
+        "/api/markets", json={"question": "Is this session still valid?"}, headers=headers
+    )
+    assert after.status_code == 401
+    assert "revoked" in after.json()["detail"]
+    assert after.headers["www-authenticate"] == "Bearer"
+
+
+async def test_write_routes_require_a_session(api):
+    response = await api.client.post("/api/votes/proposal", json={"market_id": "x", "vote": True})
+    assert response.status_code == 401
+    assert response.json()["type"].endswith("/unauthorized")
+    logout = await api.client.post("/api/auth/logout", headers={"Authorization": "Basic abc"})
+    assert logout.status_code == 401

@@ -1,0 +1,211 @@
+"""Fixtures shared by every test tier.
+
+Integration tiers use the real PostgreSQL and Redis of the machine: each run creates its own
+database (`marketd_test_<run>`) and key prefix (`marketd-test-<run>:`) and removes them at the
+end, so concurrent runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+from solders.keypair import Keypair
+from sqlalchemy import text
+
+from marketd.app import create_app
+from marketd.config import Settings
+from marketd.core.container import Container
+from marketd.core.database import create_engine
+from marketd.core.migrate import upgrade
+from marketd.models import Base
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("MARKETD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("MARKETD_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:10]
+TEST_ORIGIN = "https://app.example"
+
+
+def _shared_dir() -> Path:
+    """`../shared` beside the checkout (as CI lays it), or MARKETD_SHARED_DIR."""
+    configured = os.environ.get("MARKETD_SHARED_DIR")
+    return Path(configured) if configured else REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = _shared_dir()
+    assert (path / "DESIGN.md").is_file(), f"shared/ not found at {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def zmart_idl_path(shared_dir: Path) -> Path:
+    return shared_dir / "idl" / "zmart_core.json"
+
+
+@pytest_asyncio.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database of this test run, dropped at the end."""
+    name = f"marketd_test_{RUN_ID}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    engine = create_engine(Settings(database_url=url))
+    await upgrade(engine)
+    await engine.dispose()
+    yield url
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this run; every key under it is deleted at the end."""
+    prefix = f"marketd-test-{RUN_ID}:"
+    yield prefix
+    client = Redis.from_url(REDIS_TEST_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return REDIS_TEST_URL
+
+
+# ------------------------------------------------------------------------ the HTTP API
+
+
+class Api:
+    """An app instance with its client and helpers for signing in."""
+
+    def __init__(self, container: Container, client: httpx.AsyncClient) -> None:
+        self.container = container
+        self.client = client
+
+    async def sign_in(self, keypair: Keypair | None = None) -> tuple[Keypair, dict[str, str]]:
+        keypair = keypair or Keypair()
+        challenge = await self.client.post(
+            "/api/auth/challenge", json={"wallet": str(keypair.pubkey())}
+        )
+        assert challenge.status_code == 200, challenge.text
+        message = challenge.json()["message"]
+        signature = keypair.sign_message(message.encode())
+        verified = await self.client.post(
+            "/api/auth/verify", json={"message": message, "signature": str(signature)}
+        )
+        assert verified.status_code == 200, verified.text
+        return keypair, {"Authorization": f"Bearer {verified.json()['token']}"}
+
+    async def market(self, headers: dict[str, str], state: str = "PROPOSED", **fields: Any) -> str:
+        """Propose a market through the API, then move it to `state` as the chain would."""
+        body = {"question": "Will the integration test pass today?", "category": "tests"}
+        created = await self.client.post("/api/markets", json=body | fields, headers=headers)
+        assert created.status_code == 201, created.text
+        market_id: str = created.json()["id"]
+        if state != "PROPOSED":
+            await self.execute(
+                "UPDATE markets SET state = :state WHERE id = :id", state=state, id=market_id
+            )
+        return market_id
+
+    async def execute(self, sql: str, **params: Any) -> list[Any]:
+        """Run SQL directly (as the chain or an operator would change rows); SELECT rows."""
+        async with self.container.database.engine.begin() as connection:
+            result = await connection.execute(text(sql), params)
+            return list(result.all()) if result.returns_rows else []
+
+
+async def _truncate(container: Container) -> None:
+    async with container.database.engine.begin() as connection:
+        names = [table.name for table in reversed(Base.metadata.sorted_tables)]
+        if container.database.dialect == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
+        else:
+            for name in names:
+                await connection.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(params=["postgres", "embedded"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_settings(
+    backend: str, postgres_url: str, redis_prefix: str, redis_url: str, tmp_path: Path
+) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "data_dir": tmp_path / "data",
+            "rate_limit": "100000/minute",
+            "cors_origins": [TEST_ORIGIN],
+            "_env_file": None,
+        }
+        if backend == "postgres":
+            values |= {
+                "database_url": postgres_url,
+                "redis_url": redis_url,
+                "redis_prefix": redis_prefix + "api:",
+            }
+        values |= overrides
+        return Settings(**values)
+
+    return build
+
+
+@pytest_asyncio.fixture
+async def api_factory(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[Callable[..., Any]]:
+    containers: list[Container] = []
+    clients: list[httpx.AsyncClient] = []
+
+    async def start(**overrides: Any) -> Api:
+        settings = make_settings(**overrides)
+        container = Container.build(settings)
+        if settings.is_embedded_database:
+            await upgrade(container.database.engine)
+        if not containers:
+            await _truncate(container)
+        containers.append(container)
+        app = create_app(container=container)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 5555)),
+            base_url="http://testserver",
+        )
+        clients.append(client)
+        return Api(container, client)
+
+    yield start
+    for client in clients:
+        await client.aclose()
+    for container in containers:
+        await container.close()
+
+
+@pytest_asyncio.fixture
+async def api(api_factory: Callable[..., Any]) -> Api:
+    result: Api = await api_factory()
+    return result

@@ -1,0 +1,69 @@
+"""Discussion routes over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+
+async def test_post_read_and_author_only_delete(api):
+    author_key, author = await api.sign_in()
+    _, other = await api.sign_in()
+    market_id = await api.market(author)
+
+    posted = []
+    for index in range(3):
+        response = await api.client.post(
+            "/api/discussions",
+            json={"market_id": market_id, "content": f"  post {index}  "},
+            headers=author,
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["content"] == f"post {index}"
+        assert response.json()["user_wallet"] == str(author_key.pubkey())
+        posted.append(response.json()["id"])
+
+    page = (await api.client.get(f"/api/discussions/{market_id}", params={"limit": 2})).json()
+    assert [p["id"] for p in page["items"]] == posted[::-1][:2]
+    rest = await api.client.get(
+        f"/api/discussions/{market_id}", params={"cursor": page["next_cursor"]}
+    )
+    assert [p["id"] for p in rest.json()["items"]] == [posted[0]]
+
+    forbidden = await api.client.delete(f"/api/discussions/{posted[1]}", headers=other)
+    assert forbidden.status_code == 403
+    deleted = await api.client.delete(f"/api/discussions/{posted[1]}", headers=author)
+    assert deleted.status_code == 204
+    again = await api.client.delete(f"/api/discussions/{posted[1]}", headers=author)
+    assert again.status_code == 404
+    unknown = await api.client.delete(f"/api/discussions/{uuid.uuid4()}", headers=author)
+    assert unknown.status_code == 404
+    not_uuid = await api.client.delete("/api/discussions/123", headers=author)
+    assert not_uuid.status_code == 422
+
+    remaining = (await api.client.get(f"/api/discussions/{market_id}")).json()["items"]
+    assert [p["id"] for p in remaining] == [posted[2], posted[0]]
+
+
+async def test_content_rules(api):
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    blank = await api.client.post(
+        "/api/discussions", json={"market_id": market_id, "content": "   \n "}, headers=headers
+    )
+    assert blank.status_code == 422
+    assert blank.json()["errors"][0]["field"] == "body.content"
+    exact = await api.client.post(
+        "/api/discussions",
+        json={"market_id": market_id, "content": " " + "x" * 5000 + " "},
+        headers=headers,
+    )
+    assert exact.status_code == 201
+    too_long = await api.client.post(
+        "/api/discussions", json={"market_id": market_id, "content": "x" * 5001}, headers=headers
+    )
+    assert too_long.status_code == 422
+    no_market = await api.client.post(
+        "/api/discussions", json={"market_id": "nope", "content": "hello"}, headers=headers
+    )
+    assert no_market.status_code == 404
+    assert (await api.client.get("/api/discussions/nope")).status_code == 404

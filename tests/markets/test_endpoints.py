@@ -1,0 +1,247 @@
+"""Market routes over HTTP (PostgreSQL + Redis, and the embedded default)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from solders.keypair import Keypair
+
+from marketd.models import Trade
+
+
+async def _insert_trade(api, market_id: str, at: datetime, price: str, cost: int, wallet: str):
+    async with api.container.database.session() as session:
+        session.add(
+            Trade(
+                market_id=market_id,
+                user_wallet=wallet,
+                trade_type="buy",
+                outcome=True,
+                shares=1_000_000_000,
+                cost=cost,
+                price_after=Decimal(price),
+                tx_signature=str(Keypair().sign_message(b"t")),
+                block_time=at,
+            )
+        )
+        await session.commit()
+
+
+async def test_propose_then_read_market(api):
+    keypair, headers = await api.sign_in()
+    closes = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    created = await api.client.post(
+        "/api/markets",
+        json={
+            "question": "  Will the bridge open before spring?  ",
+            "category": "civic",
+            "tags": ["Infra", "infra", "city"],
+            "closes_at": closes,
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    market = created.json()
+    assert market["question"] == "Will the bridge open before spring?"
+    assert market["state"] == "PROPOSED"
+    assert market["creator_wallet"] == str(keypair.pubkey())
+    assert market["tags"] == ["city", "infra"]
+    assert market["current_price_yes"] == "0.500000000"
+    assert isinstance(market["b_parameter"], int)
+
+    fetched = await api.client.get(f"/api/markets/{market['id']}")
+    assert fetched.status_code == 200
+    assert fetched.json()["closes_at"] is not None
+    assert fetched.json()["on_chain_address"] == market["on_chain_address"]
+
+
+async def test_propose_validation_errors_name_the_field(api):
+    _, headers = await api.sign_in()
+    short = await api.client.post("/api/markets", json={"question": "  short   "}, headers=headers)
+    assert short.status_code == 422
+    assert short.headers["content-type"] == "application/problem+json"
+    assert short.json()["errors"][0]["field"] == "body.question"
+
+    past = await api.client.post(
+        "/api/markets",
+        json={"question": "Will this be in the past?", "closes_at": "2020-01-01T00:00:00Z"},
+        headers=headers,
+    )
+    assert past.status_code == 422
+    assert past.json()["field"] == "closes_at"
+
+    naive = await api.client.post(
+        "/api/markets",
+        json={"question": "Will this have a zone?", "closes_at": "2030-01-01T00:00:00"},
+        headers=headers,
+    )
+    assert naive.status_code == 422
+
+    resolver = await api.client.post(
+        "/api/markets",
+        json={"question": "Who resolves this market?", "resolver_wallet": "nope"},
+        headers=headers,
+    )
+    assert resolver.status_code == 422
+    assert resolver.json()["field"] == "resolver_wallet"
+
+    tags = await api.client.post(
+        "/api/markets", json={"question": "Are the tags fine here?", "tags": [" "]}, headers=headers
+    )
+    assert tags.status_code == 422
+
+
+async def test_unknown_market_is_404_problem(api):
+    response = await api.client.get("/api/markets/does-not-exist")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["status"] == 404 and body["instance"] == "/api/markets/does-not-exist"
+    for sub in ("trades", "votes", "prices"):
+        assert (await api.client.get(f"/api/markets/nope/{sub}")).status_code == 404
+
+
+async def test_filters_sorting_and_cursor_pagination(api):
+    _, headers = await api.sign_in()
+    ids = []
+    for index in range(5):
+        ids.append(
+            await api.market(
+                headers,
+                state="ACTIVE" if index % 2 else "PROPOSED",
+                question=f"Will market number {index} resolve YES?",
+                category="even" if index % 2 == 0 else "odd",
+                closes_at=(datetime.now(UTC) + timedelta(days=5 - index)).isoformat(),
+            )
+        )
+    for index, market_id in enumerate(ids):
+        await api.execute(
+            "UPDATE markets SET total_volume = :v WHERE id = :id", v=index * 100, id=market_id
+        )
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await api.client.get("/api/markets", params=params)).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))  # newest first, each exactly once
+
+    by_volume = (await api.client.get("/api/markets", params={"sort": "volume"})).json()
+    assert [m["id"] for m in by_volume["items"]] == list(reversed(ids))
+
+    closing = await api.client.get("/api/markets", params={"sort": "closing_soon", "limit": 3})
+    closing_body = closing.json()
+    assert [m["id"] for m in closing_body["items"]] == [ids[4], ids[3], ids[2]]
+    rest = await api.client.get(
+        "/api/markets", params={"sort": "closing_soon", "cursor": closing_body["next_cursor"]}
+    )
+    assert [m["id"] for m in rest.json()["items"]] == [ids[1], ids[0]]
+
+    active = (await api.client.get("/api/markets", params={"state": "ACTIVE"})).json()
+    assert {m["id"] for m in active["items"]} == {ids[1], ids[3]}
+    even = (await api.client.get("/api/markets", params={"category": "even"})).json()
+    assert {m["id"] for m in even["items"]} == {ids[0], ids[2], ids[4]}
+    text = (await api.client.get("/api/markets", params={"q": "NUMBER 3"})).json()
+    assert [m["id"] for m in text["items"]] == [ids[3]]
+    wildcard = (await api.client.get("/api/markets", params={"q": "%"})).json()
+    assert wildcard["items"] == []
+
+
+async def test_bad_listing_parameters(api):
+    bad_state = await api.client.get("/api/markets", params={"state": "OPEN"})
+    assert bad_state.status_code == 422
+    assert bad_state.json()["errors"][0]["field"] == "query.state"
+    too_many = await api.client.get("/api/markets", params={"limit": 1000})
+    assert too_many.status_code == 422
+    bad_cursor = await api.client.get("/api/markets", params={"cursor": "garbage!"})
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["type"].endswith("/invalid-cursor")
+    _, headers = await api.sign_in()
+    for index in range(2):
+        await api.market(headers, question=f"Cursor reuse market {index}?")
+    page = (await api.client.get("/api/markets", params={"limit": 1})).json()
+    other_sort = await api.client.get(
+        "/api/markets", params={"sort": "volume", "cursor": page["next_cursor"]}
+    )
+    assert other_sort.status_code == 422
+
+
+async def test_price_history_buckets_trades(api):
+    keypair, headers = await api.sign_in()
+    market_id = await api.market(headers, state="ACTIVE")
+    start = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+    wallet = str(keypair.pubkey())
+    await _insert_trade(api, market_id, start - timedelta(hours=1), "0.400000000", 5, wallet)
+    await _insert_trade(api, market_id, start + timedelta(minutes=10), "0.550000000", 10, wallet)
+    await _insert_trade(api, market_id, start + timedelta(minutes=50), "0.450000000", 20, wallet)
+    await _insert_trade(
+        api, market_id, start + timedelta(hours=2, minutes=5), "0.600000000", 7, wallet
+    )
+
+    response = await api.client.get(
+        f"/api/markets/{market_id}/prices",
+        params={
+            "interval": "1h",
+            "from": start.isoformat(),
+            "to": (start + timedelta(hours=3)).isoformat(),
+        },
+    )
+    assert response.status_code == 200, response.text
+    buckets = response.json()["buckets"]
+    assert [b["trades"] for b in buckets] == [2, 0, 1]
+    first, empty, last = buckets
+    assert (first["open"], first["high"], first["low"], first["close"]) == (
+        "0.400000000",
+        "0.550000000",
+        "0.400000000",
+        "0.450000000",
+    )
+    assert first["volume"] == 30
+    assert empty["open"] == empty["close"] == "0.450000000" and empty["volume"] == 0
+    assert last["close"] == "0.600000000"
+
+    trades = (await api.client.get(f"/api/markets/{market_id}/trades", params={"limit": 3})).json()
+    assert [t["price_after"] for t in trades["items"]] == [
+        "0.600000000",
+        "0.450000000",
+        "0.550000000",
+    ]
+    assert trades["items"][0]["outcome"] == "YES"
+    more = await api.client.get(
+        f"/api/markets/{market_id}/trades", params={"cursor": trades["next_cursor"]}
+    )
+    assert [t["price_after"] for t in more.json()["items"]] == ["0.400000000"]
+    assert more.json()["next_cursor"] is None
+
+    default_window = await api.client.get(f"/api/markets/{market_id}/prices")
+    assert default_window.status_code == 200
+    assert default_window.json()["buckets"][-1]["close"] == "0.600000000"
+
+
+async def test_price_history_rejects_bad_ranges(api):
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    now = datetime.now(UTC)
+    inverted = await api.client.get(
+        f"/api/markets/{market_id}/prices",
+        params={"from": now.isoformat(), "to": (now - timedelta(hours=1)).isoformat()},
+    )
+    assert inverted.status_code == 422
+    huge = await api.client.get(
+        f"/api/markets/{market_id}/prices",
+        params={
+            "interval": "1m",
+            "from": (now - timedelta(days=30)).isoformat(),
+            "to": now.isoformat(),
+        },
+    )
+    assert huge.status_code == 422
+    assert huge.json()["field"] == "interval"
+    bad_interval = await api.client.get(
+        f"/api/markets/{market_id}/prices", params={"interval": "7m"}
+    )
+    assert bad_interval.status_code == 422
