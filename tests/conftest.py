@@ -62,7 +62,11 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    url = (
+        PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        + "/"
+        + name
+    )
     engine = create_engine(Settings(database_url=url))
     await upgrade(engine)
     await engine.dispose()

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime
 
 from marketd.auth.dependencies import CurrentWallet
-from marketd.core.deps import ContainerDep, SessionDep, SettingsDep
+from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
 from marketd.markets.repository import MarketFilter
@@ -23,10 +23,16 @@ router = APIRouter(prefix="/api/markets", tags=["markets"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
+def market_service(session: SessionDep, container: ContainerDep) -> MarketService:
+    return MarketService(session, container.settings, container.bus)
+
+
+Markets = Annotated[MarketService, Depends(market_service)]
+
+
 @router.get("", response_model=Page[MarketOut])
 async def list_markets(
-    session: SessionDep,
-    settings: SettingsDep,
+    markets: Markets,
     state: MarketState | None = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the question")] = None,
@@ -37,39 +43,39 @@ async def list_markets(
     """Browse markets: filter by state, category and question text; sort newest, by volume, or
     closing soonest."""
     filters = MarketFilter(state=state, category=category, text=q)
-    return await MarketService(session, settings).list_markets(filters, sort, limit, cursor)
+    return await markets.list_markets(filters, sort, limit, cursor)
 
 
 @router.get("/{market_id}", response_model=MarketOut)
-async def get_market(market_id: str, session: SessionDep, settings: SettingsDep) -> MarketOut:
+async def get_market(market_id: str, markets: Markets) -> MarketOut:
     """One market."""
-    return await MarketService(session, settings).get_market(market_id)
+    return await markets.get_market(market_id)
 
 
 @router.post("", response_model=MarketOut, status_code=status.HTTP_201_CREATED)
-async def propose_market(
-    body: MarketCreate, wallet: CurrentWallet, session: SessionDep, container: ContainerDep
-) -> MarketOut:
+async def propose_market(body: MarketCreate, wallet: CurrentWallet, markets: Markets) -> MarketOut:
     """Register a proposed market (state PROPOSED) created by the signed-in wallet."""
-    return await MarketService(session, container.settings, container.bus).propose(wallet, body)
+    return await markets.propose(wallet, body)
 
 
 @router.get("/{market_id}/trades", response_model=Page[TradeOut])
 async def market_trades(
     market_id: str,
+    markets: Markets,
     session: SessionDep,
-    settings: SettingsDep,
+    container: ContainerDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[TradeOut]:
     """A market's confirmed trades, newest first."""
-    await MarketService(session, settings).require_market(market_id)
-    return await TradeService(session, settings).market_trades(market_id, limit, cursor)
+    await markets.require_market(market_id)
+    return await TradeService(session, container.settings).market_trades(market_id, limit, cursor)
 
 
 @router.get("/{market_id}/votes", response_model=MarketVotesOut)
 async def market_votes(
     market_id: str,
+    markets: Markets,
     session: SessionDep,
     container: ContainerDep,
     kind: VoteKind = VoteKind.PROPOSAL,
@@ -77,18 +83,17 @@ async def market_votes(
     cursor: str | None = None,
 ) -> MarketVotesOut:
     """The tally and every counted vote (by wallet), so anyone can recount."""
-    await MarketService(session, container.settings).require_market(market_id)
+    await markets.require_market(market_id)
     return await VoteService(session, container.bus).market_votes(kind, market_id, limit, cursor)
 
 
 @router.get("/{market_id}/prices", response_model=PriceHistoryOut)
 async def market_prices(
     market_id: str,
-    session: SessionDep,
-    settings: SettingsDep,
+    markets: Markets,
     interval: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h",
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> PriceHistoryOut:
     """YES price history as OHLC buckets from trades (at most 1,000 buckets)."""
-    return await MarketService(session, settings).price_history(market_id, interval, start, end)
+    return await markets.price_history(market_id, interval, start, end)

@@ -55,7 +55,7 @@ def _sort_key(sort: MarketSort, market: Market, closes_at: datetime | None) -> l
 
 
 class MarketService:
-    def __init__(self, session: AsyncSession, settings: Settings, bus: EventBus | None = None):
+    def __init__(self, session: AsyncSession, settings: Settings, bus: EventBus) -> None:
         self.session = session
         self.settings = settings
         self.bus = bus
@@ -128,11 +128,9 @@ class MarketService:
         await self.repository.add(market, body.closes_at)
         await self.session.commit()
         out = market_out(market, body.closes_at)
-        if self.bus is not None:
-            await self.bus.publish(
-                "markets",
-                {"type": "market_created", "marketId": market_id, "state": out.state.value},
-            )
+        await self.bus.publish(
+            "markets", {"type": "market_created", "marketId": market_id, "state": out.state.value}
+        )
         return out
 
     async def price_history(

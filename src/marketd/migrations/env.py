@@ -1,12 +1,10 @@
-"""Alembic environment: runs migrations over the async engine of the configured database."""
+"""Alembic environment. marketd runs migrations itself (`marketd migrate`, the demo, tests)
+and hands Alembic an open connection of its async engine; see `marketd.core.migrate`."""
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import context
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from marketd.models import Base
 
@@ -25,25 +23,7 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_async(url: str) -> None:
-    engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
-
-
-def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    asyncio.run(_run_async(config.get_main_option("sqlalchemy.url") or ""))
-
-
-if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
-    with context.begin_transaction():
-        context.run_migrations()
-else:
-    run_migrations_online()
+connection = config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations with `marketd migrate`; it provides the connection")
+_run(connection)

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.core.errors import NotFound
 from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.core.schemas import Page
-from marketd.models import User
 from marketd.trades.schemas import TradeOut
 from marketd.users.repository import UserRepository
 from marketd.users.schemas import PositionOut, UserOut, UserStats, UserVoteOut
@@ -24,12 +23,6 @@ class UserService:
     async def touch(self, wallet: str, now: datetime) -> None:
         """Record activity; the caller commits."""
         await self.repository.upsert_seen(wallet, now)
-
-    async def get(self, wallet: str) -> User:
-        user = await self.repository.get(wallet)
-        if user is None:
-            raise NotFound(f"No user with wallet {wallet}.")
-        return user
 
 
 class UserReadService:
