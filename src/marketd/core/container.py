@@ -10,6 +10,7 @@ from marketd.config import Settings
 from marketd.core.bus import EventBus, InProcessBus, RedisBus
 from marketd.core.cache import Cache, MemoryCache, RedisCache
 from marketd.core.database import Database, create_engine
+from marketd.core.locks import Locks, MemoryLocks, RedisLocks
 from marketd.core.ratelimit import RateLimiter, create_storage
 
 
@@ -21,6 +22,7 @@ class Container:
     cache: Cache
     bus: EventBus
     limiter: RateLimiter
+    locks: Locks
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -29,16 +31,18 @@ class Container:
         redis: Redis | None = None
         cache: Cache
         bus: EventBus
+        locks: Locks
         if redis_url is not None:
             from marketd.core.redis import create_redis
 
             redis = create_redis(redis_url)
             cache = RedisCache(redis, settings.redis_prefix)
             bus = RedisBus(redis, settings.redis_prefix)
+            locks = RedisLocks(redis, settings.redis_prefix)
         else:
-            cache, bus = MemoryCache(), InProcessBus()
+            cache, bus, locks = MemoryCache(), InProcessBus(), MemoryLocks()
         limiter = RateLimiter(create_storage(redis_url, settings.redis_prefix), settings.rate_limit)
-        return cls(settings, database, redis, cache, bus, limiter)
+        return cls(settings, database, redis, cache, bus, limiter, locks)
 
     async def close(self) -> None:
         await self.bus.close()
