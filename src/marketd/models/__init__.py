@@ -1,6 +1,7 @@
 """ORM models: the platform schema (`tables`) and marketd's own tables (`service_tables`)."""
 
 from marketd.models.base import Base, utcnow
+from marketd.models.chain_tables import ChainEvent, ChainOutbox, IndexerCheckpoint, SnapshotPin
 from marketd.models.service_tables import (
     AuthNonce,
     AuthSession,
@@ -23,13 +24,17 @@ __all__ = [
     "AuthNonce",
     "AuthSession",
     "Base",
+    "ChainEvent",
+    "ChainOutbox",
     "Discussion",
     "DisputeVote",
+    "IndexerCheckpoint",
     "IpfsAnchor",
     "Market",
     "MarketSchedule",
     "Position",
     "ProposalVote",
+    "SnapshotPin",
     "Trade",
     "TradeSubmission",
     "User",
