@@ -62,7 +62,7 @@ class AccessLogMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             metrics.HTTP_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)
-            await self.log.ainfo(
+            self.log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],

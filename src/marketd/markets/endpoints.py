@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/markets", tags=["markets"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-def market_service(session: SessionDep, container: ContainerDep) -> MarketService:
+async def market_service(session: SessionDep, container: ContainerDep) -> MarketService:
     return MarketService(session, container.settings, container.bus)
 
 

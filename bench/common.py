@@ -1,0 +1,88 @@
+"""Shared helpers of the benchmarks: scratch databases, server processes, latency figures."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+PG_ADMIN_URL = os.environ.get("MARKETD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("MARKETD_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(label: str) -> AsyncIterator[str]:
+    """A migrated PostgreSQL database for one benchmark run, dropped afterwards."""
+    from marketd.config import Settings
+    from marketd.core.database import create_engine
+    from marketd.core.migrate import upgrade
+
+    name = f"marketd_bench_{label}_{uuid.uuid4().hex[:6]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    engine = create_engine(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
+    await upgrade(engine)
+    await engine.dispose()
+    try:
+        yield url
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@contextlib.contextmanager
+def server_process(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`marketd serve` in its own process (the load comes from this one)."""
+    full_env = os.environ | env | {"HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "marketd", "serve"],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not start")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float]:
+    if not samples:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    ordered = sorted(samples)
+    cuts = (
+        statistics.quantiles(ordered, n=100, method="inclusive")
+        if len(ordered) > 1
+        else [ordered[0]] * 99
+    )
+    return {"p50": cuts[49] * 1000, "p95": cuts[94] * 1000, "p99": cuts[98] * 1000}
