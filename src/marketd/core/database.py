@@ -19,7 +19,9 @@ from marketd.config import Settings
 
 def create_engine(settings: Settings) -> AsyncEngine:
     dsn = settings.database_dsn
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # No pre-ping (a round trip per checkout); recycle connections instead, and let a request
+    # that meets a dead connection fail once rather than pay for every healthy one.
+    kwargs: dict[str, Any] = {"pool_recycle": 1800}
     if dsn.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(dsn, connect_args={"timeout": 30}, **kwargs)
