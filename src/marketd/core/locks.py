@@ -49,12 +49,8 @@ class Locks(ABC):
         if token is None:
             yield None
             return
-        lease = Lease(self, name, token, ttl)
-        lease.start()
-        try:
+        async with self._leased(name, token, ttl) as lease:
             yield lease
-        finally:
-            await lease.stop()
 
     @contextlib.asynccontextmanager
     async def leadership(
@@ -72,6 +68,11 @@ class Locks(ABC):
             if stop.is_set():
                 yield None
                 return
+        async with self._leased(name, token, ttl) as lease:
+            yield lease
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, name: str, token: str, ttl: float) -> AsyncIterator[Lease]:
         lease = Lease(self, name, token, ttl)
         lease.start()
         try:

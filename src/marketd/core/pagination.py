@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from marketd.core.errors import Problem
+
+T = TypeVar("T")
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -62,3 +64,13 @@ def _decode_value(value: Any, kind: type) -> Any:
             raise ValueError("expected a string")
         return value
     raise ValueError(f"unsupported cursor type {kind}")
+
+
+def split_page(
+    rows: Sequence[T], limit: int, listing: str, key: Callable[[T], Sequence[Any]]
+) -> tuple[list[T], str | None]:
+    """Cut `limit + 1` fetched rows into the page and the cursor of the next one (None when
+    the extra row is absent, i.e. this is the last page)."""
+    if len(rows) <= limit:
+        return list(rows), None
+    return list(rows[:limit]), encode_cursor(listing, key(rows[limit - 1]))

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.bus import EventBus
 from marketd.core.errors import Forbidden, NotFound
-from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.discussions.repository import DiscussionRepository
 from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
@@ -35,13 +35,11 @@ class DiscussionService:
             created_at, post_id = decode_cursor(cursor, "discussions", (datetime, str))
             after = (created_at, post_id)
         rows = await self.repository.page(market_id, limit + 1, after)
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor("discussions", [last.created_at, str(last.id)])
+        items, next_cursor = split_page(
+            rows, limit, "discussions", lambda post: [post.created_at, str(post.id)]
+        )
         return Page[DiscussionOut](
-            items=[DiscussionOut.model_validate(row) for row in rows[:limit]],
-            next_cursor=next_cursor,
+            items=[DiscussionOut.model_validate(row) for row in items], next_cursor=next_cursor
         )
 
     async def post(self, wallet: str, body: DiscussionCreate) -> DiscussionOut:

@@ -15,7 +15,7 @@ from marketd.chain.addresses import market_address
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
-from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.markets import rules
 from marketd.markets.repository import MarketFilter, MarketRepository
@@ -66,11 +66,8 @@ class MarketService:
     ) -> Page[MarketOut]:
         after = decode_cursor(cursor, sort.value, _CURSOR_TYPES[sort]) if cursor else None
         rows = await self.repository.page(filters, sort, limit + 1, after, datetime.now(UTC))
-        items = [market_out(market, closes_at) for market, closes_at in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            market, closes_at = rows[limit - 1]
-            next_cursor = encode_cursor(sort.value, _sort_key(sort, market, closes_at))
+        page, next_cursor = split_page(rows, limit, sort.value, lambda row: _sort_key(sort, *row))
+        items = [market_out(market, closes_at) for market, closes_at in page]
         return Page[MarketOut](items=items, next_cursor=next_cursor)
 
     async def get_market(self, market_id: str) -> MarketOut:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,14 +12,18 @@ from marketd.chain.program import program_coder, program_id
 from marketd.config import Settings
 from marketd.core import metrics
 from marketd.core.errors import Conflict, InvalidTransaction, NotFound
-from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.markets.repository import MarketRepository
 from marketd.markets.rules import MarketState
-from marketd.models import TradeSubmission
+from marketd.models import Trade, TradeSubmission
 from marketd.trades.repository import TradeRepository
 from marketd.trades.rules import TradeRejected, TradeType, parse_trade
 from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
+
+
+def trade_cursor_key(trade: Trade) -> list[Any]:
+    return [trade.block_time, str(trade.id)]
 
 
 class MarketNotTrading(Conflict):
@@ -87,8 +92,5 @@ class TradeService:
             block_time, trade_id = decode_cursor(cursor, "trades", (datetime, str))
             after = (block_time, trade_id)
         rows = await self.repository.market_page(market_id, limit + 1, after)
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor("trades", [last.block_time, str(last.id)])
-        return Page[TradeOut](items=[TradeOut.of(t) for t in rows[:limit]], next_cursor=next_cursor)
+        page, next_cursor = split_page(rows, limit, "trades", trade_cursor_key)
+        return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)

@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.errors import NotFound
-from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.trades.schemas import TradeOut
+from marketd.trades.service import trade_cursor_key
 from marketd.users.repository import UserRepository
 from marketd.users.schemas import PositionOut, UserOut, UserStats, UserVoteOut
 
@@ -52,11 +53,8 @@ class UserReadService:
             moment, trade_id = decode_cursor(cursor, "user-trades", (datetime, str))
             after = (moment, uuid.UUID(trade_id))
         rows = await self.repository.trades(wallet, limit + 1, after)
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor("user-trades", [last.block_time, str(last.id)])
-        return Page[TradeOut](items=[TradeOut.of(t) for t in rows[:limit]], next_cursor=next_cursor)
+        page, next_cursor = split_page(rows, limit, "user-trades", trade_cursor_key)
+        return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)
 
     async def votes(self, wallet: str, limit: int, cursor: str | None) -> Page[UserVoteOut]:
         after = None
@@ -64,10 +62,9 @@ class UserReadService:
             moment, key = decode_cursor(cursor, "user-votes", (datetime, str))
             after = (moment, key)
         rows = await self.repository.votes(wallet, limit + 1, after)
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor("user-votes", [last.voted_at, last.sort_key])
+        page, next_cursor = split_page(
+            rows, limit, "user-votes", lambda row: [row.voted_at, row.sort_key]
+        )
         items = [
             UserVoteOut(
                 kind=row.kind,
@@ -76,16 +73,14 @@ class UserReadService:
                 voted_at=row.voted_at,
                 tx_signature=row.tx_signature,
             )
-            for row in rows[:limit]
+            for row in page
         ]
         return Page[UserVoteOut](items=items, next_cursor=next_cursor)
 
     async def positions(self, wallet: str, limit: int, cursor: str | None) -> Page[PositionOut]:
         after = decode_cursor(cursor, "positions", (str,))[0] if cursor else None
         rows = await self.repository.positions(wallet, limit + 1, after)
-        next_cursor = (
-            encode_cursor("positions", [rows[limit - 1].market_id]) if len(rows) > limit else None
-        )
+        page, next_cursor = split_page(rows, limit, "positions", lambda p: [p.market_id])
         return Page[PositionOut](
-            items=[PositionOut.model_validate(p) for p in rows[:limit]], next_cursor=next_cursor
+            items=[PositionOut.model_validate(p) for p in page], next_cursor=next_cursor
         )
