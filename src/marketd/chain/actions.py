@@ -1,0 +1,271 @@
+"""The backend-signed chain actions: what each one sends and when it is already done.
+
+Every action is planned from the market's and the GlobalConfig's on-chain accounts, so the
+outbox can ask "is the market already where this action would take it?" before it signs
+anything (a crash after landing, an admin who approved by hand, a second instance: no second
+transaction), and so "approve" picks its shape from who the backend key is:
+
+==================  ===============================================  =========================
+intent              instructions (one transaction)                   done when the market is
+==================  ===============================================  =========================
+approve_market      aggregate_proposal_votes + approve_proposal      Approved or later
+                    (backend key is GlobalConfig.admin)
+approve_market      aggregate_proposal_votes only (backend is not    Approved or later, or
+                    the admin: the market awaits the admin)          Proposed with these counts
+resolve_dispute     aggregate_dispute_votes + finalize_market(S, S)  Finalized
+finalize_market     finalize_market(None, None)                      Finalized
+activate_market     activate_market                                  Active or later
+==================  ===============================================  =========================
+
+Planning is pure (no I/O): it only encodes instructions with the client's IDL coder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from solders.instruction import Instruction
+from solders.pubkey import Pubkey
+
+from marketd.chain.client import ChainClient, GlobalConfigAccount, MarketAccount, OnChainState
+
+U32_MAX = 2**32 - 1
+
+_APPROVED_OR_LATER = frozenset(
+    {
+        OnChainState.APPROVED,
+        OnChainState.ACTIVE,
+        OnChainState.RESOLVING,
+        OnChainState.DISPUTED,
+        OnChainState.FINALIZED,
+    }
+)
+_ACTIVE_OR_LATER = frozenset(
+    {OnChainState.ACTIVE, OnChainState.RESOLVING, OnChainState.DISPUTED, OnChainState.FINALIZED}
+)
+
+
+class Intent(StrEnum):
+    APPROVE_MARKET = "approve_market"
+    RESOLVE_DISPUTE = "resolve_dispute"
+    FINALIZE_MARKET = "finalize_market"
+    ACTIVATE_MARKET = "activate_market"
+
+
+class Outcome(StrEnum):
+    """What a confirmed action achieved (kept in the outbox row's payload)."""
+
+    APPROVED = "approved"
+    AWAITING_ADMIN_APPROVAL = "awaiting_admin_approval"
+    FINALIZED = "finalized"
+    ACTIVATED = "activated"
+
+
+class InvalidArguments(ValueError):
+    """The arguments of an intent are missing or out of range."""
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """The on-chain facts an action is planned from."""
+
+    market: MarketAccount
+    config: GlobalConfigAccount
+    backend: Pubkey
+
+    @property
+    def backend_is_admin(self) -> bool:
+        return self.backend == self.config.admin
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    instructions: list[Instruction]
+    outcome: Outcome
+
+
+class ChainAction(Protocol):
+    intent: Intent
+
+    def check_arguments(self, arguments: Mapping[str, Any]) -> None:
+        """Raise InvalidArguments unless `arguments` suit this action."""
+
+    def already_done(self, context: ActionContext, arguments: Mapping[str, Any]) -> Outcome | None:
+        """The outcome when the market already is where the action would take it."""
+
+    def plan(
+        self, client: ChainClient, context: ActionContext, arguments: Mapping[str, Any]
+    ) -> ActionPlan:
+        """The instructions to sign (backend key = fee payer and only signer)."""
+
+
+def _count(arguments: Mapping[str, Any], name: str) -> int:
+    value = arguments.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U32_MAX:
+        raise InvalidArguments(f"{name} must be an integer in [0, {U32_MAX}], got {value!r}")
+    return value
+
+
+def _backend_accounts(context: ActionContext) -> dict[str, Pubkey]:
+    return {
+        "market": context.market.address,
+        "global_config": context.config.address,
+        "backend_authority": context.backend,
+    }
+
+
+class ApproveMarket:
+    """Record the final proposal tally and, when the backend is the admin, approve."""
+
+    intent = Intent.APPROVE_MARKET
+
+    def check_arguments(self, arguments: Mapping[str, Any]) -> None:
+        _count(arguments, "likes")
+        _count(arguments, "dislikes")
+
+    def already_done(self, context: ActionContext, arguments: Mapping[str, Any]) -> Outcome | None:
+        market = context.market
+        if market.state in _APPROVED_OR_LATER:
+            return Outcome.APPROVED
+        likes, dislikes = _count(arguments, "likes"), _count(arguments, "dislikes")
+        recorded = (
+            market.data.get("proposal_likes") == likes
+            and market.data.get("proposal_dislikes") == dislikes
+            and market.data.get("proposal_total_votes") == likes + dislikes
+        )
+        if market.state is OnChainState.PROPOSED and recorded and not context.backend_is_admin:
+            return Outcome.AWAITING_ADMIN_APPROVAL
+        return None
+
+    def plan(
+        self, client: ChainClient, context: ActionContext, arguments: Mapping[str, Any]
+    ) -> ActionPlan:
+        instructions = [
+            client.instruction(
+                "aggregate_proposal_votes",
+                {
+                    "final_likes": _count(arguments, "likes"),
+                    "final_dislikes": _count(arguments, "dislikes"),
+                },
+                _backend_accounts(context),
+            )
+        ]
+        if not context.backend_is_admin:
+            return ActionPlan(instructions, Outcome.AWAITING_ADMIN_APPROVAL)
+        instructions.append(
+            client.instruction(
+                "approve_proposal",
+                {},
+                {
+                    "admin": context.backend,
+                    "market": context.market.address,
+                    "global_config": context.config.address,
+                },
+            )
+        )
+        return ActionPlan(instructions, Outcome.APPROVED)
+
+
+class ResolveDispute:
+    """Record the final dispute tally and finalize with it, in one transaction."""
+
+    intent = Intent.RESOLVE_DISPUTE
+
+    def check_arguments(self, arguments: Mapping[str, Any]) -> None:
+        _count(arguments, "agrees")
+        _count(arguments, "disagrees")
+
+    def already_done(self, context: ActionContext, arguments: Mapping[str, Any]) -> Outcome | None:
+        return Outcome.FINALIZED if context.market.state is OnChainState.FINALIZED else None
+
+    def plan(
+        self, client: ChainClient, context: ActionContext, arguments: Mapping[str, Any]
+    ) -> ActionPlan:
+        agrees, disagrees = _count(arguments, "agrees"), _count(arguments, "disagrees")
+        accounts = _backend_accounts(context)
+        return ActionPlan(
+            [
+                client.instruction(
+                    "aggregate_dispute_votes",
+                    {"final_agrees": agrees, "final_disagrees": disagrees},
+                    accounts,
+                ),
+                client.instruction(
+                    "finalize_market",
+                    {"dispute_agree": agrees, "dispute_disagree": disagrees},
+                    accounts,
+                ),
+            ],
+            Outcome.FINALIZED,
+        )
+
+
+class FinalizeMarket:
+    """Finalize an undisputed market once its dispute period is over."""
+
+    intent = Intent.FINALIZE_MARKET
+
+    def check_arguments(self, arguments: Mapping[str, Any]) -> None:
+        if arguments:
+            raise InvalidArguments("finalize_market takes no arguments")
+
+    def already_done(self, context: ActionContext, arguments: Mapping[str, Any]) -> Outcome | None:
+        return Outcome.FINALIZED if context.market.state is OnChainState.FINALIZED else None
+
+    def plan(
+        self, client: ChainClient, context: ActionContext, arguments: Mapping[str, Any]
+    ) -> ActionPlan:
+        instruction = client.instruction(
+            "finalize_market",
+            {"dispute_agree": None, "dispute_disagree": None},
+            _backend_accounts(context),
+        )
+        return ActionPlan([instruction], Outcome.FINALIZED)
+
+
+class ActivateMarket:
+    """Open an approved market for trading (the backend signs as the authority)."""
+
+    intent = Intent.ACTIVATE_MARKET
+
+    def check_arguments(self, arguments: Mapping[str, Any]) -> None:
+        if arguments:
+            raise InvalidArguments("activate_market takes no arguments")
+
+    def already_done(self, context: ActionContext, arguments: Mapping[str, Any]) -> Outcome | None:
+        return Outcome.ACTIVATED if context.market.state in _ACTIVE_OR_LATER else None
+
+    def plan(
+        self, client: ChainClient, context: ActionContext, arguments: Mapping[str, Any]
+    ) -> ActionPlan:
+        instruction = client.instruction(
+            "activate_market",
+            {},
+            {
+                "authority": context.backend,
+                "market": context.market.address,
+                "global_config": context.config.address,
+            },
+        )
+        return ActionPlan([instruction], Outcome.ACTIVATED)
+
+
+ACTIONS: Mapping[str, ChainAction] = {
+    action.intent.value: action
+    for action in (ApproveMarket(), ResolveDispute(), FinalizeMarket(), ActivateMarket())
+}
+
+
+def action_for(intent: str) -> ChainAction:
+    try:
+        return ACTIONS[intent]
+    except KeyError:
+        raise InvalidArguments(f"unknown chain intent {intent!r}") from None
+
+
+def idempotency_key(intent: str, market_id: str) -> str:
+    """The default key: one action of each intent per market."""
+    return f"{intent}:{market_id}"
