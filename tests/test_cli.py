@@ -5,15 +5,26 @@ from __future__ import annotations
 import json
 import stat
 
+import httpx
 import pytest
+import structlog
 from solders.keypair import Keypair
 from sqlalchemy import func, select
 
 from marketd import cli
+from marketd.chain.localnet.runtime import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.markets.rules import MarketState
 from marketd.models import Discussion, Market, ProposalVote, Trade, User
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging():
+    """`cli.main` configures structlog to print to the sys.stderr of the moment, which under
+    capsys is a stream closed after the test; later log lines must not go there."""
+    yield
+    structlog.reset_defaults()
 
 
 def test_keygen_writes_a_private_solana_keyfile(tmp_path, capsys):
@@ -32,8 +43,9 @@ def test_parser_requires_a_command():
 
 async def test_demo_seed_covers_every_state_and_is_idempotent(tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
-    assert await cli.seed(settings) == 36
-    assert await cli.seed(settings) == 0
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        assert await cli.seed(settings, runtime) == 36
+        assert await cli.seed(settings, runtime) == 0
     database = Database(create_engine(settings))
     try:
         async with database.session() as session:
@@ -55,13 +67,58 @@ def test_migrate_command_creates_the_schema(tmp_path, monkeypatch):
     assert (tmp_path / "marketd.db").exists()
 
 
-def test_serve_and_demo_start_uvicorn_with_the_app(tmp_path, monkeypatch):
+def test_serve_starts_uvicorn_with_the_app(tmp_path, monkeypatch):
     started = []
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: started.append((app, kw)))
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.chdir(tmp_path)
     assert cli.main(["serve"]) == 0
-    assert cli.main(["demo"]) == 0
-    assert [kw["port"] for _, kw in started] == [8123, 8123]
-    assert started[0][0].title == "marketd"
+    [(app, options)] = started
+    assert options["port"] == 8123 and app.title == "marketd"
+
+
+def test_demo_serves_the_app_on_the_seeded_local_chain(tmp_path, monkeypatch):
+    served = []
+
+    async def fake_serve(settings):
+        # While the app would be serving, the simulated chain answers at the URL it was given.
+        async with httpx.AsyncClient() as http:
+            reply = await http.post(
+                settings.solana_rpc_url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "getHealth", "params": []},
+            )
+        served.append((settings, reply.json()["result"]))
+
+    monkeypatch.setattr(cli, "serve_async", fake_serve)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SOLANA_RPC_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "--chain-port", "0"]) == 0
+    assert cli.main(["demo", "--chain-port", "0"]) == 0  # restart: reuses chain and database
+    [(settings, health), (again, _)] = served
+    assert health == "ok"
+    assert settings.solana_rpc_url.startswith("http://127.0.0.1:")
+    assert settings.solana_ws_url.startswith("ws://127.0.0.1:")
+    assert settings.backend_keypair == again.backend_keypair is not None
+    assert (tmp_path / "chain" / "chain.json").is_file()
+
+
+def test_demo_refuses_a_configured_chain(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SOLANA_RPC_URL", "https://api.devnet.solana.com")
+    assert cli.main(["demo"]) == 2
+    assert "SOLANA_RPC_URL" in capsys.readouterr().err
+    assert not (tmp_path / "chain").exists()
+
+
+async def test_serve_async_runs_uvicorn_in_the_running_loop(tmp_path, monkeypatch):
+    configs = []
+
+    async def fake_serve(server):
+        configs.append(server.config)
+
+    monkeypatch.setattr(cli.uvicorn.Server, "serve", fake_serve)
+    await cli.serve_async(Settings(_env_file=None, data_dir=tmp_path, port=8124))  # type: ignore[call-arg]
+    [config] = configs
+    assert config.port == 8124 and config.app.title == "marketd"

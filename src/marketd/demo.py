@@ -1,21 +1,38 @@
-"""Realistic demo data for `marketd demo`: markets in every state, users, votes, posts, trades.
+"""Demo data for `marketd demo`: markets in every state, users, votes, posts, trades.
 
-Deterministic (fixed random seed and wallet seeds) so every fresh demo looks the same.
+The on-chain part comes first and from the chain: `LocalChainRuntime.seed_demo_chain` creates
+and drives the markets on the simulated chain (`marketd.chain.localnet.seed`), then this module
+reads back what the chain did — the market and position accounts, and the events of every
+transaction — and writes the database rows from them. States, shares, prices, volumes, vote
+counts, votes, trades (with their real signatures and block times) and positions therefore
+agree with the chain. Only what has no on-chain home is made up here: question texts,
+categories, display names, discussion posts and closing dates (deterministic, fixed seeds).
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.chain.addresses import market_address
+from marketd.chain.addresses import market_id_from_bytes
+from marketd.chain.events import parse_program_events
+from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.seed import (
+    LocalProgram,
+    PlannedMarket,
+    demo_plan,
+    demo_wallets,
+)
+from marketd.chain.localnet.svm import Commitment
 from marketd.markets.rules import MarketState
 from marketd.models import (
     Discussion,
@@ -28,35 +45,6 @@ from marketd.models import (
     User,
 )
 
-QUESTIONS = [
-    ("crypto", "Will SOL close above $300 on 31 December?"),
-    ("crypto", "Will Bitcoin set a new all-time high this quarter?"),
-    ("crypto", "Will Ethereum's next upgrade ship before June?"),
-    ("crypto", "Will a Solana ETF be approved this year?"),
-    ("sports", "Will the home team win the championship final?"),
-    ("sports", "Will the marathon record fall at the next major race?"),
-    ("sports", "Will the transfer window bring a record fee?"),
-    ("politics", "Will the budget bill pass the senate this month?"),
-    ("politics", "Will turnout exceed 60% in the next general election?"),
-    ("tech", "Will the new phone launch sell out in its first week?"),
-    ("tech", "Will an open model top the main leaderboard by summer?"),
-    ("tech", "Will the big chip merger close before year end?"),
-    ("science", "Will the lunar lander touch down successfully?"),
-    ("science", "Will this year be the warmest on record?"),
-    ("culture", "Will the festival headliner be announced before March?"),
-    ("culture", "Will the sequel gross $1B worldwide?"),
-    ("economy", "Will the central bank cut rates at its next meeting?"),
-    ("economy", "Will inflation print below 3% next month?"),
-]
-STATE_PLAN = [
-    (MarketState.PROPOSED, 8),
-    (MarketState.APPROVED, 4),
-    (MarketState.ACTIVE, 10),
-    (MarketState.RESOLVING, 4),
-    (MarketState.DISPUTED, 4),
-    (MarketState.FINALIZED, 4),
-    (MarketState.CANCELLED, 2),
-]
 POSTS = [
     "What source will the resolver use for this?",
     "Priced too low in my view, buying YES.",
@@ -65,155 +53,225 @@ POSTS = [
     "Liquidity is decent now, spreads are fine.",
     "Resolution criteria are clear enough for me.",
 ]
-B_PARAMETER = 100_000_000_000
-SHARE = 1_000_000_000
+PRICE_SCALE = Decimal(1_000_000_000)
+PRICE_QUANTUM = Decimal("0.000000001")
+OFF_CHAIN_SEED = 9
 
 
-def demo_wallets(count: int = 24) -> list[Keypair]:
-    return [Keypair.from_seed(bytes([index + 1]) * 32) for index in range(count)]
+class DemoMismatchError(Exception):
+    """The database holds the demo but the chain does not: they would disagree."""
 
 
-def price_yes(shares_yes: int, shares_no: int, b: int) -> Decimal:
-    """The demo's simple monotonic pricing: (yes + b) / (yes + no + 2b), in (0, 1)."""
-    value = Decimal(shares_yes + b) / Decimal(shares_yes + shares_no + 2 * b)
-    return value.quantize(Decimal("0.000000001"))
+def price_from_chain(new_price_yes: int) -> Decimal:
+    """An event's 1e9 fixed-point price as the database's 9-decimal price."""
+    return (Decimal(new_price_yes) / PRICE_SCALE).quantize(PRICE_QUANTUM)
 
 
-async def seed_demo(session: AsyncSession, program_id: Pubkey, now: datetime | None = None) -> int:
-    """Insert the demo data once; returns the number of markets created (0 if already seeded)."""
-    if (await session.scalar(select(func.count()).select_from(Market))) or 0:
-        return 0
+def timestamp(seconds: int) -> datetime | None:
+    """An on-chain i64 time (0 = never) as a datetime."""
+    return datetime.fromtimestamp(seconds, UTC) if seconds else None
+
+
+@dataclass
+class _ChainHistory:
+    """What the program's events say about the demo markets."""
+
+    trades: list[Trade] = field(default_factory=list)
+    proposal_votes: list[ProposalVote] = field(default_factory=list)
+    dispute_votes: list[DisputeVote] = field(default_factory=list)
+    last_price: dict[str, int] = field(default_factory=dict)
+    traders: dict[str, dict[str, datetime]] = field(default_factory=dict)
+
+
+def read_history(program: LocalProgram, market_ids: Iterable[str]) -> _ChainHistory:
+    """Votes and trades of `market_ids` from the events of every landed program transaction."""
+    wanted = set(market_ids)
+    history = _ChainHistory()
+    records = program.chain.signatures_for_address(
+        str(program.program_id), limit=2**62, commitment=Commitment.CONFIRMED
+    )
+    for record in reversed(records):
+        if record.err is not None:
+            continue
+        moment = datetime.fromtimestamp(record.block_time, UTC)
+        for event in parse_program_events(record.logs, program.program_id, program.coder):
+            data = event.data
+            raw_id = data.get("market_id")
+            market_id = market_id_from_bytes(bytes(raw_id)) if raw_id is not None else None
+            if market_id not in wanted:
+                continue
+            assert market_id is not None
+            _add_event(history, event.name, data, market_id, record.signature, moment)
+    return history
+
+
+def _add_event(
+    history: _ChainHistory,
+    name: str,
+    data: dict[str, Any],
+    market_id: str,
+    signature: str,
+    moment: datetime,
+) -> None:
+    if name in ("SharesBought", "SharesSold"):
+        user = str(data["user"])
+        history.trades.append(
+            Trade(
+                market_id=market_id,
+                user_wallet=user,
+                trade_type="buy" if name == "SharesBought" else "sell",
+                outcome=data["outcome"],
+                shares=data["shares"],
+                cost=data["cost"] if name == "SharesBought" else data["proceeds"],
+                price_after=price_from_chain(data["new_price_yes"]),
+                tx_signature=signature,
+                block_time=moment,
+            )
+        )
+        history.last_price[market_id] = data["new_price_yes"]
+        history.traders.setdefault(market_id, {}).setdefault(user, moment)
+    elif name in ("ProposalVoteSubmitted", "DisputeVoteSubmitted"):
+        vote_type = ProposalVote if name == "ProposalVoteSubmitted" else DisputeVote
+        vote = vote_type(
+            market_id=market_id,
+            user_wallet=str(data["user"]),
+            vote=data["vote"],
+            voted_at=datetime.fromtimestamp(data["timestamp"], UTC),
+            tx_signature=signature,
+        )
+        if isinstance(vote, ProposalVote):
+            history.proposal_votes.append(vote)
+        else:
+            history.dispute_votes.append(vote)
+
+
+def market_row(
+    planned: PlannedMarket, address: Pubkey, account: dict[str, Any], last_price: int | None
+) -> Market:
+    """The markets row of a demo market, from its decoded MarketAccount."""
+    price_yes = Decimal("0.5") if last_price is None else price_from_chain(last_price)
+    resolver = account["resolver"]
+    evidence = bytes(account["ipfs_evidence_hash"]).rstrip(b"\0")
+    created = timestamp(account["created_at"])
+    assert created is not None
+    return Market(
+        id=planned.id,
+        on_chain_address=str(address),
+        question=planned.question,
+        description=f"Resolves YES if: {planned.question.rstrip('?').lower()}. Otherwise NO.",
+        category=planned.category,
+        tags=[planned.category, "demo"],
+        creator_wallet=str(account["creator"]),
+        resolver_wallet=None if resolver == Pubkey.default() else str(resolver),
+        state=MarketState[str(account["state"]).upper()].value,
+        b_parameter=account["b_parameter"],
+        initial_liquidity=account["initial_liquidity"],
+        current_liquidity=account["current_liquidity"],
+        shares_yes=account["shares_yes"],
+        shares_no=account["shares_no"],
+        current_price_yes=price_yes,
+        current_price_no=Decimal(1) - price_yes,
+        total_volume=account["total_volume"],
+        proposed_outcome=account["proposed_outcome"],
+        final_outcome=account["final_outcome"],
+        ipfs_evidence_hash=evidence.decode("ascii") if evidence else None,
+        proposal_likes=account["proposal_likes"],
+        proposal_dislikes=account["proposal_dislikes"],
+        dispute_agree=account["dispute_agree"],
+        dispute_disagree=account["dispute_disagree"],
+        created_at=created,
+        approved_at=timestamp(account["approved_at"]),
+        activated_at=timestamp(account["activated_at"]),
+        resolution_proposed_at=timestamp(account["resolution_proposed_at"]),
+        finalized_at=timestamp(account["finalized_at"]),
+        is_cancelled=account["is_cancelled"],
+        updated_at=datetime.now(UTC),
+    )
+
+
+def _position_row(
+    market_id: str, wallet: str, account: dict[str, Any], first: datetime
+) -> Position:
+    return Position(
+        market_id=market_id,
+        user_wallet=wallet,
+        shares_yes=account["shares_yes"],
+        shares_no=account["shares_no"],
+        total_invested=account["total_invested"],
+        trades_count=account["trades_count"],
+        realized_pnl=0,
+        created_at=first,
+        updated_at=timestamp(account["last_trade_at"]) or first,
+    )
+
+
+async def seed_demo(
+    session: AsyncSession, runtime: LocalChainRuntime, now: datetime | None = None
+) -> int:
+    """Seed the chain (unless done) and the database from it; the number of markets written
+    (0 when the database already holds the demo)."""
     now = now or datetime.now(UTC)
-    rng = random.Random(7)  # noqa: S311 - demo data, not security
+    plan = demo_plan()
+    program = runtime.program()
+    if (await session.scalar(select(func.count()).select_from(Market))) or 0:
+        missing = [m.id for m in plan if program.chain.get_account(program.market(m.id)) is None]
+        if missing:
+            raise DemoMismatchError(
+                f"the database holds demo markets but the local chain lacks {len(missing)} of "
+                f"them (e.g. {missing[0]}); remove the data directory to start over"
+            )
+        return 0
+    runtime.seed_demo_chain(int(now.timestamp()))
+    history = read_history(program, (m.id for m in plan))
+    _add_users(session, program, now)
+    rng = random.Random(OFF_CHAIN_SEED)  # noqa: S311 - demo data, not security
     wallets = [str(k.pubkey()) for k in demo_wallets()]
-    for index, wallet in enumerate(wallets):
+    for planned in plan:
+        address = program.market(planned.id)
+        account = program.read("MarketAccount", address)
+        assert account is not None, "seed_demo_chain created every planned market"
+        market = market_row(planned, address, account, history.last_price.get(planned.id))
+        session.add(market)
+        await session.flush()
+        session.add(
+            MarketSchedule(market_id=market.id, closes_at=now + timedelta(days=rng.randint(1, 90)))
+        )
+        _add_posts(session, market, rng, wallets, now)
+        for wallet, first in history.traders.get(planned.id, {}).items():
+            position = program.read(
+                "UserPosition", program.position(address, Pubkey.from_string(wallet))
+            )
+            assert position is not None, "every trade writes its position"
+            session.add(_position_row(planned.id, wallet, position, first))
+    session.add_all(history.proposal_votes)
+    session.add_all(history.dispute_votes)
+    session.add_all(history.trades)
+    await session.commit()
+    return len(plan)
+
+
+def _add_users(session: AsyncSession, program: LocalProgram, now: datetime) -> None:
+    for index, keypair in enumerate(demo_wallets()):
+        wallet = str(keypair.pubkey())
+        first = program.chain.signatures_for_address(
+            wallet, limit=2**62, commitment=Commitment.CONFIRMED
+        )
+        joined = datetime.fromtimestamp(first[-1].block_time, UTC) if first else now
         session.add(
             User(
                 wallet=wallet,
                 display_name=f"trader{index + 1}",
-                created_at=now - timedelta(days=60 - index),
+                created_at=joined,
                 last_seen_at=now,
             )
         )
-    count = 0
-    for state, how_many in STATE_PLAN:
-        for _ in range(how_many):
-            category, question = QUESTIONS[count % len(QUESTIONS)]
-            count += 1
-            created = now - timedelta(days=rng.randint(3, 40), minutes=rng.randint(0, 1440))
-            market = _market(program_id, state, category, question, rng, wallets, created, now)
-            session.add(market)
-            await session.flush()
-            session.add(
-                MarketSchedule(
-                    market_id=market.id, closes_at=now + timedelta(days=rng.randint(1, 90))
-                )
-            )
-            await session.flush()
-            _votes(session, market, state, rng, wallets, created)
-            _posts(session, market, rng, wallets, created, now)
-            if state not in (MarketState.PROPOSED, MarketState.APPROVED):
-                _trades(session, market, rng, wallets, created, now)
-    await session.commit()
-    return count
 
 
-def _market(
-    program_id: Pubkey,
-    state: MarketState,
-    category: str,
-    question: str,
-    rng: random.Random,
-    wallets: list[str],
-    created: datetime,
-    now: datetime,
-) -> Market:
-    market_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    reached = list(MarketState).index(state)
-    approved = created + timedelta(hours=6) if 1 <= reached <= 5 else None
-    activated = created + timedelta(hours=12) if 2 <= reached <= 5 else None
-    resolving = now - timedelta(days=2) if 3 <= reached <= 5 else None
-    finalized = now - timedelta(hours=1) if state is MarketState.FINALIZED else None
-    outcome = rng.random() < 0.5
-    return Market(
-        id=market_id,
-        on_chain_address=str(market_address(program_id, market_id)),
-        question=question,
-        description=f"Resolves YES if: {question.rstrip('?').lower()}. Otherwise NO.",
-        category=category,
-        tags=[category, "demo"],
-        creator_wallet=rng.choice(wallets),
-        resolver_wallet=wallets[0],
-        state=state.value,
-        b_parameter=B_PARAMETER,
-        initial_liquidity=10 * SHARE,
-        current_liquidity=10 * SHARE,
-        shares_yes=0,
-        shares_no=0,
-        current_price_yes=Decimal("0.5"),
-        current_price_no=Decimal("0.5"),
-        total_volume=0,
-        proposed_outcome=outcome if resolving else None,
-        final_outcome=(not outcome if rng.random() < 0.25 else outcome) if finalized else None,
-        proposal_likes=0,
-        proposal_dislikes=0,
-        dispute_agree=0,
-        dispute_disagree=0,
-        created_at=created,
-        approved_at=approved,
-        activated_at=activated,
-        resolution_proposed_at=resolving,
-        finalized_at=finalized,
-        is_cancelled=state is MarketState.CANCELLED,
-        updated_at=now,
-    )
-
-
-def _votes(
-    session: AsyncSession,
-    market: Market,
-    state: MarketState,
-    rng: random.Random,
-    wallets: list[str],
-    created: datetime,
-) -> None:
-    voters = rng.sample(wallets, rng.randint(3, 9) if state is MarketState.PROPOSED else 12)
-    likes = 0
-    for offset, wallet in enumerate(voters):
-        vote = rng.random() < 0.75
-        likes += vote
-        session.add(
-            ProposalVote(
-                market_id=market.id,
-                user_wallet=wallet,
-                vote=vote,
-                voted_at=created + timedelta(minutes=5 * (offset + 1)),
-            )
-        )
-    if state is not MarketState.PROPOSED:
-        market.proposal_likes, market.proposal_dislikes = likes, len(voters) - likes
-    if state is MarketState.DISPUTED:
-        for offset, wallet in enumerate(rng.sample(wallets, rng.randint(4, 8))):
-            session.add(
-                DisputeVote(
-                    market_id=market.id,
-                    user_wallet=wallet,
-                    vote=rng.random() < 0.5,
-                    voted_at=created + timedelta(days=1, minutes=offset),
-                )
-            )
-
-
-def _posts(
-    session: AsyncSession,
-    market: Market,
-    rng: random.Random,
-    wallets: list[str],
-    created: datetime,
-    now: datetime,
+def _add_posts(
+    session: AsyncSession, market: Market, rng: random.Random, wallets: list[str], now: datetime
 ) -> None:
     for _ in range(rng.randint(1, 6)):
-        moment = created + (now - created) * rng.random()
+        moment = market.created_at + (now - market.created_at) * rng.random()
         session.add(
             Discussion(
                 id=uuid.UUID(int=rng.getrandbits(128), version=4),
@@ -223,64 +281,3 @@ def _posts(
                 created_at=moment,
             )
         )
-
-
-def _trades(
-    session: AsyncSession,
-    market: Market,
-    rng: random.Random,
-    wallets: list[str],
-    created: datetime,
-    now: datetime,
-) -> None:
-    start = market.activated_at or created
-    end = market.resolution_proposed_at or now
-    positions: dict[str, Position] = {}
-    moments = sorted(start + (end - start) * rng.random() for _ in range(rng.randint(5, 25)))
-    for moment in moments:
-        wallet = rng.choice(wallets)
-        outcome = rng.random() < 0.55
-        shares = rng.randint(1, 20) * SHARE
-        price_before = price_yes(market.shares_yes, market.shares_no, market.b_parameter)
-        unit = price_before if outcome else 1 - price_before
-        cost = int(unit * shares)
-        if outcome:
-            market.shares_yes += shares
-        else:
-            market.shares_no += shares
-        after = price_yes(market.shares_yes, market.shares_no, market.b_parameter)
-        market.total_volume += cost
-        market.current_liquidity += cost
-        session.add(
-            Trade(
-                market_id=market.id,
-                user_wallet=wallet,
-                trade_type="buy",
-                outcome=outcome,
-                shares=shares,
-                cost=cost,
-                price_after=after,
-                tx_signature=str(Keypair.from_seed(rng.randbytes(32)).sign_message(b"demo")),
-                block_time=moment,
-            )
-        )
-        position = positions.get(wallet)
-        if position is None:
-            position = positions[wallet] = Position(
-                market_id=market.id,
-                user_wallet=wallet,
-                shares_yes=0,
-                shares_no=0,
-                total_invested=0,
-                trades_count=0,
-                realized_pnl=0,
-            )
-            session.add(position)
-        if outcome:
-            position.shares_yes += shares
-        else:
-            position.shares_no += shares
-        position.total_invested += cost
-        position.trades_count += 1
-    market.current_price_yes = price_yes(market.shares_yes, market.shares_no, market.b_parameter)
-    market.current_price_no = Decimal(1) - market.current_price_yes

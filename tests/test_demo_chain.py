@@ -1,0 +1,267 @@
+"""`marketd demo` seeds the simulated chain and the database, and they agree."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from solders.pubkey import Pubkey
+from sqlalchemy import func, select
+
+from marketd import cli
+from marketd.chain.addresses import market_id_bytes, position_address
+from marketd.chain.events import ProgramEvent, parse_program_events
+from marketd.chain.idl import Idl, IdlCoder
+from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.seed import (
+    LocalTransactionError,
+    demo_plan,
+    demo_wallets,
+    vote_record_address,
+)
+from marketd.chain.localnet.svm import Commitment, LocalChain
+from marketd.config import Settings
+from marketd.core.database import Database, create_engine
+from marketd.demo import DemoMismatchError, price_from_chain, read_history
+from marketd.markets.rules import MarketState
+from marketd.models import (
+    Discussion,
+    DisputeVote,
+    Market,
+    Position,
+    ProposalVote,
+    Trade,
+    User,
+)
+
+TABLES = (User, Market, ProposalVote, DisputeVote, Trade, Position, Discussion)
+
+
+def settings_for(data_dir: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=data_dir)
+
+
+@pytest.fixture
+def real_coder(zmart_idl_path: Path) -> IdlCoder:
+    return IdlCoder(Idl.from_path(zmart_idl_path))
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(create_engine(settings_for(tmp_path)))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def rows(database: Database, model: type[Any]) -> list[Any]:
+    async with database.session() as session:
+        return list((await session.scalars(select(model))).all())
+
+
+async def counts(database: Database) -> dict[str, int]:
+    async with database.session() as session:
+        return {
+            model.__tablename__: await session.scalar(select(func.count()).select_from(model)) or 0
+            for model in TABLES
+        }
+
+
+def decode(chain: LocalChain, coder: IdlCoder, name: str, address: Pubkey) -> dict[str, Any]:
+    account = chain.get_account(address)
+    assert account is not None, f"no {name} at {address}"
+    return coder.decode_account(name, account.data, allow_trailing=True)
+
+
+def program_events(
+    chain: LocalChain, program_id: Pubkey, coder: IdlCoder
+) -> dict[str, list[ProgramEvent]]:
+    """Every landed transaction's decoded events (with the real IDL), by signature."""
+    found = {}
+    for record in chain.signatures_for_address(
+        str(program_id), limit=10**6, commitment=Commitment.CONFIRMED
+    ):
+        if record.err is None:
+            found[record.signature] = parse_program_events(record.logs, program_id, coder)
+    return found
+
+
+async def test_every_state_is_on_chain_and_in_the_database_and_they_agree(
+    tmp_path: Path, database: Database, real_coder: IdlCoder
+) -> None:
+    settings = settings_for(tmp_path)
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        assert await cli.seed(settings, runtime) == 36
+        chain, program_id = runtime.chain, runtime.program_id
+        markets = await rows(database, Market)
+        assert {m.state for m in markets} == {state.value for state in MarketState}
+        events = program_events(chain, program_id, real_coder)
+
+        for market in markets:
+            address = Pubkey.from_string(market.on_chain_address)
+            account = decode(chain, real_coder, "MarketAccount", address)
+            assert bytes(account["market_id"]) == market_id_bytes(market.id)
+            assert str(account["state"]).upper() == market.state
+            for column in (
+                "shares_yes",
+                "shares_no",
+                "total_volume",
+                "current_liquidity",
+                "b_parameter",
+                "proposal_likes",
+                "proposal_dislikes",
+                "dispute_agree",
+                "dispute_disagree",
+                "proposed_outcome",
+                "final_outcome",
+                "is_cancelled",
+            ):
+                assert getattr(market, column) == account[column], (market.state, column)
+            assert str(account["creator"]) == market.creator_wallet
+            assert int(market.created_at.timestamp()) == account["created_at"]
+            assert market.current_price_yes + market.current_price_no == 1
+            assert 0 < market.current_price_yes < 1
+
+        trades = await rows(database, Trade)
+        assert {t.trade_type for t in trades} == {"buy", "sell"}
+        last_price: dict[str, Decimal] = {}
+        landed = {}
+        for trade in trades:
+            record = chain.get_record(trade.tx_signature)
+            assert record is not None and record.err is None
+            landed[trade.tx_signature] = record
+        for trade in sorted(trades, key=lambda t: landed[t.tx_signature].seq):
+            record = landed[trade.tx_signature]
+            assert int(trade.block_time.timestamp()) == record.block_time
+            [event] = events[trade.tx_signature]
+            assert event.name == ("SharesBought" if trade.trade_type == "buy" else "SharesSold")
+            assert (str(event.data["user"]), event.data["outcome"], event.data["shares"]) == (
+                trade.user_wallet,
+                trade.outcome,
+                trade.shares,
+            )
+            assert trade.price_after == price_from_chain(event.data["new_price_yes"])
+            last_price[trade.market_id] = trade.price_after
+        traded = {m.id: m for m in markets if m.id in last_price}
+        assert {m.state for m in traded.values()} == {
+            "ACTIVE",
+            "RESOLVING",
+            "DISPUTED",
+            "FINALIZED",
+        }
+        for market_id, price in last_price.items():
+            assert traded[market_id].current_price_yes == price
+        for market in markets:
+            if market.id not in last_price:
+                assert market.total_volume == 0 and market.current_price_yes == Decimal("0.5")
+
+        for model, dispute in ((ProposalVote, False), (DisputeVote, True)):
+            votes = await rows(database, model)
+            assert votes, model
+            by_market = {m.id: m for m in markets}
+            for vote in votes:
+                market = Pubkey.from_string(by_market[vote.market_id].on_chain_address)
+                user = Pubkey.from_string(vote.user_wallet)
+                address = vote_record_address(program_id, market, user, dispute)
+                on_chain = decode(chain, real_coder, "VoteRecord", address)
+                assert (on_chain["vote"], int(vote.voted_at.timestamp())) == (
+                    vote.vote,
+                    on_chain["voted_at"],
+                )
+                assert vote.tx_signature in events
+
+        positions = await rows(database, Position)
+        assert positions
+        for position in positions:
+            market = Pubkey.from_string(traded[position.market_id].on_chain_address)
+            address = position_address(program_id, market, Pubkey.from_string(position.user_wallet))
+            on_chain = decode(chain, real_coder, "UserPosition", address)
+            for column in ("shares_yes", "shares_no", "total_invested", "trades_count"):
+                assert getattr(position, column) == on_chain[column]
+        assert sum(p.trades_count for p in positions) == len(trades)
+
+
+async def test_seeding_twice_and_restarting_change_nothing(
+    tmp_path: Path, database: Database
+) -> None:
+    settings = settings_for(tmp_path)
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        assert await cli.seed(settings, runtime) == 36
+        seeded = await counts(database)
+        slot, records = runtime.chain.slot, len(list(runtime.chain.records()))
+        assert await cli.seed(settings, runtime) == 0
+        assert runtime.chain.slot == slot
+        accounts = {
+            str(key): account.data
+            for key, account in runtime.chain.program_accounts(runtime.program_id)
+        }
+    assert await counts(database) == seeded
+    async with LocalChainRuntime(settings, port=0) as restarted:
+        assert await cli.seed(settings, restarted) == 0
+        assert (restarted.chain.slot, len(list(restarted.chain.records()))) == (slot, records)
+        assert {
+            str(key): account.data
+            for key, account in restarted.chain.program_accounts(restarted.program_id)
+        } == accounts
+    assert await counts(database) == seeded
+
+
+async def test_a_lost_database_is_rebuilt_from_the_chain_and_a_lost_chain_is_refused(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path)
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        await cli.seed(settings, runtime)
+    first = Database(create_engine(settings))
+    try:
+        signatures = {t.tx_signature for t in await rows(first, Trade)}
+    finally:
+        await first.dispose()
+
+    (tmp_path / "marketd.db").unlink()
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        slot = runtime.chain.slot
+        assert await cli.seed(settings, runtime) == 36
+        assert runtime.chain.slot == slot  # the chain was already seeded
+    again = Database(create_engine(settings))
+    try:
+        assert {t.tx_signature for t in await rows(again, Trade)} == signatures
+    finally:
+        await again.dispose()
+
+    shutil.rmtree(tmp_path / "chain")
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        with pytest.raises(DemoMismatchError, match="lacks 36"):
+            await cli.seed(settings, runtime)
+
+
+async def test_failed_transactions_leave_no_rows(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        assert await cli.seed(settings, runtime) == 36
+        program = runtime.program()
+        plan = demo_plan()
+        seeded = read_history(program, (m.id for m in plan))
+        wallets = {str(k.pubkey()): k for k in demo_wallets()}
+        first_vote = next(v for v in seeded.proposal_votes if v.market_id == plan[0].id)
+        voter = wallets[first_vote.user_wallet]
+        proposed = program.market(plan[0].id)
+        record = vote_record_address(program.program_id, proposed, voter.pubkey(), False)
+        with pytest.raises(LocalTransactionError, match="AlreadyVoted") as refused:
+            program.call(
+                "submit_proposal_vote",
+                {"vote": True},
+                {"market": proposed, "vote_record": record, "user": voter.pubkey()},
+                [voter],
+            )
+        after = read_history(program, (m.id for m in plan))
+        failed = runtime.chain.get_record(str(refused.value.signature))
+        assert failed is not None and failed.err is not None  # it landed, as a failure
+        assert [v.tx_signature for v in after.proposal_votes] == [
+            v.tx_signature for v in seeded.proposal_votes
+        ]
