@@ -81,7 +81,8 @@ def test_serve_starts_uvicorn_with_the_app(tmp_path, monkeypatch):
 def test_demo_serves_the_app_on_the_seeded_local_chain(tmp_path, monkeypatch):
     served = []
 
-    async def fake_serve(settings):
+    async def fake_serve(settings, *, run_jobs=False):
+        assert run_jobs  # the demo also runs the workers (aggregator, indexer, …)
         # While the app would be serving, the simulated chain answers at the URL it was given.
         async with httpx.AsyncClient() as http:
             reply = await http.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from marketd.auth.endpoints import router as auth_router
 from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.core.errors import install_error_handlers
+from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
 from marketd.core.ratelimit import RateLimitMiddleware
 from marketd.discussions.endpoints import router as discussions_router
@@ -23,6 +25,7 @@ from marketd.markets.endpoints import router as markets_router
 from marketd.trades.endpoints import router as trades_router
 from marketd.users.endpoints import router as users_router
 from marketd.votes.endpoints import router as votes_router
+from marketd.worker import build_jobs, chain_services
 
 DESCRIPTION = """Off-chain backend of the zmart prediction-market platform on Solana.
 
@@ -33,7 +36,13 @@ from Sign-In With Solana (`/api/auth/challenge` then `/api/auth/verify`).
 """
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    *,
+    run_jobs: bool = False,
+) -> FastAPI:
+    """The API; with `run_jobs` the process also runs the background jobs (`marketd run`)."""
     settings = settings or (container.settings if container else Settings())
     owns_container = container is None
     container = container or Container.build(settings)
@@ -45,8 +54,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             "starting",
             database="embedded sqlite" if settings.is_embedded_database else "postgresql",
             redis=container.redis is not None,
+            jobs=run_jobs,
         )
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            if run_jobs:
+                chain = await stack.enter_async_context(chain_services(container))
+                host = JobHost(build_jobs(container, chain))
+                host.start()
+                stack.push_async_callback(host.stop)
+            yield
         if owns_container:
             await container.close()
 

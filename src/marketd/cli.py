@@ -1,10 +1,11 @@
-"""`marketd` command line: serve | migrate | demo | keygen."""
+"""`marketd` command line: serve | worker | run | migrate | demo | keygen."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,12 +51,51 @@ def serve(settings: Settings) -> None:
     uvicorn.run(create_app(settings), **_uvicorn_options(settings))
 
 
-async def serve_async(settings: Settings) -> None:
+async def serve_async(settings: Settings, *, run_jobs: bool = False) -> None:
     """Serve the API inside a running event loop (beside the local chain's endpoint)."""
     from marketd.app import create_app
 
-    config = uvicorn.Config(create_app(settings), **_uvicorn_options(settings))
-    await uvicorn.Server(config).serve()
+    app = create_app(settings, run_jobs=run_jobs)
+    await uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).serve()
+
+
+async def worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """The background jobs alone, until SIGINT/SIGTERM (or `stop`)."""
+    from marketd.core.container import Container
+    from marketd.core.jobs import JobHost
+    from marketd.worker import build_jobs, chain_services
+
+    stop = stop or _stop_on_signals()
+    container = Container.build(settings)
+    try:
+        async with chain_services(container) as chain:
+            host = JobHost(build_jobs(container, chain))
+            host.start()
+            await stop.wait()
+            await host.stop()
+    finally:
+        await container.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    return stop
+
+
+async def run(settings: Settings, chain_port: int | None = None) -> None:
+    """Everything in one process: API, websockets and jobs; the simulated chain when no
+    SOLANA_RPC_URL is configured."""
+    await migrate(settings)
+    if settings.solana_rpc_url is not None:
+        await serve_async(settings, run_jobs=True)
+        return
+    from marketd.chain.localnet.runtime import LocalChainRuntime
+
+    async with LocalChainRuntime(settings, port=chain_port) as runtime:
+        await serve_async(runtime.settings_for_clients(), run_jobs=True)
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -81,7 +121,7 @@ async def demo(settings: Settings, chain_port: int | None = None) -> None:
             chain_rpc=runtime.endpoint.http_url,
             url=f"http://{settings.host}:{settings.port}/docs",
         )
-        await serve_async(runtime.settings_for_clients())
+        await serve_async(runtime.settings_for_clients(), run_jobs=True)
 
 
 def keygen(path: Path) -> str:
@@ -97,16 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketd", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the API server")
+    commands.add_parser("worker", help="run the background jobs (aggregator, indexer, …)")
+    run_parser = commands.add_parser("run", help="API and jobs in one process")
     commands.add_parser("migrate", help="apply database migrations")
     demo_parser = commands.add_parser(
         "demo", help="embedded default on a simulated chain with seeded demo data, then serve"
     )
-    demo_parser.add_argument(
-        "--chain-port",
-        type=int,
-        default=None,
-        help="local chain JSON-RPC port (default 8899, or a free port if taken; 0 = free port)",
-    )
+    for chain_parser in (demo_parser, run_parser):
+        chain_parser.add_argument(
+            "--chain-port",
+            type=int,
+            default=None,
+            help="local chain JSON-RPC port (default 8899, or a free port if taken; 0 = free)",
+        )
     keygen_parser = commands.add_parser("keygen", help="create a backend keypair file")
     keygen_parser.add_argument("path", type=Path)
     return parser
@@ -130,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(demo(settings, args.chain_port))
     elif args.command == "serve":
         serve(settings)
+    elif args.command == "worker":
+        asyncio.run(worker(settings))
+    elif args.command == "run":
+        asyncio.run(run(settings, args.chain_port))
     else:
         try:
             print(keygen(args.path))

@@ -1,0 +1,65 @@
+"""The background side of marketd: which jobs a worker process runs, built from the settings.
+
+`marketd worker` runs these jobs alone; `marketd run` and `marketd demo` run them inside the
+API process. Jobs that must run on one instance only take their own leader lock; the outbox
+runner and the trade relay are safe on every instance (row claims; Solana deduplicates a
+re-sent transaction by its signature).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+
+from marketd.chain.client import ChainClient
+from marketd.chain.keys import BackendKey, backend_key
+from marketd.chain.outbox import Handler, OutboxRunner
+from marketd.chain.relay import TradeRelay
+from marketd.core.container import Container
+from marketd.core.jobs import Job
+
+log = structlog.get_logger("marketd.worker")
+
+
+@dataclass
+class ChainServices:
+    """The chain client and the two chain writers of this process."""
+
+    client: ChainClient
+    backend: BackendKey
+    runner: OutboxRunner
+    relay: TradeRelay
+
+
+def outbox_handlers(container: Container) -> dict[str, Handler]:
+    """What happens in the database when a backend action is confirmed on chain."""
+    return {}
+
+
+@contextlib.asynccontextmanager
+async def chain_services(container: Container) -> AsyncIterator[ChainServices | None]:
+    """The chain side, or None (logged) when no chain is configured for this process."""
+    settings = container.settings
+    if settings.solana_rpc_url is None:
+        log.warning("no SOLANA_RPC_URL: chain jobs (outbox, relay, indexer) are off")
+        yield None
+        return
+    client = ChainClient.from_settings(settings)
+    try:
+        backend = backend_key(settings)
+        runner = OutboxRunner(
+            container.database, client, backend, handlers=outbox_handlers(container)
+        )
+        yield ChainServices(client, backend, runner, TradeRelay(container.database, client))
+    finally:
+        await client.close()
+
+
+def build_jobs(container: Container, chain: ChainServices | None) -> list[Job]:
+    jobs: list[Job] = []
+    if chain is not None:
+        jobs += [Job("outbox", chain.runner.run), Job("trade-relay", chain.relay.run)]
+    return jobs

@@ -1,0 +1,107 @@
+"""The worker side: which jobs run, in `marketd worker`, `marketd run` and the API lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+
+from marketd import cli
+from marketd.app import create_app
+from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.config import Settings
+from marketd.core.container import Container
+from marketd.worker import build_jobs, chain_services
+
+
+def embedded(tmp_path) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+
+
+async def test_without_a_chain_no_chain_jobs_run(tmp_path):
+    container = Container.build(embedded(tmp_path))
+    try:
+        async with chain_services(container) as chain:
+            assert chain is None
+            assert build_jobs(container, chain) == []
+    finally:
+        await container.close()
+
+
+async def test_chain_jobs_run_against_the_configured_chain(tmp_path):
+    async with LocalChainRuntime(embedded(tmp_path), port=0) as runtime:
+        container = Container.build(runtime.settings_for_clients())
+        try:
+            async with chain_services(container) as chain:
+                assert chain is not None
+                assert str(chain.backend.pubkey) == str(runtime.backend.pubkey())
+                names = [job.name for job in build_jobs(container, chain)]
+                assert names[:2] == ["outbox", "trade-relay"]
+                config = await chain.client.global_config()
+                assert config is not None and config.admin == runtime.backend.pubkey()
+        finally:
+            await container.close()
+
+
+async def test_worker_command_runs_jobs_until_stopped(tmp_path):
+    async with LocalChainRuntime(embedded(tmp_path), port=0) as runtime:
+        settings = runtime.settings_for_clients()
+        await cli.migrate(settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(cli.worker(settings, stop))
+        await asyncio.sleep(0)  # let it start its jobs
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        assert task.exception() is None
+
+
+async def test_api_lifespan_hosts_the_jobs_with_run_jobs(tmp_path):
+    async with LocalChainRuntime(embedded(tmp_path), port=0) as runtime:
+        settings = runtime.settings_for_clients()
+        await cli.migrate(settings)
+        app = create_app(settings, run_jobs=True)
+        async with app.router.lifespan_context(app):
+            assert app.state.container.settings.solana_rpc_url == settings.solana_rpc_url
+
+
+async def test_run_command_starts_the_local_chain_when_none_is_configured(tmp_path, monkeypatch):
+    served: list[Settings] = []
+
+    async def fake_serve(settings: Settings, *, run_jobs: bool = False) -> None:
+        assert run_jobs
+        served.append(settings)
+
+    monkeypatch.setattr(cli, "serve_async", fake_serve)
+    await cli.run(embedded(tmp_path), chain_port=0)
+    assert served[0].solana_rpc_url is not None and served[0].solana_rpc_url.startswith("http")
+    await cli.run(served[0])  # configured chain: served as is
+    assert served[1].solana_rpc_url == served[0].solana_rpc_url
+
+
+async def test_signals_stop_the_worker():
+    import os
+    import signal
+
+    stop = cli._stop_on_signals()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(stop.wait(), 5)
+    finally:
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+
+
+def test_main_dispatches_worker_and_run(monkeypatch, tmp_path):
+    calls: list[str] = []
+
+    async def fake_worker(settings: Settings) -> None:
+        calls.append("worker")
+
+    async def fake_run(settings: Settings, chain_port: int | None = None) -> None:
+        calls.append(f"run:{chain_port}")
+
+    monkeypatch.setattr(cli, "worker", fake_worker)
+    monkeypatch.setattr(cli, "run", fake_run)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    assert cli.main(["worker"]) == 0
+    assert cli.main(["run", "--chain-port", "0"]) == 0
+    assert calls == ["worker", "run:0"]
