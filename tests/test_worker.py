@@ -35,6 +35,7 @@ async def test_chain_jobs_run_against_the_configured_chain(tmp_path):
                 assert str(chain.backend.pubkey) == str(runtime.backend.pubkey())
                 names = [job.name for job in build_jobs(container, chain)]
                 assert names[:2] == ["outbox", "trade-relay"]
+                assert "indexer" in names and "market-transitions" in names
                 config = await chain.client.global_config()
                 assert config is not None and config.admin == runtime.backend.pubkey()
         finally:

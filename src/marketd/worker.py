@@ -20,6 +20,7 @@ from marketd.chain.outbox import Handler, OutboxRunner
 from marketd.chain.relay import TradeRelay
 from marketd.core.container import Container
 from marketd.core.jobs import Job
+from marketd.indexer.jobs import indexer_jobs
 
 log = structlog.get_logger("marketd.worker")
 
@@ -62,4 +63,5 @@ def build_jobs(container: Container, chain: ChainServices | None) -> list[Job]:
     jobs: list[Job] = []
     if chain is not None:
         jobs += [Job("outbox", chain.runner.run), Job("trade-relay", chain.relay.run)]
+        jobs += indexer_jobs(container, chain.client, chain.runner)
     return jobs

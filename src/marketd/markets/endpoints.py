@@ -9,6 +9,7 @@ from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
+from marketd.indexer.cache import MarketCache
 from marketd.markets.repository import MarketFilter
 from marketd.markets.rules import MarketState
 from marketd.markets.schemas import MarketCreate, MarketOut, MarketSort, PriceHistoryOut
@@ -24,7 +25,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 async def market_service(session: SessionDep, container: ContainerDep) -> MarketService:
-    return MarketService(session, container.settings, container.bus)
+    return MarketService(session, container.settings, container.bus, MarketCache(container.cache))
 
 
 Markets = Annotated[MarketService, Depends(market_service)]

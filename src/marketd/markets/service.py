@@ -17,6 +17,7 @@ from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
+from marketd.indexer.cache import READ_THROUGH_TTL_SECONDS, MarketCache
 from marketd.markets import rules
 from marketd.markets.repository import MarketFilter, MarketRepository
 from marketd.markets.rules import MarketState
@@ -55,10 +56,17 @@ def _sort_key(sort: MarketSort, market: Market, closes_at: datetime | None) -> l
 
 
 class MarketService:
-    def __init__(self, session: AsyncSession, settings: Settings, bus: EventBus) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        bus: EventBus,
+        cache: MarketCache | None = None,
+    ) -> None:
         self.session = session
         self.settings = settings
         self.bus = bus
+        self.cache = cache
         self.repository = MarketRepository(session)
 
     async def list_markets(
@@ -71,10 +79,16 @@ class MarketService:
         return Page[MarketOut](items=items, next_cursor=next_cursor)
 
     async def get_market(self, market_id: str) -> MarketOut:
+        """Served from the market cache (kept current by the indexer), read through on a miss."""
+        if self.cache is not None and (cached := await self.cache.get(market_id)) is not None:
+            return cached
         row = await self.repository.get(market_id)
         if row is None:
             raise NotFound(f"No market with id {market_id}.")
-        return market_out(row[0], row[1])
+        out = market_out(row[0], row[1])
+        if self.cache is not None:
+            await self.cache.put(out, READ_THROUGH_TTL_SECONDS)
+        return out
 
     async def require_market(self, market_id: str) -> Market:
         row = await self.repository.get(market_id)

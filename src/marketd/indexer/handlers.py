@@ -1,0 +1,457 @@
+"""One handler per program event: how each event changes the platform's rows.
+
+Handlers are pure: they mutate the rows a `Workspace` holds (loaded beforehand by
+`marketd.indexer.store`) and queue bus notices, and never touch the database themselves. The
+store runs them only for events whose `chain_events` row it just inserted, so replaying any
+range of history applies nothing twice.
+
+Event data arrives normalised (`normalise`): market ids as UUID strings, public keys as base58
+strings, byte arrays as text; that same form is stored in `chain_events.data`, so a market can be
+rebuilt from its stored events (fork rollback) by running the very same handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from solders.pubkey import Pubkey
+
+from marketd.chain.addresses import market_address, market_id_from_bytes
+from marketd.indexer.fees import FeeSchedule
+from marketd.markets.rules import MarketState
+from marketd.models import DisputeVote, Market, Position, ProposalVote, Trade
+
+log = structlog.get_logger(__name__)
+
+PRICE_SCALE = Decimal(1_000_000_000)
+PRICE_QUANTUM = Decimal("0.000000001")
+UNKNOWN_QUESTION = "(created on chain; question not registered)"
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """One program event in normalised form, with its transaction context."""
+
+    signature: str
+    index: int
+    slot: int
+    block_time: datetime | None
+    name: str
+    data: Mapping[str, Any]
+
+    @property
+    def market_id(self) -> str | None:
+        value = self.data.get("market_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def market_key(self) -> str | None:
+        """The market's account address (WinningsClaimed names the market by address)."""
+        value = self.data.get("market")
+        return value if isinstance(value, str) else None
+
+    def at(self) -> datetime:
+        """When it happened: the event's own timestamp, else the block time."""
+        for key in ("timestamp", "cancelled_at"):
+            value = self.data.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return datetime.fromtimestamp(value, UTC)
+        return self.block_time or datetime.now(UTC)
+
+
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\x00").decode("utf-8", errors="replace")
+
+
+def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-ready event data: market_id -> UUID string (None when not a UUID), keys -> base58,
+    other byte arrays -> text."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "market_id" and isinstance(value, bytes | bytearray):
+            try:
+                out[key] = market_id_from_bytes(bytes(value))
+            except ValueError:
+                out[key] = None
+        elif isinstance(value, Pubkey):
+            out[key] = str(value)
+        elif isinstance(value, bytes | bytearray):
+            out[key] = _text(bytes(value))
+        else:
+            out[key] = value
+    return out
+
+
+def price_of(raw: int) -> tuple[Decimal, Decimal]:
+    """YES and NO prices from the program's 1e9 fixed-point YES price."""
+    yes = (Decimal(raw) / PRICE_SCALE).quantize(PRICE_QUANTUM)
+    return yes, (Decimal(1) - yes).quantize(PRICE_QUANTUM)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A bus message to publish once the batch has committed."""
+
+    topic: str
+    payload: dict[str, Any]
+
+
+VoteKey = tuple[str, str]  # (market_id, wallet)
+
+
+@dataclass
+class Workspace:
+    """The rows a batch of events may touch, loaded up front, and what the batch produced."""
+
+    program_id: Pubkey
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    markets: dict[str, Market] = field(default_factory=dict)
+    positions: dict[VoteKey, Position] = field(default_factory=dict)
+    proposal_votes: dict[VoteKey, ProposalVote] = field(default_factory=dict)
+    dispute_votes: dict[VoteKey, DisputeVote] = field(default_factory=dict)
+    new_rows: list[Any] = field(default_factory=list)
+    users: dict[str, datetime] = field(default_factory=dict)
+    vote_log: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+    trade_signatures: set[str] = field(default_factory=set)
+    paused: bool | None = None
+
+    # -- lookups
+    def market(self, event: IndexedEvent) -> Market | None:
+        market_id = event.market_id
+        if market_id is None and event.market_key is not None:
+            market_id = next(
+                (m.id for m in self.markets.values() if m.on_chain_address == event.market_key),
+                None,
+            )
+        market = self.markets.get(market_id) if market_id is not None else None
+        if market is None:
+            log.warning("event of an unknown market skipped", name=event.name, market=market_id)
+            return None
+        self.touched.add(market.id)
+        market.updated_at = event.at()
+        return market
+
+    def position(self, market_id: str, wallet: str, at: datetime) -> Position:
+        key = (market_id, wallet)
+        position = self.positions.get(key)
+        if position is None:
+            position = Position(
+                market_id=market_id,
+                user_wallet=wallet,
+                shares_yes=0,
+                shares_no=0,
+                total_invested=0,
+                trades_count=0,
+                realized_pnl=0,
+                created_at=at,
+                updated_at=at,
+            )
+            self.positions[key] = position
+            self.new_rows.append(position)
+        position.updated_at = at
+        return position
+
+    def seen(self, wallet: str, at: datetime) -> None:
+        first = self.users.get(wallet)
+        self.users[wallet] = at if first is None else min(first, at)
+
+    # -- changes
+    def set_state(self, market: Market, state: MarketState, event: IndexedEvent) -> None:
+        old = market.state
+        if old == state.value:
+            return
+        market.state = state.value
+        self.notices.append(
+            Notice(
+                "markets",
+                {
+                    "type": "market_state_change",
+                    "marketId": market.id,
+                    "oldState": old,
+                    "newState": state.value,
+                    "timestamp": event.at().isoformat(),
+                },
+            )
+        )
+
+
+Handler = Callable[[Workspace, IndexedEvent], None]
+
+
+def on_market_created(ws: Workspace, event: IndexedEvent) -> None:
+    market_id, data = event.market_id, event.data
+    if market_id is None:
+        log.warning("MarketCreated with a market id that is not a UUID skipped")
+        return
+    at = event.at()
+    market = ws.markets.get(market_id)
+    if market is None:
+        # The chain is the truth: a market created without the API still gets its row.
+        market = Market(
+            id=market_id,
+            on_chain_address=str(market_address(ws.program_id, market_id)),
+            question=UNKNOWN_QUESTION,
+            tags=[],
+            creator_wallet=data["creator"],
+            resolver_wallet=None,
+            state=MarketState.from_code(data["state"]).value,
+            initial_liquidity=0,
+            current_liquidity=0,
+            shares_yes=0,
+            shares_no=0,
+            current_price_yes=Decimal("0.5"),
+            current_price_no=Decimal("0.5"),
+            total_volume=0,
+            proposal_likes=0,
+            proposal_dislikes=0,
+            dispute_agree=0,
+            dispute_disagree=0,
+            is_cancelled=False,
+            created_at=at,
+        )
+        ws.markets[market_id] = market
+        ws.new_rows.append(market)
+    market.creator_wallet = data["creator"]
+    market.b_parameter = data["b_parameter"]
+    market.updated_at = at
+    ws.touched.add(market_id)
+    ws.set_state(market, MarketState.from_code(data["state"]), event)
+    ws.seen(data["creator"], at)
+
+
+def _vote(ws: Workspace, event: IndexedEvent, kind: str) -> None:
+    market = ws.market(event)
+    if market is None:
+        return
+    wallet, vote, at = event.data["user"], bool(event.data["vote"]), event.at()
+    table: type[ProposalVote] | type[DisputeVote]
+    votes: dict[VoteKey, Any]
+    table, votes = (
+        (ProposalVote, ws.proposal_votes) if kind == "proposal" else (DisputeVote, ws.dispute_votes)
+    )
+    row: Any = votes.get((market.id, wallet))
+    if row is None:
+        row = table(market_id=market.id, user_wallet=wallet, vote=vote, voted_at=at)
+        votes[(market.id, wallet)] = row
+        ws.new_rows.append(row)
+    # The on-chain vote replaces any off-chain vote of the same wallet.
+    row.vote, row.voted_at, row.tx_signature = vote, at, event.signature
+    ws.vote_log.append(
+        {
+            "kind": kind,
+            "market_id": market.id,
+            "user_wallet": wallet,
+            "vote": vote,
+            "source": "chain",
+            "tx_signature": event.signature,
+            "recorded_at": at,
+        }
+    )
+    ws.seen(wallet, at)
+    ws.notices.append(
+        Notice(
+            "votes",
+            {"type": "vote", "marketId": market.id, "voteType": kind, "vote": vote, "user": wallet},
+        )
+    )
+
+
+def on_proposal_vote(ws: Workspace, event: IndexedEvent) -> None:
+    _vote(ws, event, "proposal")
+
+
+def on_dispute_vote(ws: Workspace, event: IndexedEvent) -> None:
+    _vote(ws, event, "dispute")
+
+
+def on_proposal_aggregated(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        market.proposal_likes = event.data["likes"]
+        market.proposal_dislikes = event.data["dislikes"]
+
+
+def on_dispute_aggregated(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        market.dispute_agree = event.data["agrees"]
+        market.dispute_disagree = event.data["disagrees"]
+
+
+def on_proposal_approved(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        market.approved_at = event.at()
+        ws.set_state(market, MarketState.APPROVED, event)
+
+
+def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        # Nothing trades before activation, so the pool holds exactly the initial liquidity.
+        market.initial_liquidity = event.data["initial_liquidity"]
+        market.current_liquidity = event.data["initial_liquidity"]
+        market.activated_at = event.at()
+        ws.set_state(market, MarketState.ACTIVE, event)
+
+
+def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
+    market = ws.market(event)
+    if market is None:
+        return
+    data, at = event.data, event.at()
+    wallet, yes, shares = data["user"], bool(data["outcome"]), int(data["shares"])
+    buy = trade_type == "buy"
+    amount = int(data["cost"] if buy else data["proceeds"])
+    gross = amount if buy else ws.fees.gross_from_net(amount)
+    sign = 1 if buy else -1
+    if yes:
+        market.shares_yes += sign * shares
+    else:
+        market.shares_no += sign * shares
+    market.current_liquidity += sign * gross
+    market.total_volume += gross
+    market.current_price_yes, market.current_price_no = price_of(data["new_price_yes"])
+
+    position = ws.position(market.id, wallet, at)
+    if yes:
+        position.shares_yes += sign * shares
+    else:
+        position.shares_no += sign * shares
+    position.trades_count += 1
+    if buy:
+        position.total_invested += amount + ws.fees.fees_on(amount)
+    else:
+        position.realized_pnl += amount
+
+    signature = event.signature
+    if signature in ws.trade_signatures:  # a second trade in one transaction
+        signature = f"{signature[:80]}#{event.index}"
+    ws.trade_signatures.add(signature)
+    ws.new_rows.append(
+        Trade(
+            market_id=market.id,
+            user_wallet=wallet,
+            trade_type=trade_type,
+            outcome=yes,
+            shares=shares,
+            cost=amount,
+            price_after=market.current_price_yes,
+            tx_signature=signature,
+            block_time=event.block_time or at,
+        )
+    )
+    ws.seen(wallet, at)
+    ws.notices.append(
+        Notice(
+            "trades",
+            {
+                "type": "trade",
+                "marketId": market.id,
+                "tradeType": trade_type.upper(),
+                "outcome": "YES" if yes else "NO",
+                "shares": shares,
+                "price": str(market.current_price_yes),
+                "user": wallet,
+                "signature": event.signature,
+            },
+        )
+    )
+
+
+def on_shares_bought(ws: Workspace, event: IndexedEvent) -> None:
+    _trade(ws, event, "buy")
+
+
+def on_shares_sold(ws: Workspace, event: IndexedEvent) -> None:
+    _trade(ws, event, "sell")
+
+
+def on_market_resolved(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        market.resolver_wallet = event.data["resolver"]
+        market.proposed_outcome = bool(event.data["outcome"])
+        market.ipfs_evidence_hash = event.data["evidence_hash"] or None
+        market.resolution_proposed_at = event.at()
+        ws.set_state(market, MarketState.RESOLVING, event)
+        ws.seen(event.data["resolver"], event.at())
+
+
+def on_dispute_initiated(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        ws.set_state(market, MarketState.DISPUTED, event)
+        ws.seen(event.data["initiator"], event.at())
+
+
+def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        market.final_outcome = event.data["final_outcome"]
+        market.finalized_at = event.at()
+        ws.set_state(market, MarketState.FINALIZED, event)
+
+
+def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        market.is_cancelled = True
+        ws.set_state(market, MarketState.CANCELLED, event)
+
+
+def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        wallet, at = event.data["user"], event.at()
+        ws.position(market.id, wallet, at).realized_pnl += int(event.data["amount"])
+        ws.seen(wallet, at)
+
+
+def on_liquidity_withdrawn(ws: Workspace, event: IndexedEvent) -> None:
+    if (market := ws.market(event)) is not None:
+        market.current_liquidity -= int(event.data["amount"])
+
+
+def on_global_config_initialized(ws: Workspace, event: IndexedEvent) -> None:
+    ws.fees = FeeSchedule(event.data["protocol_fee_bps"], ws.fees.resolver_bps, ws.fees.lp_bps)
+
+
+def on_config_updated(ws: Workspace, event: IndexedEvent) -> None:
+    data = event.data
+    ws.fees = FeeSchedule(
+        data["protocol_fee_bps"], data["resolver_reward_bps"], data["liquidity_provider_fee_bps"]
+    )
+
+
+def on_pause_changed(ws: Workspace, event: IndexedEvent) -> None:
+    ws.paused = bool(event.data["is_paused"])
+    log.warning("protocol pause changed", paused=ws.paused, by=event.data["paused_by"])
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "MarketCreated": on_market_created,
+    "ProposalVoteSubmitted": on_proposal_vote,
+    "ProposalAggregated": on_proposal_aggregated,
+    "ProposalApproved": on_proposal_approved,
+    "MarketActivated": on_market_activated,
+    "SharesBought": on_shares_bought,
+    "SharesSold": on_shares_sold,
+    "MarketResolved": on_market_resolved,
+    "DisputeInitiated": on_dispute_initiated,
+    "DisputeVoteSubmitted": on_dispute_vote,
+    "DisputeAggregated": on_dispute_aggregated,
+    "MarketFinalized": on_market_finalized,
+    "MarketCancelled": on_market_cancelled,
+    "WinningsClaimed": on_winnings_claimed,
+    "GlobalConfigInitialized": on_global_config_initialized,
+    "ConfigUpdated": on_config_updated,
+    "ProtocolPauseStatusChanged": on_pause_changed,
+    "LiquidityWithdrawn": on_liquidity_withdrawn,
+}
+
+
+def apply(ws: Workspace, event: IndexedEvent) -> None:
+    handler = HANDLERS.get(event.name)
+    if handler is None:
+        log.warning("no handler for program event", name=event.name)
+        return
+    handler(ws, event)

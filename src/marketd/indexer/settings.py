@@ -1,0 +1,21 @@
+"""Settings of the market monitor (environment variables `INDEXER_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IndexerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INDEXER_", extra="ignore")
+
+    auto_activate: bool = Field(
+        default=True, description="Activate APPROVED markets automatically (activate_market)."
+    )
+    max_batch: int = Field(default=500, ge=1, description="Transactions per DB transaction.")
+    finality_interval_seconds: float = Field(default=5.0, gt=0)
+    missing_checks: int = Field(
+        default=2, ge=1, description="Status lookups that must miss before a fork rollback."
+    )
+    reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    transitions_interval_seconds: float = Field(default=15.0, gt=0)
