@@ -21,7 +21,7 @@ async def test_without_a_chain_no_chain_jobs_run(tmp_path):
     try:
         async with chain_services(container) as chain:
             assert chain is None
-            assert build_jobs(container, chain) == []
+            assert [job.name for job in build_jobs(container, chain)] == ["snapshot-scheduler"]
     finally:
         await container.close()
 
@@ -34,7 +34,7 @@ async def test_chain_jobs_run_against_the_configured_chain(tmp_path):
                 assert chain is not None
                 assert str(chain.backend.pubkey) == str(runtime.backend.pubkey())
                 names = [job.name for job in build_jobs(container, chain)]
-                assert names[:2] == ["outbox", "trade-relay"]
+                assert names[:3] == ["snapshot-scheduler", "outbox", "trade-relay"]
                 assert "indexer" in names and "market-transitions" in names
                 config = await chain.client.global_config()
                 assert config is not None and config.admin == runtime.backend.pubkey()
@@ -106,3 +106,51 @@ def test_main_dispatches_worker_and_run(monkeypatch, tmp_path):
     assert cli.main(["worker"]) == 0
     assert cli.main(["run", "--chain-port", "0"]) == 0
     assert calls == ["worker", "run:0"]
+
+
+async def test_snapshot_scheduler_job_runs_until_stopped(tmp_path):
+    from marketd.worker import run_snapshot_scheduler
+
+    container = Container.build(embedded(tmp_path))
+    stop = asyncio.Event()
+    try:
+        task = asyncio.create_task(run_snapshot_scheduler(container, stop))
+        await asyncio.sleep(0)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        assert [job.name for job in build_jobs(container, None)] == ["snapshot-scheduler"]
+    finally:
+        await container.close()
+
+
+def test_snapshot_and_prune_commands(tmp_path, monkeypatch, capsys):
+    from datetime import date
+
+    import marketd.snapshots.retention as retention
+    import marketd.snapshots.snapshotter as snapshotter
+    from marketd.snapshots.service import SnapshotRun
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("IPFS_API_URL", raising=False)
+    monkeypatch.setenv("IPFS_GATEWAYS", "")
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["snapshot", "--date", "2026-01-01"]) == 0
+    assert "2026-01-01: 0 new, 0 pinned, 0 failed" in capsys.readouterr().out
+    assert cli.main(["snapshot", "--market", "nope", "--date", "2026-01-01"]) == 2
+    assert cli.main(["prune"]) == 0
+    assert "unpinned" in capsys.readouterr().out
+
+    async def busy(*args, **kwargs):
+        return None
+
+    async def failing(*args, **kwargs):
+        return SnapshotRun(day=date(2026, 1, 2), failed={"m/2026-01-02": "peer down"})
+
+    monkeypatch.setattr(snapshotter, "run_snapshot", busy)
+    monkeypatch.setattr(retention, "run_prune", busy)
+    assert cli.main(["snapshot"]) == 0
+    assert cli.main(["prune"]) == 0
+    assert "another instance" in capsys.readouterr().err
+    monkeypatch.setattr(snapshotter, "run_snapshot", failing)
+    assert cli.main(["snapshot"]) == 1
+    assert "peer down" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from marketd.core.ratelimit import RateLimitMiddleware
 from marketd.discussions.endpoints import router as discussions_router
 from marketd.health.endpoints import router as health_router
 from marketd.markets.endpoints import router as markets_router
+from marketd.snapshots.endpoints import router as snapshots_router
 from marketd.trades.endpoints import router as trades_router
 from marketd.users.endpoints import router as users_router
 from marketd.votes.endpoints import router as votes_router
@@ -82,6 +83,7 @@ def create_app(
         discussions_router,
         trades_router,
         users_router,
+        snapshots_router,
     ):
         app.include_router(router)
 

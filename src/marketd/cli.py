@@ -1,4 +1,4 @@
-"""`marketd` command line: serve | worker | run | migrate | demo | keygen."""
+"""`marketd` command line: serve | worker | run | migrate | snapshot | prune | demo | keygen."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +125,48 @@ async def demo(settings: Settings, chain_port: int | None = None) -> None:
         await serve_async(runtime.settings_for_clients(), run_jobs=True)
 
 
+async def snapshot(settings: Settings, market_id: str | None, day: date | None) -> int:
+    """One snapshot run now (what the daily job does); exit status 1 when any market failed."""
+    from marketd.core.container import Container
+    from marketd.core.errors import Problem
+    from marketd.snapshots.snapshotter import run_snapshot
+
+    container = Container.build(settings)
+    try:
+        result = await run_snapshot(container, market_id, day)
+    except Problem as exc:
+        print(exc.detail, file=sys.stderr)
+        return 2
+    finally:
+        await container.close()
+    if result is None:
+        print("another instance is running the snapshot; nothing done", file=sys.stderr)
+        return 0
+    pinned, failed = len(result.pinned), len(result.failed)
+    print(f"{result.day}: {result.created} new, {pinned} pinned, {failed} failed")
+    for key, error in result.failed.items():
+        print(f"  {key}: {error}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+async def prune(settings: Settings) -> int:
+    """Unpin snapshots past their retention (what the daily job does)."""
+    from marketd.core.container import Container
+    from marketd.snapshots.retention import run_prune
+
+    container = Container.build(settings)
+    try:
+        result = await run_prune(container)
+    finally:
+        await container.close()
+    if result is None:
+        print("another instance is pruning; nothing done", file=sys.stderr)
+        return 0
+    pruned, failed = len(result.result.pruned), len(result.result.failed)
+    print(f"before {result.result.cutoff}: {pruned} unpinned, {failed} failed")
+    return 1 if result.result.failed else 0
+
+
 def keygen(path: Path) -> str:
     """Write a new keypair as a JSON byte array (the Solana CLI format), mode 0600."""
     keypair = Keypair()
@@ -140,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run the background jobs (aggregator, indexer, …)")
     run_parser = commands.add_parser("run", help="API and jobs in one process")
     commands.add_parser("migrate", help="apply database migrations")
+    snapshot_parser = commands.add_parser("snapshot", help="snapshot discussions to IPFS now")
+    snapshot_parser.add_argument("--market", default=None, help="one market id (default: all)")
+    snapshot_parser.add_argument(
+        "--date", type=date.fromisoformat, default=None, help="UTC day (default: yesterday)"
+    )
+    commands.add_parser("prune", help="unpin snapshots older than the retention")
     demo_parser = commands.add_parser(
         "demo", help="embedded default on a simulated chain with seeded demo data, then serve"
     )
@@ -173,6 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(demo(settings, args.chain_port))
     elif args.command == "serve":
         serve(settings)
+    elif args.command == "snapshot":
+        return asyncio.run(snapshot(settings, args.market, args.date))
+    elif args.command == "prune":
+        return asyncio.run(prune(settings))
     elif args.command == "worker":
         asyncio.run(worker(settings))
     elif args.command == "run":

@@ -8,7 +8,9 @@ re-sent transaction by its signature).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ from marketd.chain.relay import TradeRelay
 from marketd.core.container import Container
 from marketd.core.jobs import Job
 from marketd.indexer.jobs import indexer_jobs
+from marketd.snapshots.snapshotter import build_scheduler
 
 log = structlog.get_logger("marketd.worker")
 
@@ -59,8 +62,20 @@ async def chain_services(container: Container) -> AsyncIterator[ChainServices | 
         await client.close()
 
 
+async def run_snapshot_scheduler(container: Container, stop: asyncio.Event) -> None:
+    """The daily snapshot and prune crontabs (each run takes its own leader lock)."""
+    scheduler = build_scheduler(container)
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+
+
 def build_jobs(container: Container, chain: ChainServices | None) -> list[Job]:
-    jobs: list[Job] = []
+    jobs: list[Job] = [
+        Job("snapshot-scheduler", functools.partial(run_snapshot_scheduler, container))
+    ]
     if chain is not None:
         jobs += [Job("outbox", chain.runner.run), Job("trade-relay", chain.relay.run)]
         jobs += indexer_jobs(container, chain.client, chain.runner)

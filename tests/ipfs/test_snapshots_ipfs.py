@@ -1,0 +1,182 @@
+"""Snapshots against the real IPFS peer: pinned on it, read back through untrusted gateways,
+unpinned by retention, never doubled, crashed runs completed.
+
+Lives here (not in tests/snapshots/) to see this directory's peer and gateway fixtures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from solders.keypair import Keypair
+
+from marketd.ipfs.gateway import GatewayReader
+from marketd.ipfs.kubo import KuboBlockstore
+from marketd.models import Discussion, Market
+from marketd.snapshots.config import SnapshotSettings
+from marketd.snapshots.endpoints import get_snapshot_config, router
+from marketd.snapshots.retention import run_prune
+from marketd.snapshots.rules import parse_document
+from marketd.snapshots.service import SnapshotService
+from marketd.snapshots.snapshotter import run_snapshot
+from marketd.snapshots.stores import build_stores
+
+if TYPE_CHECKING:
+    from conftest import Gateways, IpfsPeer
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2026, 2, 2)
+
+
+def settings_for(peer: IpfsPeer, gateways: Gateways) -> SnapshotSettings:
+    """The peer as the only store (no local copy), reads through [down, lying, honest]."""
+    return SnapshotSettings(
+        _env_file=None,
+        ipfs_api_url=peer.api_url,
+        pinning_service_url=None,
+        ipfs_local_copy=False,
+        ipfs_gateways=[gateways.down, gateways.lying, gateways.honest],
+        ipfs_gateway_timeout_seconds=10,
+        ipfs_upload_attempts=2,
+        ipfs_upload_backoff_seconds=0.05,
+    )
+
+
+async def add_market(api: Any) -> str:
+    market_id = str(uuid.uuid4())
+    async with api.container.database.session() as session:
+        session.add(
+            Market(
+                id=market_id,
+                on_chain_address=str(Keypair().pubkey()),
+                question="Is the archive verifiable?",
+                creator_wallet=str(Keypair().pubkey()),
+                state="ACTIVE",
+                created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        )
+        await session.commit()
+    return market_id
+
+
+async def add_post(api: Any, market_id: str, content: str, created_at: datetime) -> None:
+    async with api.container.database.session() as session:
+        session.add(
+            Discussion(
+                market_id=market_id,
+                user_wallet=str(Keypair().pubkey()),
+                content=content,
+                created_at=created_at,
+            )
+        )
+        await session.commit()
+
+
+def noon(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
+
+async def test_snapshot_pinned_on_the_peer_and_read_through_untrusted_gateways(
+    api_factory: Callable[..., Any], ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways
+) -> None:
+    api = await api_factory()
+    config = settings_for(ipfs_peer, ipfs_trustless_gateways)
+    market = await add_market(api)
+    posted = [f"post {i}: the peer keeps this — ✓" for i in range(3)]
+    for index, content in enumerate(posted):
+        await add_post(api, market, content, noon(DAY) + timedelta(minutes=index))
+
+    run = await run_snapshot(api.container, day=DAY, config=config)
+    assert run is not None and not run.failed
+    (pinned,) = run.pinned
+    kubo = KuboBlockstore(ipfs_peer.api_url)
+    try:
+        assert await kubo.is_pinned(pinned.cid)
+    finally:
+        await kubo.aclose()
+    (row,) = await api.execute("SELECT status FROM snapshot_pins")
+    assert row.status == "pinned"
+
+    # Through the gateway list: the first is down, the second lies, the third is honest.
+    reader = GatewayReader(config.ipfs_gateways, timeout=10)
+    try:
+        content = await reader.fetch(pinned.cid)
+    finally:
+        await reader.aclose()
+    assert reader.stats.failures_of(ipfs_trustless_gateways.down) == {"unreachable": 1}
+    assert reader.stats.failures_of(ipfs_trustless_gateways.lying) == {"bad_content": 1}
+    assert [post["content"] for post in parse_document(content)["posts"]] == posted
+
+    # The same through the API (no local copy: the gateways are the only source).
+    app = api.client._transport.app
+    app.include_router(router)
+    app.dependency_overrides[get_snapshot_config] = lambda: config
+    response = await api.client.get(f"/api/snapshots/{pinned.cid}")
+    assert response.status_code == 200, response.text
+    assert response.content == content
+
+
+async def test_rerun_adds_nothing_and_prune_unpins_from_the_peer(
+    api_factory: Callable[..., Any], ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways
+) -> None:
+    api = await api_factory()
+    config = settings_for(ipfs_peer, ipfs_trustless_gateways)
+    market = await add_market(api)
+    await add_post(api, market, "to be pruned one day", noon(DAY))
+    first = await run_snapshot(api.container, day=DAY, config=config)
+    assert first is not None
+    cid = first.pinned[0].cid
+
+    again = await run_snapshot(api.container, day=DAY, config=config)
+    assert again is not None and again.created == 0 and again.pinned == []
+    assert len(await api.execute("SELECT id FROM snapshot_pins")) == 1
+    assert len(await api.execute("SELECT id FROM ipfs_anchors")) == 1
+
+    kubo = KuboBlockstore(ipfs_peer.api_url)
+    try:
+        assert await kubo.is_pinned(cid)
+        pruned = await run_prune(api.container, config=config, now=noon(DAY + timedelta(days=91)))
+        assert pruned is not None and pruned.result.pruned == [cid]
+        assert pruned.collected_blocks is None  # no local store configured
+        assert not await kubo.is_pinned(cid)
+    finally:
+        await kubo.aclose()
+    (row,) = await api.execute("SELECT status FROM snapshot_pins")
+    assert row.status == "pruned"
+    anchors = await api.execute("SELECT ipfs_hash FROM ipfs_anchors")
+    assert [a.ipfs_hash for a in anchors] == [cid]
+
+
+async def test_crashed_run_is_completed_on_the_peer(
+    api_factory: Callable[..., Any], ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways
+) -> None:
+    api = await api_factory()
+    config = settings_for(ipfs_peer, ipfs_trustless_gateways)
+    market = await add_market(api)
+    # A day of its own, so that no earlier test pinned the same document.
+    day = DAY + timedelta(days=7)
+    await add_post(api, market, f"written before the crash {uuid.uuid4()}", noon(day))
+    stores = build_stores(api.container.settings, config)
+    try:
+        service = SnapshotService(api.container.database, api.container.bus, stores, config)
+        assert await service.prepare(day) == 1
+    finally:
+        await stores.aclose()
+    (pending,) = await api.execute("SELECT cid, status FROM snapshot_pins")
+    kubo = KuboBlockstore(ipfs_peer.api_url)
+    try:
+        assert pending.status == "pending"
+        assert not await kubo.is_pinned(pending.cid)
+        run = await run_snapshot(api.container, day=day, config=config)
+        assert run is not None and run.created == 0
+        assert [p.cid for p in run.pinned] == [pending.cid]
+        assert await kubo.is_pinned(pending.cid)
+    finally:
+        await kubo.aclose()
+    (row,) = await api.execute("SELECT status FROM snapshot_pins")
+    assert row.status == "pinned"

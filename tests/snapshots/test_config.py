@@ -1,0 +1,100 @@
+"""Snapshot settings from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from marketd.config import Settings
+from marketd.markets.rules import MarketState
+from marketd.snapshots.config import DEFAULT_GATEWAYS, SnapshotSettings, snapshot_config
+
+ENV = (
+    "SNAPSHOT_CRON",
+    "PRUNE_CRON",
+    "SNAPSHOT_MARKET_STATES",
+    "SNAPSHOT_RETENTION_DAYS",
+    "IPFS_API_URL",
+    "IPFS_API_AUTHORIZATION",
+    "PINNING_SERVICE_URL",
+    "PINNING_SERVICE_TOKEN",
+    "PINNING_SERVICE_ORIGINS",
+    "IPFS_GATEWAYS",
+    "IPFS_LOCAL_COPY",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
+    config = SnapshotSettings(_env_file=None)
+    assert config.snapshot_cron == "0 0 * * *"
+    assert config.snapshot_retention_days == 90
+    assert config.snapshot_market_states == [
+        MarketState.ACTIVE,
+        MarketState.DISPUTED,
+        MarketState.RESOLVING,
+    ]
+    assert config.ipfs_gateways == list(DEFAULT_GATEWAYS)
+    assert not config.has_remote_store
+    assert config.ipfs_local_copy
+
+
+def test_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SNAPSHOT_CRON", "15 3 * * *")
+    clean_env.setenv("SNAPSHOT_MARKET_STATES", "ACTIVE, DISPUTED")
+    clean_env.setenv("SNAPSHOT_RETENTION_DAYS", "30")
+    clean_env.setenv("IPFS_API_URL", "https://ipfs.infura.io:5001")
+    clean_env.setenv("IPFS_API_AUTHORIZATION", "Basic c2VjcmV0")
+    clean_env.setenv("PINNING_SERVICE_URL", "https://api.pinata.cloud/psa")
+    clean_env.setenv("PINNING_SERVICE_TOKEN", "pst-9f8e7d")
+    clean_env.setenv("PINNING_SERVICE_ORIGINS", "/ip4/1.2.3.4/tcp/4001/p2p/Qm1,/dns/x/tcp/4001")
+    clean_env.setenv("IPFS_GATEWAYS", "http://127.0.0.1:8080, https://ipfs.io")
+    config = SnapshotSettings(_env_file=None)
+    assert config.snapshot_cron == "15 3 * * *"
+    assert config.snapshot_market_states == [MarketState.ACTIVE, MarketState.DISPUTED]
+    assert config.snapshot_retention_days == 30
+    assert config.has_remote_store
+    assert config.ipfs_gateways == ["http://127.0.0.1:8080", "https://ipfs.io"]
+    assert len(config.pinning_service_origins) == 2
+    assert "c2VjcmV0" not in repr(config) and "pst-9f8e7d" not in repr(config)
+
+
+def test_empty_gateway_list(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("IPFS_GATEWAYS", "")
+    assert SnapshotSettings(_env_file=None).ipfs_gateways == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"snapshot_cron": "every night"},
+        {"prune_cron": "61 0 * * *"},
+        {"snapshot_market_states": "ACTIVE,ASLEEP"},
+        {"snapshot_retention_days": 0},
+        {"pinning_service_url": "https://pins.example"},
+    ],
+)
+def test_invalid_settings(clean_env: pytest.MonkeyPatch, values: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        SnapshotSettings(_env_file=None, **values)
+
+
+def test_snapshot_config_prefers_settings_fields(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    class Merged(Settings):
+        snapshot_retention_days: int = 7
+
+    clean_env.setenv("SNAPSHOT_RETENTION_DAYS", "30")
+    assert snapshot_config(Settings(_env_file=None)).snapshot_retention_days == 30
+    merged = Merged(_env_file=None, snapshot_retention_days=7)  # e.g. from a .env file
+    assert snapshot_config(merged).snapshot_retention_days == 7
+    assert snapshot_config(merged, snapshot_retention_days=3).snapshot_retention_days == 3
