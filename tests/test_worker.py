@@ -36,6 +36,8 @@ async def test_chain_jobs_run_against_the_configured_chain(tmp_path):
                 names = [job.name for job in build_jobs(container, chain)]
                 assert names[:3] == ["snapshot-scheduler", "outbox", "trade-relay"]
                 assert "indexer" in names and "market-transitions" in names
+                assert any(name.startswith("votes") for name in names), names
+                assert set(chain.runner.handlers) >= {"approve_market", "resolve_dispute"}
                 config = await chain.client.global_config()
                 assert config is not None and config.admin == runtime.backend.pubkey()
         finally:

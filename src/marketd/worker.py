@@ -18,12 +18,14 @@ import structlog
 
 from marketd.chain.client import ChainClient
 from marketd.chain.keys import BackendKey, backend_key
-from marketd.chain.outbox import Handler, OutboxRunner
+from marketd.chain.outbox import OutboxRunner
 from marketd.chain.relay import TradeRelay
 from marketd.core.container import Container
 from marketd.core.jobs import Job
 from marketd.indexer.jobs import indexer_jobs
 from marketd.snapshots.snapshotter import build_scheduler
+from marketd.votes.aggregator import aggregator_jobs
+from marketd.votes.handlers import vote_outbox_handlers
 
 log = structlog.get_logger("marketd.worker")
 
@@ -38,11 +40,6 @@ class ChainServices:
     relay: TradeRelay
 
 
-def outbox_handlers(container: Container) -> dict[str, Handler]:
-    """What happens in the database when a backend action is confirmed on chain."""
-    return {}
-
-
 @contextlib.asynccontextmanager
 async def chain_services(container: Container) -> AsyncIterator[ChainServices | None]:
     """The chain side, or None (logged) when no chain is configured for this process."""
@@ -54,8 +51,14 @@ async def chain_services(container: Container) -> AsyncIterator[ChainServices | 
     client = ChainClient.from_settings(settings)
     try:
         backend = backend_key(settings)
+        # What happens in the database when a backend action is confirmed (or refused).
+        handlers, failure_handlers = vote_outbox_handlers(container.bus, client)
         runner = OutboxRunner(
-            container.database, client, backend, handlers=outbox_handlers(container)
+            container.database,
+            client,
+            backend,
+            handlers=handlers,
+            failure_handlers=failure_handlers,
         )
         yield ChainServices(client, backend, runner, TradeRelay(container.database, client))
     finally:
@@ -78,5 +81,6 @@ def build_jobs(container: Container, chain: ChainServices | None) -> list[Job]:
     ]
     if chain is not None:
         jobs += [Job("outbox", chain.runner.run), Job("trade-relay", chain.relay.run)]
+        jobs += aggregator_jobs(container, chain.runner)
         jobs += indexer_jobs(container, chain.client, chain.runner)
     return jobs

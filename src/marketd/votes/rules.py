@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 BASIS_POINTS = 10_000
 
@@ -61,3 +61,52 @@ def tally(votes: Iterable[CastVote]) -> Tally:
     counted = counted_votes(votes)
     yes = sum(1 for vote in counted if vote.vote)
     return Tally(yes=yes, no=len(counted) - yes)
+
+
+# --------------------------------------------------------------------------- aggregation
+# What the aggregator decides from a tally (still pure: the caller supplies thresholds, times).
+
+
+def proposal_approved(tally: Tally, threshold_bps: int, min_votes: int) -> bool:
+    """A PROPOSED market is approved at >= `min_votes` counted votes and likes at or above
+    the threshold (GlobalConfig.proposal_approval_threshold, basis points)."""
+    return tally.passes(threshold_bps, min_votes)
+
+
+class DisputeVerdict(enum.StrEnum):
+    PERIOD_OPEN = "period_open"  # the dispute period has not ended: nothing to decide yet
+    AWAITING_QUORUM = "awaiting_quorum"  # would succeed, but on fewer than the minimum votes
+    SUCCEEDED = "succeeded"  # finalize with the counts; the program flips the outcome
+    FAILED = "failed"  # finalize with the counts; the proposed outcome stands
+
+
+def dispute_period_end(resolution_proposed_at: datetime, dispute_period_seconds: int) -> datetime:
+    return resolution_proposed_at + timedelta(seconds=dispute_period_seconds)
+
+
+def dispute_verdict(
+    tally: Tally, threshold_bps: int, min_votes: int, period_end: datetime, now: datetime
+) -> DisputeVerdict:
+    """The dispute's fate once its period is over.
+
+    The rule: a dispute succeeds at >= threshold agree of at least `min_votes` votes. The
+    program, though, decides from the counts alone (no minimum), and the counts we send must
+    be the true ones. So a tally that meets the threshold on fewer than the minimum votes is
+    NOT sent (sending it would flip the outcome on too few votes): it waits for the quorum,
+    the dispute votes staying open. A tally below the threshold is sent as it is, whatever
+    its size: the program then keeps the proposed outcome, which is what the rule says.
+    """
+    if now < period_end:
+        return DisputeVerdict.PERIOD_OPEN
+    if tally.passes(threshold_bps, min_votes):
+        return DisputeVerdict.SUCCEEDED
+    if tally.passes(threshold_bps, 0):
+        return DisputeVerdict.AWAITING_QUORUM
+    return DisputeVerdict.FAILED
+
+
+def final_outcome(proposed_outcome: bool | None, dispute_succeeded: bool) -> bool | None:
+    """The program's final outcome: the proposed one, flipped by a successful dispute."""
+    if proposed_outcome is None:
+        return None
+    return not proposed_outcome if dispute_succeeded else proposed_outcome

@@ -35,9 +35,42 @@ class VoteOut(Schema):
     tx_signature: str | None
 
 
+class CountedVoteOut(Schema):
+    wallet: str
+    vote: bool
+    voted_at: datetime
+    on_chain: bool
+
+
+class SubmittedTallyOut(Schema):
+    """The tally sent on chain, with the exact list of votes it counted (recount it)."""
+
+    intent: str = Field(description="approve_market | resolve_dispute")
+    status: str = Field(description="pending | sent | confirmed | failed")
+    outcome: str | None = Field(
+        description="approved | awaiting_admin_approval | finalized, once confirmed"
+    )
+    awaiting_admin_approval: bool = Field(
+        description="The tally is recorded on chain; the market waits for the admin's approval."
+    )
+    signature: str | None = Field(description="The transaction's signature once signed")
+    error: str | None
+    decision: str = Field(description="approved | succeeded | failed (dispute)")
+    tally: TallyOut
+    threshold_bps: int
+    threshold_source: str = Field(description="chain (GlobalConfig) | config (fallback)")
+    min_votes: int
+    tallied_at: datetime
+    confirmed_at: datetime | None
+    votes: list[CountedVoteOut]
+
+
 class MarketVotesOut(Schema):
     market_id: str
     kind: VoteKind
     tally: TallyOut
     items: list[VoteOut]
     next_cursor: str | None
+    submitted: SubmittedTallyOut | None = Field(
+        default=None, description="The tally sent on chain for this market and kind, if any."
+    )

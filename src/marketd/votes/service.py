@@ -16,6 +16,7 @@ from marketd.users.service import UserService
 from marketd.votes.repository import VoteRepository
 from marketd.votes.rules import VoteKind
 from marketd.votes.schemas import MarketVotesOut, TallyOut, VoteAccepted, VoteOut
+from marketd.votes.submitted import submitted_tally
 
 VOTING_STATE = {VoteKind.PROPOSAL: MarketState.PROPOSED, VoteKind.DISPUTE: MarketState.DISPUTED}
 
@@ -99,4 +100,5 @@ class VoteService:
                 for r in rows[:limit]
             ],
             next_cursor=next_cursor,
+            submitted=await submitted_tally(self.session, kind, market_id),
         )

@@ -1,0 +1,395 @@
+"""Vote aggregation benchmark (issue 4), PostgreSQL + Redis + the local chain.
+
+1. 10,000 PROPOSED markets and 1,000,000 proposal votes COPYed into a scratch database (100
+   votes per market, likes drawn below the 70% threshold, so a sweep decides nothing and
+   measures the tally itself): the time of one full sweep (ONE grouped query per kind), and,
+   side by side, the same tallies done the naive way (one query per market).
+2. Latency of the deciding vote: `marketd serve` in its own process, the aggregator and the
+   outbox runner in this one (as `marketd worker` would run them), the local chain (LiteSVM +
+   the stand-in program, JSON-RPC endpoint) beside them. For each of 200 markets: 9 votes
+   (6 likes, 3 dislikes), then the deciding like; the time from that vote's HTTP response to
+   the approval transaction's confirmation (seen by the runner) and to the
+   `market_state_change` event (row committed, event on the bus).
+
+    .venv/bin/python bench/aggregation.py [--markets 10000] [--votes 1000000] [--latency 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REDIS_URL, free_port, percentiles, scratch_database, server_process
+from marketd.chain.addresses import market_address, market_id_bytes
+from marketd.chain.client import BlockhashExpired, ChainClient
+from marketd.chain.keys import BackendKey
+from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.rpc_server import serve_local_rpc
+from marketd.chain.localnet.svm import LocalChain
+from marketd.chain.outbox import OutboxRunner
+from marketd.config import DEFAULT_PROGRAM_ID, Settings
+from marketd.core.bus import InProcessBus
+from marketd.core.container import Container
+from marketd.core.database import Database, create_engine
+from marketd.core.locks import MemoryLocks
+from marketd.markets.rules import MarketState
+from marketd.models import Market
+from marketd.votes.aggregator import TallyResult, VoteAggregator
+from marketd.votes.handlers import vote_outbox_handlers
+from marketd.votes.repository import VoteRepository
+from marketd.votes.rules import VoteKind
+from marketd.votes.thresholds import ThresholdSource
+
+SOL = 1_000_000_000
+MARKET_COLUMNS = [
+    "id",
+    "on_chain_address",
+    "question",
+    "category",
+    "tags",
+    "creator_wallet",
+    "state",
+    "b_parameter",
+    "initial_liquidity",
+    "current_liquidity",
+    "shares_yes",
+    "shares_no",
+    "current_price_yes",
+    "current_price_no",
+    "total_volume",
+    "proposal_likes",
+    "proposal_dislikes",
+    "dispute_agree",
+    "dispute_disagree",
+    "created_at",
+    "is_cancelled",
+    "updated_at",
+]
+
+
+async def seed(url: str, markets: int, votes: int) -> None:
+    """COPY markets and votes in; every market stays below the approval threshold."""
+    program = Pubkey.from_string(DEFAULT_PROGRAM_ID)
+    rng = random.Random(4)
+    now = datetime.now(UTC)
+    wallets = [str(Pubkey.new_unique()) for _ in range(2_000)]
+    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(markets)]
+    per_market = votes // markets
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = [
+            (
+                market_id,
+                str(market_address(program, market_id)),
+                f"Will aggregation benchmark market {index} pass?",
+                "bench",
+                [],
+                wallets[index % len(wallets)],
+                MarketState.PROPOSED.value,
+                100 * SOL,
+                10 * SOL,
+                10 * SOL,
+                0,
+                0,
+                0.5,
+                0.5,
+                0,
+                0,
+                0,
+                0,
+                0,
+                now - timedelta(minutes=index),
+                False,
+                now,
+            )
+            for index, market_id in enumerate(ids)
+        ]
+        await connection.copy_records_to_table("markets", records=rows, columns=MARKET_COLUMNS)
+        records = (
+            (
+                uuid.uuid4(),
+                market_id,
+                wallets[(index * 7 + j) % len(wallets)],
+                j < likes,
+                now - timedelta(seconds=j),
+                None,
+            )
+            for index, market_id in enumerate(ids)
+            for likes in (rng.randint(0, per_market * 7 // 10 - 1),)
+            for j in range(per_market)
+        )
+        await connection.copy_records_to_table(
+            "proposal_votes",
+            records=records,
+            columns=["id", "market_id", "user_wallet", "vote", "voted_at", "tx_signature"],
+        )
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
+def settings_for(url: str, **values: Any) -> Settings:
+    return Settings(_env_file=None, database_url=url, **values)  # type: ignore[call-arg]
+
+
+async def sweep_figures(url: str, repeats: int) -> None:
+    database = Database(create_engine(settings_for(url)))
+    settings = settings_for(url)
+    aggregator = VoteAggregator.from_settings(
+        settings,
+        database,
+        InProcessBus(),
+        MemoryLocks(),
+        ThresholdSource(settings, None),
+        lambda: None,
+    )
+    try:
+        timings = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            report = await aggregator.sweep()
+            timings.append(time.perf_counter() - started)
+        assert report.results == [], "the seed must decide nothing"
+        started = time.perf_counter()
+        naive_decided = 0
+        async with database.session() as session:
+            proposed = select(Market.id).where(Market.state == MarketState.PROPOSED.value)
+            ids = list(await session.scalars(proposed))
+            repository = VoteRepository(session)
+            for market_id in ids:  # one query per market, as a naive sweep would
+                tally = await repository.tally(VoteKind.PROPOSAL, market_id)
+                naive_decided += tally.passes(7000, 10)
+        naive = time.perf_counter() - started
+    finally:
+        await database.dispose()
+    best, median = min(timings), statistics.median(timings)
+    print(
+        f"\n== sweep of {report.proposals} proposed markets ({repeats} runs, ONE grouped query "
+        f"per kind)\n   first {timings[0] * 1000:.0f} ms, best {best * 1000:.0f} ms, "
+        f"median {median * 1000:.0f} ms, worst {max(timings) * 1000:.0f} ms"
+    )
+    print(
+        f"== naive sweep: {len(ids)} queries (one per market) {naive * 1000:.0f} ms, "
+        f"decided {naive_decided}\n   ratio naive / grouped (median): {naive / median:.1f}x"
+    )
+
+
+class Chain:
+    """The local chain with an initialized GlobalConfig (backend key = admin)."""
+
+    def __init__(self, client: ChainClient, chain: LocalChain) -> None:
+        self.client, self.chain = client, chain
+        self.backend = BackendKey(Keypair())
+        self.creator = Keypair()
+        chain.airdrop(self.backend.pubkey, 1_000 * SOL)
+        chain.airdrop(self.creator.pubkey(), 10_000 * SOL)
+
+    async def send(
+        self, name: str, args: dict[str, Any], accounts: dict[str, Any], signer: Keypair
+    ) -> None:
+        instruction = self.client.instruction(name, args, accounts)
+        for _ in range(3):  # the local chain drops a transaction signed at a blockhash's end
+            try:
+                await self.client.send_and_confirm(await self.client.build([instruction], [signer]))
+                return
+            except BlockhashExpired:
+                continue
+        raise RuntimeError(f"{name} did not land")
+
+    async def initialize(self) -> None:
+        await self.send(
+            "initialize_global_config",
+            {"backend_authority": self.backend.pubkey},
+            {
+                "admin": self.backend.pubkey,
+                "global_config": self.client.global_config_address(),
+                "protocol_fee_wallet": Keypair().pubkey(),
+            },
+            self.backend.signer,
+        )
+
+    async def create_market(self, market_id: str) -> None:
+        await self.send(
+            "create_market",
+            {
+                "market_id": market_id_bytes(market_id),
+                "b_parameter": 100 * SOL,
+                "initial_liquidity": 10 * SOL,
+                "ipfs_question_hash": b"Q" * 46,
+            },
+            {
+                "creator": self.creator.pubkey(),
+                "market": self.client.market_address(market_id),
+                "global_config": self.client.global_config_address(),
+            },
+            self.creator,
+        )
+
+
+async def sign_in(http: httpx.AsyncClient, keypair: Keypair) -> dict[str, str]:
+    challenge = await http.post("/api/auth/challenge", json={"wallet": str(keypair.pubkey())})
+    message = challenge.json()["message"]
+    verified = await http.post(
+        "/api/auth/verify",
+        json={"message": message, "signature": str(keypair.sign_message(message.encode()))},
+    )
+    return {"Authorization": f"Bearer {verified.json()['token']}"}
+
+
+async def latency_figures(url: str, count: int) -> None:
+    prefix = f"bench-agg-{uuid.uuid4().hex[:6]}:"
+    settings = settings_for(url, redis_url=REDIS_URL, redis_prefix=prefix)
+    port = free_port()
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_PREFIX": prefix,
+        "RATE_LIMIT": "1000000/minute",
+    }
+    local = LocalChain()
+    local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), ARTIFACT)
+    container = Container.build(settings)
+    with server_process(env, port):
+        async with (
+            serve_local_rpc(local) as endpoint,
+            ChainClient.from_settings(settings, rpc_url=endpoint.http_url) as client,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        ):
+            chain = Chain(client, local)
+            await chain.initialize()
+            creator = await sign_in(http, chain.creator)
+            voters = [await sign_in(http, Keypair()) for _ in range(10)]
+            market_ids = []
+            for index in range(count + 1):  # the first one warms up (and waits out the sweep)
+                body = {"question": f"Will latency market {index} be approved?"}
+                created = await http.post("/api/markets", json=body, headers=creator)
+                market_ids.append(created.json()["id"])
+                await chain.create_market(market_ids[-1])
+
+            confirmed: dict[str, asyncio.Future[float]] = {}
+            announced: dict[str, asyncio.Future[float]] = {}
+            enqueued: dict[str, asyncio.Future[float]] = {}
+
+            async def decided(report: Any) -> None:
+                if report.result is TallyResult.ENQUEUED and report.market_id in enqueued:
+                    enqueued[report.market_id].set_result(time.perf_counter())
+
+            async def observe(step: str, row: Any) -> None:
+                if step == "landed" and row.market_id in confirmed:
+                    confirmed[row.market_id].set_result(time.perf_counter())
+
+            handlers, failures = vote_outbox_handlers(container.bus, client)
+            runner = OutboxRunner(
+                container.database,
+                client,
+                chain.backend,
+                handlers=handlers,
+                failure_handlers=failures,
+                observer=observe,
+            )
+            aggregator = VoteAggregator.from_settings(
+                settings,
+                container.database,
+                container.bus,
+                container.locks,
+                ThresholdSource(settings, client),
+                runner.notify,
+                observer=decided,
+            )
+            stop = asyncio.Event()
+            tasks = [
+                asyncio.create_task(runner.run(stop)),
+                asyncio.create_task(aggregator.run(stop)),
+            ]
+
+            async def listen() -> None:
+                async with container.bus.subscribe("markets") as events:
+                    async for message in events:
+                        if message.get("type") == "market_state_change":
+                            future = announced.get(message["marketId"])
+                            if future is not None and not future.done():
+                                future.set_result(time.perf_counter())
+
+            listener = asyncio.create_task(listen())
+            await asyncio.wait_for(aggregator.leading.wait(), 30)
+            to_confirm, to_announce, to_enqueue = [], [], []
+            try:
+                for index, market_id in enumerate(market_ids):
+                    loop = asyncio.get_running_loop()
+                    confirmed[market_id] = loop.create_future()
+                    announced[market_id] = loop.create_future()
+                    enqueued[market_id] = loop.create_future()
+                    for voter, like in zip(voters, [True] * 6 + [False] * 3 + [True], strict=True):
+                        response = await http.post(
+                            "/api/votes/proposal",
+                            json={"market_id": market_id, "vote": like},
+                            headers=voter,
+                        )
+                        assert response.status_code == 200, response.text
+                    responded = time.perf_counter()
+                    decided_at = await asyncio.wait_for(enqueued[market_id], 60)
+                    landed = await asyncio.wait_for(confirmed[market_id], 60)
+                    event = await asyncio.wait_for(announced[market_id], 60)
+                    if index:  # the first market is the warm-up
+                        to_confirm.append(landed - responded)
+                        to_announce.append(event - responded)
+                        to_enqueue.append(decided_at - responded)
+            finally:
+                stop.set()
+                runner.notify()
+                listener.cancel()
+                await asyncio.gather(*tasks, listener, return_exceptions=True)
+                await container.close()
+    confirm, announce = percentiles(to_confirm), percentiles(to_announce)
+    enqueue = percentiles(to_enqueue)
+    print(f"\n== deciding vote latency over {len(to_confirm)} markets (local chain)")
+    print(
+        f"   HTTP response -> approval enqueued:      p50 {enqueue['p50']:.0f} ms, "
+        f"p99 {enqueue['p99']:.0f} ms, max {max(to_enqueue) * 1000:.0f} ms"
+    )
+    print(
+        f"   HTTP response -> approval confirmed:     p50 {confirm['p50']:.0f} ms, "
+        f"p99 {confirm['p99']:.0f} ms, max {max(to_confirm) * 1000:.0f} ms"
+    )
+    print(
+        f"   HTTP response -> market_state_change:    p50 {announce['p50']:.0f} ms, "
+        f"p99 {announce['p99']:.0f} ms, max {max(to_announce) * 1000:.0f} ms"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--markets", type=int, default=10_000)
+    parser.add_argument("--votes", type=int, default=1_000_000)
+    parser.add_argument("--latency", type=int, default=200, help="markets timed end to end")
+    parser.add_argument("--sweeps", type=int, default=5)
+    args = parser.parse_args()
+    async with scratch_database("aggregation") as url:
+        started = time.monotonic()
+        await seed(url, args.markets, args.votes)
+        print(
+            f"seeded {args.markets} proposed markets and {args.votes} votes "
+            f"in {time.monotonic() - started:.1f} s"
+        )
+        await sweep_figures(url, args.sweeps)
+        if args.latency:
+            await latency_figures(url, args.latency)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

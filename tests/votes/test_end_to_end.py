@@ -1,0 +1,462 @@
+"""Vote aggregation end to end: HTTP sign-in and votes, PostgreSQL, Redis, the aggregator, the
+chain outbox and the local chain running the stand-in program."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solders.pubkey import Pubkey
+from sqlalchemy import select
+
+from marketd.chain.addresses import market_id_bytes
+from marketd.chain.client import ChainClient
+from marketd.chain.idl import Idl, IdlCoder
+from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.rpc_server import serve_local_rpc
+from marketd.chain.localnet.svm import LocalChain
+from marketd.chain.outbox import OutboxRunner, OutboxStatus
+from marketd.chain.program import BUNDLED_IDL
+from marketd.models import ChainOutbox, DisputeVote, Market
+from marketd.votes.aggregator import TallyResult, VoteAggregator
+from marketd.votes.evidence import evidence_votes
+from marketd.votes.handlers import vote_outbox_handlers
+from marketd.votes.rules import VoteKind
+from marketd.votes.thresholds import ThresholdSource
+
+
+def _load_chain_fixtures() -> ModuleType:
+    """tests/ has no packages: reuse the chain tests' ChainWorld by loading its file."""
+    path = Path(__file__).resolve().parent.parent / "chain" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("votes_e2e_chain_world", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+chain_fixtures = _load_chain_fixtures()
+SOL = chain_fixtures.SOL
+LEASE = 60.0
+DISPUTE_PERIOD = timedelta(seconds=259_200)  # the stand-in's GlobalConfig default
+
+
+class RunnerKilled(BaseException):
+    """The process dying: nothing in the runner catches a BaseException."""
+
+
+@pytest.fixture
+def backend() -> str:
+    return "postgres"  # real PostgreSQL and Redis only
+
+
+@pytest_asyncio.fixture
+async def world() -> AsyncIterator[Any]:
+    coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
+    chain = LocalChain()
+    chain.load_program(chain_fixtures.PROGRAM_ID, ARTIFACT)
+    async with serve_local_rpc(chain) as endpoint:
+        client = ChainClient(
+            AsyncClient(endpoint.http_url, commitment=Confirmed),
+            coder,
+            chain_fixtures.PROGRAM_ID,
+            poll_interval=0.01,
+        )
+        async with client:
+            yield chain_fixtures.ChainWorld(chain, endpoint, client, coder)
+
+
+class Stack:
+    """One marketd worker: aggregator + outbox runner on an API instance's container."""
+
+    def __init__(self, api: Any, world: Any, **runner_options: Any) -> None:
+        container = api.container
+        handlers, failures = vote_outbox_handlers(container.bus, world.client)
+        runner_options.setdefault("confirm_wait_seconds", 5.0)
+        self.runner = OutboxRunner(
+            container.database,
+            world.client,
+            world.backend,
+            handlers=handlers,
+            failure_handlers=failures,
+            clock=world.clock,
+            lease_seconds=LEASE,
+            **runner_options,
+        )
+        self.reports: asyncio.Queue[Any] = asyncio.Queue()
+        self.aggregator = VoteAggregator.from_settings(
+            container.settings,
+            container.database,
+            container.bus,
+            container.locks,
+            ThresholdSource(container.settings, world.client),
+            self.runner.notify,
+            clock=world.clock,
+            leader_ttl_seconds=2.0,
+            observer=self._observe,
+        )
+        self.stop_event = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def _observe(self, report: Any) -> None:
+        self.reports.put_nowait(report)
+
+    async def report_for(self, market_id: str) -> Any:
+        while True:
+            report = await asyncio.wait_for(self.reports.get(), 10)
+            if report.market_id == market_id:
+                return report
+
+    def start(self) -> None:
+        self.tasks = [
+            asyncio.create_task(self.runner.run(self.stop_event, interval=1.0)),
+            asyncio.create_task(self.aggregator.run(self.stop_event)),
+        ]
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        self.runner.notify()
+        await asyncio.wait_for(asyncio.gather(*self.tasks), 15)
+
+
+@pytest_asyncio.fixture
+async def stacks() -> AsyncIterator[list[Stack]]:
+    started: list[Stack] = []
+    yield started
+    for stack in started:
+        if stack.tasks:
+            await stack.stop()
+
+
+async def start_stack(stacks: list[Stack], api: Any, world: Any) -> Stack:
+    stack = Stack(api, world)
+    stacks.append(stack)
+    stack.start()
+    await asyncio.wait_for(stack.aggregator.leading.wait(), 10)
+    return stack
+
+
+def create_on_chain(world: Any, market_id: str) -> None:
+    """The user's create_market transaction, for the market the API registered."""
+    creator = world.funded()
+    world.send(
+        "create_market",
+        {
+            "market_id": market_id_bytes(market_id),
+            "b_parameter": 100 * SOL,
+            "initial_liquidity": 10 * SOL,
+            "ipfs_question_hash": b"Q" * 46,
+        },
+        {
+            "creator": creator.pubkey(),
+            "market": world.client.market_address(market_id),
+            "global_config": world.client.global_config_address(),
+        },
+        [creator],
+    )
+
+
+async def proposed_market(api: Any, world: Any) -> str:
+    _, creator = await api.sign_in()
+    market_id: str = await api.market(creator)
+    create_on_chain(world, market_id)
+    return market_id
+
+
+async def voters(api: Any, count: int) -> list[dict[str, str]]:
+    return [(await api.sign_in())[1] for _ in range(count)]
+
+
+async def vote(api: Any, headers: dict[str, str], market_id: str, choice: bool, kind: str) -> None:
+    response = await api.client.post(
+        f"/api/votes/{kind}", json={"market_id": market_id, "vote": choice}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def state_change(subscription: Any, market_id: str, within: float) -> dict[str, Any]:
+    async def wait() -> dict[str, Any]:
+        while True:
+            message = await subscription.get()
+            if message.get("type") == "market_state_change" and message["marketId"] == market_id:
+                return dict(message)
+
+    return await asyncio.wait_for(wait(), within)
+
+
+def backend_sent(world: Any) -> int:
+    """Transactions the backend key paid for (airdrops and users' transactions excluded)."""
+    payer = str(world.backend.pubkey)
+    return sum(1 for record in world.chain.records() if record.account_keys[0] == payer)
+
+
+async def outbox_rows(api: Any, market_id: str) -> list[ChainOutbox]:
+    async with api.container.database.session() as session:
+        result = await session.execute(
+            select(ChainOutbox).where(ChainOutbox.market_id == market_id)
+        )
+        return list(result.scalars().all())
+
+
+async def db_market(api: Any, market_id: str) -> Market:
+    async with api.container.database.session() as session:
+        market = await session.get(Market, market_id)
+        assert market is not None
+        return market
+
+
+# ----------------------------------------------------------------------------- proposals
+
+
+async def test_seven_likes_of_ten_approve_on_chain_within_two_seconds(api, world, stacks):
+    world.initialize()
+    stack = await start_stack(stacks, api, world)
+    market_id = await proposed_market(api, world)
+    headers = await voters(api, 10)
+    async with api.container.bus.subscribe("markets") as markets:
+        for index, voter in enumerate(headers):
+            if index == 9:
+                before = backend_sent(world)
+            await vote(api, voter, market_id, index < 7, "proposal")
+            if index < 9:
+                assert (await stack.report_for(market_id)).result is TallyResult.NOT_PASSING
+        deciding_response = time.monotonic()
+        change = await state_change(markets, market_id, within=2.0)
+        elapsed = time.monotonic() - deciding_response
+    assert elapsed < 2.0
+    assert (change["oldState"], change["newState"]) == ("PROPOSED", "APPROVED")
+    account = await world.client.market(market_id)
+    assert account.state == "Approved"
+    assert (account.data["proposal_likes"], account.data["proposal_dislikes"]) == (7, 3)
+    market = await db_market(api, market_id)
+    assert (market.state, market.proposal_likes, market.proposal_dislikes) == ("APPROVED", 7, 3)
+    assert market.approved_at is not None
+    assert backend_sent(world) == before + 1  # aggregate + approve in ONE transaction
+    assert world.events("ProposalApproved", market_id) == 1
+    submitted = (await api.client.get(f"/api/markets/{market_id}/votes")).json()["submitted"]
+    assert (submitted["status"], submitted["outcome"]) == ("confirmed", "approved")
+    assert world.chain.get_record(submitted["signature"]).err is None
+    recount = [v["vote"] for v in submitted["votes"]]
+    assert (recount.count(True), recount.count(False)) == (7, 3)
+
+
+@pytest.mark.parametrize(("likes", "dislikes"), [(6, 4), (9, 0)])
+async def test_below_threshold_or_minimum_sends_nothing(api, world, stacks, likes, dislikes):
+    world.initialize()
+    stack = await start_stack(stacks, api, world)
+    market_id = await proposed_market(api, world)
+    before = backend_sent(world)
+    for index, voter in enumerate(await voters(api, likes + dislikes)):
+        await vote(api, voter, market_id, index < likes, "proposal")
+        assert (await stack.report_for(market_id)).result is TallyResult.NOT_PASSING
+    # The sweep agrees, and the runner, woken, finds nothing to send.
+    assert (await stack.aggregator.sweep()).results == []
+    assert (await stack.runner.run_once()).results == {}
+    assert await outbox_rows(api, market_id) == []
+    assert backend_sent(world) == before
+    assert (await world.client.market(market_id)).state == "Proposed"
+    assert (await db_market(api, market_id)).state == "PROPOSED"
+
+
+async def test_a_changed_vote_counts_once(api, world, stacks):
+    world.initialize()
+    stack = await start_stack(stacks, api, world)
+    market_id = await proposed_market(api, world)
+    headers = await voters(api, 10)
+    async with api.container.bus.subscribe("markets") as markets:
+        await vote(api, headers[0], market_id, True, "proposal")
+        await vote(api, headers[0], market_id, False, "proposal")  # changed: like -> dislike
+        for index, voter in enumerate(headers[1:], start=1):
+            await vote(api, voter, market_id, index <= 7, "proposal")
+        # 7 likes + 3 dislikes (the changed vote once, as a dislike): 70% of 10 approves.
+        await state_change(markets, market_id, within=5.0)
+    account = await world.client.market(market_id)
+    assert (account.data["proposal_likes"], account.data["proposal_dislikes"]) == (7, 3)
+    [row] = await outbox_rows(api, market_id)
+    counted = evidence_votes(row.payload)
+    assert len(counted) == 10 == len({v.wallet for v in counted})
+    reports = []
+    while not stack.reports.empty():
+        reports.append(stack.reports.get_nowait())
+    assert [r.result for r in reports if r.market_id == market_id].count(TallyResult.ENQUEUED) == 1
+
+
+async def test_two_instances_at_once_send_exactly_one_transaction(api_factory, world, stacks):
+    first_api = await api_factory()
+    second_api = await api_factory()
+    world.initialize()
+    first = await start_stack(stacks, first_api, world)
+    second = Stack(second_api, world)
+    stacks.append(second)
+    second.start()  # competes for the aggregator lock and runs its own outbox runner
+    market_id = await proposed_market(first_api, world)
+    before = backend_sent(world)
+    async with first_api.container.bus.subscribe("markets") as markets:
+        for index, voter in enumerate(await voters(second_api, 10)):
+            api = first_api if index % 2 else second_api
+            await vote(api, voter, market_id, index < 7, "proposal")
+        await state_change(markets, market_id, within=5.0)
+    assert not second.aggregator.leading.is_set()
+    # And with the lock bypassed: both instances sweep and run at the same moment.
+    other = await proposed_market(first_api, world)
+    for index, voter in enumerate(await voters(first_api, 10)):
+        response = await first_api.client.post(
+            "/api/votes/proposal", json={"market_id": other, "vote": index < 8}, headers=voter
+        )
+        assert response.status_code == 200
+    await asyncio.gather(first.aggregator.sweep(), second.aggregator.sweep())
+    await asyncio.gather(first.runner.run_once(), second.runner.run_once())
+    async with first_api.container.bus.subscribe("markets") as markets:
+        market = await db_market(first_api, other)
+        if market.state != "APPROVED":
+            await state_change(markets, other, within=5.0)
+    for decided in (market_id, other):
+        assert len(await outbox_rows(first_api, decided)) == 1
+        assert world.events("ProposalAggregated", decided) == 1
+        assert world.events("ProposalApproved", decided) == 1
+        assert (await db_market(first_api, decided)).state == "APPROVED"
+    assert backend_sent(world) == before + 2  # one transaction per approved market
+
+
+async def test_a_crash_after_sending_is_repaired_without_a_second_transaction(api, world, stacks):
+    world.initialize()
+    market_id = await proposed_market(api, world)
+    for index, voter in enumerate(await voters(api, 10)):
+        await vote(api, voter, market_id, index < 8, "proposal")
+
+    async def die_once_landed(step: str, _row: Any) -> None:
+        if step == "landed":
+            raise RunnerKilled(step)
+
+    crashing = Stack(api, world, observer=die_once_landed)
+    result = await crashing.aggregator.tally_market(VoteKind.PROPOSAL, market_id)
+    assert result.result is TallyResult.ENQUEUED
+    with pytest.raises(RunnerKilled):
+        await crashing.runner.run_once()
+    [sent] = await outbox_rows(api, market_id)
+    assert sent.status == OutboxStatus.SENT  # sent and landed, never recorded
+    assert (await world.client.market(market_id)).state == "Approved"
+    assert (await db_market(api, market_id)).state == "PROPOSED"
+    after_crash = backend_sent(world)
+
+    restarted = Stack(api, world)
+    assert (await restarted.aggregator.sweep()).results == []  # decided already: no new row
+    assert (await restarted.aggregator.tally_market(VoteKind.PROPOSAL, market_id)).result is (
+        TallyResult.ALREADY_DECIDED
+    )
+    world.clock.advance(LEASE + 1)  # the dead runner's claim runs out
+    async with api.container.bus.subscribe("markets") as markets:
+        report = await restarted.runner.run_once()
+        change = await state_change(markets, market_id, within=5.0)
+    assert report.results == {"confirmed": 1}
+    assert change["newState"] == "APPROVED"
+    [fixed] = await outbox_rows(api, market_id)
+    assert (fixed.status, fixed.signature) == (OutboxStatus.CONFIRMED, sent.signature)
+    market = await db_market(api, market_id)
+    assert (market.state, market.proposal_likes, market.proposal_dislikes) == ("APPROVED", 8, 2)
+    assert backend_sent(world) == after_crash
+    assert world.events("ProposalApproved", market_id) == 1
+
+
+async def test_backend_not_admin_records_the_tally_and_awaits_the_admin(api, world, stacks):
+    world.initialize(admin=world.funded())
+    stack = await start_stack(stacks, api, world)
+    market_id = await proposed_market(api, world)
+    for index, voter in enumerate(await voters(api, 10)):
+        await vote(api, voter, market_id, index < 9, "proposal")
+    while (await stack.report_for(market_id)).result is not TallyResult.ENQUEUED:
+        pass
+    listing: dict[str, Any] = {}
+    for _ in range(100):  # each pass lands or confirms; no waiting on time
+        await stack.runner.run_once()
+        listing = (await api.client.get(f"/api/markets/{market_id}/votes")).json()["submitted"]
+        if listing["status"] == "confirmed":
+            break
+    assert listing["status"] == "confirmed"
+    assert listing["awaiting_admin_approval"] is True
+    account = await world.client.market(market_id)
+    assert account.state == "Proposed"
+    assert (account.data["proposal_likes"], account.data["proposal_dislikes"]) == (9, 1)
+    market = await db_market(api, market_id)
+    assert (market.state, market.proposal_likes) == ("PROPOSED", 9)
+
+
+# ----------------------------------------------------------------------------- disputes
+
+
+async def disputed_market(api: Any, world: Any) -> str:
+    """A market disputed on chain (proposed outcome YES), DISPUTED in the database with its
+    dispute period still running."""
+    market_id: str = world.market_in("Disputed")
+    async with api.container.database.session() as session, session.begin():
+        session.add(
+            Market(
+                id=market_id,
+                on_chain_address=str(world.client.market_address(market_id)),
+                question="Will the dispute be decided?",
+                creator_wallet=str(Pubkey.new_unique()),
+                state="DISPUTED",
+                proposed_outcome=True,
+                resolution_proposed_at=datetime.now(UTC) - timedelta(hours=1),
+            )
+        )
+    return market_id
+
+
+@pytest.mark.parametrize(
+    ("agree", "disagree", "final"),
+    [(6, 4, False), (59, 41, True)],
+    ids=["60-percent-flips", "59-percent-stands"],
+)
+async def test_dispute_decided_at_the_end_of_its_period(api, world, stacks, agree, disagree, final):
+    world.initialize()
+    market_id = await disputed_market(api, world)
+    stack = Stack(api, world)
+    if agree + disagree == 10:  # over HTTP, as users vote
+        for index, voter in enumerate(await voters(api, 10)):
+            await vote(api, voter, market_id, index < agree, "dispute")
+    else:  # 100 votes: straight into the table (as the indexer records on-chain votes)
+        async with api.container.database.session() as session, session.begin():
+            for index in range(agree + disagree):
+                session.add(
+                    DisputeVote(
+                        market_id=market_id,
+                        user_wallet=str(Pubkey.new_unique()),
+                        vote=index < agree,
+                        voted_at=datetime.now(UTC),
+                    )
+                )
+    assert (await stack.aggregator.sweep()).results == []  # the period is not over
+    assert await outbox_rows(api, market_id) == []
+    world.clock.advance(DISPUTE_PERIOD.total_seconds())
+    async with api.container.bus.subscribe("markets") as markets:
+        sweep = await stack.aggregator.sweep()
+        assert sweep.enqueued() == [market_id]
+        assert (await stack.runner.run_once()).results == {"confirmed": 1}
+        change = await state_change(markets, market_id, within=5.0)
+    assert (change["oldState"], change["newState"]) == ("DISPUTED", "FINALIZED")
+    account = await world.client.market(market_id)
+    assert account.state == "Finalized"
+    assert account.data["final_outcome"] is final
+    assert (account.data["dispute_agree"], account.data["dispute_disagree"]) == (agree, disagree)
+    market = await db_market(api, market_id)
+    assert (market.state, market.final_outcome) == ("FINALIZED", final)
+    assert (market.dispute_agree, market.dispute_disagree) == (agree, disagree)
+    assert market.finalized_at is not None
+    submitted = (
+        await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
+    ).json()["submitted"]
+    assert submitted["decision"] == ("succeeded" if not final else "failed")
+    assert len(submitted["votes"]) == agree + disagree
