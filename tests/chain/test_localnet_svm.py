@@ -547,3 +547,25 @@ def test_a_failed_snapshot_write_leaves_no_temporary_file(tmp_path: Path) -> Non
     with pytest.raises(OSError):
         _write_atomically(target, b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied"]
+
+
+def test_transaction_signed_in_the_last_valid_block_still_lands(tmp_path: Path) -> None:
+    """LiteSVM knows only its latest blockhash: the chain must not rotate it away before
+    running a transaction signed in that blockhash's last valid block."""
+    chain = LocalChain(tmp_path)
+    payer = Keypair()
+    chain.airdrop(payer.pubkey(), 10**9)
+    blockhash, last_valid = chain.latest_blockhash
+    chain.advance_slots(last_valid - chain.block_height)
+    assert chain.block_height == last_valid
+    transfer_ix = transfer(
+        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10**7)
+    )
+    message = Message.new_with_blockhash([transfer_ix], payer.pubkey(), blockhash)
+    tx = VersionedTransaction(message, [payer])
+    chain.send_transaction(tx)
+    record = chain.get_record(str(tx.signatures[0]))
+    assert record is not None and record.err is None
+    assert chain.latest_blockhash[0] != blockhash  # rotated right after
+    reloaded = LocalChain(tmp_path)
+    assert reloaded.latest_blockhash == chain.latest_blockhash

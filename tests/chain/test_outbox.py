@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -814,3 +815,20 @@ async def test_embedded_sqlite_database_works_too(chain_world: Any, tmp_path: An
         assert chain_world.events("ProposalApproved", market_id) == 1
     finally:
         await database.dispose()
+
+
+async def test_runner_waits_only_until_the_next_row_comes_due(
+    chain_world: Any, chain_database: Database
+) -> None:
+    runner = make_runner(chain_world, chain_database)
+    assert await runner._until_next_due(60.0) == 60.0  # nothing active: the full interval
+    chain_world.initialize()
+    row = await add_row(chain_database, Intent.ACTIVATE_MARKET, chain_world.create_market(), {})
+    assert await runner._until_next_due(60.0) == 0.0  # due now: no wait at all
+    async with chain_database.session() as session:
+        stored = await session.get(ChainOutbox, row.id)
+        assert stored is not None
+        stored.next_attempt_at = chain_world.clock() + timedelta(seconds=7)
+        await session.commit()
+    assert await runner._until_next_due(60.0) == pytest.approx(7.0, abs=0.5)
+    assert await runner._until_next_due(3.0) == 3.0

@@ -199,6 +199,15 @@ class OutboxRepository:
         )
         return [(row_id, attempts) for row_id, attempts in result.all()]
 
+    async def next_due(self) -> datetime | None:
+        """When the earliest active row comes due (None: no active row)."""
+        earliest: datetime | None = await self.session.scalar(
+            select(func.min(ChainOutbox.next_attempt_at)).where(
+                ChainOutbox.status.in_(ACTIVE_STATUSES)
+            )
+        )
+        return earliest
+
     async def claim(self, row_id: uuid.UUID, seen_attempts: int, lease_until: datetime) -> bool:
         result = await self.session.execute(
             update(ChainOutbox)
@@ -302,14 +311,25 @@ class OutboxRunner:
         while not stop.is_set():
             # Cleared before the pass, so a notify() during the pass triggers another one.
             self._wake.clear()
+            timeout = interval
             try:
                 await self.run_once()
+                timeout = await self._until_next_due(interval)
             except Exception:
                 log.exception("chain_outbox_run_failed")
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+
+    async def _until_next_due(self, interval: float) -> float:
+        """Seconds to wait: until the earliest row comes due (a row rescheduled for now is
+        taken at once), and at most `interval`."""
+        async with self.database.session() as session:
+            earliest = await OutboxRepository(session).next_due()
+        if earliest is None:
+            return interval
+        return min(interval, max(0.0, (earliest - self.clock()).total_seconds()))
 
     async def run_once(self) -> RunReport:
         """Process every row due now (up to `batch_size`) and refresh the gauges."""

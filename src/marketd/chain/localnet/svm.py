@@ -332,11 +332,11 @@ class LocalChain:
     def _set_clock(self) -> None:
         self._svm.set_clock(Clock(self._slot, 0, 0, 0, self.unix_timestamp))
 
-    def _move_to_slot(self, slot: int) -> None:
+    def _move_to_slot(self, slot: int, *, rotate: bool = True) -> None:
         self._slot = slot
         self._set_clock()
-        if self.block_height > self._blockhash.last_valid_block_height:
-            self._rotate_blockhash()
+        if rotate:
+            self._rotate_if_expired()
         history = self._history
         while history.unfinalized and history.unfinalized[0].slot + FINALITY_DEPTH <= slot:
             self._emit(ChainEvent(Commitment.FINALIZED, history.unfinalized.popleft()))
@@ -346,6 +346,12 @@ class LocalChain:
     def latest_blockhash(self) -> tuple[Hash, int]:
         """The current blockhash and the last block height at which it is valid."""
         return self._blockhash.value, self._blockhash.last_valid_block_height
+
+    def _rotate_if_expired(self) -> bool:
+        if self.block_height > self._blockhash.last_valid_block_height:
+            self._rotate_blockhash()
+            return True
+        return False
 
     def expire_blockhash(self) -> None:
         self._rotate_blockhash()
@@ -510,7 +516,17 @@ class LocalChain:
         return self.send_transaction(VersionedTransaction(message, [FAUCET_KEYPAIR]))
 
     def _execute(self, tx: VersionedTransaction) -> None:
-        self._move_to_slot(self._slot + 1)
+        # The blockhash is rotated after the transaction runs, not before: LiteSVM accepts
+        # only its latest blockhash, so rotating first would silently drop a transaction
+        # signed in the blockhash's last valid block (it lands one block late instead).
+        self._move_to_slot(self._slot + 1, rotate=False)
+        try:
+            self._run(tx)
+        finally:
+            if self._rotate_if_expired():
+                self.save()
+
+    def _run(self, tx: VersionedTransaction) -> None:
         writable, readonly = self.loaded_addresses(tx.message)
         keys = [str(key) for key in tx.message.account_keys] + writable + readonly
         pubkeys = [Pubkey.from_string(key) for key in keys]
