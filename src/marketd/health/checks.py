@@ -1,0 +1,182 @@
+"""Readiness checks: every dependency this process needs, probed concurrently, each bounded
+by a short timeout.
+
+A check is an async callable that returns when the dependency answers and raises when it does
+not. Results never carry a URL: RPC and IPFS provider URLs often embed an API key
+(``?api-key=…``), and ``/readyz`` is public.
+
+Chain RPC: JSON-RPC ``getHealth`` (``"ok"``, or error -32005 "node is behind"); a provider that
+does not offer ``getHealth`` (method not found) is asked ``getSlot`` instead. IPFS: Kubo RPC
+``POST /api/v0/version`` (Kubo answers only POST on its RPC API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+from prometheus_client import Gauge
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from marketd.core.container import Container
+
+Check = Callable[[], Awaitable[object]]
+"""Returns (any value) when the dependency answers; raises when it does not."""
+
+METHOD_NOT_FOUND = -32601
+CHECK_UP = Gauge(
+    "marketd_readiness_check_up", "1 when the dependency answered the last probe.", ["check"]
+)
+
+
+class ReadinessSettings(BaseSettings):
+    """How readiness probes (environment; the IPFS fields are the variables the snapshot
+    stores read, so the probe checks the node the snapshotter writes to)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
+
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    readiness_optional_checks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Checks reported but not failing readiness (e.g. chain_rpc,ipfs).",
+    )
+    ipfs_api_url: str | None = None
+    ipfs_api_authorization: SecretStr | None = None
+
+    @field_validator("readiness_optional_checks", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
+class CheckFailed(Exception):
+    """A dependency answered, but not healthily; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str  # "ok" or "error: <short reason>"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    results: list[CheckResult]
+    optional: frozenset[str]
+
+    @property
+    def failed(self) -> list[str]:
+        """Failed checks that make the process unready (optional ones excluded)."""
+        return [r.name for r in self.results if not r.ok and r.name not in self.optional]
+
+    @property
+    def degraded(self) -> list[str]:
+        return [r.name for r in self.results if not r.ok and r.name in self.optional]
+
+    @property
+    def ready(self) -> bool:
+        return not self.failed
+
+    def details(self) -> dict[str, str]:
+        return {r.name: r.detail for r in self.results}
+
+
+async def run_check(name: str, check: Check, limit_seconds: float) -> CheckResult:
+    try:
+        async with asyncio.timeout(limit_seconds):
+            await check()
+    except TimeoutError:
+        result = CheckResult(name, False, f"error: no answer within {limit_seconds:g}s")
+    except CheckFailed as exc:
+        result = CheckResult(name, False, f"error: {exc}")
+    except Exception as exc:
+        result = CheckResult(name, False, f"error: {type(exc).__name__}")
+    else:
+        result = CheckResult(name, True, "ok")
+    CHECK_UP.labels(name).set(1 if result.ok else 0)
+    return result
+
+
+async def run_checks(
+    checks: Mapping[str, Check], limit_seconds: float, optional: Iterable[str] = ()
+) -> Readiness:
+    """All checks at once, each bounded by `limit_seconds`."""
+    results = await asyncio.gather(
+        *(run_check(name, check, limit_seconds) for name, check in checks.items())
+    )
+    return Readiness(list(results), frozenset(optional))
+
+
+async def chain_rpc_health(http: httpx.AsyncClient, rpc_url: str) -> None:
+    error = await _rpc_error(http, rpc_url, "getHealth")
+    if error is not None and error.get("code") == METHOD_NOT_FOUND:
+        error = await _rpc_error(http, rpc_url, "getSlot")
+    if error is not None:
+        raise CheckFailed(f"RPC {error.get('code')}: {str(error.get('message', ''))[:120]}")
+
+
+async def _rpc_error(http: httpx.AsyncClient, rpc_url: str, method: str) -> dict[str, Any] | None:
+    """The JSON-RPC error object of calling `method`, or None when it answered a result."""
+    request = {"jsonrpc": "2.0", "id": 1, "method": method}
+    response = await http.post(rpc_url, json=request)
+    _require_success(response)
+    body = response.json()
+    if "error" in body:
+        error: dict[str, Any] = body["error"]
+        return error
+    if "result" not in body:
+        raise CheckFailed("not a JSON-RPC answer")
+    return None
+
+
+async def kubo_version(
+    http: httpx.AsyncClient, api_url: str, authorization: SecretStr | None = None
+) -> None:
+    headers = {"Authorization": authorization.get_secret_value()} if authorization else {}
+    response = await http.post(api_url.rstrip("/") + "/api/v0/version", headers=headers)
+    _require_success(response)
+    if "Version" not in response.json():
+        raise CheckFailed("not a Kubo RPC answer")
+
+
+def _require_success(response: httpx.Response) -> None:
+    if response.status_code != httpx.codes.OK:
+        raise CheckFailed(f"HTTP {response.status_code}")
+
+
+def readiness_checks(
+    container: Container, config: ReadinessSettings, http: httpx.AsyncClient
+) -> dict[str, Check]:
+    """The checks of what this process is configured to use: the database always; Redis,
+    the chain RPC and the Kubo node when configured."""
+    checks: dict[str, Check] = {"database": container.database.ping}
+    redis = container.redis
+    if redis is not None:
+
+        async def redis_ping() -> None:
+            await redis.ping()
+
+        checks["redis"] = redis_ping
+    rpc_url = container.settings.solana_rpc_url
+    if rpc_url is not None:
+        checks["chain_rpc"] = lambda: chain_rpc_health(http, rpc_url)
+    ipfs_url = config.ipfs_api_url
+    if ipfs_url is not None:
+        checks["ipfs"] = lambda: kubo_version(http, ipfs_url, config.ipfs_api_authorization)
+    return checks
+
+
+async def check_readiness(container: Container, config: ReadinessSettings) -> Readiness:
+    timeout = config.readiness_timeout_seconds
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        checks = readiness_checks(container, config, http)
+        return await run_checks(checks, timeout, config.readiness_optional_checks)
