@@ -22,6 +22,9 @@ from marketd.core.ratelimit import RateLimitMiddleware
 from marketd.discussions.endpoints import router as discussions_router
 from marketd.health.endpoints import router as health_router
 from marketd.markets.endpoints import router as markets_router
+from marketd.realtime.endpoints import router as realtime_router
+from marketd.realtime.service import Realtime
+from marketd.realtime.settings import RealtimeSettings
 from marketd.snapshots.endpoints import router as snapshots_router
 from marketd.trades.endpoints import router as trades_router
 from marketd.users.endpoints import router as users_router
@@ -42,12 +45,14 @@ def create_app(
     container: Container | None = None,
     *,
     run_jobs: bool = False,
+    realtime_settings: RealtimeSettings | None = None,
 ) -> FastAPI:
     """The API; with `run_jobs` the process also runs the background jobs (`marketd run`)."""
     settings = settings or (container.settings if container else Settings())
     owns_container = container is None
     container = container or Container.build(settings)
     log = structlog.get_logger("marketd")
+    realtime = Realtime(container, realtime_settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +63,8 @@ def create_app(
             jobs=run_jobs,
         )
         async with contextlib.AsyncExitStack() as stack:
+            await realtime.start()
+            stack.push_async_callback(realtime.stop)  # after the jobs stop: close frames last
             if run_jobs:
                 chain = await stack.enter_async_context(chain_services(container))
                 host = JobHost(build_jobs(container, chain))
@@ -74,6 +81,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.realtime = realtime
     install_error_handlers(app)
     for router in (
         health_router,
@@ -84,6 +92,7 @@ def create_app(
         trades_router,
         users_router,
         snapshots_router,
+        realtime_router,
     ):
         app.include_router(router)
 

@@ -106,6 +106,9 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_level": "warning",
         "access_log": False,
         "ws": "websockets",
+        # Each event is serialised once for all subscribers; per-connection compression
+        # would redo that work for every socket.
+        "ws_per_message_deflate": False,
     }
 
 

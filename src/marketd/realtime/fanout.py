@@ -1,0 +1,78 @@
+"""The instance's single bus subscription: sequence producers' events, fan sequenced ones out.
+
+Flow of one event (say a vote accepted on instance B, with instances A and B running):
+
+1. The votes service publishes `{"type":"vote","marketId":...}` on topic `votes` (no seq).
+2. Every instance's fan-out receives it and hands it to its sequencer task, which calls
+   `EventLog.append`. The Redis script lets exactly one instance claim it: that call assigns
+   the market's next seq, stores the event in the replay stream and publishes the sequenced
+   event on topic `realtime` - all atomically, so seq order is publication order.
+3. Every instance's fan-out receives the sequenced event (it carries `seq`) and broadcasts it
+   to its local subscribers. Hence every instance delivers the same seq for the same event.
+
+Sequencing runs in its own task so that a Redis round trip never delays delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from marketd.core.bus import EventBus
+from marketd.realtime.buffer import REALTIME_TOPIC, EventLog
+from marketd.realtime.hub import Hub
+
+SOURCE_TOPICS = ("markets", "trades", "votes", "discussions", "snapshots")
+"""Topics whose events concern one market (`marketId`) and are forwarded to subscribers."""
+
+log = structlog.get_logger("marketd.realtime")
+
+
+async def publish_event(bus: EventBus, topic: str, event: Mapping[str, Any]) -> str:
+    """Publish a market event with a unique `eventId` (returned), so that two otherwise
+    identical events are never merged by the sequencer's de-duplication."""
+    event_id = str(uuid.uuid4())
+    await bus.publish(topic, {**event, "eventId": event_id})
+    return event_id
+
+
+class Fanout:
+    def __init__(self, bus: EventBus, event_log: EventLog, hub: Hub) -> None:
+        self._bus = bus
+        self._log = event_log
+        self._hub = hub
+        self._unsequenced: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Listen until cancelled (one bus subscription for all topics)."""
+        sequencer = asyncio.create_task(self._sequence_loop())
+        try:
+            async with self._bus.subscribe(*SOURCE_TOPICS, REALTIME_TOPIC) as subscription:
+                self.ready.set()
+                while True:
+                    event = await subscription.get()
+                    if "seq" in event:
+                        self._hub.broadcast(event)
+                    elif isinstance(event.get("marketId"), str):
+                        self._unsequenced.put_nowait(event)
+        finally:
+            self.ready.clear()
+            sequencer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sequencer
+
+    async def _sequence_loop(self) -> None:
+        while True:
+            event = await self._unsequenced.get()
+            try:
+                await self._log.append(event["marketId"], event)
+            except Exception:
+                # Redis unreachable: the event is lost for WebSocket clients (they resync when
+                # they notice the gap); never let it stop the loop.
+                await log.aexception("sequencing failed", event_type=event.get("type"))

@@ -1,0 +1,161 @@
+"""The `/ws` wire protocol: parsing of client messages and the shapes the server sends.
+
+Pure functions only (no I/O), so every rule of the protocol is testable without a socket.
+
+Client -> server (JSON text frames):
+    {"type": "subscribe", "marketId": "...", "sinceSeq": 41}   (sinceSeq optional)
+    {"type": "unsubscribe", "marketId": "..."}
+    {"type": "ping", "id": <anything, echoed>}                 (id optional)
+    {"type": "auth", "token": "<session token>"}
+
+Server -> client: `subscribed` / `unsubscribed` acks, `market_state`, `resync_required`,
+events (`market_state_change`, `trade`, `vote`, `discussion`, `snapshot`, ... each with the
+market's `seq`), `pong`, `heartbeat`, `authenticated`, `error`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_MESSAGE_CHARS = 4096
+MAX_MARKET_ID_CHARS = 64
+MAX_TOKEN_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    market_id: str
+    since_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    market_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    id: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    token: str
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping | Auth
+
+
+class ProtocolError(Exception):
+    """A client message the server answers with an `error` frame (the socket stays open)."""
+
+    def __init__(self, code: str, message: str, market_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.market_id = market_id
+
+    def frame(self) -> str:
+        return error(self.code, self.message, self.market_id)
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    """Validate one text frame from a client; raise ProtocolError with a stable `code`."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ProtocolError("message_too_large", f"Messages are limited to {MAX_MESSAGE_CHARS}.")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError("invalid_json", "The message is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_message", "A message is a JSON object with a `type`.")
+    kind = data.get("type")
+    if kind == "subscribe":
+        return Subscribe(_market_id(data), _since_seq(data))
+    if kind == "unsubscribe":
+        return Unsubscribe(_market_id(data))
+    if kind == "ping":
+        return Ping(data.get("id"))
+    if kind == "auth":
+        token = data.get("token")
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+            raise ProtocolError("invalid_message", "`auth` needs a `token` string.")
+        return Auth(token)
+    raise ProtocolError("unknown_type", f"Unknown message type {str(kind)[:40]!r}.")
+
+
+def _market_id(data: dict[str, Any]) -> str:
+    market_id = data.get("marketId")
+    if not isinstance(market_id, str) or not 0 < len(market_id) <= MAX_MARKET_ID_CHARS:
+        raise ProtocolError("invalid_message", "`marketId` must be a non-empty string.")
+    return market_id
+
+
+def _since_seq(data: dict[str, Any]) -> int | None:
+    since = data.get("sinceSeq")
+    if since is None:
+        return None
+    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        raise ProtocolError(
+            "invalid_message", "`sinceSeq` must be a non-negative integer.", data.get("marketId")
+        )
+    return since
+
+
+# ---------------------------------------------------------------- server -> client frames
+
+
+def _frame(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), default=str)
+
+
+def subscribed(market_id: str) -> str:
+    return _frame({"type": "subscribed", "marketId": market_id})
+
+
+def unsubscribed(market_id: str) -> str:
+    return _frame({"type": "unsubscribed", "marketId": market_id})
+
+
+def market_state(market_id: str, seq: int, market: dict[str, Any]) -> str:
+    """The market as the REST API shows it; `seq` is the last event already reflected in it."""
+    return _frame({"type": "market_state", "marketId": market_id, "seq": seq, "market": market})
+
+
+def resync_required(market_id: str, since_seq: int, oldest_seq: int | None, head: int) -> str:
+    """The events after `since_seq` are no longer buffered: a `market_state` follows."""
+    return _frame(
+        {
+            "type": "resync_required",
+            "marketId": market_id,
+            "sinceSeq": since_seq,
+            "oldestSeq": oldest_seq,
+            "seq": head,
+        }
+    )
+
+
+def pong(ping_id: Any) -> str:
+    return _frame({"type": "pong"} if ping_id is None else {"type": "pong", "id": ping_id})
+
+
+def heartbeat() -> str:
+    return _frame({"type": "heartbeat"})
+
+
+def authenticated(wallet: str) -> str:
+    return _frame({"type": "authenticated", "wallet": wallet})
+
+
+def error(code: str, message: str, market_id: str | None = None) -> str:
+    body: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if market_id is not None:
+        body["marketId"] = market_id
+    return _frame(body)
+
+
+def event_frame(event: dict[str, Any]) -> str:
+    """One event as sent to every subscriber (serialised once per instance)."""
+    return _frame(event)

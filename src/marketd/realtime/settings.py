@@ -1,0 +1,27 @@
+"""Limits and timings of the WebSocket layer (environment variables `WS_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from marketd.realtime.buffer import DEFAULT_MAX_EVENTS
+
+
+class RealtimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WS_", env_file=".env", extra="ignore")
+
+    max_connections_per_ip: int = Field(default=100, ge=1)
+    max_subscriptions: int = Field(default=50, ge=1, description="Markets per connection.")
+    send_buffer_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Queued bytes before a slow client is dropped."
+    )
+    heartbeat_seconds: float = Field(default=25.0, gt=0)
+    replay_events: int = Field(default=DEFAULT_MAX_EVENTS, ge=1, description="Buffer per market.")
+    state_cache_seconds: int = Field(default=2, ge=1)
+    subscribe_concurrency: int = Field(
+        default=16, ge=1, description="Subscribes reading Redis/the database at the same time."
+    )
+    close_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long a close frame may wait behind a full socket."
+    )

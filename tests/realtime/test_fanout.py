@@ -1,0 +1,107 @@
+"""The fan-out loop with stand-in logs (the real ones are covered by the socket tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pytest
+
+from marketd.core.bus import InProcessBus
+from marketd.realtime.buffer import EventLog, MemoryEventLog, Replay
+from marketd.realtime.fanout import Fanout, publish_event
+from marketd.realtime.hub import Hub
+
+
+class FlakyLog(EventLog):
+    """Fails on the first append, records the others."""
+
+    def __init__(self) -> None:
+        self.appended: list[dict[str, Any]] = []
+        self.calls = 0
+        self.done = asyncio.Event()
+
+    async def append(self, market_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("redis is down")
+        self.appended.append(event)
+        self.done.set()
+        return None
+
+    async def head(self, market_id: str) -> int:
+        return 0
+
+    async def since(self, market_id: str, since_seq: int) -> Replay:
+        return Replay(since_seq, [], True, 0)
+
+
+def new_hub() -> Hub:
+    return Hub(max_connections_per_ip=1, max_subscriptions=1, max_held_events=1)
+
+
+@contextlib.asynccontextmanager
+async def running(fanout: Fanout):
+    task = asyncio.create_task(fanout.run())
+    await asyncio.wait_for(fanout.ready.wait(), 5)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert not fanout.ready.is_set()
+
+
+async def test_sequencing_survives_a_failure_and_skips_events_without_market():
+    bus = InProcessBus()
+    log = FlakyLog()
+    fanout = Fanout(bus, log, new_hub())
+    async with running(fanout):
+        await bus.publish("votes", {"type": "vote", "marketId": "m", "n": 1})
+        await bus.publish("votes", {"type": "vote", "n": 2})  # no market: ignored
+        await bus.publish("votes", {"type": "vote", "marketId": "m", "n": 3})
+        await asyncio.wait_for(log.done.wait(), 5)
+    assert [event["n"] for event in log.appended] == [3]
+    assert log.calls == 2
+
+
+async def test_publish_event_adds_a_unique_event_id():
+    bus = InProcessBus()
+    async with bus.subscribe("trades") as subscription:
+        first = await publish_event(bus, "trades", {"type": "trade", "marketId": "m"})
+        second = await publish_event(bus, "trades", {"type": "trade", "marketId": "m"})
+        received = [await subscription.get() for _ in range(2)]
+    assert first != second
+    assert [event["eventId"] for event in received] == [first, second]
+    assert received[0]["marketId"] == "m"
+
+
+async def test_in_process_events_reach_the_hub_with_their_seq():
+    bus = InProcessBus()
+    hub = new_hub()
+    delivered: list[dict[str, Any]] = []
+    seen = asyncio.Event()
+
+    def record(event: dict[str, Any]) -> int:
+        delivered.append(event)
+        seen.set()
+        return 0
+
+    hub.broadcast = record  # type: ignore[method-assign]
+    fanout = Fanout(bus, MemoryEventLog(bus), hub)
+    async with running(fanout):
+        await bus.publish("snapshots", {"type": "snapshot", "marketId": "m", "cid": "b"})
+        await asyncio.wait_for(seen.wait(), 5)
+    assert delivered == [{"seq": 1, "type": "snapshot", "marketId": "m", "cid": "b"}]
+
+
+@pytest.mark.parametrize("topic", ["markets", "trades", "votes", "discussions", "snapshots"])
+async def test_every_source_topic_is_sequenced(topic):
+    bus = InProcessBus()
+    log = MemoryEventLog(bus)
+    fanout = Fanout(bus, log, new_hub())
+    async with running(fanout), bus.subscribe("realtime") as sequenced:
+        await bus.publish(topic, {"type": "x", "marketId": "m"})
+        assert (await asyncio.wait_for(sequenced.get(), 5))["seq"] == 1
