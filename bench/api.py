@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import time
@@ -285,6 +286,7 @@ async def main() -> None:
             # Every simulated user shares 127.0.0.1; the budget is per user in production.
             "RATE_LIMIT": "1000000/minute",
             "DATABASE_POOL_SIZE": "20",
+            "WORKERS": os.environ.get("BENCH_WORKERS", "1"),
         }
         with server_process(env, port):
             base = f"http://127.0.0.1:{port}"

@@ -156,3 +156,15 @@ def test_snapshot_and_prune_commands(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(snapshotter, "run_snapshot", failing)
     assert cli.main(["snapshot"]) == 1
     assert "peer down" in capsys.readouterr().err
+
+
+def test_serve_with_several_workers_uses_the_app_factory(monkeypatch, tmp_path):
+    started: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: started.append((app, kw)))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("WORKERS", "3")
+    assert cli.main(["serve"]) == 0
+    [(app, options)] = started
+    assert app == "marketd.app:create_app"
+    assert options["factory"] is True and options["workers"] == 3
+    assert options["ws_per_message_deflate"] is False

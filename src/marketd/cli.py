@@ -47,6 +47,16 @@ async def seed(settings: Settings, runtime: LocalChainRuntime) -> int:
 
 
 def serve(settings: Settings) -> None:
+    """The API; with WORKERS > 1, that many processes share the port (each builds its app
+    from the environment through the `marketd.app:create_app` factory)."""
+    if settings.workers > 1:
+        uvicorn.run(
+            "marketd.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            **_uvicorn_options(settings),
+        )
+        return
     from marketd.app import create_app
 
     uvicorn.run(create_app(settings), **_uvicorn_options(settings))
