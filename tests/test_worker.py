@@ -45,12 +45,24 @@ async def test_chain_jobs_run_against_the_configured_chain(tmp_path):
 
 
 async def test_worker_command_runs_jobs_until_stopped(tmp_path):
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
     async with LocalChainRuntime(embedded(tmp_path), port=0) as runtime:
-        settings = runtime.settings_for_clients()
+        settings = runtime.settings_for_clients().model_copy(
+            update={"worker_metrics_port": metrics_port}
+        )
         await cli.migrate(settings)
         stop = asyncio.Event()
         task = asyncio.create_task(cli.worker(settings, stop))
         await asyncio.sleep(0)  # let it start its jobs
+        async with httpx.AsyncClient() as http:
+            scraped = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert "marketd_chain_outbox_rows" in scraped.text
         stop.set()
         await asyncio.wait_for(task, 20)
         assert task.exception() is None

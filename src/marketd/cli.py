@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
+from prometheus_client import start_http_server
 from solders.keypair import Keypair
 
 from marketd.config import Settings
@@ -77,6 +78,10 @@ async def worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     from marketd.worker import build_jobs, chain_services
 
     stop = stop or _stop_on_signals()
+    if settings.worker_metrics_port is not None:
+        # The worker serves no API: its metrics (outbox, indexer, aggregator, jobs) get their
+        # own scrape endpoint.
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
     container = Container.build(settings)
     try:
         async with chain_services(container) as chain:

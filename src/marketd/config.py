@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=1, ge=1, description="API processes of `marketd serve`")
+    worker_metrics_port: int | None = Field(
+        default=None, description="Port of `marketd worker`'s Prometheus /metrics (off if unset)"
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limit: str = "100/minute"
