@@ -194,26 +194,13 @@ def on_market_created(ws: Workspace, event: IndexedEvent) -> None:
     market = ws.markets.get(market_id)
     if market is None:
         # The chain is the truth: a market created without the API still gets its row.
-        market = Market(
+        market = Market.new(
             id=market_id,
             on_chain_address=str(market_address(ws.program_id, market_id)),
             question=UNKNOWN_QUESTION,
-            tags=[],
             creator_wallet=data["creator"],
             resolver_wallet=None,
             state=MarketState.from_code(data["state"]).value,
-            initial_liquidity=0,
-            current_liquidity=0,
-            shares_yes=0,
-            shares_no=0,
-            current_price_yes=Decimal("0.5"),
-            current_price_no=Decimal("0.5"),
-            total_volume=0,
-            proposal_likes=0,
-            proposal_dislikes=0,
-            dispute_agree=0,
-            dispute_disagree=0,
-            is_cancelled=False,
             created_at=at,
         )
         ws.markets[market_id] = market

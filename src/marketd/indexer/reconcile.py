@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import base58
@@ -96,13 +95,10 @@ async def reconcile(container: Container, client: ChainClient) -> list[Fix]:
             market = await session.get(Market, market_id)
             if market is None:
                 session.add(
-                    Market(
+                    Market.new(
                         id=market_id,
                         on_chain_address=str(address),
                         question=UNKNOWN_QUESTION,
-                        tags=[],
-                        current_price_yes=Decimal("0.5"),
-                        current_price_no=Decimal("0.5"),
                         created_at=datetime.fromtimestamp(int(fields["created_at"]), UTC),
                         **expected,
                     )

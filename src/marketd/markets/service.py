@@ -108,7 +108,7 @@ class MarketService:
                     "resolver_wallet is not a Solana address.", field="resolver_wallet"
                 ) from exc
         market_id = str(uuid.uuid4())
-        market = Market(
+        market = Market.new(
             id=market_id,
             on_chain_address=str(
                 market_address(Pubkey.from_string(self.settings.program_id), market_id)
@@ -123,16 +123,6 @@ class MarketService:
             b_parameter=body.b_parameter,
             initial_liquidity=body.initial_liquidity,
             current_liquidity=body.initial_liquidity,
-            shares_yes=0,
-            shares_no=0,
-            current_price_yes=Decimal("0.5"),
-            current_price_no=Decimal("0.5"),
-            total_volume=0,
-            proposal_likes=0,
-            proposal_dislikes=0,
-            dispute_agree=0,
-            dispute_disagree=0,
-            is_cancelled=False,
             created_at=now,
             updated_at=now,
         )

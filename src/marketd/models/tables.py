@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -76,6 +77,29 @@ class Market(Base):
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @classmethod
+    def new(cls, **fields: Any) -> Market:
+        """A market as it starts: no shares, no volume, no votes, both prices at 0.5.
+
+        Column defaults apply only at INSERT; a new row is also read (API response, cache)
+        before it is flushed, so its starting values are set here, once."""
+        start: dict[str, Any] = {
+            "tags": [],
+            "initial_liquidity": 0,
+            "current_liquidity": 0,
+            "shares_yes": 0,
+            "shares_no": 0,
+            "current_price_yes": Decimal("0.5"),
+            "current_price_no": Decimal("0.5"),
+            "total_volume": 0,
+            "proposal_likes": 0,
+            "proposal_dislikes": 0,
+            "dispute_agree": 0,
+            "dispute_disagree": 0,
+            "is_cancelled": False,
+        }
+        return cls(**(start | fields))
 
 
 class Position(Base):
