@@ -143,3 +143,37 @@ async def test_write_routes_require_a_session(api):
     assert response.json()["type"].endswith("/unauthorized")
     logout = await api.client.post("/api/auth/logout", headers={"Authorization": "Basic abc"})
     assert logout.status_code == 401
+
+
+async def test_logout_on_one_instance_ends_the_session_on_every_instance(api_factory, backend):
+    first = await api_factory()
+    second = await api_factory()
+    _, headers = await first.sign_in()
+    body = {"question": "Is this session known on both instances?"}
+    assert (await second.client.post("/api/markets", json=body, headers=headers)).status_code == 201
+    assert (await first.client.post("/api/auth/logout", headers=headers)).status_code == 204
+    same = await first.client.post("/api/markets", json=body, headers=headers)
+    assert same.status_code == 401
+    if backend == "postgres":
+        # The session cache is shared through Redis: the other instance knows at once.
+        other = await second.client.post("/api/markets", json=body, headers=headers)
+        assert other.status_code == 401
+
+
+async def test_a_cached_session_past_its_expiry_is_not_accepted(api):
+    from datetime import UTC, datetime, timedelta
+
+    from marketd.auth.service import AuthService, hash_token
+
+    _, headers = await api.sign_in()
+    token = headers["Authorization"].split()[1]
+    key = "session:" + hash_token(token).hex()
+    async with api.container.database.session() as session:
+        service = AuthService(session, api.container.settings, api.container.cache)
+        assert await service.wallet_for_token(token) is not None  # now cached
+        stale = {"wallet": "someone", "expires_at": (datetime.now(UTC) - timedelta(1)).isoformat()}
+        await api.container.cache.set(key, stale, ttl_seconds=60)
+        await api.execute(
+            "UPDATE auth_sessions SET expires_at = :past", past=datetime.now(UTC) - timedelta(1)
+        )
+        assert await service.wallet_for_token(token) is None

@@ -34,7 +34,8 @@ async def resolve_wallet(scope: Scope, container: Container) -> str | None:
     wallet = None
     if token is not None:
         async with container.database.session() as session:
-            wallet = await AuthService(session, container.settings).wallet_for_token(token)
+            service = AuthService(session, container.settings, container.cache)
+            wallet = await service.wallet_for_token(token)
     state[_STATE_KEY] = wallet
     return wallet
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, status
 from marketd.auth.dependencies import CurrentWallet, bearer_token
 from marketd.auth.schemas import ChallengeRequest, ChallengeResponse, SessionResponse, VerifyRequest
 from marketd.auth.service import AuthService
-from marketd.core.deps import SessionDep, SettingsDep
+from marketd.core.deps import ContainerDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -32,8 +32,9 @@ async def verify(
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(
-    request: Request, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
+    request: Request, wallet: CurrentWallet, session: SessionDep, container: ContainerDep
 ) -> None:
-    """Revoke the calling session."""
+    """Revoke the calling session (on every instance at once)."""
     # CurrentWallet has already required a live bearer token.
-    await AuthService(session, settings).logout(bearer_token(request.scope) or "")
+    service = AuthService(session, container.settings, container.cache)
+    await service.logout(bearer_token(request.scope) or "")

@@ -20,6 +20,7 @@ from marketd.auth.siws import (
 )
 from marketd.config import Settings
 from marketd.core import metrics
+from marketd.core.cache import Cache
 from marketd.core.errors import Problem, Unauthorized
 from marketd.models import AuthNonce, AuthSession
 from marketd.users.service import UserService
@@ -53,10 +54,24 @@ class IssuedSession:
     expires_at: datetime
 
 
+SESSION_CACHE_SECONDS = 60
+
+
+def _session_key(token_hash: bytes) -> str:
+    return "session:" + token_hash.hex()
+
+
 class AuthService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    """`cache`, when given, keeps token -> wallet for a minute so most requests resolve their
+    session without a database round trip; logout deletes the entry (shared through Redis,
+    so every instance sees the revocation)."""
+
+    def __init__(
+        self, session: AsyncSession, settings: Settings, cache: Cache | None = None
+    ) -> None:
         self.session = session
         self.settings = settings
+        self.cache = cache
         self.repository = AuthRepository(session)
 
     async def challenge(self, wallet: str) -> SiwsMessage:
@@ -121,11 +136,28 @@ class AuthService:
         return IssuedSession(token, received.address, expires_at)
 
     async def wallet_for_token(self, token: str) -> str | None:
-        found = await self.repository.active_session(hash_token(token), datetime.now(UTC))
-        return None if found is None else found.wallet
+        token_hash, now = hash_token(token), datetime.now(UTC)
+        if self.cache is not None:
+            cached = await self.cache.get(_session_key(token_hash))
+            if cached is not None and datetime.fromisoformat(cached["expires_at"]) > now:
+                return str(cached["wallet"])
+        found = await self.repository.active_session(token_hash, now)
+        if found is None:
+            return None
+        if self.cache is not None:
+            remaining = int((found.expires_at - now).total_seconds())
+            await self.cache.set(
+                _session_key(token_hash),
+                {"wallet": found.wallet, "expires_at": found.expires_at.isoformat()},
+                ttl_seconds=max(1, min(SESSION_CACHE_SECONDS, remaining)),
+            )
+        return found.wallet
 
     async def logout(self, token: str) -> None:
-        revoked = await self.repository.revoke(hash_token(token), datetime.now(UTC))
+        token_hash = hash_token(token)
+        revoked = await self.repository.revoke(token_hash, datetime.now(UTC))
         await self.session.commit()
+        if self.cache is not None:
+            await self.cache.delete(_session_key(token_hash))
         if not revoked:
             raise Unauthorized("The session is unknown or already ended.")
