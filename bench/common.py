@@ -73,7 +73,11 @@ def server_process(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[
         yield process
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # clients still connected: do not wait for them
+            process.kill()
+            process.wait()
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
