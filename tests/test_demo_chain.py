@@ -265,3 +265,28 @@ async def test_failed_transactions_leave_no_rows(tmp_path: Path) -> None:
         assert [v.tx_signature for v in after.proposal_votes] == [
             v.tx_signature for v in seeded.proposal_votes
         ]
+
+
+async def test_the_indexer_starts_after_what_the_seed_wrote(
+    tmp_path: Path, database: Database
+) -> None:
+    """The seed already holds the chain's history in rows: the indexer must not replay it
+    (its trades and votes would collide with the seeded ones)."""
+    from marketd.chain.stream import ProgramEventStream
+    from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
+
+    settings = settings_for(tmp_path)
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        assert await cli.seed(settings, runtime) == 36
+        newest = runtime.chain.signatures_for_address(
+            str(runtime.program_id), limit=1, commitment=Commitment.CONFIRMED
+        )[0]
+        async with database.session() as session:
+            checkpoint = await load_checkpoint(session, checkpoint_name(str(runtime.program_id)))
+        assert checkpoint is not None
+        assert (checkpoint.signature, checkpoint.slot) == (newest.signature, newest.slot)
+        stream = ProgramEventStream.from_settings(runtime.settings_for_clients())
+        try:
+            assert [batch async for batch in stream.backfill(checkpoint)] == []
+        finally:
+            await stream.aclose()

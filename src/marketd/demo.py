@@ -33,6 +33,8 @@ from marketd.chain.localnet.seed import (
     demo_wallets,
 )
 from marketd.chain.localnet.svm import Commitment
+from marketd.chain.stream import Checkpoint
+from marketd.indexer.checkpoint import checkpoint_name, save_checkpoint
 from marketd.markets.rules import MarketState
 from marketd.models import (
     Discussion,
@@ -246,8 +248,24 @@ async def seed_demo(
     session.add_all(history.proposal_votes)
     session.add_all(history.dispute_votes)
     session.add_all(history.trades)
+    await _start_indexer_after(session, program, runtime)
     await session.commit()
     return len(plan)
+
+
+async def _start_indexer_after(
+    session: AsyncSession, program: LocalProgram, runtime: LocalChainRuntime
+) -> None:
+    """The rows above already hold everything the chain has done: the indexer's checkpoint
+    is set to the newest program transaction, so it indexes only what comes after (instead
+    of replaying the seed into rows that exist)."""
+    program_key = str(runtime.program_id)
+    newest = program.chain.signatures_for_address(
+        program_key, limit=1, commitment=Commitment.CONFIRMED
+    )
+    if newest:
+        checkpoint = Checkpoint(newest[0].signature, newest[0].slot)
+        await save_checkpoint(session, checkpoint_name(program_key), checkpoint)
 
 
 def _add_users(session: AsyncSession, program: LocalProgram, now: datetime) -> None:
