@@ -498,21 +498,14 @@ class OutboxRunner:
         info: dict[str, Any] = {"outcome": outcome, "already_done": already_done}
         if slot is not None:
             info["slot"] = slot
-        async with self.database.session() as session, session.begin():
-            repository = OutboxRepository(session)
-            await repository.update_claimed(
-                row.id,
-                claim.token,
-                status=OutboxStatus.CONFIRMED.value,
-                confirmed_at=self.clock(),
-                last_error=None,
-                payload=_with_chain_info(row, **info),
-            )
-            confirmed = await repository.get(row.id)
-            assert confirmed is not None
-            handler = self.handlers.get(row.intent)
-            if handler is not None:
-                await handler(session, confirmed)
+        await self._settle(
+            claim,
+            self.handlers,
+            status=OutboxStatus.CONFIRMED.value,
+            confirmed_at=self.clock(),
+            last_error=None,
+            payload=_with_chain_info(row, **info),
+        )
         log.info(
             "chain_outbox_confirmed",
             outbox_id=str(row.id),
@@ -545,20 +538,13 @@ class OutboxRunner:
 
     async def _fail(self, claim: _Claim, error_name: str, message: str) -> RowResult:
         row = claim.row
-        async with self.database.session() as session, session.begin():
-            repository = OutboxRepository(session)
-            await repository.update_claimed(
-                row.id,
-                claim.token,
-                status=OutboxStatus.FAILED.value,
-                last_error=f"{error_name}: {message}",
-                payload=_with_chain_info(row, error=error_name),
-            )
-            failed = await repository.get(row.id)
-            assert failed is not None
-            handler = self.failure_handlers.get(row.intent)
-            if handler is not None:
-                await handler(session, failed)
+        await self._settle(
+            claim,
+            self.failure_handlers,
+            status=OutboxStatus.FAILED.value,
+            last_error=f"{error_name}: {message}",
+            payload=_with_chain_info(row, error=error_name),
+        )
         log.error(
             "chain_outbox_failed",
             outbox_id=str(row.id),
@@ -568,6 +554,18 @@ class OutboxRunner:
             detail=message,
         )
         return RowResult.FAILED
+
+    async def _settle(self, claim: _Claim, handlers: Mapping[str, Handler], **values: Any) -> None:
+        """Write the row's final state and run the intent's handler in the same transaction,
+        so the domain's follow-up commits (or rolls back) together with it."""
+        async with self.database.session() as session, session.begin():
+            repository = OutboxRepository(session)
+            await repository.update_claimed(claim.row.id, claim.token, **values)
+            settled = await repository.get(claim.row.id)
+            assert settled is not None
+            handler = handlers.get(claim.row.intent)
+            if handler is not None:
+                await handler(session, settled)
 
     async def _retry_later(self, claim: _Claim, exc: BaseException) -> RowResult:
         delay = retry_delay(
