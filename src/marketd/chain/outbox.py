@@ -53,6 +53,7 @@ from marketd.chain.client import (
 )
 from marketd.chain.keys import BackendKey
 from marketd.core.database import Database, upsert_insert
+from marketd.core.jobs import pause
 from marketd.models import ChainOutbox
 from marketd.models.base import utcnow
 
@@ -317,10 +318,7 @@ class OutboxRunner:
                 timeout = await self._until_next_due(interval)
             except Exception:
                 log.exception("chain_outbox_run_failed")
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+            await pause(stop, self._wake, timeout)
 
     async def _until_next_due(self, interval: float) -> float:
         """Seconds to wait: until the earliest row comes due (a row rescheduled for now is

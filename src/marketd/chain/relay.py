@@ -35,6 +35,7 @@ from marketd.chain.client import (
     TransactionFailed,
 )
 from marketd.core.database import Database
+from marketd.core.jobs import pause
 from marketd.models import TradeSubmission
 from marketd.models.base import utcnow
 
@@ -107,10 +108,7 @@ class TradeRelay:
                 await self.run_once()
             except Exception:
                 log.exception("trade_relay_run_failed")
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+            await pause(stop, self._wake, interval)
 
     async def run_once(self) -> RelayReport:
         report = RelayReport()

@@ -71,3 +71,13 @@ class JobHost:
 
     async def wait(self) -> None:
         await self.stop_event.wait()
+
+
+async def pause(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Sleep between passes of a polling job: until `stop` or `wake` is set, or `seconds`."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
