@@ -26,6 +26,7 @@ from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.core.database import create_engine
 from marketd.core.migrate import upgrade
+from marketd.markets.cache import LISTING_GROUP, market_group
 from marketd.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +132,7 @@ class Api:
             await self.execute(
                 "UPDATE markets SET state = :state WHERE id = :id", state=state, id=market_id
             )
+            await self.container.pages.drop(market_group(market_id), LISTING_GROUP)  # as indexed
         return market_id
 
     async def execute(self, sql: str, **params: Any) -> list[Any]:
@@ -159,6 +161,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 def make_settings(
     backend: str, postgres_url: str, redis_prefix: str, redis_url: str, tmp_path: Path
 ) -> Callable[..., Settings]:
+    isolated = f"{redis_prefix}api-{uuid.uuid4().hex[:8]}:"  # this test's cache and budgets
+
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "environment": "test",
@@ -171,7 +175,7 @@ def make_settings(
             values |= {
                 "database_url": postgres_url,
                 "redis_url": redis_url,
-                "redis_prefix": redis_prefix + "api:",
+                "redis_prefix": isolated,
             }
         values |= overrides
         return Settings(**values)

@@ -23,6 +23,7 @@ from marketd.chain.relay import TradeRelay
 from marketd.core.container import Container
 from marketd.core.jobs import Job
 from marketd.indexer.jobs import indexer_jobs
+from marketd.markets.cache import MarketCache
 from marketd.snapshots.snapshotter import build_scheduler
 from marketd.votes.aggregator import aggregator_jobs
 from marketd.votes.handlers import vote_outbox_handlers
@@ -59,6 +60,7 @@ async def chain_services(container: Container) -> AsyncIterator[ChainServices | 
             backend,
             handlers=handlers,
             failure_handlers=failure_handlers,
+            on_change=MarketCache(container.pages).drop_activity,  # the votes page shows rows
         )
         yield ChainServices(client, backend, runner, TradeRelay(container.database, client))
     finally:

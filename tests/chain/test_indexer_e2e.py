@@ -19,11 +19,11 @@ from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.stream import Backoff, ProgramEventStream, StreamEvent, TransactionEvents
 from marketd.config import Settings
 from marketd.core.container import Container
-from marketd.indexer.cache import MarketCache
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.indexer import Indexer
 from marketd.indexer.reconcile import reconcile
 from marketd.indexer.transitions import sweep
+from marketd.markets.cache import MarketCache
 from marketd.markets.service import MarketService
 from marketd.models import (
     Base,
@@ -243,7 +243,7 @@ async def test_a_scripted_lifecycle_is_indexed_exactly_as_the_chain_has_it(
             votes = (await session.scalars(select(ProposalVote))).all()
             assert sorted(v.vote for v in votes) == [False, True, True]
             assert len((await session.scalars(select(DisputeVote))).all()) == 3
-        cached = await MarketCache(monitor_container.cache).get(market_id)
+        cached = await MarketCache(monitor_container.pages).get(market_id)
         assert cached is not None and cached.state.value == "FINALIZED"
         assert cached.current_price_yes == market.current_price_yes
         assert cached.total_volume == market.total_volume
@@ -333,7 +333,7 @@ async def test_a_transaction_dropped_by_a_fork_is_rolled_back(
             )
             == 0
         )
-    cached = await MarketCache(monitor_container.cache).get(market_id)
+    cached = await MarketCache(monitor_container.pages).get(market_id)
     assert cached is not None and cached.shares_no == 0
 
 
@@ -401,13 +401,15 @@ async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
         }
         change = await sub.get()
         assert (change["oldState"], change["newState"]) == ("PROPOSED", "ACTIVE")
-    cache = MarketCache(monitor_container.cache)
+    cache = MarketCache(monitor_container.pages)
     async with monitor_container.database.session() as session:
-        service = MarketService(session, monitor_container.settings, monitor_container.bus, cache)
-        assert (await service.get_market(market_id)).state.value == "ACTIVE"
+        service = MarketService(session, monitor_container.settings, monitor_container.bus)
+        hit = await cache.detail(market_id, lambda: service.get_market(market_id))
+        assert hit.headers["X-Cache"] == "hit" and b'"state":"ACTIVE"' in hit.body
         await cache.invalidate([market_id])
         assert await cache.get(market_id) is None
-        assert (await service.get_market(market_id)).state.value == "ACTIVE"  # from the DB
+        miss = await cache.detail(market_id, lambda: service.get_market(market_id))
+        assert miss.headers["X-Cache"] == "miss" and miss.body == hit.body  # from the DB
         assert (await cache.get(market_id)) is not None  # read through
     assert await reconcile(monitor_container, world.client) == []
     assert FeeSchedule().gross_from_net(0) == 0

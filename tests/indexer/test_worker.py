@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from marketd.chain.client import OnChainState, SignatureState
 from marketd.chain.stream import Checkpoint, TransactionEvents
-from marketd.indexer.cache import MarketCache
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.indexer import Indexer
 from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.transitions import due_intent
+from marketd.markets.cache import MarketCache
 from marketd.models import ChainEvent, IndexerCheckpoint
 
 from .conftest import PROGRAM_ID, T0, Tape
@@ -73,7 +73,7 @@ async def test_run_indexes_what_the_stream_yields_then_surfaces_its_failure(api,
         await indexer.run(asyncio.Event())
     async with api.container.database.session() as session:
         assert await load_checkpoint(session, indexer.name) == batches[-1].checkpoint
-    assert (await MarketCache(api.container.cache).get(tape.market_id)) is not None
+    assert (await MarketCache(api.container.pages).get(tape.market_id)) is not None
     assert indexer.fees == FeeSchedule()
 
     # A restart resumes from the checkpoint; stop ends the loop.
@@ -134,12 +134,3 @@ def test_fee_schedule_inverts_sales() -> None:
         assert fees.net_of(recovered) == net and recovered <= gross
     assert FeeSchedule(5000, 5000, 0).gross_from_net(10) == 10
     assert fees.gross_from_net(0) == 0
-
-
-async def test_listing_pages_are_dropped_by_a_new_generation(api) -> None:
-    cache = MarketCache(api.container.cache)
-    await cache.put_listing("state=ACTIVE", {"items": [1]})
-    assert await cache.listing("state=ACTIVE") == {"items": [1]}
-    await cache.bump_listing()
-    assert await cache.listing("state=ACTIVE") is None
-    assert await cache.refresh(None, []) == 0  # type: ignore[arg-type]

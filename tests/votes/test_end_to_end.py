@@ -28,6 +28,7 @@ from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
+from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market
 from marketd.votes.aggregator import TallyResult, VoteAggregator
 from marketd.votes.evidence import evidence_votes
@@ -93,6 +94,7 @@ class Stack:
             failure_handlers=failures,
             clock=world.clock,
             lease_seconds=LEASE,
+            on_change=MarketCache(container.pages).drop_activity,
             **runner_options,
         )
         self.reports: asyncio.Queue[Any] = asyncio.Queue()

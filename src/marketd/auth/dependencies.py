@@ -33,7 +33,7 @@ async def resolve_wallet(scope: Scope, container: Container) -> str | None:
     token = bearer_token(scope)
     wallet = None
     if token is not None:
-        async with container.database.session() as session:
+        async with container.database.session(read_only=True) as session:
             service = AuthService(session, container.settings, container.cache)
             wallet = await service.wallet_for_token(token)
     state[_STATE_KEY] = wallet

@@ -74,6 +74,9 @@ OUTBOX_SENDS = Counter(
 Handler = Callable[[AsyncSession, ChainOutbox], Awaitable[None]]
 """Called with the session of the transaction that marks the row confirmed (or failed)."""
 StepObserver = Callable[[str, ChainOutbox], Awaitable[None]]
+# Told the market of every row whose stored state just changed (after the commit), so views
+# of it (e.g. the votes page's `submitted`) can be refreshed.
+ChangeListener = Callable[[str], Awaitable[None]]
 """Sees each step of a row (claimed, signed, sent, landed): tracing, and crash tests."""
 
 
@@ -284,6 +287,7 @@ class OutboxRunner:
         backoff_cap_seconds: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
         observer: StepObserver | None = None,
+        on_change: ChangeListener | None = None,
     ) -> None:
         if confirm_wait_seconds >= lease_seconds:
             raise ValueError("confirm_wait_seconds must be shorter than the claim lease")
@@ -301,6 +305,7 @@ class OutboxRunner:
         self.backoff_cap_seconds = backoff_cap_seconds
         self.clock = clock
         self.observer = observer
+        self.on_change = on_change
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -389,6 +394,7 @@ class OutboxRunner:
                 return None
             row = await repository.get(row_id)
         assert row is not None
+        await self._changed(row)
         return _Claim(row, seen_attempts + 1)
 
     async def _advance(self, claim: _Claim) -> RowResult:
@@ -564,6 +570,7 @@ class OutboxRunner:
             handler = handlers.get(claim.row.intent)
             if handler is not None:
                 await handler(session, settled)
+        await self._changed(claim.row)
 
     async def _retry_later(self, claim: _Claim, exc: BaseException) -> RowResult:
         delay = retry_delay(
@@ -595,6 +602,11 @@ class OutboxRunner:
             await OutboxRepository(session).update_claimed(claim.row.id, claim.token, **values)
         for name, value in values.items():
             setattr(claim.row, name, value)
+        await self._changed(claim.row)
+
+    async def _changed(self, row: ChainOutbox) -> None:
+        if self.on_change is not None and row.market_id is not None:
+            await self.on_change(row.market_id)
 
     async def _observe(self, step: str, row: ChainOutbox) -> None:
         if self.observer is not None:

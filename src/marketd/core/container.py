@@ -11,6 +11,7 @@ from marketd.core.bus import EventBus, InProcessBus, RedisBus
 from marketd.core.cache import Cache, MemoryCache, RedisCache
 from marketd.core.database import Database, create_engine
 from marketd.core.locks import Locks, MemoryLocks, RedisLocks
+from marketd.core.pages import MemoryPageCache, PageCache, RedisPageCache
 from marketd.core.ratelimit import RateLimiter, create_storage
 
 
@@ -23,6 +24,7 @@ class Container:
     bus: EventBus
     limiter: RateLimiter
     locks: Locks
+    pages: PageCache
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -32,6 +34,7 @@ class Container:
         cache: Cache
         bus: EventBus
         locks: Locks
+        pages: PageCache
         if redis_url is not None:
             from marketd.core.redis import create_redis
 
@@ -39,10 +42,12 @@ class Container:
             cache = RedisCache(redis, settings.redis_prefix)
             bus = RedisBus(redis, settings.redis_prefix)
             locks = RedisLocks(redis, settings.redis_prefix)
+            pages = RedisPageCache(redis, settings.redis_prefix)
         else:
             cache, bus, locks = MemoryCache(), InProcessBus(), MemoryLocks()
+            pages = MemoryPageCache()
         limiter = RateLimiter(create_storage(redis_url, settings.redis_prefix), settings.rate_limit)
-        return cls(settings, database, redis, cache, bus, limiter, locks)
+        return cls(settings, database, redis, cache, bus, limiter, locks, pages)
 
     async def close(self) -> None:
         await self.bus.close()

@@ -24,8 +24,12 @@ async def get_settings(container: ContainerDep) -> Settings:
     return container.settings
 
 
-async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
-    async with container.database.session() as session:
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_session(request: Request, container: ContainerDep) -> AsyncIterator[AsyncSession]:
+    """A read-only (autocommit) session for GET/HEAD, a transactional one for writes."""
+    async with container.database.session(read_only=request.method in READ_METHODS) as session:
         yield session
 
 

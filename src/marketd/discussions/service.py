@@ -13,15 +13,19 @@ from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.discussions.repository import DiscussionRepository
 from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
+from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
 from marketd.models import Discussion
 from marketd.users.service import UserService
 
 
 class DiscussionService:
-    def __init__(self, session: AsyncSession, bus: EventBus) -> None:
+    def __init__(
+        self, session: AsyncSession, bus: EventBus, cache: MarketCache | None = None
+    ) -> None:
         self.session = session
         self.bus = bus
+        self.cache = cache
         self.repository = DiscussionRepository(session)
 
     async def _require_market(self, market_id: str) -> None:
@@ -55,6 +59,8 @@ class DiscussionService:
         self.repository.add(post)
         await UserService(self.session).touch(wallet, now)
         await self.session.commit()
+        if self.cache is not None:
+            await self.cache.drop_activity(body.market_id)
         out = DiscussionOut.model_validate(post)
         await self.bus.publish(
             "discussions",
@@ -77,3 +83,5 @@ class DiscussionService:
             raise Forbidden("Only the author can delete a post.")
         post.deleted_at = datetime.now(UTC)
         await self.session.commit()
+        if self.cache is not None:
+            await self.cache.drop_activity(post.market_id)

@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.client import ChainClient
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
-from marketd.indexer.cache import MarketCache
 from marketd.indexer.checkpoint import (
     checkpoint_name,
     load_checkpoint,
@@ -40,6 +39,7 @@ from marketd.indexer.checkpoint import (
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.handlers import Notice
 from marketd.indexer.store import Applied, apply_transactions, rebuild_markets
+from marketd.markets.cache import MarketCache
 from marketd.models import ChainEvent, TradeSubmission
 
 log = structlog.get_logger(__name__)
@@ -80,7 +80,7 @@ class Indexer:
         self.stream = stream
         self.program_id: Pubkey = client.program_id
         self.name = checkpoint_name(str(self.program_id))
-        self.cache = MarketCache(container.cache)
+        self.cache = MarketCache(container.pages)
         self.fees = FeeSchedule()
         self.max_batch = max_batch
         self.missing_checks = missing_checks

@@ -22,8 +22,8 @@ from solders.pubkey import Pubkey
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
-from marketd.indexer.cache import MarketCache
 from marketd.indexer.handlers import UNKNOWN_QUESTION
+from marketd.markets.cache import MarketCache
 from marketd.markets.rules import MarketState
 from marketd.models import Market, utcnow
 
@@ -133,7 +133,7 @@ async def reconcile(container: Container, client: ChainClient) -> list[Fix]:
         )
     if touched:
         async with container.database.session() as session:
-            await MarketCache(container.cache).refresh(session, touched)
+            await MarketCache(container.pages).refresh(session, touched)
     for notice in notices:
         await container.bus.publish("markets", notice)
     return fixes

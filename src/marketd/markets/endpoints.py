@@ -4,12 +4,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime
+from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
-from marketd.indexer.cache import MarketCache
+from marketd.markets.dependencies import MarketCacheDep as Cache
 from marketd.markets.repository import MarketFilter
 from marketd.markets.rules import MarketState
 from marketd.markets.schemas import MarketCreate, MarketOut, MarketSort, PriceHistoryOut
@@ -24,8 +25,10 @@ router = APIRouter(prefix="/api/markets", tags=["markets"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-async def market_service(session: SessionDep, container: ContainerDep) -> MarketService:
-    return MarketService(session, container.settings, container.bus, MarketCache(container.cache))
+async def market_service(
+    session: SessionDep, container: ContainerDep, cache: Cache
+) -> MarketService:
+    return MarketService(session, container.settings, container.bus, cache)
 
 
 Markets = Annotated[MarketService, Depends(market_service)]
@@ -33,24 +36,38 @@ Markets = Annotated[MarketService, Depends(market_service)]
 
 @router.get("", response_model=Page[MarketOut])
 async def list_markets(
-    markets: Markets,
+    container: ContainerDep,
+    cache: Cache,
     state: MarketState | None = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the question")] = None,
     sort: MarketSort = MarketSort.NEWEST,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page[MarketOut]:
+) -> Response:
     """Browse markets: filter by state, category and question text; sort newest, by volume, or
-    closing soonest."""
+    closing soonest. First pages are served from the listing cache."""
     filters = MarketFilter(state=state, category=category, text=q)
-    return await markets.list_markets(filters, sort, limit, cursor)
+
+    async def render() -> Page[MarketOut]:  # a session only when the page is not cached
+        async with container.database.session(read_only=True) as session:
+            markets = MarketService(session, container.settings, container.bus)
+            return await markets.list_markets(filters, sort, limit, cursor)
+
+    hot_page = None if cursor else f"{state and state.value}|{category}|{q}|{sort.value}|{limit}"
+    return await cache.listing(hot_page, render)
 
 
 @router.get("/{market_id}", response_model=MarketOut)
-async def get_market(market_id: str, markets: Markets) -> MarketOut:
-    """One market."""
-    return await markets.get_market(market_id)
+async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> Response:
+    """One market (served from the market cache the indexer keeps current)."""
+
+    async def render() -> MarketOut:
+        async with container.database.session(read_only=True) as session:
+            markets = MarketService(session, container.settings, container.bus)
+            return await markets.get_market(market_id)
+
+    return await cache.detail(market_id, render)
 
 
 @router.post("", response_model=MarketOut, status_code=status.HTTP_201_CREATED)
@@ -76,16 +93,24 @@ async def market_trades(
 @router.get("/{market_id}/votes", response_model=MarketVotesOut)
 async def market_votes(
     market_id: str,
-    markets: Markets,
-    session: SessionDep,
     container: ContainerDep,
+    cache: Cache,
     kind: VoteKind = VoteKind.PROPOSAL,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
-) -> MarketVotesOut:
+) -> Response:
     """The tally and every counted vote (by wallet), so anyone can recount."""
-    await markets.require_market(market_id)
-    return await VoteService(session, container.bus).market_votes(kind, market_id, limit, cursor)
+
+    async def render() -> MarketVotesOut:
+        async with container.database.session(read_only=True) as session:
+            await MarketService(session, container.settings, container.bus).require_market(
+                market_id
+            )
+            votes = VoteService(session, container.bus)
+            return await votes.market_votes(kind, market_id, limit, cursor)
+
+    hot_page = None if cursor else f"votes:{kind.value}:{limit}"
+    return await cache.activity(market_id, hot_page, render)
 
 
 @router.get("/{market_id}/prices", response_model=PriceHistoryOut)

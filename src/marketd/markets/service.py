@@ -17,8 +17,8 @@ from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
-from marketd.indexer.cache import READ_THROUGH_TTL_SECONDS, MarketCache
 from marketd.markets import rules
+from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketFilter, MarketRepository
 from marketd.markets.rules import MarketState
 from marketd.markets.schemas import (
@@ -79,16 +79,10 @@ class MarketService:
         return Page[MarketOut](items=items, next_cursor=next_cursor)
 
     async def get_market(self, market_id: str) -> MarketOut:
-        """Served from the market cache (kept current by the indexer), read through on a miss."""
-        if self.cache is not None and (cached := await self.cache.get(market_id)) is not None:
-            return cached
         row = await self.repository.get(market_id)
         if row is None:
             raise NotFound(f"No market with id {market_id}.")
-        out = market_out(row[0], row[1])
-        if self.cache is not None:
-            await self.cache.put(out, READ_THROUGH_TTL_SECONDS)
-        return out
+        return market_out(row[0], row[1])
 
     async def require_market(self, market_id: str) -> Market:
         row = await self.repository.get(market_id)
@@ -129,6 +123,8 @@ class MarketService:
         await self.repository.add(market, body.closes_at)
         await self.session.commit()
         out = market_out(market, body.closes_at)
+        if self.cache is not None:
+            await self.cache.drop_listing()
         await self.bus.publish(
             "markets", {"type": "market_created", "marketId": market_id, "state": out.state.value}
         )

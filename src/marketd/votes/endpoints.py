@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
+from marketd.markets.dependencies import MarketCacheDep
 from marketd.votes.rules import VoteKind
 from marketd.votes.schemas import VoteAccepted, VoteCreate
 from marketd.votes.service import VoteService
@@ -13,19 +14,27 @@ router = APIRouter(prefix="/api/votes", tags=["votes"])
 
 @router.post("/proposal", response_model=VoteAccepted)
 async def vote_on_proposal(
-    body: VoteCreate, wallet: CurrentWallet, session: SessionDep, container: ContainerDep
+    body: VoteCreate,
+    wallet: CurrentWallet,
+    session: SessionDep,
+    container: ContainerDep,
+    cache: MarketCacheDep,
 ) -> VoteAccepted:
     """Like (true) or dislike (false) a PROPOSED market; a new vote replaces the wallet's last."""
-    return await VoteService(session, container.bus).cast(
+    return await VoteService(session, container.bus, cache).cast(
         VoteKind.PROPOSAL, body.market_id, wallet, body.vote
     )
 
 
 @router.post("/dispute", response_model=VoteAccepted)
 async def vote_on_dispute(
-    body: VoteCreate, wallet: CurrentWallet, session: SessionDep, container: ContainerDep
+    body: VoteCreate,
+    wallet: CurrentWallet,
+    session: SessionDep,
+    container: ContainerDep,
+    cache: MarketCacheDep,
 ) -> VoteAccepted:
     """Agree (true) or disagree (false) with the dispute of a DISPUTED market."""
-    return await VoteService(session, container.bus).cast(
+    return await VoteService(session, container.bus, cache).cast(
         VoteKind.DISPUTE, body.market_id, wallet, body.vote
     )

@@ -10,6 +10,7 @@ from marketd.core import metrics
 from marketd.core.bus import EventBus
 from marketd.core.errors import Conflict, NotFound
 from marketd.core.pagination import decode_cursor, encode_cursor
+from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
 from marketd.markets.rules import MarketState
 from marketd.users.service import UserService
@@ -30,9 +31,12 @@ class AlreadyVotedOnChain(Conflict):
 
 
 class VoteService:
-    def __init__(self, session: AsyncSession, bus: EventBus) -> None:
+    def __init__(
+        self, session: AsyncSession, bus: EventBus, cache: MarketCache | None = None
+    ) -> None:
         self.session = session
         self.bus = bus
+        self.cache = cache
         self.repository = VoteRepository(session)
 
     async def cast(self, kind: VoteKind, market_id: str, wallet: str, vote: bool) -> VoteAccepted:
@@ -53,6 +57,8 @@ class VoteService:
             raise AlreadyVotedOnChain("This wallet's on-chain vote for this market is final.")
         tally = await self.repository.tally(kind, market_id)
         await self.session.commit()
+        if self.cache is not None:
+            await self.cache.drop_activity(market_id)
         metrics.VOTES_ACCEPTED.labels(kind.value).inc()
         await self.bus.publish(
             "votes",

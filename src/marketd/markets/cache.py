@@ -1,0 +1,95 @@
+"""What the page cache holds about markets, and the writes that keep it current.
+
+* `market:<id>` — the `GET /api/markets/{id}` body, rewritten by the indexer after every batch
+  that touched the market (so the route is served from cache), read through on a miss;
+* `market:<id>:activity` — the first pages of the market's votes and discussion, dropped by
+  every vote or post on the market (and by the indexer, whose events change votes);
+* `markets` — the listing's hot pages (one per query), dropped whenever any market changes.
+
+Groups and their versioned compare-and-set are `marketd.core.pages`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from marketd.core.pages import PageCache, cached_json
+from marketd.markets.schemas import MarketOut
+from marketd.models import Market, MarketSchedule
+
+DETAIL = "detail"
+LISTING_GROUP = "markets"
+INDEXED_TTL_SECONDS = 3600  # written by the indexer: every event rewrites it
+READ_THROUGH_TTL_SECONDS = 300  # filled by a reader: nothing should change it unannounced
+ACTIVITY_TTL_SECONDS = 300
+LISTING_TTL_SECONDS = 10  # "closing soon" and close times move with the clock, not by events
+
+
+def market_group(market_id: str) -> str:
+    return f"market:{market_id}"
+
+
+def activity_group(market_id: str) -> str:
+    return f"market:{market_id}:activity"
+
+
+class MarketCache:
+    def __init__(self, pages: PageCache) -> None:
+        self.pages = pages
+
+    async def get(self, market_id: str) -> MarketOut | None:
+        found = await self.pages.get(market_group(market_id), DETAIL)
+        return None if found.body is None else MarketOut.model_validate_json(found.body)
+
+    async def detail(self, market_id: str, render: Callable[[], Awaitable[MarketOut]]) -> Response:
+        group = market_group(market_id)
+        return await cached_json(self.pages, group, DETAIL, READ_THROUGH_TTL_SECONDS, render)
+
+    async def activity(
+        self, market_id: str, name: str | None, render: Callable[[], Awaitable[BaseModel]]
+    ) -> Response:
+        group = activity_group(market_id)
+        return await cached_json(self.pages, group, name, ACTIVITY_TTL_SECONDS, render)
+
+    async def listing(
+        self, query: str | None, render: Callable[[], Awaitable[BaseModel]]
+    ) -> Response:
+        return await cached_json(self.pages, LISTING_GROUP, query, LISTING_TTL_SECONDS, render)
+
+    async def invalidate(self, market_ids: Iterable[str]) -> None:
+        await self.pages.drop(*(market_group(market_id) for market_id in market_ids))
+
+    async def drop_activity(self, market_id: str) -> None:
+        await self.pages.drop(activity_group(market_id))
+
+    async def drop_listing(self) -> None:
+        await self.pages.drop(LISTING_GROUP)
+
+    async def refresh(self, session: AsyncSession, market_ids: Iterable[str]) -> int:
+        """Drop every page of `market_ids` and the listing; rewrite their documents."""
+        ids = sorted(set(market_ids))
+        if not ids:
+            return 0
+        versions = await self.pages.drop(
+            *(market_group(i) for i in ids), *(activity_group(i) for i in ids), LISTING_GROUP
+        )
+        version_of = dict(zip(ids, versions, strict=False))
+        rows = await session.execute(
+            select(Market, MarketSchedule.closes_at)
+            .outerjoin(MarketSchedule, MarketSchedule.market_id == Market.id)
+            .where(Market.id.in_(ids))
+        )
+        count = 0
+        for market, closes_at in rows.all():
+            out = MarketOut.model_validate(market)
+            out.closes_at = closes_at
+            body = out.model_dump_json().encode()
+            group = market_group(market.id)
+            await self.pages.put(group, DETAIL, version_of[market.id], body, INDEXED_TTL_SECONDS)
+            count += 1
+        return count
