@@ -25,6 +25,9 @@ from marketd.core.migrate import upgrade
 if TYPE_CHECKING:
     from marketd.chain.localnet.runtime import LocalChainRuntime
 
+GRACEFUL_SHUTDOWN_SECONDS = 20
+"""How long `serve` lets requests in flight finish after SIGTERM before cancelling them."""
+
 
 async def migrate(settings: Settings) -> None:
     database = Database(create_engine(settings))
@@ -88,7 +91,10 @@ async def worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
             host = JobHost(build_jobs(container, chain))
             host.start()
             await stop.wait()
+            log = structlog.get_logger("marketd.cli")
+            await log.ainfo("worker stopping: jobs finish their step and release their locks")
             await host.stop()
+            await log.ainfo("worker stopped")
     finally:
         await container.close()
 
@@ -124,6 +130,10 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         # Each event is serialised once for all subscribers; per-connection compression
         # would redo that work for every socket.
         "ws_per_message_deflate": False,
+        # On SIGTERM uvicorn stops accepting, sends websockets a close frame (1012) and waits
+        # for requests in flight; bounded so the lifespan shutdown still runs within the
+        # stop timeout of the service manager (systemd unit: 30 s).
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
 
 

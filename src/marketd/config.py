@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     dispute_success_threshold_bps: int = 6000
     sweep_interval_seconds: int = 300
 
+    # Leader locks of the background jobs.
+    lock_ttl_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="TTL of every job's leader lock: how long the jobs of a worker that died "
+        "wait before another takes them over (unset: each job's own, 15-30 s)",
+    )
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

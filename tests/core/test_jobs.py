@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from marketd.core.jobs import Job, JobHost, supervise
+from marketd.core.locks import MemoryLocks
 
 
 async def test_crashing_job_is_restarted_until_stopped():
@@ -63,3 +64,21 @@ async def test_host_stops_cooperative_and_stuck_jobs():
     await asyncio.wait_for(waiter, 1)
     assert finished == ["polite"]
     await JobHost([]).stop()
+
+
+async def test_a_job_cancelled_after_the_grace_period_still_releases_its_lock():
+    locks = MemoryLocks()
+    leading = asyncio.Event()
+
+    async def stubborn(stop_event: asyncio.Event) -> None:
+        async with locks.leadership("stubborn", ttl=60, stop=stop_event) as lease:
+            assert lease is not None
+            leading.set()
+            await asyncio.Event().wait()  # never looks at stop_event
+
+    host = JobHost([Job("stubborn", stubborn)], grace_seconds=0.05)
+    host.start()
+    await asyncio.wait_for(leading.wait(), 5)
+    assert await locks.try_acquire("stubborn", ttl=60) is None
+    await host.stop()
+    assert await locks.try_acquire("stubborn", ttl=60) is not None  # released, not expired

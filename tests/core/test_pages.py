@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -73,8 +74,13 @@ async def test_cached_json_renders_once_then_serves_the_stored_body(pages: PageC
         renders.append(1)
         return Doc(value=len(renders))
 
+    def reads(result: str) -> float:
+        return REGISTRY.get_sample_value("marketd_page_cache_reads_total", {"result": result}) or 0
+
+    hits, misses = reads("hit"), reads("miss")
     first = await cached_json(pages, "g", "doc", 60, render)
     second = await cached_json(pages, "g", "doc", 60, render)
+    assert (reads("hit") - hits, reads("miss") - misses) == (1, 1)
     assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
     assert first.body == second.body == b'{"value":1}' and len(renders) == 1
     uncached = await cached_json(pages, "g", None, 60, render)

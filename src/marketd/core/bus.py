@@ -13,9 +13,18 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import structlog
+from prometheus_client import Counter
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Event = dict[str, Any]
+BUS_RECONNECTS = Counter(
+    "marketd_bus_reconnects_total", "Bus listeners that lost Redis and subscribed again."
+)
+log = structlog.get_logger("marketd.bus")
 
 
 class Subscription:
@@ -23,6 +32,7 @@ class Subscription:
 
     def __init__(self, maxsize: int = 10_000) -> None:
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self.reconnects = 0  # times the listener lost Redis and subscribed again
 
     def deliver(self, event: Event) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -74,11 +84,22 @@ class InProcessBus(EventBus):
 
 
 class RedisBus(EventBus):
-    """One Redis pub/sub connection per subscription context; channels carry the key prefix."""
+    """One Redis pub/sub connection per subscription context; channels carry the key prefix.
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    The listener survives Redis going away: when its connection drops it logs, waits (backing
+    off from `first_backoff` to `max_backoff` while Redis stays unreachable), subscribes again
+    on a new connection and goes on delivering. Pub/sub keeps nothing for an absent listener,
+    so events published during the gap are lost to it; `Subscription.reconnects` counts the
+    gaps (listeners resynchronise from their sweeps or the replay buffer).
+    """
+
+    def __init__(
+        self, redis: Redis, prefix: str, *, first_backoff: float = 0.1, max_backoff: float = 5.0
+    ) -> None:
         self._redis = redis
         self._prefix = prefix + "bus:"
+        self.first_backoff = first_backoff
+        self.max_backoff = max_backoff
 
     async def publish(self, topic: str, event: Mapping[str, Any]) -> None:
         await self._redis.publish(self._prefix + topic, json.dumps(event, default=str))
@@ -86,18 +107,88 @@ class RedisBus(EventBus):
     @contextlib.asynccontextmanager
     async def subscribe(self, *topics: str) -> AsyncIterator[Subscription]:
         subscription = Subscription()
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(*(self._prefix + topic for topic in topics))
-        reader = asyncio.create_task(self._pump(pubsub, subscription))
+        channels = [self._prefix + topic for topic in topics]
+        # The first subscription is not retried: a caller starting up learns at once that
+        # Redis is unreachable.
+        listener = _Listener(self, channels, subscription, await self.subscribed(channels))
+        reader = asyncio.create_task(listener.run())
         try:
             yield subscription
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await _close_quietly(listener.pubsub)
 
-    @staticmethod
-    async def _pump(pubsub: Any, subscription: Subscription) -> None:
-        async for message in pubsub.listen():
-            subscription.deliver(json.loads(message["data"]))
+    async def subscribed(self, channels: list[str]) -> PubSub:
+        """A new pub/sub connection subscribed to `channels`."""
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(*channels)
+        except BaseException:
+            await _close_quietly(pubsub)
+            raise
+        return pubsub
+
+
+class _Listener:
+    """The reader of one subscription; `pubsub` is its current connection."""
+
+    def __init__(
+        self, bus: RedisBus, channels: list[str], subscription: Subscription, pubsub: PubSub
+    ) -> None:
+        self.bus = bus
+        self.channels = channels
+        self.subscription = subscription
+        self.pubsub = pubsub
+
+    async def run(self) -> None:
+        """Deliver messages until cancelled, reconnecting whenever the connection drops."""
+        while True:
+            try:
+                async for message in self.pubsub.listen():
+                    _deliver(self.subscription, message)
+            except _DISCONNECTED as exc:
+                await log.awarning(
+                    "bus listener disconnected; reconnecting",
+                    channels=self.channels,
+                    error=repr(exc),
+                )
+            await _close_quietly(self.pubsub)
+            self.pubsub = await self._resubscribe()
+            self.subscription.reconnects += 1
+            BUS_RECONNECTS.inc()
+            await log.ainfo("bus listener resubscribed", channels=self.channels)
+
+    async def _resubscribe(self) -> PubSub:
+        backoff = self.bus.first_backoff
+        while True:
+            await asyncio.sleep(backoff)
+            try:
+                return await self.bus.subscribed(self.channels)
+            except _DISCONNECTED as exc:
+                backoff = min(self.bus.max_backoff, backoff * 2)
+                await log.awarning(
+                    "bus resubscribe failed; retrying",
+                    channels=self.channels,
+                    error=repr(exc),
+                    retry_in_seconds=backoff,
+                )
+
+
+_DISCONNECTED = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def _deliver(subscription: Subscription, message: Mapping[str, Any]) -> None:
+    try:
+        event = json.loads(message["data"])
+    except (ValueError, TypeError):
+        log.warning("bus message is not JSON; dropped", channel=str(message.get("channel")))
+        return
+    subscription.deliver(event)
+
+
+async def _close_quietly(pubsub: PubSub) -> None:
+    """Close a pub/sub connection that may already be broken."""
+    with contextlib.suppress(*_DISCONNECTED):
+        await pubsub.aclose()  # type: ignore[no-untyped-call]

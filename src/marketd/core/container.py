@@ -41,10 +41,11 @@ class Container:
             redis = create_redis(redis_url)
             cache = RedisCache(redis, settings.redis_prefix)
             bus = RedisBus(redis, settings.redis_prefix)
-            locks = RedisLocks(redis, settings.redis_prefix)
+            locks = RedisLocks(redis, settings.redis_prefix, ttl=settings.lock_ttl_seconds)
             pages = RedisPageCache(redis, settings.redis_prefix)
         else:
-            cache, bus, locks = MemoryCache(), InProcessBus(), MemoryLocks()
+            cache, bus = MemoryCache(), InProcessBus()
+            locks = MemoryLocks(ttl=settings.lock_ttl_seconds)
             pages = MemoryPageCache()
         limiter = RateLimiter(create_storage(redis_url, settings.redis_prefix), settings.rate_limit)
         return cls(settings, database, redis, cache, bus, limiter, locks, pages)

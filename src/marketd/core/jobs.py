@@ -65,6 +65,12 @@ class JobHost:
             return
         _done, pending = await asyncio.wait(self._tasks, timeout=self.grace_seconds)
         for task in pending:
+            # Cancelled: its `finally` blocks still run, so a held lock is still released.
+            log.warning(
+                "job did not stop within the grace period; cancelled",
+                job=task.get_name(),
+                grace_s=self.grace_seconds,
+            )
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()

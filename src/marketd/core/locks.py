@@ -1,20 +1,35 @@
 """Leader locks: only one instance runs each periodic job (sweep, snapshot, prune, …).
 
-A lock is a key with a TTL held under a random token; the holder renews it while it works,
-and a holder that dies simply stops renewing, so another instance takes over within one TTL.
-Redis when configured (shared by every instance), in-process otherwise.
+A lock is a key with a TTL held under a token; the holder renews it while it works, and a
+holder that dies simply stops renewing, so another instance takes over within one TTL (plus
+one retry interval). A holder that stops cleanly releases its locks, so a standby takes over
+within one retry interval. Redis when configured (shared by every instance), in-process
+otherwise.
+
+The token names its holder (`<host>:<pid>:<random>`), so an operator (or a test) can tell
+from the lock key which process holds it; `marketd_lock_held{lock}` says the same per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import structlog
+from prometheus_client import Gauge
 from redis.asyncio import Redis
+
+LOCK_HELD = Gauge("marketd_lock_held", "1 while this process holds the leader lock.", ["lock"])
+log = structlog.get_logger("marketd.locks")
+
+DEFAULT_RETRY_SECONDS = 1.0
+"""Longest wait of a standby between two attempts (shorter with a short TTL: a third of it)."""
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -30,7 +45,26 @@ return 0
 """
 
 
+def new_token() -> str:
+    """A unique lock token that says who holds the lock."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+
+
 class Locks(ABC):
+    """`ttl`, when set, replaces the TTL every `leadership` caller asks for
+    (`LOCK_TTL_SECONDS`: one fail-over time for all the always-on jobs; one-off runs under
+    `hold` keep theirs); `retry_seconds` bounds a standby's polling."""
+
+    # Class-level defaults too: a subclass that does not call `__init__` still works.
+    ttl: float | None = None
+    retry_seconds: float = DEFAULT_RETRY_SECONDS
+
+    def __init__(
+        self, *, ttl: float | None = None, retry_seconds: float = DEFAULT_RETRY_SECONDS
+    ) -> None:
+        self.ttl = ttl
+        self.retry_seconds = retry_seconds
+
     @abstractmethod
     async def try_acquire(self, name: str, ttl: float) -> str | None:
         """The holder's token, or None when someone else holds the lock."""
@@ -40,6 +74,9 @@ class Locks(ABC):
 
     @abstractmethod
     async def release(self, name: str, token: str) -> None: ...
+
+    def effective_ttl(self, ttl: float) -> float:
+        return self.ttl if self.ttl is not None else ttl
 
     @contextlib.asynccontextmanager
     async def hold(self, name: str, ttl: float = 30.0) -> AsyncIterator[Lease | None]:
@@ -56,15 +93,18 @@ class Locks(ABC):
     async def leadership(
         self, name: str, ttl: float = 30.0, stop: asyncio.Event | None = None
     ) -> AsyncIterator[Lease | None]:
-        """Wait until this instance holds `name` (retrying every third of the TTL), then hold
-        it for the block. Yields None only when `stop` is set before the lock is won."""
+        """Wait until this instance holds `name` (retrying every `retry_seconds`, or a third
+        of the TTL if shorter), then hold it for the block. Yields None only when `stop` is
+        set before the lock is won."""
+        ttl = self.effective_ttl(ttl)
+        retry = min(ttl / 3, self.retry_seconds)
         stop = stop or asyncio.Event()
         while True:
             token = await self.try_acquire(name, ttl)
             if token is not None:
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), ttl / 3)
+                await asyncio.wait_for(stop.wait(), retry)
             if stop.is_set():
                 yield None
                 return
@@ -82,33 +122,66 @@ class Locks(ABC):
 
 
 class Lease:
-    """A held lock; `lost` is set when a renewal fails (another instance took over)."""
+    """A held lock; `lost` is set when a renewal is refused (another instance took over), or
+    when renewals keep failing (Redis unreachable) so long that the key may expire before the
+    next attempt: the holder stops before a standby can take over, never after."""
 
-    def __init__(self, locks: Locks, name: str, token: str, ttl: float) -> None:
+    def __init__(
+        self,
+        locks: Locks,
+        name: str,
+        token: str,
+        ttl: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.locks, self.name, self.token, self.ttl = locks, name, token, ttl
         self.lost = asyncio.Event()
+        self._monotonic = monotonic
         self._renewer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        LOCK_HELD.labels(self.name).set(1)
         self._renewer = asyncio.create_task(self._renew_forever())
 
     async def _renew_forever(self) -> None:
+        interval = self.ttl / 3
+        expires = self._monotonic() + self.ttl
         while True:
-            await asyncio.sleep(self.ttl / 3)
-            if not await self.locks.renew(self.name, self.token, self.ttl):
+            await asyncio.sleep(interval)
+            try:
+                renewed = await self.locks.renew(self.name, self.token, self.ttl)
+            except Exception as exc:
+                if self._monotonic() + interval < expires:
+                    await log.awarning(
+                        "lock renewal failed; retrying", lock=self.name, error=repr(exc)
+                    )
+                    continue
+                await log.aerror("lock renewals failed; giving it up", lock=self.name)
+                renewed = False
+            if not renewed:
+                LOCK_HELD.labels(self.name).set(0)
                 self.lost.set()
                 return
+            expires = self._monotonic() + self.ttl
 
     async def stop(self) -> None:
+        """Stop renewing and release the lock (best effort: an unreleased key expires)."""
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-        await self.locks.release(self.name, self.token)
+        LOCK_HELD.labels(self.name).set(0)
+        try:
+            await self.locks.release(self.name, self.token)
+        except Exception as exc:
+            await log.awarning("lock release failed; it expires", lock=self.name, error=repr(exc))
 
 
 class MemoryLocks(Locks):
-    def __init__(self) -> None:
+    def __init__(
+        self, *, ttl: float | None = None, retry_seconds: float = DEFAULT_RETRY_SECONDS
+    ) -> None:
+        super().__init__(ttl=ttl, retry_seconds=retry_seconds)
         self._held: dict[str, tuple[str, float]] = {}
 
     def _live(self, name: str) -> tuple[str, float] | None:
@@ -121,7 +194,7 @@ class MemoryLocks(Locks):
     async def try_acquire(self, name: str, ttl: float) -> str | None:
         if self._live(name) is not None:
             return None
-        token = secrets.token_hex(16)
+        token = new_token()
         self._held[name] = (token, time.monotonic() + ttl)
         return token
 
@@ -139,12 +212,20 @@ class MemoryLocks(Locks):
 
 
 class RedisLocks(Locks):
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        ttl: float | None = None,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    ) -> None:
+        super().__init__(ttl=ttl, retry_seconds=retry_seconds)
         self._redis = redis
         self._prefix = prefix + "lock:"
 
     async def try_acquire(self, name: str, ttl: float) -> str | None:
-        token = secrets.token_hex(16)
+        token = new_token()
         acquired = await self._redis.set(self._prefix + name, token, nx=True, px=int(ttl * 1000))
         return token if acquired else None
 

@@ -20,10 +20,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from prometheus_client import Counter
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from starlette.responses import Response
 
+PAGE_READS = Counter(
+    "marketd_page_cache_reads_total",
+    "Cached page reads by result (hit: served from the page cache; miss: rendered).",
+    ["result"],
+)
 VERSION_FIELD = "_v"
 GROUP_LIFETIME_SECONDS = 86_400  # memory backstop for groups nobody writes to any more
 
@@ -171,7 +177,9 @@ async def cached_json(
         return Response(body, media_type="application/json")
     found = await pages.get(group, name)
     if found.body is not None:
+        PAGE_READS.labels("hit").inc()
         return Response(found.body, media_type="application/json", headers={"X-Cache": "hit"})
+    PAGE_READS.labels("miss").inc()
     body = (await render()).model_dump_json().encode()
     await pages.put(group, name, found.version, body, ttl_seconds)
     return Response(body, media_type="application/json", headers={"X-Cache": "miss"})
