@@ -175,8 +175,12 @@ async def main() -> None:
     parser.add_argument("--posts", type=int, default=50)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument("--no-peer", action="store_true", help="skip the IPFS peer run")
-    parser.add_argument("--upload", choices=["add", "car"], default="add", help="Kubo RPC call")
-    parser.add_argument("--concurrency", type=int, default=16, help="uploads in flight")
+    parser.add_argument(
+        "--upload", choices=["add", "car"], default="add", help="Kubo RPC call of single puts"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="uploads in flight (stores without put_many)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="marketd-bench-snapshots-") as scratch:
         data_dir = Path(scratch) / "data"

@@ -11,6 +11,7 @@ from marketd.ipfs.builder import blocks_of_bytes, file_cid
 from marketd.ipfs.car import (
     car_of_blocks,
     car_of_bytes,
+    car_of_roots,
     read_car,
     verify_car,
     verify_raw_block,
@@ -21,6 +22,7 @@ from marketd.ipfs.dagcbor import decode_dag_cbor, encode_car_header
 from marketd.ipfs.dagpb import PBLink, PBNode, decode_node, encode_node
 from marketd.ipfs.errors import DecodeError, VerificationError
 from marketd.ipfs.profile import UNIXFS_V0_2015, LayoutProfile
+from marketd.ipfs.reader import read_file_dag
 from marketd.ipfs.unixfs import DataType, UnixFSData, encode_unixfs
 from marketd.ipfs.varint import encode_varint
 
@@ -269,3 +271,30 @@ def test_cbor_head_range() -> None:
     assert decode_dag_cbor(encode_car_header([], version=2**40))["version"] == 2**40
     with pytest.raises(ValueError, match="too large"):
         encode_car_header([], version=2**64)
+
+
+def test_a_car_of_several_files() -> None:
+    files = [DATA, DATA[:9], b"another file", DATA]  # the last repeats the first
+    dags = [_blocks(data) for data in files]
+    roots = [dag[-1].cid for dag in dags]
+    car = car_of_roots(roots, [block for dag in dags for block in dag])
+    contents = read_car(car)
+    assert contents.roots == tuple(dict.fromkeys(roots))  # each root once, in order
+    assert len(contents.roots) == 3
+    # Shared blocks (DATA[:9] shares two leaves with DATA) are written once.
+    unique = {block.cid: block.data for dag in dags for block in dag}
+    assert contents.blocks == unique
+    assert len(car) == len(_car(list(contents.roots), list(unique.items())))
+    for root, data in zip(roots, files, strict=True):
+        assert read_file_dag(root, contents.blocks.__getitem__) == data
+
+
+def test_car_of_roots_rejects_blocks_no_root_reaches() -> None:
+    blocks = _blocks()
+    stray = Block(cid_for_block(b"x", RAW, 1), b"x")
+    with pytest.raises(ValueError, match="not reachable from the roots"):
+        car_of_roots([blocks[-1].cid], [*blocks, stray])
+    assert read_car(car_of_roots([blocks[-1].cid, stray.cid], [*blocks, stray])).roots == (
+        blocks[-1].cid,
+        stray.cid,
+    )

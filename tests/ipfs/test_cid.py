@@ -88,3 +88,32 @@ def test_read_binary_cid_v0_and_v1() -> None:
 def test_read_binary_cid_rejects(raw: bytes, message: str) -> None:
     with pytest.raises(DecodeError, match=message):
         read_binary_cid(raw)
+
+
+@pytest.mark.parametrize(
+    ("codec", "version"), [(RAW, 1), (DAG_PB, 1), (DAG_PB, 0)], ids=["raw-v1", "pb-v1", "pb-v0"]
+)
+@pytest.mark.parametrize("size", [0, 1, 13_000])
+def test_fast_paths_agree_with_multiformats(codec: int, version: int, size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    cid = cid_for_block(data, codec, version)
+    digest = multihash.wrap(hashlib.sha256(data).digest(), "sha2-256")
+    generic = CID("base58btc" if version == 0 else "base32", version, codec, digest)
+    assert cid == generic and cid.base == generic.base
+    assert cid_to_str(cid) == str(generic) == generic.encode()
+    if version == 1:
+        assert cid_to_str(generic.encode("base58btc")) == str(generic)
+    assert cid_to_str(bytes(generic)) == str(generic)
+    verify_block(cid, data)
+
+
+def test_cid_to_str_refuses_unsupported_cid_objects() -> None:
+    sha512 = multihash.wrap(hashlib.sha512(b"x").digest(), "sha2-512")
+    with pytest.raises(InvalidCidError, match="multihash"):
+        cid_to_str(CID("base32", 1, "raw", sha512))
+
+
+def test_verify_block_fails_a_cid_of_another_hash_function() -> None:
+    sha512 = multihash.wrap(hashlib.sha512(HELLO).digest(), "sha2-512")
+    with pytest.raises(VerificationError):
+        verify_block(CID("base32", 1, "raw", sha512), HELLO)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from marketd.ipfs.builder import file_cid
+from marketd.ipfs.builder import blocks_of_bytes, file_cid
+from marketd.ipfs.car import car_of_roots
 from marketd.ipfs.cid import cid_to_str, parse_cid
 from marketd.ipfs.errors import (
     BlockstoreError,
@@ -125,3 +127,43 @@ async def test_version_and_transport_errors(kubo: KuboBlockstore) -> None:
     await dead.aclose()
     with pytest.raises(KuboRpcError):
         await kubo._call("no/such/endpoint", {})
+
+
+async def test_the_peer_names_every_root_of_a_multi_root_car(ipfs_peer: IpfsPeer) -> None:
+    """What put_many relies on: js-ipfs 0.66 ``dag/import`` of a CAR with several roots pins
+    each and answers one ``Root`` line per root."""
+    files = [sample(100 + i) + b"multi-root" for i in range(3)]
+    dags = [list(blocks_of_bytes(data)) for data in files]
+    roots = [dag[-1].cid for dag in dags]
+    car = car_of_roots(roots, [block for dag in dags for block in dag])
+    async with httpx.AsyncClient(timeout=60) as client:
+        reply = await client.post(
+            f"{ipfs_peer.api_url}/api/v0/dag/import",
+            params={"pin-roots": "true"},
+            files={"file": ("batch.car", car)},
+        )
+    reply.raise_for_status()
+    lines = [json.loads(line) for line in reply.text.splitlines() if line.strip()]
+    assert {cid_to_str(parse_cid(line["Root"]["Cid"]["/"])) for line in lines} == {
+        cid_to_str(root) for root in roots
+    }
+    assert [line["Root"]["PinErrorMsg"] for line in lines] == ["", "", ""]
+    for root in roots:
+        assert await _pinned(ipfs_peer, cid_to_str(root))
+
+
+async def test_put_many_on_the_peer(ipfs_peer: IpfsPeer) -> None:
+    narrow = LayoutProfile("narrow", 1, True, 1024, 4)  # multi-block DAGs, shared leaves
+    store = KuboBlockstore(ipfs_peer.api_url, car_roots=4, concurrency=3, block_timeout=1)
+    try:
+        documents = [sample(3 * KIB + i) + b"put_many" for i in range(10)]
+        documents.append(documents[0])  # the same file twice in one batch
+        stored = await store.put_many(documents, narrow)
+        assert [s.cid for s in stored] == [file_cid(d, narrow) for d in documents]
+        for content, data in zip(stored, documents, strict=True):
+            assert await _pinned(ipfs_peer, content.cid_str)
+            assert await store.get(content.cid) == data
+        again = await store.put_many(documents, narrow)  # idempotent
+        assert again == stored
+    finally:
+        await store.aclose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -186,3 +188,57 @@ async def test_pin_without_required_stores_fails_only_when_all_fail() -> None:
 def test_needs_a_store() -> None:
     with pytest.raises(ValueError, match="at least one"):
         MultiBlockstore([])
+
+
+class BatchStore(FakeStore):
+    """A FakeStore with its own put_many (which fails ``failures`` times, then stores)."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.batches: list[list[bytes]] = []
+
+    async def put_many(
+        self, documents: Sequence[bytes], profile: LayoutProfile = DEFAULT_PROFILE
+    ) -> list[StoredContent]:
+        self.batches.append(list(documents))
+        await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+        stored = []
+        for data in documents:
+            cid = file_cid(data, profile)
+            self.content[cid_to_str(cid)] = data
+            stored.append(StoredContent(cid, profile, len(data)))
+        return stored
+
+
+DOCS = [b"first", b"second", b"third"]
+
+
+async def test_put_many_returns_on_the_first_required_confirmation() -> None:
+    required = BatchStore("required", failures=1)  # retried once
+    optional = FakeStore("optional")  # no put_many: one put per document
+    optional.gate.clear()
+    store = multi(StoreEntry(required), StoreEntry(optional, required=False))
+    stored = await store.put_many(DOCS)
+    assert [s.cid for s in stored] == [file_cid(d) for d in DOCS]
+    assert required.batches == [DOCS, DOCS]
+    assert [await required.has(s.cid) for s in stored] == [True] * 3
+    assert not optional.content, "still uploading in the background"
+    optional.gate.set()
+    await store.drain()
+    assert optional.put_calls == 3
+    assert [await optional.has(s.cid) for s in stored] == [True] * 3
+
+
+async def test_put_many_fails_loudly_on_a_mismatch_and_after_the_retries() -> None:
+    liar = BatchStore("liar", failures=1, error=CidMismatchError("liar", "bafy1", "bafy2"))
+    with pytest.raises(CidMismatchError):
+        await multi(StoreEntry(liar)).put_many(DOCS)
+    assert len(liar.batches) == 1, "a mismatch is not retried"
+
+    down = BatchStore("down", failures=10)
+    with pytest.raises(BlockstoreError, match="no required store accepted"):
+        await multi(StoreEntry(down), attempts=2).put_many(DOCS)
+    assert len(down.batches) == 2

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from marketd.ipfs.blockstore import Blockstore
+from marketd.ipfs.blockstore import Blockstore, SupportsPutMany, put_many
 from marketd.ipfs.builder import file_cid
 from marketd.ipfs.cid import Cid, cid_to_str
 from marketd.ipfs.pinning_service import PinningServiceError, PinningServiceStore
@@ -29,7 +29,7 @@ async def service(ipfs_pinning_mock: PinningMock) -> AsyncIterator[PinningServic
 
 @pytest.mark.integration
 async def test_put_requests_a_pin_of_the_local_cid(service: PinningServiceStore) -> None:
-    assert isinstance(service, Blockstore)
+    assert isinstance(service, Blockstore) and isinstance(service, SupportsPutMany)
     data = b"snapshot for the pinning service"
     stored = await service.put(data)
     assert stored.cid == file_cid(data)
@@ -37,6 +37,16 @@ async def test_put_requests_a_pin_of_the_local_cid(service: PinningServiceStore)
     assert [(p.cid, p.status, p.name) for p in pins] == [(stored.cid, "queued", stored.cid_str)]
     assert (await service.get_pin(pins[0].requestid)).requestid == pins[0].requestid
     assert not await service.has(stored.cid), "queued is not pinned"
+
+
+@pytest.mark.integration
+async def test_put_many_requests_a_pin_per_document(service: PinningServiceStore) -> None:
+    documents = [f"batch document {i}".encode() for i in range(3)]
+    stored = await put_many(service, documents)
+    assert [s.cid for s in stored] == [file_cid(d) for d in documents]
+    for content in stored:
+        pins = await service.list_pins(content.cid)
+        assert [(p.cid, p.status) for p in pins] == [(content.cid, "queued")]
 
 
 @pytest.mark.integration

@@ -180,3 +180,30 @@ async def test_crashed_run_is_completed_on_the_peer(
         await kubo.aclose()
     (row,) = await api.execute("SELECT status FROM snapshot_pins")
     assert row.status == "pinned"
+
+
+async def test_a_day_of_many_markets_goes_to_the_peer_in_batched_cars(
+    api_factory: Callable[..., Any], ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways
+) -> None:
+    api = await api_factory()
+    config = settings_for(ipfs_peer, ipfs_trustless_gateways)
+    day = DAY + timedelta(days=14)  # a day of its own: no earlier test pinned these documents
+    markets = [await add_market(api) for _ in range(6)]
+    for index, market in enumerate(markets):
+        for number in range(index):  # from no posts to five
+            await add_post(api, market, f"{market} post {number}", noon(day))
+
+    run = await run_snapshot(api.container, day=day, config=config)
+    assert run is not None and not run.failed
+    assert sorted(p.market_id for p in run.pinned) == sorted(markets)
+    rows = await api.execute("SELECT cid, status, document, discussions_count FROM snapshot_pins")
+    assert sorted(r.discussions_count for r in rows) == list(range(6))
+    kubo = KuboBlockstore(ipfs_peer.api_url, block_timeout=2)
+    try:
+        for row in rows:
+            assert row.status == "pinned"
+            assert await kubo.is_pinned(row.cid)
+            assert await kubo.get(row.cid) == bytes(row.document)
+    finally:
+        await kubo.aclose()
+    assert len(await api.execute("SELECT id FROM ipfs_anchors")) == 6

@@ -6,11 +6,14 @@ import json
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from marketd.ipfs.builder import file_cid
 from marketd.ipfs.cid import cid_to_str
 from marketd.snapshots.rules import (
     SCHEMA,
+    TIMESTAMP_FORMAT,
     NonCanonicalValueError,
     Post,
     SnapshotInput,
@@ -179,3 +182,25 @@ def test_grouping_and_tallies() -> None:
     assert group_posts([("m1", a), ("m2", b), ("m1", c)]) == {"m1": [a, c], "m2": [b]}
     assert tally_of({True: 4}) == Tally(yes=4, no=0)
     assert tally_of({False: 2, True: 1}) == Tally(yes=1, no=2)
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_timestamp_spells_every_instant_as_the_format_says(
+    moment: datetime, offset_minutes: int
+) -> None:
+    """The fast spelling equals TIMESTAMP_FORMAT's, years before 1000 included (and documents
+    written before it existed keep their CIDs)."""
+    zone = timezone(timedelta(minutes=offset_minutes))
+    expected = moment.strftime(TIMESTAMP_FORMAT)
+    assert timestamp(moment) == expected
+    assert timestamp(moment.astimezone(zone)) == expected
+
+
+def test_timestamp_of_early_years() -> None:
+    assert timestamp(datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "999-01-02T03:04:05.000006Z"
+    assert timestamp(datetime(1000, 1, 1, tzinfo=UTC)) == "1000-01-01T00:00:00.000000Z"

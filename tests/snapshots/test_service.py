@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from marketd.core.errors import NotFound
-from marketd.ipfs.blockstore import StoredContent
+from marketd.ipfs.blockstore import StoredContent, put_many
 from marketd.ipfs.builder import file_cid
-from marketd.ipfs.errors import BlockstoreError
-from marketd.ipfs.profile import DEFAULT_PROFILE, LayoutProfile
+from marketd.ipfs.cid import cid_to_str
+from marketd.ipfs.errors import BlockstoreError, CidMismatchError
+from marketd.ipfs.profile import DEFAULT_PROFILE, UNIXFS_V0_2015, LayoutProfile
 from marketd.snapshots.rules import parse_document
 from marketd.snapshots.service import DayNotOver, MarketNotSnapshotted, SnapshotRun
 from marketd.snapshots.snapshotter import SNAPSHOT_LOCK, run_snapshot
@@ -341,3 +344,113 @@ async def test_markets_created_after_the_day_are_left_out(snap: Snap) -> None:
     await snap.market(created_at=at(DAY, 24))
     run = await run_snapshot(snap.container, day=DAY, config=snap.config)
     assert run is not None and [p.market_id for p in run.pinned] == [during]
+
+
+def counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class BatchRecorder:
+    """The local store, recording the batches it is given."""
+
+    name = "local"
+
+    def __init__(self, snap: Snap) -> None:
+        self.real = snap.stores()
+        self.batches: list[tuple[LayoutProfile, int]] = []
+
+    async def put_many(
+        self, documents: Sequence[bytes], profile: LayoutProfile = DEFAULT_PROFILE
+    ) -> list[StoredContent]:
+        self.batches.append((profile, len(documents)))
+        return await put_many(self.real.store, documents, profile)
+
+
+async def test_a_day_is_uploaded_in_batches_and_counted(snap: Snap) -> None:
+    markets = [await snap.market() for _ in range(3)]
+    for market in markets:
+        await snap.post(market, "one batch", at(DAY, 3))
+    before = counted("marketd_snapshots_pinned_total")
+    recorder = BatchRecorder(snap)
+    stores: Any = SnapshotStores(store=recorder, names=["local"])
+    run = await run_snapshot(snap.container, day=DAY, config=snap.config, stores=stores)
+    assert run is not None and sorted(p.market_id for p in run.pinned) == sorted(markets)
+    assert recorder.batches == [(DEFAULT_PROFILE, 3)]
+    assert counted("marketd_snapshots_pinned_total") == before + 3
+    for row in await snap.rows("SELECT cid, document FROM snapshot_pins"):
+        assert await recorder.real.store.get(row.cid) == bytes(row.document)
+
+
+async def test_rows_keep_the_layout_profile_they_were_recorded_with(snap: Snap) -> None:
+    """A pending row written under another profile (an older release) is uploaded with it."""
+    old, new = await snap.market(), await snap.market()
+    await snap.service(snap.stores()).prepare(DAY)
+    (row,) = await snap.rows("SELECT document FROM snapshot_pins WHERE market_id = :m", m=old)
+    v0 = cid_to_str(file_cid(bytes(row.document), UNIXFS_V0_2015))
+    await snap.rows(
+        "UPDATE snapshot_pins SET cid = :c, layout_profile = :p WHERE market_id = :m",
+        c=v0,
+        p=UNIXFS_V0_2015.name,
+        m=old,
+    )
+    recorder = BatchRecorder(snap)
+    stores: Any = SnapshotStores(store=recorder, names=["local"])
+    run = await run_snapshot(snap.container, day=DAY, config=snap.config, stores=stores)
+    assert run is not None and not run.failed
+    assert {p.market_id: p.cid for p in run.pinned}[old] == v0
+    assert sorted(recorder.batches, key=lambda b: b[0].name) == [
+        (DEFAULT_PROFILE, 1),
+        (UNIXFS_V0_2015, 1),
+    ]
+    assert await recorder.real.store.get(v0) == bytes(row.document)
+    assert new in {p.market_id for p in run.pinned}
+
+
+class MismatchingBatchStore:
+    """A remote whose batch upload reports another CID (as KuboBlockstore.put_many raises)."""
+
+    name = "mismatching"
+
+    async def put_many(
+        self, documents: Sequence[bytes], profile: LayoutProfile = DEFAULT_PROFILE
+    ) -> list[StoredContent]:
+        raise CidMismatchError(self.name, "bafyrecorded", "bafyreported")
+
+
+async def test_failures_are_counted_by_reason(snap: Snap) -> None:
+    market = await snap.market()
+    key = f"{market}/{DAY.isoformat()}"
+    upload_before = counted("marketd_snapshots_failed_total", reason="upload")
+    mismatch_before = counted("marketd_snapshots_failed_total", reason="cid_mismatch")
+
+    broken: Any = SnapshotStores(store=FailingStore(), names=["failing"])
+    run = await run_snapshot(snap.container, day=DAY, config=snap.config, stores=broken)
+    assert run is not None and list(run.failed) == [key]
+    assert counted("marketd_snapshots_failed_total", reason="upload") == upload_before + 1
+
+    lying: Any = SnapshotStores(store=LyingStore(), names=["lying"])
+    run = await run_snapshot(snap.container, day=DAY, config=snap.config, stores=lying)
+    assert run is not None and "store returned" in run.failed[key]
+    mismatching: Any = SnapshotStores(store=MismatchingBatchStore(), names=["mismatching"])
+    run = await run_snapshot(snap.container, day=DAY, config=snap.config, stores=mismatching)
+    assert run is not None and "bafyreported" in run.failed[key]
+    assert counted("marketd_snapshots_failed_total", reason="cid_mismatch") == mismatch_before + 2
+    assert [r.status for r in await snap.rows("SELECT status FROM snapshot_pins")] == ["pending"]
+    assert await snap.rows("SELECT id FROM ipfs_anchors") == []
+
+
+async def test_a_block_torn_by_a_crash_before_the_flush_is_completed(snap: Snap) -> None:
+    """The local store flushes once per batch: a crash before that can leave a block empty
+    under its name while the row is still pending; the next run must rewrite it."""
+    market = await snap.market()
+    await snap.post(market, "written, then the power went", at(DAY, 4))
+    stores = snap.stores()
+    await snap.service(stores).prepare(DAY)
+    (row,) = await snap.rows("SELECT cid, document FROM snapshot_pins")
+    assert stores.local is not None
+    await stores.local.put(bytes(row.document))
+    block = next((snap.container.settings.data_dir / "ipfs" / "blocks").rglob(row.cid))
+    block.write_bytes(b"")  # what a crash before the flush may leave
+    run = await run_snapshot(snap.container, day=DAY, config=snap.config)
+    assert run is not None and [p.cid for p in run.pinned] == [row.cid]
+    assert await stores.local.get(row.cid) == bytes(row.document)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_LATENCY = Histogram(
     "marketd_http_request_duration_seconds",
@@ -14,4 +14,17 @@ VOTES_ACCEPTED = Counter("marketd_votes_accepted_total", "Off-chain votes accept
 SIGN_INS = Counter("marketd_sign_ins_total", "Sign-in attempts by result.", ["result"])
 TRADES_RELAYED = Counter(
     "marketd_trade_submissions_total", "Signed trade transactions accepted for relay.", ["kind"]
+)
+SNAPSHOTS_PINNED = Counter(
+    "marketd_snapshots_pinned_total", "Discussion snapshots stored, pinned and recorded."
+)
+SNAPSHOTS_FAILED = Counter(
+    "marketd_snapshots_failed_total",
+    "Discussion snapshot uploads that failed (the row stays pending for the next run).",
+    ["reason"],  # upload | cid_mismatch
+)
+INDEXER_LAG_SLOTS = Gauge(
+    "marketd_indexer_lag_slots",
+    "Slots between the newest program transaction known (chain or stream) and the indexer's "
+    "checkpoint (set by the instance that indexes).",
 )

@@ -1,8 +1,9 @@
 """CARv1: write a file DAG as a CAR, and read / verify one against an expected root.
 
 Layout: ``varint(len(header)) header`` then sections ``varint(len(cid)+len(data)) cid data``;
-the header is DAG-CBOR ``{"roots": [root], "version": 1}``
-(https://ipld.io/specs/transport/car/carv1/).
+the header is DAG-CBOR ``{"roots": [root, ...], "version": 1}``
+(https://ipld.io/specs/transport/car/carv1/). A CAR may have several roots: a batch of files
+goes to a Kubo RPC node as one CAR (``car_of_roots``).
 
 Verification is all-or-nothing: every block must hash to its CID, the DAG walked from the root
 must find every block it links to (none missing) and use every block the CAR holds (none
@@ -11,7 +12,7 @@ extra), and the UnixFS sizes must add up. Only then are the file bytes returned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -50,22 +51,31 @@ def write_car(out: BinaryIO, roots: list[Cid], blocks: Iterable[Block]) -> int:
 def car_of_blocks(root: Cid, blocks: Iterable[Block]) -> bytes:
     """A one-root CAR with the blocks in depth-first order from the root (as ``dag export``
     and trustless gateways write them); every block must be reachable from the root."""
+    return car_of_roots([root], blocks)
+
+
+def car_of_roots(roots: Sequence[Cid], blocks: Iterable[Block]) -> bytes:
+    """A CAR of several DAGs: the header lists ``roots`` (duplicates dropped, order kept), and
+    each block appears once, depth-first from the first root that reaches it. Every block must
+    be reachable from a root."""
     by_cid = {block.cid: block for block in blocks}
+    unique_roots = list(dict.fromkeys(roots))
     ordered: list[Block] = []
     seen: set[Cid] = set()
-    stack = [root]
-    while stack:
-        cid = stack.pop()
-        if cid in seen:
-            continue
-        seen.add(cid)
-        block = by_cid[cid]
-        ordered.append(block)
-        if codec_of(cid) == DAG_PB:
-            stack.extend(reversed([link.cid for link in decode_node(block.data).links]))
+    for root in unique_roots:
+        stack = [root]
+        while stack:
+            cid = stack.pop()
+            if cid in seen:
+                continue
+            seen.add(cid)
+            block = by_cid[cid]
+            ordered.append(block)
+            if codec_of(cid) == DAG_PB:
+                stack.extend(reversed([link.cid for link in decode_node(block.data).links]))
     if len(ordered) != len(by_cid):
-        raise ValueError("blocks not reachable from the root")
-    return _car_bytes([root], ordered)
+        raise ValueError("blocks not reachable from the roots")
+    return _car_bytes(unique_roots, ordered)
 
 
 def car_of_bytes(data: bytes, profile: LayoutProfile = DEFAULT_PROFILE) -> tuple[Cid, bytes]:
@@ -75,7 +85,7 @@ def car_of_bytes(data: bytes, profile: LayoutProfile = DEFAULT_PROFILE) -> tuple
     return root, car_of_blocks(root, blocks)
 
 
-def _car_bytes(roots: list[Cid], blocks: list[Block]) -> bytes:
+def _car_bytes(roots: Sequence[Cid], blocks: list[Block]) -> bytes:
     header = encode_car_header(roots)
     parts = [encode_varint(len(header)), header]
     for block in blocks:

@@ -8,6 +8,7 @@ header never contains.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from marketd.ipfs.cid import Cid, parse_cid
@@ -31,7 +32,7 @@ def _text(value: str) -> bytes:
     return _head(3, len(raw)) + raw
 
 
-def encode_car_header(roots: list[Cid], version: int = 1) -> bytes:
+def encode_car_header(roots: Sequence[Cid], version: int = 1) -> bytes:
     """Encode the header map with keys in DAG-CBOR order (shorter key first)."""
     out = _head(5, 2) + _text("roots") + _head(4, len(roots))
     for root in roots:

@@ -2,23 +2,26 @@
 
 The CID is always computed here first; the node's answer must be the same CID or
 ``CidMismatchError`` is raised (a node with other import settings would otherwise pin content
-under a CID nobody recorded). Retrieval walks the DAG with ``block/get`` and verifies every
-block locally. Every call that may wait on the network carries the RPC ``timeout`` argument, as
-js-ipfs and Kubo otherwise hang on a block nobody has.
+under a CID nobody recorded). ``put_many`` sends a batch as CARs of many roots (CARv1 allows
+several) to ``dag/import?pin-roots=true``, a few requests at a time, and checks that the node
+names exactly the locally computed roots, each pinned. Retrieval walks the DAG with
+``block/get`` and verifies every block locally. Every call that may wait on the network
+carries the RPC ``timeout`` argument, as js-ipfs and Kubo otherwise hang on a block nobody has.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
 
-from marketd.ipfs.blockstore import StoredContent
+from marketd.ipfs.block import Block
+from marketd.ipfs.blockstore import StoredContent, gather_all
 from marketd.ipfs.builder import blocks_of_bytes, file_cid
-from marketd.ipfs.car import car_of_blocks
+from marketd.ipfs.car import car_of_roots
 from marketd.ipfs.cid import DAG_PB, Cid, cid_to_str, codec_of, parse_cid, verify_block
 from marketd.ipfs.dagpb import decode_node
 from marketd.ipfs.errors import (
@@ -33,6 +36,8 @@ from marketd.ipfs.reader import read_file_dag
 
 UploadMode = Literal["add", "car"]
 _MISSING_MARKERS = ("timed out", "not found", "no link named")
+# Infura refuses CARs with several roots ("only one dag root can be pinned per request").
+_ONE_ROOT_MARKER = "only one dag root"
 
 
 class KuboRpcError(BlockstoreError):
@@ -47,8 +52,11 @@ class KuboRpcError(BlockstoreError):
 class KuboBlockstore:
     """``upload="add"`` sends the file to ``/api/v0/add`` with the profile's settings;
     ``upload="car"`` sends the locally built DAG to ``/api/v0/dag/import`` (works for any
-    profile, and the node stores exactly our blocks). ``headers`` carries auth, e.g.
-    ``{"Authorization": "Basic ..."}`` for Infura or a bearer token behind a proxy."""
+    profile, and the node stores exactly our blocks). ``put_many`` always imports CARs: up to
+    ``car_roots`` files and about ``car_bytes`` bytes per request, ``concurrency`` requests at
+    a time (a node imports faster with a few CARs in flight than with one large one).
+    ``headers`` carries auth, e.g. ``{"Authorization": "Basic ..."}`` for Infura or a bearer
+    token behind a proxy."""
 
     def __init__(
         self,
@@ -60,6 +68,8 @@ class KuboBlockstore:
         timeout: float = 30.0,
         block_timeout: float = 10.0,
         concurrency: int = 8,
+        car_roots: int = 50,
+        car_bytes: int = 4 * 1024 * 1024,
         name: str = "kubo",
     ) -> None:
         self._base = api_url.rstrip("/") + "/api/v0/"
@@ -70,6 +80,8 @@ class KuboBlockstore:
         self._timeout = timeout
         self._block_timeout = block_timeout
         self._concurrency = concurrency
+        self._car_roots = car_roots
+        self._car_bytes = car_bytes
         self._name = name
 
     @property
@@ -86,30 +98,76 @@ class KuboBlockstore:
 
     async def put(self, data: bytes, profile: LayoutProfile = DEFAULT_PROFILE) -> StoredContent:
         if self._upload == "car":
-            blocks = list(blocks_of_bytes(data, profile))
-            expected = blocks[-1].cid
-            reply = await self._call(
-                "dag/import",
-                {"pin-roots": "true"},
-                files={"file": ("dag.car", car_of_blocks(expected, blocks))},
-            )
-            root = _last_json_line(reply.text).get("Root", {})
-            actual = root.get("Cid", {}).get("/")
-            if root.get("PinErrorMsg"):
-                raise BlockstoreError(f"{self._name} did not pin {actual}: {root['PinErrorMsg']}")
-        else:
-            expected = file_cid(data, profile)
-            params = {
-                "cid-version": str(profile.cid_version),
-                "raw-leaves": "true" if profile.raw_leaves else "false",
-                "chunker": f"size-{profile.chunk_size}",
-                "hash": "sha2-256",
-                "pin": "true",
-            }
-            reply = await self._call("add", params, files={"file": ("file", data)})
-            actual = _last_json_line(reply.text).get("Hash")
-        self._check_same(expected, actual)
+            return (await self.put_many([data], profile))[0]
+        expected = file_cid(data, profile)
+        params = {
+            "cid-version": str(profile.cid_version),
+            "raw-leaves": "true" if profile.raw_leaves else "false",
+            "chunker": f"size-{profile.chunk_size}",
+            "hash": "sha2-256",
+            "pin": "true",
+        }
+        reply = await self._call("add", params, files={"file": ("file", data)})
+        self._check_same(expected, _last_json_line(reply.text).get("Hash"))
         return StoredContent(cid=expected, profile=profile, size=len(data))
+
+    async def put_many(
+        self, documents: Sequence[bytes], profile: LayoutProfile = DEFAULT_PROFILE
+    ) -> list[StoredContent]:
+        """Import and pin every document's DAG, built here, as CARs of many roots."""
+        dags = [list(blocks_of_bytes(data, profile)) for data in documents]
+        limit = asyncio.Semaphore(self._concurrency)
+        groups = _groups(dags, self._car_roots, self._car_bytes)
+        await gather_all(self._import(group, limit) for group in groups)
+        return [
+            StoredContent(cid=dag[-1].cid, profile=profile, size=len(data))
+            for dag, data in zip(dags, documents, strict=True)
+        ]
+
+    async def _import(self, dags: Sequence[Sequence[Block]], limit: asyncio.Semaphore) -> None:
+        roots = [dag[-1].cid for dag in dags]
+        car = car_of_roots(roots, [block for dag in dags for block in dag])
+        try:
+            async with limit:
+                reply = await self._call(
+                    "dag/import", {"pin-roots": "true"}, files={"file": ("dag.car", car)}
+                )
+        except KuboRpcError as exc:
+            if len(set(roots)) == 1 or _ONE_ROOT_MARKER not in exc.message.lower():
+                raise
+            self._car_roots = 1  # this node takes one root per request: remember it
+            await gather_all(self._import([dag], limit) for dag in dags)
+            return
+        self._check_roots(roots, reply.text)
+
+    def _check_roots(self, roots: Sequence[Cid], text: str) -> None:
+        """The reply must name every root of the CAR, each pinned, and nothing else (Kubo and
+        js-ipfs emit one ``{"Root": {"Cid", "PinErrorMsg"}}`` line per root, in any order,
+        and Kubo may add a ``Stats`` line)."""
+        expected = set(roots)
+        confirmed: dict[Cid, str] = {}
+        unexpected: list[str] = []
+        for line in _json_lines(text):
+            root = line.get("Root")
+            if root is None:
+                continue
+            reported = root.get("Cid", {}).get("/") if isinstance(root, dict) else None
+            try:
+                cid = parse_cid(reported)
+            except InvalidCidError:
+                cid = None
+            if cid not in expected:
+                unexpected.append(str(reported))
+                continue
+            confirmed[cid] = str(root.get("PinErrorMsg") or "")
+        missing = [cid_to_str(cid) for cid in roots if cid not in confirmed]
+        if unexpected:
+            raise CidMismatchError(self._name, ", ".join(missing), ", ".join(unexpected))
+        if missing:
+            raise BlockstoreError(f"{self._name} did not confirm {', '.join(missing)}")
+        for cid, error in confirmed.items():
+            if error:
+                raise BlockstoreError(f"{self._name} did not pin {cid_to_str(cid)}: {error}")
 
     async def get(self, cid: Cid | str) -> bytes:
         root = parse_cid(cid)
@@ -221,15 +279,41 @@ def _error_message(reply: httpx.Response) -> str:
     return str(body.get("Message", body)) if isinstance(body, dict) else str(body)
 
 
-def _last_json_line(text: str) -> dict[str, Any]:
-    """Kubo streams newline-delimited JSON; the final object carries the result."""
+def _groups(
+    dags: Sequence[Sequence[Block]], max_roots: int, max_bytes: int
+) -> Iterator[list[Sequence[Block]]]:
+    """Consecutive runs of DAGs of at most ``max_roots`` DAGs and, unless one DAG alone is
+    larger, ``max_bytes`` bytes."""
+    group: list[Sequence[Block]] = []
+    size = 0
+    for dag in dags:
+        dag_size = sum(len(block.data) for block in dag)
+        if group and (len(group) >= max_roots or size + dag_size > max_bytes):
+            yield group
+            group, size = [], 0
+        group.append(dag)
+        size += dag_size
+    if group:
+        yield group
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    """Kubo streams newline-delimited JSON objects."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise BlockstoreError("empty RPC reply")
-    try:
-        value = json.loads(lines[-1])
-    except ValueError as exc:
-        raise BlockstoreError(f"RPC reply is not JSON: {lines[-1][:200]!r}") from exc
-    if not isinstance(value, dict):
-        raise BlockstoreError(f"RPC reply is not an object: {lines[-1][:200]!r}")
-    return value
+    values: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise BlockstoreError(f"RPC reply is not JSON: {line[:200]!r}") from exc
+        if not isinstance(value, dict):
+            raise BlockstoreError(f"RPC reply is not an object: {line[:200]!r}")
+        values.append(value)
+    return values
+
+
+def _last_json_line(text: str) -> dict[str, Any]:
+    """The final object of a streamed reply, which carries the result."""
+    return _json_lines(text)[-1]

@@ -1,7 +1,8 @@
 """Several stores behind one: write to all, succeed on the first *required* confirmation.
 
 Each store's upload is retried with exponential backoff (tenacity) on ``BlockstoreError``;
-a ``CidMismatchError`` is never retried. ``put`` returns as soon as one required store has
+a ``CidMismatchError`` is never retried. ``put`` (one document) and ``put_many`` (a batch, sent
+with each store's own ``put_many`` when it has one) return as soon as one required store has
 confirmed; the other uploads go on in the background and can be awaited with ``drain()``
 (shutdown, tests). When no store is marked required, any confirmation counts.
 """
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from marketd.ipfs.blockstore import Blockstore, StoredContent
-from marketd.ipfs.cid import Cid, cid_to_str
+from marketd.ipfs.blockstore import Blockstore, StoredContent, put_many
+from marketd.ipfs.cid import Cid
 from marketd.ipfs.errors import (
     BlockstoreError,
     ContentNotFoundError,
@@ -26,6 +28,8 @@ from marketd.ipfs.errors import (
 from marketd.ipfs.profile import DEFAULT_PROFILE, LayoutProfile
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +55,28 @@ class MultiBlockstore:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._name = name
-        self._background: set[asyncio.Task[StoredContent]] = set()
+        self._background: set[asyncio.Task[object]] = set()
 
     @property
     def name(self) -> str:
         return self._name
 
     async def put(self, data: bytes, profile: LayoutProfile = DEFAULT_PROFILE) -> StoredContent:
-        tasks = {
-            asyncio.create_task(self._put_one(entry.store, data, profile)): entry
+        return await self._first_confirmation(lambda store: store.put(data, profile))
+
+    async def put_many(
+        self, documents: Sequence[bytes], profile: LayoutProfile = DEFAULT_PROFILE
+    ) -> list[StoredContent]:
+        return await self._first_confirmation(lambda store: put_many(store, documents, profile))
+
+    async def _first_confirmation(self, upload: Callable[[Blockstore], Awaitable[T]]) -> T:
+        """Run ``upload`` on every store (each retried); return the first required store's
+        result, leaving the other uploads to finish in the background."""
+        tasks: dict[asyncio.Task[T], StoreEntry] = {
+            asyncio.create_task(self._retried(entry.store, upload)): entry
             for entry in self._entries
         }
-        waiting = {t for t, e in tasks.items() if e.required} or set(tasks)
+        waiting: set[asyncio.Task[T]] = {t for t, e in tasks.items() if e.required} or set(tasks)
         errors: list[str] = []
         try:
             while waiting:
@@ -125,9 +139,7 @@ class MultiBlockstore:
         if fatal:
             raise BlockstoreError(f"{operation} {cid} failed: {fatal[0]}") from fatal[0]
 
-    async def _put_one(
-        self, store: Blockstore, data: bytes, profile: LayoutProfile
-    ) -> StoredContent:
+    async def _retried(self, store: Blockstore, upload: Callable[[Blockstore], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=self._backoff_initial, max=self._backoff_max),
@@ -136,11 +148,11 @@ class MultiBlockstore:
         )
         async for attempt in retrying:
             with attempt:
-                stored = await store.put(data, profile)
-        log.info("stored %s on %s", cid_to_str(stored.cid), store.name)
-        return stored
+                result = await upload(store)
+        log.info("upload confirmed by %s", store.name)
+        return result
 
-    def _finished(self, task: asyncio.Task[StoredContent]) -> None:
+    def _finished(self, task: asyncio.Task[object]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background upload failed: %r", task.exception())

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from marketd.ipfs.blockstore import StoredContent
+from marketd.ipfs.blockstore import StoredContent, put_each
 from marketd.ipfs.builder import file_cid
 from marketd.ipfs.cid import Cid, cid_to_str, parse_cid
 from marketd.ipfs.errors import BlockstoreError, InvalidCidError
@@ -95,6 +95,12 @@ class PinningServiceStore:
         if self._wait:
             await self.wait_until_pinned(status.requestid)
         return StoredContent(cid=cid, profile=profile, size=len(data))
+
+    async def put_many(
+        self, documents: Sequence[bytes], profile: LayoutProfile = DEFAULT_PROFILE
+    ) -> list[StoredContent]:
+        """A pin request per document (the API has no batch upload), a few at a time."""
+        return await put_each(self, documents, profile)
 
     async def get(self, cid: Cid | str) -> bytes:
         if self._reader is None:

@@ -44,6 +44,8 @@ class SnapshotSettings(BaseSettings):
         default_factory=lambda: sorted(LIVE_STATES)
     )
     snapshot_retention_days: int = Field(default=90, ge=1)
+    # Uploads in flight for a store without a batch upload (put_many); the local store, Kubo
+    # RPC nodes and MultiBlockstore take a whole batch at once.
     snapshot_concurrency: int = Field(default=16, ge=1)
 
     # Stores. None of IPFS_API_URL / PINNING_SERVICE_URL set -> the local store alone.

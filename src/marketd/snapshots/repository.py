@@ -1,9 +1,9 @@
 """Every query of the snapshots domain.
 
 The snapshotter reads a whole day for every live market at once, so the reads here are batched
-(one query per kind of row for a chunk of markets) instead of going through the discussions and
-votes services one market at a time: at 1,000 markets that is the difference between a few
-queries and several thousand.
+(one query for the day's posts, one per other kind of row for a chunk of markets) instead of
+going through the discussions and votes services one market at a time: at 1,000 markets that
+is the difference between a few queries and several thousand.
 """
 
 from __future__ import annotations
@@ -106,28 +106,36 @@ class SnapshotRepository:
             found.update({row.market_id: row.cid for row in await self.session.execute(query)})
         return found
 
-    async def posts(
-        self, market_ids: Sequence[str], start: datetime, end: datetime
+    async def day_posts(
+        self, states: Collection[str], start: datetime, end: datetime, market_id: str | None = None
     ) -> list[tuple[str, Post]]:
-        """Live (not deleted) posts created in ``[start, end)``, as (market id, post)."""
-        rows: list[tuple[str, Post]] = []
-        for chunk in _chunks(market_ids):
-            query = select(
+        """Live (not deleted) posts created in ``[start, end)`` on markets in ``states`` that
+        existed before ``end`` (or on ``market_id`` alone), as (market id, post): one query for
+        the whole day instead of lists of market ids."""
+        query = (
+            select(
                 Discussion.market_id,
                 Discussion.id,
                 Discussion.user_wallet,
                 Discussion.content,
                 Discussion.created_at,
-            ).where(
-                Discussion.market_id.in_(chunk),
+            )
+            .join(Market, Market.id == Discussion.market_id)
+            .where(
+                Market.state.in_(list(states)),
+                Market.created_at < end,
                 Discussion.deleted_at.is_(None),
                 Discussion.created_at >= start,
                 Discussion.created_at < end,
             )
-            for row in await self.session.execute(query):
-                post = Post(str(row.id), row.user_wallet, row.content, row.created_at)
-                rows.append((row.market_id, post))
-        return rows
+        )
+        if market_id is not None:
+            query = query.where(Discussion.market_id == market_id)
+        result = await self.session.execute(query)
+        return [
+            (market, Post(str(post_id), wallet, content, created_at))
+            for market, post_id, wallet, content, created_at in result
+        ]
 
     async def tallies(self, market_ids: Sequence[str]) -> dict[str, MarketTallies]:
         """Proposal and dispute tallies (one vote per wallet per market, as stored)."""

@@ -80,10 +80,15 @@ def retention_cutoff(today: date, retention_days: int) -> date:
 
 
 def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with exactly six fractional digits and ``Z``: one spelling per instant."""
+    """RFC 3339 in UTC with exactly six fractional digits and ``Z``: one spelling per instant
+    (``TIMESTAMP_FORMAT``, written with ``isoformat``, which is several times faster than
+    ``strftime`` and spells years from 1000 on identically; earlier years take ``strftime``)."""
     if moment.tzinfo is None:
         raise NonCanonicalValueError(f"naive datetime {moment!r}")
-    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:
+        return utc.strftime(TIMESTAMP_FORMAT)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def document(snapshot: SnapshotInput) -> dict[str, Any]:
@@ -93,10 +98,11 @@ def document(snapshot: SnapshotInput) -> dict[str, Any]:
     the wrong rows).
     """
     window = day_window(snapshot.day)
+    start, end = window.start, window.end
     for post in snapshot.posts:
-        if not window.contains(post.created_at):
+        if not start <= post.created_at < end:
             raise ValueError(f"post {post.id} at {post.created_at} is outside {snapshot.day}")
-    posts = sorted(snapshot.posts, key=lambda post: (post.created_at, post.id))
+    posts = sorted(snapshot.posts, key=_post_order)
     return {
         "schema": SCHEMA,
         "market_id": snapshot.market_id,
@@ -159,6 +165,10 @@ def group_posts(rows: Iterable[tuple[str, Post]]) -> dict[str, list[Post]]:
 def tally_of(counts: Mapping[bool, int]) -> Tally:
     """Vote counts by value (True = yes / agree / like) to a tally."""
     return Tally(yes=counts.get(True, 0), no=counts.get(False, 0))
+
+
+def _post_order(post: Post) -> tuple[datetime, str]:
+    return post.created_at, post.id
 
 
 def _refuse_float(text: str) -> Any:
