@@ -90,7 +90,7 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
     data_dir = Path(tempfile.mkdtemp(prefix="marketd-bench-"))
     prefix = f"marketd-bench-{uuid.uuid4().hex[:8]}:"
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment="test",
         data_dir=data_dir,
         redis_url=redis_url,
@@ -109,7 +109,7 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
     realtime = Realtime(
         container,
         RealtimeSettings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             max_connections_per_ip=1_000_000,
             subscribe_concurrency=32,
         ),

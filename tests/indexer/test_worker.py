@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from marketd.chain.client import OnChainState, SignatureState
@@ -37,11 +40,28 @@ class ScriptedStream:
         await asyncio.Event().wait()
 
 
+class FakeRpc:
+    """getSignaturesForAddress: the newest of `slots` (or an error)."""
+
+    def __init__(self) -> None:
+        self.slots: list[int] = []
+        self.error: Exception | None = None
+        self.asked = asyncio.Event()
+
+    async def get_signatures_for_address(self, address: Any, **options: Any) -> Any:
+        assert address == PROGRAM_ID and options["limit"] == 1
+        self.asked.set()
+        if self.error is not None:
+            raise self.error
+        return SimpleNamespace(value=[SimpleNamespace(slot=slot) for slot in self.slots[:1]])
+
+
 class FakeClient:
     program_id = PROGRAM_ID
 
     def __init__(self) -> None:
         self.statuses: dict[str, SignatureState | None] = {}
+        self.rpc = FakeRpc()
 
     async def global_config(self) -> None:
         return None
@@ -134,3 +154,156 @@ def test_fee_schedule_inverts_sales() -> None:
         assert fees.net_of(recovered) == net and recovered <= gross
     assert FeeSchedule(5000, 5000, 0).gross_from_net(10) == 10
     assert fees.gross_from_net(0) == 0
+
+
+def lag() -> float | None:
+    return REGISTRY.get_sample_value("marketd_indexer_lag_slots")
+
+
+async def test_lag_is_the_distance_from_the_newest_program_transaction_to_the_checkpoint(api, tape):
+    client = FakeClient()
+    indexer = Indexer(api.container, client, ScriptedStream([], None), missing_checks=1)  # type: ignore[arg-type]
+    assert await indexer.observe_head() is None  # the program has no transaction yet
+    first = tape.tx(("SomethingNew", {}), slot=100)
+    await indexer.index([first])
+    assert lag() == 0  # nothing newer known
+    client.rpc.slots = [150]
+    assert await indexer.observe_head() == 150
+    assert lag() == 50
+    second = tape.tx(("SomethingNew", {}), slot=150)
+    await indexer.index([second])
+    assert lag() == 0
+    dropped = tape.tx(("SomethingNew", {}), slot=170)
+    await indexer.index([dropped])
+    client.rpc.slots = [200]
+    await indexer.observe_head()
+    assert lag() == 30
+    # A fork drops the checkpoint's transaction: the checkpoint moves back, the lag grows.
+    client.statuses = {
+        kept.signature: SignatureState(kept.signature, kept.slot, "confirmed", None)
+        for kept in (first, second)
+    }
+    report = await indexer.check_finality()
+    assert report.rolled_back == [dropped.signature]
+    assert report.checkpoint_moved_to == 150
+    assert lag() == 50
+
+
+async def test_run_polls_the_head_and_survives_failed_polls(api, tape):
+    batches = [created(tape)]
+    client = FakeClient()
+    client.rpc.slots = [batches[0].slot + 5]
+    indexer = Indexer(api.container, client, ScriptedStream(batches, RuntimeError("gone")))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="gone"):
+        await indexer.run(asyncio.Event())
+    assert client.rpc.asked.is_set()
+    assert (indexer.head_slot, indexer.checkpoint_slot) == (batches[0].slot + 5, batches[0].slot)
+    assert lag() == 5
+
+    failing = FakeClient()
+    failing.rpc.error = RuntimeError("rpc down")
+    later = tape.tx(("SomethingNew", {}))
+    again = Indexer(api.container, failing, ScriptedStream([later], RuntimeError("gone")))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="gone"):
+        await again.run(asyncio.Event())
+    assert failing.rpc.asked.is_set()
+    assert (again.head_slot, again.checkpoint_slot) == (later.slot, later.slot)  # from the stream
+    assert lag() == 0
+
+
+def traded(tape: Tape) -> TransactionEvents:
+    data = {
+        "market_id": tape.mid(),
+        "user": str(tape.wallet()),
+        "outcome": True,
+        "shares": 10,
+        "cost": 5,
+        "new_price_yes": 500_000_000,
+        "timestamp": T0,
+    }
+    return tape.tx(("SharesBought", data))
+
+
+class BrokenBus:
+    """A bus whose publish fails: the indexer must surface it, not hang or drop it silently."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    async def publish(self, topic: str, event: dict[str, Any]) -> None:
+        self.published.append(topic)
+        raise ConnectionError("bus down")
+
+
+async def test_a_failed_announcement_stops_the_loop_with_its_error(api, tape, monkeypatch):
+    bus = BrokenBus()
+    monkeypatch.setattr(api.container, "bus", bus)
+    batches = [created(tape), traded(tape)]
+    stream = ScriptedStream(batches, None)  # then idles: only the announcer can end the loop
+    indexer = Indexer(api.container, FakeClient(), stream)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError, match="bus down"):
+        await asyncio.wait_for(indexer.run(asyncio.Event()), timeout=30)
+    assert bus.published == ["trades"]
+    async with api.container.database.session() as session:  # the commit stands
+        assert await load_checkpoint(session, indexer.name) == batches[-1].checkpoint
+
+
+async def test_a_clean_stop_announces_everything_committed(api, tape):
+    batches = [created(tape), traded(tape)]
+    stream = ScriptedStream(batches, None)
+    indexer = Indexer(api.container, FakeClient(), stream)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    async with api.container.bus.subscribe("trades") as subscription:
+        task = asyncio.create_task(indexer.run(stop))
+        await indexer.indexed.wait()  # set only after the batch's notices went out
+        stop.set()
+        await task
+        notice = await asyncio.wait_for(subscription.get(), timeout=30)
+    assert notice["marketId"] == tape.market_id
+    assert (await MarketCache(api.container.pages).get(tape.market_id)) is not None
+
+
+async def test_an_announcer_failing_while_the_loop_waits_on_it_is_raised(api, tape, monkeypatch):
+    """One batch per transaction; the first trade's publish hangs until the last batch is
+    committed, so the loop is blocked handing over a batch when the publish fails."""
+    batches = [created(tape), traded(tape), traded(tape), traded(tape)]
+    committed_all = asyncio.Event()
+
+    class WatchedIndexer(Indexer):
+        def _moved_to(self, slot: int) -> None:
+            super()._moved_to(slot)
+            if slot == batches[-1].slot:
+                committed_all.set()
+
+    class HangingBus(BrokenBus):
+        async def publish(self, topic: str, event: dict[str, Any]) -> None:
+            await committed_all.wait()
+            await super().publish(topic, event)
+
+    bus = HangingBus()
+    monkeypatch.setattr(api.container, "bus", bus)
+    indexer = WatchedIndexer(
+        api.container, FakeClient(), ScriptedStream(batches, None), max_batch=1
+    )  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError, match="bus down"):
+        await asyncio.wait_for(indexer.run(asyncio.Event()), timeout=30)
+    assert bus.published == ["trades"]
+    assert indexer.checkpoint_slot == batches[-1].slot
+
+
+async def test_the_finality_loop_logs_a_failed_check_and_goes_on(api):
+    client = FakeClient()
+    stop = asyncio.Event()
+    calls: list[int] = []
+
+    async def failing(signatures: list[str]) -> list[SignatureState | None]:
+        calls.append(len(signatures))
+        stop.set()
+        raise RuntimeError("rpc down")
+
+    client.signature_statuses = failing  # type: ignore[method-assign]
+    indexer = Indexer(api.container, client, ScriptedStream([], None))  # type: ignore[arg-type]
+    tape = Tape()
+    await indexer.index([created(tape)])
+    await asyncio.wait_for(indexer.run_finality(stop, interval=0), timeout=30)
+    assert calls == [1]

@@ -24,8 +24,11 @@ class FeeSchedule:
         return self.protocol_bps + self.resolver_bps + self.lp_bps
 
     def fees_on(self, amount: int) -> int:
-        return sum(
-            amount * bps // BPS for bps in (self.protocol_bps, self.resolver_bps, self.lp_bps)
+        """Each fee floored on its own, as the program does (runs for every indexed trade)."""
+        return (
+            amount * self.protocol_bps // BPS
+            + amount * self.resolver_bps // BPS
+            + amount * self.lp_bps // BPS
         )
 
     def net_of(self, gross: int) -> int:

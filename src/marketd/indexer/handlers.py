@@ -1,9 +1,9 @@
 """One handler per program event: how each event changes the platform's rows.
 
-Handlers are pure: they mutate the rows a `Workspace` holds (loaded beforehand by
-`marketd.indexer.store`) and queue bus notices, and never touch the database themselves. The
-store runs them only for events whose `chain_events` row it just inserted, so replaying any
-range of history applies nothing twice.
+Handlers are pure: they mutate the rows a `Workspace` holds (plain records of
+`marketd.indexer.rows`, loaded beforehand by `marketd.indexer.store`) and queue bus notices, and
+never touch the database themselves. The store runs them only for events whose `chain_events`
+row it just inserted, so replaying any range of history applies nothing twice.
 
 Event data arrives normalised (`normalise`): market ids as UUID strings, public keys as base58
 strings, byte arrays as text; that same form is stored in `chain_events.data`, so a market can be
@@ -12,6 +12,7 @@ rebuilt from its stored events (fork rollback) by running the very same handlers
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,8 +24,8 @@ from solders.pubkey import Pubkey
 
 from marketd.chain.addresses import market_address, market_id_from_bytes
 from marketd.indexer.fees import FeeSchedule
+from marketd.indexer.rows import MarketRow, PositionRow, TradeRow, VoteRow
 from marketd.markets.rules import MarketState
-from marketd.models import DisputeVote, Market, Position, ProposalVote, Trade
 
 log = structlog.get_logger(__name__)
 
@@ -33,9 +34,11 @@ PRICE_QUANTUM = Decimal("0.000000001")
 UNKNOWN_QUESTION = "(created on chain; question not registered)"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class IndexedEvent:
-    """One program event in normalised form, with its transaction context."""
+    """One program event in normalised form, with its transaction context (read-only by
+    convention: not frozen, because a frozen dataclass's __init__ costs several microseconds
+    per event in a backfill)."""
 
     signature: str
     index: int
@@ -55,13 +58,23 @@ class IndexedEvent:
         value = self.data.get("market")
         return value if isinstance(value, str) else None
 
-    def at(self) -> datetime:
-        """When it happened: the event's own timestamp, else the block time."""
+    at: datetime = field(init=False, repr=False, compare=False)
+    """When it happened: the event's own timestamp, else the block time (set on creation:
+    handlers read it several times per event)."""
+
+    def __post_init__(self) -> None:
+        self.at = self._when()
+
+    def _when(self) -> datetime:
         for key in ("timestamp", "cancelled_at"):
             value = self.data.get(key)
             if isinstance(value, int) and not isinstance(value, bool):
                 return datetime.fromtimestamp(value, UTC)
         return self.block_time or datetime.now(UTC)
+
+
+# A backfill sees the same few markets over and over; the UUID parse is the costly part.
+_market_id_of = functools.lru_cache(maxsize=65536)(market_id_from_bytes)
 
 
 def _text(raw: bytes) -> str:
@@ -75,7 +88,7 @@ def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         if key == "market_id" and isinstance(value, bytes | bytearray):
             try:
-                out[key] = market_id_from_bytes(bytes(value))
+                out[key] = _market_id_of(bytes(value))
             except ValueError:
                 out[key] = None
         elif isinstance(value, Pubkey):
@@ -110,11 +123,19 @@ class Workspace:
 
     program_id: Pubkey
     fees: FeeSchedule = field(default_factory=FeeSchedule)
-    markets: dict[str, Market] = field(default_factory=dict)
-    positions: dict[VoteKey, Position] = field(default_factory=dict)
-    proposal_votes: dict[VoteKey, ProposalVote] = field(default_factory=dict)
-    dispute_votes: dict[VoteKey, DisputeVote] = field(default_factory=dict)
-    new_rows: list[Any] = field(default_factory=list)
+    markets: dict[str, MarketRow] = field(default_factory=dict)
+    # Each loaded market's column values as loaded: the store writes only what changed.
+    originals: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    positions: dict[VoteKey, PositionRow] = field(default_factory=dict)
+    proposal_votes: dict[VoteKey, VoteRow] = field(default_factory=dict)
+    dispute_votes: dict[VoteKey, VoteRow] = field(default_factory=dict)
+    # What to write back: markets created by the batch, positions and votes it changed (loaded
+    # or new; written as upserts), the trades it produced.
+    new_markets: set[str] = field(default_factory=set)
+    changed_positions: dict[VoteKey, PositionRow] = field(default_factory=dict)
+    stored_positions: set[VoteKey] = field(default_factory=set)  # loaded, i.e. rows that exist
+    changed_votes: dict[tuple[str, str, str], VoteRow] = field(default_factory=dict)
+    trades: list[TradeRow] = field(default_factory=list)
     users: dict[str, datetime] = field(default_factory=dict)
     vote_log: list[dict[str, Any]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -123,7 +144,7 @@ class Workspace:
     paused: bool | None = None
 
     # -- lookups
-    def market(self, event: IndexedEvent) -> Market | None:
+    def market(self, event: IndexedEvent) -> MarketRow | None:
         market_id = event.market_id
         if market_id is None and event.market_key is not None:
             market_id = next(
@@ -135,26 +156,15 @@ class Workspace:
             log.warning("event of an unknown market skipped", name=event.name, market=market_id)
             return None
         self.touched.add(market.id)
-        market.updated_at = event.at()
+        market.updated_at = event.at
         return market
 
-    def position(self, market_id: str, wallet: str, at: datetime) -> Position:
+    def position(self, market_id: str, wallet: str, at: datetime) -> PositionRow:
         key = (market_id, wallet)
         position = self.positions.get(key)
         if position is None:
-            position = Position(
-                market_id=market_id,
-                user_wallet=wallet,
-                shares_yes=0,
-                shares_no=0,
-                total_invested=0,
-                trades_count=0,
-                realized_pnl=0,
-                created_at=at,
-                updated_at=at,
-            )
-            self.positions[key] = position
-            self.new_rows.append(position)
+            position = self.positions[key] = PositionRow.new(market_id, wallet, at)
+        self.changed_positions[key] = position
         position.updated_at = at
         return position
 
@@ -163,7 +173,7 @@ class Workspace:
         self.users[wallet] = at if first is None else min(first, at)
 
     # -- changes
-    def set_state(self, market: Market, state: MarketState, event: IndexedEvent) -> None:
+    def set_state(self, market: MarketRow, state: MarketState, event: IndexedEvent) -> None:
         old = market.state
         if old == state.value:
             return
@@ -176,7 +186,7 @@ class Workspace:
                     "marketId": market.id,
                     "oldState": old,
                     "newState": state.value,
-                    "timestamp": event.at().isoformat(),
+                    "timestamp": event.at.isoformat(),
                 },
             )
         )
@@ -190,21 +200,19 @@ def on_market_created(ws: Workspace, event: IndexedEvent) -> None:
     if market_id is None:
         log.warning("MarketCreated with a market id that is not a UUID skipped")
         return
-    at = event.at()
+    at = event.at
     market = ws.markets.get(market_id)
     if market is None:
         # The chain is the truth: a market created without the API still gets its row.
-        market = Market.new(
+        market = MarketRow.new(
             id=market_id,
             on_chain_address=str(market_address(ws.program_id, market_id)),
-            question=UNKNOWN_QUESTION,
             creator_wallet=data["creator"],
-            resolver_wallet=None,
             state=MarketState.from_code(data["state"]).value,
-            created_at=at,
+            at=at,
         )
         ws.markets[market_id] = market
-        ws.new_rows.append(market)
+        ws.new_markets.add(market_id)
     market.creator_wallet = data["creator"]
     market.b_parameter = data["b_parameter"]
     market.updated_at = at
@@ -217,19 +225,14 @@ def _vote(ws: Workspace, event: IndexedEvent, kind: str) -> None:
     market = ws.market(event)
     if market is None:
         return
-    wallet, vote, at = event.data["user"], bool(event.data["vote"]), event.at()
-    table: type[ProposalVote] | type[DisputeVote]
-    votes: dict[VoteKey, Any]
-    table, votes = (
-        (ProposalVote, ws.proposal_votes) if kind == "proposal" else (DisputeVote, ws.dispute_votes)
-    )
-    row: Any = votes.get((market.id, wallet))
+    wallet, vote, at = event.data["user"], bool(event.data["vote"]), event.at
+    votes = ws.proposal_votes if kind == "proposal" else ws.dispute_votes
+    row = votes.get((market.id, wallet))
     if row is None:
-        row = table(market_id=market.id, user_wallet=wallet, vote=vote, voted_at=at)
-        votes[(market.id, wallet)] = row
-        ws.new_rows.append(row)
+        row = votes[(market.id, wallet)] = VoteRow(None, market.id, wallet, vote, at, None)
     # The on-chain vote replaces any off-chain vote of the same wallet.
     row.vote, row.voted_at, row.tx_signature = vote, at, event.signature
+    ws.changed_votes[(kind, market.id, wallet)] = row
     ws.vote_log.append(
         {
             "kind": kind,
@@ -272,7 +275,7 @@ def on_dispute_aggregated(ws: Workspace, event: IndexedEvent) -> None:
 
 def on_proposal_approved(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
-        market.approved_at = event.at()
+        market.approved_at = event.at
         ws.set_state(market, MarketState.APPROVED, event)
 
 
@@ -281,7 +284,7 @@ def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
         # Nothing trades before activation, so the pool holds exactly the initial liquidity.
         market.initial_liquidity = event.data["initial_liquidity"]
         market.current_liquidity = event.data["initial_liquidity"]
-        market.activated_at = event.at()
+        market.activated_at = event.at
         ws.set_state(market, MarketState.ACTIVE, event)
 
 
@@ -289,7 +292,7 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
     market = ws.market(event)
     if market is None:
         return
-    data, at = event.data, event.at()
+    data, at = event.data, event.at
     wallet, yes, shares = data["user"], bool(data["outcome"]), int(data["shares"])
     buy = trade_type == "buy"
     amount = int(data["cost"] if buy else data["proceeds"])
@@ -318,17 +321,17 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
     if signature in ws.trade_signatures:  # a second trade in one transaction
         signature = f"{signature[:80]}#{event.index}"
     ws.trade_signatures.add(signature)
-    ws.new_rows.append(
-        Trade(
-            market_id=market.id,
-            user_wallet=wallet,
-            trade_type=trade_type,
-            outcome=yes,
-            shares=shares,
-            cost=amount,
-            price_after=market.current_price_yes,
-            tx_signature=signature,
-            block_time=event.block_time or at,
+    ws.trades.append(
+        TradeRow(
+            market.id,
+            wallet,
+            trade_type,
+            yes,
+            shares,
+            amount,
+            market.current_price_yes,
+            signature,
+            event.block_time or at,
         )
     )
     ws.seen(wallet, at)
@@ -362,21 +365,21 @@ def on_market_resolved(ws: Workspace, event: IndexedEvent) -> None:
         market.resolver_wallet = event.data["resolver"]
         market.proposed_outcome = bool(event.data["outcome"])
         market.ipfs_evidence_hash = event.data["evidence_hash"] or None
-        market.resolution_proposed_at = event.at()
+        market.resolution_proposed_at = event.at
         ws.set_state(market, MarketState.RESOLVING, event)
-        ws.seen(event.data["resolver"], event.at())
+        ws.seen(event.data["resolver"], event.at)
 
 
 def on_dispute_initiated(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
         ws.set_state(market, MarketState.DISPUTED, event)
-        ws.seen(event.data["initiator"], event.at())
+        ws.seen(event.data["initiator"], event.at)
 
 
 def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
         market.final_outcome = event.data["final_outcome"]
-        market.finalized_at = event.at()
+        market.finalized_at = event.at
         ws.set_state(market, MarketState.FINALIZED, event)
 
 
@@ -388,7 +391,7 @@ def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
 
 def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
-        wallet, at = event.data["user"], event.at()
+        wallet, at = event.data["user"], event.at
         ws.position(market.id, wallet, at).realized_pnl += int(event.data["amount"])
         ws.seen(wallet, at)
 

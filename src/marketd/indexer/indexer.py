@@ -5,7 +5,14 @@ head, then live; after any disconnect the stream backfills again from the last t
 yielded). A pump task queues the stream's transactions; the indexer drains whatever is queued
 (up to `max_batch`) into ONE database transaction together with the checkpoint, so a backfill
 is written in large batches and a quiet live stream still indexes each transaction at once.
-After the commit it publishes the bus notices and rewrites the cache of the touched markets.
+After the commit it publishes the bus notices and rewrites the cache of the touched markets, in
+an announcer task that overlaps the next batch's transaction (see `Indexer.run`).
+
+Lag (`marketd_indexer_lag_slots`): slots between the newest program transaction known to exist
+and the checkpoint. "Known" is the newest slot the stream delivered or, polled every
+`head_interval` seconds, the slot of the program's newest signature on chain
+(getSignaturesForAddress, limit 1), so a backfill shows its distance to the head while a quiet
+program (no new transactions) shows 0 rather than the distance to the cluster's tip.
 
 Commitment and forks (`check_finality`): events are indexed at `confirmed`. Periodically the
 signatures of not-yet-finalized events are looked up (getSignatureStatuses): finalized ones are
@@ -19,10 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
+from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.client import ChainClient
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
+from marketd.core.metrics import INDEXER_LAG_SLOTS
 from marketd.indexer.checkpoint import (
     checkpoint_name,
     load_checkpoint,
@@ -52,6 +62,8 @@ class FinalityReport:
     finalized: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
     rebuilt: list[str] = field(default_factory=list)
+    checkpoint_moved_to: int | None = None
+    """The slot the checkpoint moved back to, when it pointed at a dropped transaction."""
 
 
 async def fee_schedule(client: ChainClient) -> FeeSchedule:
@@ -65,6 +77,19 @@ async def fee_schedule(client: ChainClient) -> FeeSchedule:
     )
 
 
+async def _until(step: Coroutine[Any, Any, None], announcer: asyncio.Task[None]) -> None:
+    """Await `step` (a put to or join of the announcements) unless the announcer fails first,
+    in which case its error is raised (a dead announcer would never drain the queue)."""
+    task = asyncio.create_task(step)
+    await asyncio.wait({task, announcer}, return_when=asyncio.FIRST_COMPLETED)
+    if announcer.done():  # it only ever ends by failing
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        announcer.result()
+    task.result()
+
+
 class Indexer:
     def __init__(
         self,
@@ -74,6 +99,7 @@ class Indexer:
         *,
         max_batch: int = 500,
         missing_checks: int = 2,
+        head_interval: float = 5.0,
     ) -> None:
         self.container = container
         self.client = client
@@ -87,33 +113,54 @@ class Indexer:
         self.indexed = asyncio.Event()
         """Set after every committed batch (lets a caller wait for progress)."""
         self._missing: Counter[str] = Counter()
+        self.head_interval = head_interval
+        self.head_slot = 0
+        """The newest slot of a program transaction known to exist (see the module doc)."""
+        self.checkpoint_slot: int | None = None
+        """The checkpoint's slot, once read or written by this instance."""
 
     # ------------------------------------------------------------------ the loop
     async def run(self, stop: asyncio.Event) -> None:
-        """Follow the chain until `stop` is set."""
+        """Follow the chain until `stop` is set.
+
+        A batch's announcement (cache refresh, bus notices) runs in one announcer task while
+        the next batch is committed: always after its own commit, in commit order, at most one
+        batch behind. Everything committed is announced before a clean stop or before the
+        stream's error is raised; `indexed` is set once a batch's notices are out."""
         self.fees = await fee_schedule(self.client)
         async with self.container.database.session() as session:
             since = await load_checkpoint(session, self.name)
+        self._moved_to(since.slot if since is not None else 0)
         queue: asyncio.Queue[TransactionEvents] = asyncio.Queue(maxsize=self.max_batch * 4)
+        announcements: asyncio.Queue[Applied] = asyncio.Queue(maxsize=1)
         pump = asyncio.create_task(self._pump(since, queue))
+        announcer = asyncio.create_task(self._announcer(announcements))
         stopping = asyncio.create_task(stop.wait())
+        head = asyncio.create_task(self._watch_head())
         try:
             while not stop.is_set():
                 getter = asyncio.create_task(queue.get())
-                await asyncio.wait({getter, stopping, pump}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {getter, stopping, pump, announcer}, return_when=asyncio.FIRST_COMPLETED
+                )
                 if not getter.done():
                     getter.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await getter
+                    if announcer.done():
+                        announcer.result()  # announcing failed: raise its error
                     if pump.done():
+                        await _until(announcements.join(), announcer)
                         pump.result()  # the stream ended: raise its error
                     continue
                 batches = [getter.result()]
                 while len(batches) < self.max_batch and not queue.empty():
                     batches.append(queue.get_nowait())
-                await self.index(batches)
+                applied = await self._commit(batches)
+                await _until(announcements.put(applied), announcer)
+            await _until(announcements.join(), announcer)
         finally:
-            for task in (pump, stopping):
+            for task in (pump, announcer, stopping, head):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -122,17 +169,66 @@ class Indexer:
         self, since: Checkpoint | None, queue: asyncio.Queue[TransactionEvents]
     ) -> None:
         async for batch in self.stream.follow(since):
+            self._saw(batch.slot)
             await queue.put(batch)
 
+    async def _announcer(self, announcements: asyncio.Queue[Applied]) -> None:
+        while True:
+            applied = await announcements.get()
+            try:
+                await self._announce(applied.notices, applied.touched)
+            finally:
+                announcements.task_done()
+            self.indexed.set()
+
     async def index(self, batches: Sequence[TransactionEvents]) -> Applied:
-        """Index transactions (chain order) and move the checkpoint, in one DB transaction."""
-        async with self.container.database.session() as session, session.begin():
-            applied = await apply_transactions(session, batches, self.program_id, self.fees)
-            await save_checkpoint(session, self.name, batches[-1].checkpoint)
-        self.fees = applied.fees
+        """Index transactions (chain order), move the checkpoint, in one DB transaction; then
+        refresh the cache and publish the notices."""
+        applied = await self._commit(batches)
         await self._announce(applied.notices, applied.touched)
         self.indexed.set()
         return applied
+
+    async def _commit(self, batches: Sequence[TransactionEvents]) -> Applied:
+        async with self.container.database.session() as session, session.begin():
+            applied = await apply_transactions(session, batches, self.program_id, self.fees)
+            await save_checkpoint(session, self.name, batches[-1].checkpoint)
+        self._moved_to(batches[-1].slot)
+        self.fees = applied.fees
+        return applied
+
+    # ------------------------------------------------------------------ lag
+    def _saw(self, slot: int) -> None:
+        if slot > self.head_slot:
+            self.head_slot = slot
+            self._report_lag()
+
+    def _moved_to(self, slot: int) -> None:
+        self.checkpoint_slot = slot
+        self._report_lag()
+
+    def _report_lag(self) -> None:
+        if self.checkpoint_slot is not None:
+            INDEXER_LAG_SLOTS.set(max(0, self.head_slot - self.checkpoint_slot))
+
+    async def observe_head(self) -> int | None:
+        """Read the slot of the program's newest transaction on chain and update the lag."""
+        response = await self.client.rpc.get_signatures_for_address(
+            self.program_id, limit=1, commitment=Confirmed
+        )
+        if not response.value:
+            return None
+        slot = int(response.value[0].slot)
+        self._saw(slot)
+        return slot
+
+    async def _watch_head(self) -> None:
+        while True:
+            try:
+                await self.observe_head()
+            except Exception:
+                log.warning("reading the program's newest transaction failed", exc_info=True)
+            await asyncio.sleep(self.head_interval)
 
     async def _announce(self, notices: Sequence[Notice], touched: set[str]) -> None:
         if touched:
@@ -181,6 +277,8 @@ class Indexer:
                 notices = await self._roll_back(session, report)
         for signature in report.rolled_back:
             self._missing.pop(signature, None)
+        if report.checkpoint_moved_to is not None:
+            self._moved_to(report.checkpoint_moved_to)
         await self._announce(notices, set(report.rebuilt))
         return report
 
@@ -211,6 +309,7 @@ class Indexer:
             await save_checkpoint(
                 session, self.name, Checkpoint(newest[0], newest[1]) if newest else None
             )
+            report.checkpoint_moved_to = newest[1] if newest else 0
         return await rebuild_markets(session, report.rebuilt, self.program_id, self.fees)
 
     async def run_finality(self, stop: asyncio.Event, interval: float = 5.0) -> None:

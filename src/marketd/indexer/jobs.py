@@ -74,6 +74,7 @@ def indexer_jobs(
         stream,
         max_batch=settings.max_batch,
         missing_checks=settings.missing_checks,
+        head_interval=settings.finality_interval_seconds,  # both poll the chain's progress
     )
     notify = runner.notify if runner is not None else None
 

@@ -4,31 +4,58 @@
 
 1. inserts every event into `chain_events` (INSERT … ON CONFLICT DO NOTHING RETURNING), which
    tells which events are new: only those are applied, so a replay changes nothing;
-2. loads every row the new events may touch in a handful of queries (markets, positions, votes);
-3. runs the handlers in chain order on those rows (`marketd.indexer.handlers`);
-4. writes users (first seen), new and changed rows, the vote log, settles relayed trades.
+2. loads every row the new events may touch in a handful of Core queries (markets, locked in id
+   order, then positions and votes) as plain records (`marketd.indexer.rows`);
+3. runs the handlers in chain order on those records (`marketd.indexer.handlers`);
+4. writes users (first seen), markets (new ones upserted; for the others only the columns the
+   batch changed), positions and on-chain votes (upserts), trades (insert-if-absent on the
+   signature), the vote log, and settles relayed trades.
 
-Batching many transactions into one call is what makes backfill fast: the round trips are per
-batch, not per event.
+Every write is one multi-row statement per table (`marketd.indexer.bulk`), never a statement
+per row and never the ORM's unit of work: the round trips are per batch, not per event, which
+is what makes a backfill fast. The upserts and insert-if-absent writes mean a row that appeared
+meanwhile (a position or vote written by a concurrent instance, a market registered by the API)
+never makes the batch fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from solders.pubkey import Pubkey
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy import insert as insert_
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketd.chain.addresses import market_address
 from marketd.chain.stream import TransactionEvents
 from marketd.core.database import upsert_insert
+from marketd.indexer.bulk import BulkInsert, BulkUpdate, member_of
 from marketd.indexer.fees import FeeSchedule
-from marketd.indexer.handlers import IndexedEvent, Notice, Workspace, apply, normalise
+from marketd.indexer.handlers import (
+    UNKNOWN_QUESTION,
+    IndexedEvent,
+    Notice,
+    Workspace,
+    apply,
+    normalise,
+)
+from marketd.indexer.rows import (
+    MARKET_CHAIN_COLUMNS,
+    MARKET_COLUMNS,
+    POSITION_COLUMNS,
+    POSITION_FIELDS,
+    TRADE_COLUMNS,
+    VOTE_COLUMNS,
+    VOTE_FIELDS,
+    MarketRow,
+    PositionRow,
+    VoteRow,
+)
 from marketd.markets.rules import MarketState
 from marketd.models import (
     ChainEvent,
@@ -43,7 +70,72 @@ from marketd.models import (
     utcnow,
 )
 
-INSERT_CHUNK = 1000  # rows per multi-row INSERT (well under the bind-parameter limits)
+MARKETS = cast(Table, Market.__table__)
+POSITIONS_TABLE = cast(Table, Position.__table__)
+SUBMISSIONS = cast(Table, TradeSubmission.__table__)
+VOTE_TABLES = {
+    "proposal": cast(Table, ProposalVote.__table__),
+    "dispute": cast(Table, DisputeVote.__table__),
+}
+# Events whose "user" owns a position the event changes.
+POSITION_EVENTS = frozenset({"SharesBought", "SharesSold", "WinningsClaimed"})
+VOTE_EVENTS = {"ProposalVoteSubmitted": "proposal", "DisputeVoteSubmitted": "dispute"}
+
+CHAIN_EVENTS = BulkInsert(
+    cast(Table, ChainEvent.__table__),
+    (
+        "signature",
+        "event_index",
+        "slot",
+        "name",
+        "market_id",
+        "data",
+        "block_time",
+        "commitment",
+        "created_at",
+    ),
+    conflict=("signature", "event_index"),
+    returning=("signature", "event_index"),
+)
+USERS = BulkInsert(
+    cast(Table, User.__table__), ("wallet", "created_at", "last_seen_at"), conflict=("wallet",)
+)
+POSITION_COUNTERS = (
+    "shares_yes",
+    "shares_no",
+    "total_invested",
+    "trades_count",
+    "realized_pnl",
+    "updated_at",
+)
+# New positions: upserted, so a row that appeared meanwhile never fails the batch. Loaded ones
+# (their market rows are locked by the batch) are updated by id, which is cheaper.
+NEW_POSITIONS = BulkInsert(
+    POSITIONS_TABLE,
+    POSITION_COLUMNS,
+    conflict=("market_id", "user_wallet"),
+    update=POSITION_COUNTERS,
+    fresh_id="id",
+)
+STORED_POSITIONS = BulkUpdate(POSITIONS_TABLE, "id", POSITION_COUNTERS)
+VOTES = {
+    kind: BulkInsert(
+        table,
+        VOTE_COLUMNS,
+        conflict=("market_id", "user_wallet"),
+        update=("vote", "voted_at", "tx_signature"),
+        fresh_id="id",
+    )
+    for kind, table in VOTE_TABLES.items()
+}
+TRADES = BulkInsert(
+    cast(Table, Trade.__table__), TRADE_COLUMNS, conflict=("tx_signature",), fresh_id="id"
+)
+VOTE_LOG = BulkInsert(
+    cast(Table, VoteLog.__table__),
+    ("kind", "market_id", "user_wallet", "vote", "source", "tx_signature", "recorded_at"),
+    fresh_id="id",
+)
 
 
 @dataclass
@@ -70,98 +162,227 @@ def indexed_events(batch: TransactionEvents) -> list[IndexedEvent]:
     ]
 
 
-def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), INSERT_CHUNK):
-        yield rows[start : start + INSERT_CHUNK]
+# ------------------------------------------------------------------------------ recording
+async def market_ids_by_address(
+    session: AsyncSession, events: Sequence[IndexedEvent], program_id: Pubkey
+) -> dict[str, str]:
+    """Market ids of the events that name their market by address only (WinningsClaimed).
+
+    Stored with the event, so a market rebuilt from its events (fork rollback) replays them."""
+    wanted = {e.market_key for e in events if e.market_id is None and e.market_key is not None}
+    if not wanted:
+        return {}
+    found = {
+        str(market_address(program_id, e.market_id)): e.market_id
+        for e in events
+        if e.name == "MarketCreated" and e.market_id is not None
+    }
+    rows = await session.execute(
+        select(MARKETS.c.on_chain_address, MARKETS.c.id).where(
+            member_of(session, MARKETS.c.on_chain_address, wanted - set(found))
+        )
+    )
+    found.update({address: market_id for address, market_id in rows.all()})
+    return found
 
 
 async def record_events(
-    session: AsyncSession, events: Sequence[IndexedEvent], commitment: dict[str, str]
+    session: AsyncSession,
+    events: Sequence[IndexedEvent],
+    commitment: dict[str, str],
+    market_ids: dict[str, str] | None = None,
 ) -> list[IndexedEvent]:
-    """Insert-if-absent into chain_events; the events that were not there yet, in order."""
+    """Insert-if-absent into chain_events; the events that were not there yet, in order.
+
+    An event given twice in one call is new at most once. `market_ids` maps market addresses
+    to ids for events that name their market by address (see `market_ids_by_address`)."""
     if not events:
         return []
-    insert = upsert_insert(session)
+    by_address = market_ids or {}
     now = utcnow()
     rows = [
-        {
-            "signature": e.signature,
-            "event_index": e.index,
-            "slot": e.slot,
-            "name": e.name,
-            "market_id": e.market_id,
-            "data": dict(e.data),
-            "block_time": e.block_time,
-            "commitment": commitment.get(e.signature, "confirmed"),
-            "created_at": now,
-        }
+        (
+            e.signature,
+            e.index,
+            e.slot,
+            e.name,
+            e.market_id if e.market_id is not None else by_address.get(e.market_key or ""),
+            dict(e.data),
+            e.block_time,
+            commitment.get(e.signature, "confirmed"),
+            now,
+        )
         for e in events
     ]
-    statement = (
-        insert(ChainEvent)
-        .on_conflict_do_nothing(index_elements=["signature", "event_index"])
-        .returning(ChainEvent.signature, ChainEvent.event_index)
+    inserted = {
+        (signature, index) for signature, index in await CHAIN_EVENTS.execute(session, rows)
+    }
+    fresh = []
+    for event in events:
+        key = (event.signature, event.index)
+        if key in inserted:
+            inserted.discard(key)
+            fresh.append(event)
+    return fresh
+
+
+# ------------------------------------------------------------------------------ loading
+async def load_markets(
+    session: AsyncSession, ids: Collection[str], addresses: Collection[str] = ()
+) -> list[MarketRow]:
+    """The markets with any of the ids or on-chain addresses, as plain records, locked.
+
+    FOR UPDATE (PostgreSQL), in id order: the batch's writes to these markets and to their
+    positions and votes cannot interleave with another writer's (a fork rebuild, a vote tally,
+    an off-chain vote, which share-locks its market), and ordered locking cannot deadlock."""
+    if not ids and not addresses:
+        return []
+    query = (
+        select(*(MARKETS.c[name] for name in MARKET_COLUMNS))
+        .where(
+            or_(
+                member_of(session, MARKETS.c.id, ids),
+                member_of(session, MARKETS.c.on_chain_address, addresses),
+            )
+        )
+        .order_by(MARKETS.c.id)
+        .with_for_update()
     )
-    # executemany with RETURNING: SQLAlchemy batches it into multi-row statements it compiles
-    # once ("insertmanyvalues"), much cheaper than building one huge VALUES list per call.
-    result = await session.execute(statement, rows)
-    inserted = {(signature, index) for signature, index in result.all()}
-    return [e for e in events if (e.signature, e.index) in inserted]
+    return [MarketRow(*row) for row in (await session.execute(query)).all()]
 
 
 async def _pairs(
-    session: AsyncSession, table: Any, market_ids: set[str], wallets: set[str]
+    session: AsyncSession, table: Table, market_ids: Collection[str], wallets: Collection[str]
 ) -> list[Any]:
     """Rows of a (market, wallet)-keyed table for any of the markets and wallets."""
-    query = select(table).where(table.market_id.in_(market_ids), table.user_wallet.in_(wallets))
-    return list((await session.scalars(query)).all())
+    columns = POSITION_FIELDS if table is POSITIONS_TABLE else VOTE_FIELDS
+    query = select(*(table.c[name] for name in columns)).where(
+        member_of(session, table.c.market_id, market_ids),
+        member_of(session, table.c.user_wallet, wallets),
+    )
+    return list((await session.execute(query)).all())
+
+
+def _wallets(events: Iterable[IndexedEvent], names: Collection[str]) -> set[str]:
+    return {
+        e.data["user"] for e in events if e.name in names and isinstance(e.data.get("user"), str)
+    }
 
 
 async def load_workspace(
-    session: AsyncSession, events: Sequence[IndexedEvent], program_id: Pubkey, fees: FeeSchedule
+    session: AsyncSession,
+    events: Sequence[IndexedEvent],
+    program_id: Pubkey,
+    fees: FeeSchedule,
+    markets: Sequence[MarketRow] = (),
 ) -> Workspace:
-    """Every row `events` may touch, loaded in a few queries."""
+    """Every row `events` may touch, loaded in a few queries (`markets`: loaded and locked
+    already by the caller)."""
     ws = Workspace(program_id=program_id, fees=fees)
-    ids = {e.market_id for e in events if e.market_id is not None}
-    keys = {e.market_key for e in events if e.market_key is not None}
-    if not ids and not keys:
-        return ws
-    query = select(Market).where(or_(Market.id.in_(ids), Market.on_chain_address.in_(keys)))
-    for market in (await session.scalars(query)).all():
+    for market in markets:
         ws.markets[market.id] = market
-    wallets = {e.data["user"] for e in events if isinstance(e.data.get("user"), str)}
+    ids = {e.market_id for e in events if e.market_id is not None} - set(ws.markets)
+    keys = {e.market_key for e in events if e.market_key is not None} - {
+        m.on_chain_address for m in markets
+    }
+    for market in await load_markets(session, ids, keys):
+        ws.markets[market.id] = market
+    ws.originals = {market_id: market.values() for market_id, market in ws.markets.items()}
     market_ids = set(ws.markets)
-    if wallets and market_ids:
-        for row in await _pairs(session, Position, market_ids, wallets):
-            ws.positions[(row.market_id, row.user_wallet)] = row
-        for row in await _pairs(session, ProposalVote, market_ids, wallets):
-            ws.proposal_votes[(row.market_id, row.user_wallet)] = row
-        for row in await _pairs(session, DisputeVote, market_ids, wallets):
-            ws.dispute_votes[(row.market_id, row.user_wallet)] = row
+    if not market_ids:
+        return ws
+    if wallets := _wallets(events, POSITION_EVENTS):
+        for row in await _pairs(session, POSITIONS_TABLE, market_ids, wallets):
+            key = (row.market_id, row.user_wallet)
+            ws.positions[key] = PositionRow(*row)
+            ws.stored_positions.add(key)
+    for kind, votes in (("proposal", ws.proposal_votes), ("dispute", ws.dispute_votes)):
+        names = {name for name, of in VOTE_EVENTS.items() if of == kind}
+        if wallets := _wallets(events, names):
+            for row in await _pairs(session, VOTE_TABLES[kind], market_ids, wallets):
+                votes[(row.market_id, row.user_wallet)] = VoteRow(*row)
     return ws
 
 
+# ------------------------------------------------------------------------------ writing
+@functools.cache
+def _market_update(columns: tuple[str, ...]) -> BulkUpdate:
+    return BulkUpdate(MARKETS, "id", columns)
+
+
+async def _write_markets(session: AsyncSession, ws: Workspace) -> None:
+    if ws.new_markets:
+        insert = upsert_insert(session)(MARKETS)
+        # Registered (API) or created (reconcile) meanwhile: the chain's values win, the text stays.
+        statement = insert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: insert.excluded[name] for name in MARKET_CHAIN_COLUMNS},
+        )
+        new = [
+            ws.markets[market_id].as_dict()
+            | {"question": UNKNOWN_QUESTION, "tags": [], "description": None, "category": None}
+            for market_id in sorted(ws.new_markets)
+        ]
+        await session.execute(statement, new)
+    # The other writers of `markets` (vote tallies, reconcile) keep the columns we did not change.
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for market_id, market in ws.markets.items():
+        original = ws.originals.get(market_id)
+        if original is None:
+            continue  # new (inserted above)
+        if changes := market.changes(original):
+            changes.setdefault("updated_at", utcnow())  # as the column's onupdate would
+            columns = tuple(sorted(changes))
+            groups.setdefault(columns, []).append((market_id, *(changes[c] for c in columns)))
+    for columns, rows in groups.items():
+        await _market_update(columns).execute(session, rows)
+
+
 async def write_workspace(session: AsyncSession, ws: Workspace) -> None:
-    """Persist what the handlers did: users, new rows (markets first), the vote log."""
-    insert = upsert_insert(session)
-    users = [
-        {"wallet": wallet, "created_at": at, "last_seen_at": at} for wallet, at in ws.users.items()
-    ]
-    if users:
-        await session.execute(insert(User).on_conflict_do_nothing(index_elements=["wallet"]), users)
-    new_markets = [row for row in ws.new_rows if isinstance(row, Market)]
-    session.add_all(new_markets)
-    await session.flush()
-    session.add_all([row for row in ws.new_rows if not isinstance(row, Market)])
-    await session.flush()
+    """Persist what the handlers did: users, markets first (foreign keys), then the rest."""
+    if ws.users:
+        await USERS.execute(session, [(wallet, at, at) for wallet, at in ws.users.items()])
+    await _write_markets(session, ws)
+    stored, new = [], []
+    for key, position in ws.changed_positions.items():
+        if key in ws.stored_positions:
+            stored.append((position.id, *(getattr(position, c) for c in POSITION_COUNTERS)))
+        else:
+            new.append(position.values())
+    if stored:
+        await STORED_POSITIONS.execute(session, stored)
+    if new:
+        await NEW_POSITIONS.execute(session, new)
+    for kind, statement in VOTES.items():
+        rows = [vote.values() for (of, _m, _w), vote in ws.changed_votes.items() if of == kind]
+        if rows:
+            await statement.execute(session, rows)
+    if ws.trades:
+        await TRADES.execute(session, ws.trades)
     if ws.vote_log:
-        await session.execute(insert_(VoteLog), ws.vote_log)
+        await VOTE_LOG.execute(
+            session,
+            [
+                (
+                    entry["kind"],
+                    entry["market_id"],
+                    entry["user_wallet"],
+                    entry["vote"],
+                    entry["source"],
+                    entry["tx_signature"],
+                    entry["recorded_at"],
+                )
+                for entry in ws.vote_log
+            ],
+        )
 
 
 async def _vote_counts(session: AsyncSession, kind: str, market_id: str) -> tuple[int, int]:
-    table = ProposalVote if kind == "proposal" else DisputeVote
+    table = VOTE_TABLES[kind]
     rows = await session.execute(
-        select(table.vote, func.count()).where(table.market_id == market_id).group_by(table.vote)
+        select(table.c.vote, func.count())
+        .where(table.c.market_id == market_id)
+        .group_by(table.c.vote)
     )
     counts = {bool(vote): int(count) for vote, count in rows.all()}
     return counts.get(True, 0), counts.get(False, 0)
@@ -181,23 +402,32 @@ async def complete_vote_notices(session: AsyncSession, notices: Sequence[Notice]
 
 async def settle_submissions(session: AsyncSession, batches: Sequence[TransactionEvents]) -> None:
     """Relayed trades: pending -> confirmed when indexed, failed when the chain failed them."""
+    now = utcnow()
     ok = [b.signature for b in batches if b.err is None]
     if ok:
         await session.execute(
-            update(TradeSubmission)
-            .where(TradeSubmission.signature.in_(ok), TradeSubmission.status == "pending")
-            .values(status="confirmed", updated_at=utcnow())
-        )
-    for batch in batches:
-        if batch.err is not None:
-            await session.execute(
-                update(TradeSubmission)
-                .where(
-                    TradeSubmission.signature == batch.signature,
-                    TradeSubmission.status == "pending",
-                )
-                .values(status="failed", error=str(batch.err), updated_at=utcnow())
+            update(SUBMISSIONS)
+            .where(
+                member_of(session, SUBMISSIONS.c.signature, ok),
+                SUBMISSIONS.c.status == "pending",
             )
+            .values(status="confirmed", updated_at=now)
+        )
+    failed = [
+        {"target_signature": b.signature, "failure": str(b.err)}
+        for b in batches
+        if b.err is not None
+    ]
+    if failed:
+        await session.execute(
+            update(SUBMISSIONS)
+            .where(
+                SUBMISSIONS.c.signature == bindparam("target_signature"),
+                SUBMISSIONS.c.status == "pending",
+            )
+            .values(status="failed", error=bindparam("failure"), updated_at=now),
+            failed,
+        )
 
 
 async def apply_transactions(
@@ -209,7 +439,8 @@ async def apply_transactions(
     """Index `batches` (in chain order) inside the session's transaction; see the module doc."""
     events = [event for batch in batches for event in indexed_events(batch)]
     commitment = {batch.signature: batch.commitment for batch in batches}
-    fresh = await record_events(session, events, commitment)
+    by_address = await market_ids_by_address(session, events, program_id)
+    fresh = await record_events(session, events, commitment, by_address)
     result = Applied(new_events=len(fresh), replayed_events=len(events) - len(fresh), fees=fees)
     if fresh:
         ws = await load_workspace(session, fresh, program_id, fees)
@@ -223,7 +454,7 @@ async def apply_transactions(
 
 
 # ------------------------------------------------------------------------------ rebuilding
-def reset_market(market: Market) -> None:
+def reset_market(market: MarketRow) -> None:
     """Back to the state create_market leaves on chain; the events then replay onto it."""
     market.state = MarketState.PROPOSED.value
     market.current_liquidity = market.initial_liquidity
@@ -237,6 +468,22 @@ def reset_market(market: Market) -> None:
     market.is_cancelled = False
 
 
+async def _stored_events(session: AsyncSession, market_id: str) -> list[IndexedEvent]:
+    rows = await session.execute(
+        select(
+            ChainEvent.signature,
+            ChainEvent.event_index,
+            ChainEvent.slot,
+            ChainEvent.block_time,
+            ChainEvent.name,
+            ChainEvent.data,
+        )
+        .where(ChainEvent.market_id == market_id)
+        .order_by(ChainEvent.slot, ChainEvent.created_at, ChainEvent.event_index)
+    )
+    return [IndexedEvent(*row) for row in rows.all()]
+
+
 async def rebuild_markets(
     session: AsyncSession, market_ids: Iterable[str], program_id: Pubkey, fees: FeeSchedule
 ) -> list[Notice]:
@@ -247,31 +494,38 @@ async def rebuild_markets(
     """
     notices: list[Notice] = []
     for market_id in sorted(set(market_ids)):
-        market = await session.get(Market, market_id)
-        if market is None:
+        loaded = await load_markets(session, [market_id])  # locked first, see load_markets
+        if not loaded:
             continue
-        before = market.state
-        await session.execute(delete(Position).where(Position.market_id == market_id))
-        await session.execute(delete(Trade).where(Trade.market_id == market_id))
-        for vote_table in (ProposalVote, DisputeVote):
+        market = loaded[0]
+        original, before = market.values(), market.state
+        await session.execute(
+            delete(POSITIONS_TABLE).where(POSITIONS_TABLE.c.market_id == market_id)
+        )
+        await session.execute(delete(TRADES.table).where(TRADES.table.c.market_id == market_id))
+        for table in VOTE_TABLES.values():
             await session.execute(
-                delete(vote_table).where(
-                    vote_table.market_id == market_id, vote_table.tx_signature.is_not(None)
+                delete(table).where(
+                    table.c.market_id == market_id, table.c.tx_signature.isnot(None)
                 )
             )
-        await session.flush()
         reset_market(market)
-        rows = await session.scalars(
-            select(ChainEvent)
-            .where(ChainEvent.market_id == market_id)
-            .order_by(ChainEvent.slot, ChainEvent.created_at, ChainEvent.event_index)
-        )
-        events = [
-            IndexedEvent(r.signature, r.event_index, r.slot, r.block_time, r.name, r.data)
-            for r in rows.all()
-        ]
-        ws = await load_workspace(session, events, program_id, fees)
-        ws.markets[market_id] = market
+        events = await _stored_events(session, market_id)
+        ws = await load_workspace(session, events, program_id, fees, markets=[market])
+        ws.originals[market_id] = original  # write every column the rebuild changed
+        # A transaction that traded in another market too keeps its trade there under its
+        # plain signature; this market's trade of it then gets the suffixed one, as before.
+        signatures = {e.signature for e in events}
+        if signatures:
+            ws.trade_signatures.update(
+                (
+                    await session.scalars(
+                        select(Trade.tx_signature).where(
+                            member_of(session, Trade.tx_signature, signatures)
+                        )
+                    )
+                ).all()
+            )
         for event in events:
             apply(ws, event)
         ws.vote_log.clear()  # the log already holds these votes

@@ -1,0 +1,142 @@
+"""The indexer's bulk statements on PostgreSQL and SQLite (the `api` fixture runs both)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, select
+from sqlalchemy.exc import DBAPIError
+
+from marketd.indexer import bulk
+from marketd.indexer.bulk import BulkInsert, BulkUpdate
+from marketd.models import ChainEvent, Position, User
+
+from .conftest import T0
+
+EVENTS = cast(Table, ChainEvent.__table__)
+POSITIONS = cast(Table, Position.__table__)
+USERS = cast(Table, User.__table__)
+AT = datetime.fromtimestamp(T0, UTC)
+
+RECORD = BulkInsert(
+    EVENTS,
+    (
+        "signature",
+        "event_index",
+        "slot",
+        "name",
+        "market_id",
+        "data",
+        "block_time",
+        "commitment",
+        "created_at",
+    ),
+    conflict=("signature", "event_index"),
+    returning=("signature", "event_index"),
+)
+POSITION_UPSERT = BulkInsert(
+    POSITIONS,
+    (
+        "market_id",
+        "user_wallet",
+        "shares_yes",
+        "shares_no",
+        "total_invested",
+        "trades_count",
+        "realized_pnl",
+        "created_at",
+        "updated_at",
+    ),
+    conflict=("market_id", "user_wallet"),
+    update=("shares_yes", "trades_count"),
+    fresh_id="id",
+)
+
+
+def event_row(signature: str, index: int, data: dict[str, Any]) -> tuple[Any, ...]:
+    return (signature, index, 7, "SharesBought", None, data, AT, "confirmed", AT)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "CHUNK", 2)  # several statements per call
+
+
+async def test_insert_if_absent_returns_only_the_new_rows_across_chunks(api, small_chunks):
+    data = {"user": "alice", "shares": 3, "nested": {"list": [1, 2]}, "none": None}
+    first = [event_row("s1", 0, data), event_row("s1", 1, {}), event_row("s2", 0, {})]
+    async with api.container.database.session() as session, session.begin():
+        assert sorted(await RECORD.execute(session, first)) == [("s1", 0), ("s1", 1), ("s2", 0)]
+    again = [*first, event_row("s3", 0, {"k": "v"}), event_row("s3", 1, {})]
+    async with api.container.database.session() as session, session.begin():
+        assert sorted(await RECORD.execute(session, again)) == [("s3", 0), ("s3", 1)]
+        assert await RECORD.execute(session, []) == []
+        stored = await session.scalar(
+            select(ChainEvent.data).where(ChainEvent.signature == "s1", ChainEvent.event_index == 0)
+        )
+        count = len((await session.scalars(select(ChainEvent.signature))).all())
+    assert stored == data  # JSON kept as given
+    assert count == 5
+
+
+async def test_upsert_updates_only_the_named_columns_and_gives_new_rows_an_id(api, small_chunks):
+    market_id = await _market(api)
+    rows = [(market_id, f"w{i}", i, 0, 10 * i, 1, 0, AT, AT) for i in range(3)]
+    async with api.container.database.session() as session, session.begin():
+        assert await POSITION_UPSERT.execute(session, rows) == []
+    async with api.container.database.session() as session:
+        before = {p.user_wallet: p for p in (await session.scalars(select(Position))).all()}
+    assert len({p.id for p in before.values()}) == 3 and None not in {p.id for p in before.values()}
+
+    changed = [
+        (market_id, "w0", 100, 9, 999, 5, 0, AT, AT),
+        (market_id, "w3", 1, 1, 1, 1, 0, AT, AT),
+    ]
+    async with api.container.database.session() as session, session.begin():
+        await POSITION_UPSERT.execute(session, changed)
+    async with api.container.database.session() as session:
+        after = {p.user_wallet: p for p in (await session.scalars(select(Position))).all()}
+    w0 = after["w0"]
+    assert (w0.id, w0.shares_yes, w0.trades_count) == (before["w0"].id, 100, 5)
+    assert (w0.shares_no, w0.total_invested) == (0, 0)  # not in `update`: kept
+    assert set(after) == {"w0", "w1", "w2", "w3"}
+
+
+async def test_update_by_key_writes_each_row_its_own_values(api, small_chunks):
+    market_id = await _market(api)
+    async with api.container.database.session() as session, session.begin():
+        await POSITION_UPSERT.execute(
+            session, [(market_id, f"w{i}", 0, 0, 0, 0, 0, AT, AT) for i in range(3)]
+        )
+    async with api.container.database.session() as session:
+        ids = {p.user_wallet: p.id for p in (await session.scalars(select(Position))).all()}
+    later = AT + timedelta(days=1)
+    update = BulkUpdate(POSITIONS, "id", ("shares_no", "updated_at"))
+    async with api.container.database.session() as session, session.begin():
+        await update.execute(session, [(ids["w0"], 5, later), (ids["w2"], 7, later)])
+        await update.execute(session, [])
+    async with api.container.database.session() as session:
+        rows = (await session.scalars(select(Position))).all()
+    assert {p.user_wallet: p.shares_no for p in rows} == {"w0": 5, "w1": 0, "w2": 7}
+    assert {p.user_wallet for p in rows if p.updated_at == later} == {"w0", "w2"}
+
+
+async def test_a_value_too_long_for_its_column_is_rejected_on_postgresql(api):
+    users = BulkInsert(USERS, ("wallet", "created_at"), conflict=("wallet",))
+    too_long = "x" * 45  # wallet is VARCHAR(44): the arrays are TEXT[], so no silent truncation
+    async with api.container.database.session() as session:
+        if api.container.database.dialect == "postgresql":
+            with pytest.raises(DBAPIError):
+                await users.execute(session, [(too_long, AT)])
+        else:  # SQLite does not enforce lengths
+            await users.execute(session, [(too_long, AT)])
+            assert await session.scalar(select(User.wallet)) == too_long
+        await session.rollback()
+
+
+async def _market(api: Any) -> str:
+    _keypair, headers = await api.sign_in()
+    market_id: str = await api.market(headers)
+    return market_id
