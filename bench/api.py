@@ -7,6 +7,7 @@ same users then hit `/healthz` only: the ceiling of this server and this client 
 Throughput counts the requests completed within the window.
 
     .venv/bin/python bench/api.py [--duration 30] [--users 100,1000] [--think 2.0]
+        [--popularity zipf|uniform] [--server-log FILE]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REDIS_URL, drop_redis_prefix, free_port, scratch_database, server_process
 from traffic import (
     MARKETS,
+    SLICE_SECONDS,
     VOTES,
     Balancer,
     Catalog,
@@ -68,6 +70,8 @@ def report(title: str, result: Summary) -> None:
     for label, route in result.routes.items():
         p50, p95, p99 = route.figures["p50"], route.figures["p95"], route.figures["p99"]
         print(f"   {label:16} n={route.count:6}  p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f} ms")
+    slices = ", ".join(f"{p95:.0f}" for p95 in result.p95_by_slice)
+    print(f"   p95 (ms) of each {SLICE_SECONDS} s of the window: {slices}")
     errors = result.errors | result.expected_errors
     if errors:
         print(f"   errors: {errors}")
@@ -78,10 +82,17 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--users", default="100,1000")
     parser.add_argument("--think", type=float, default=2.0)
+    parser.add_argument(
+        "--popularity",
+        choices=["zipf", "uniform"],
+        default="zipf",
+        help="how users pick markets (traffic.Picker): Zipf popularity or uniformly",
+    )
+    parser.add_argument("--server-log", type=Path, help="append the server's output here")
     args = parser.parse_args()
     async with scratch_database("api") as url:
         started = time.monotonic()
-        catalog = Catalog.of(await seed(url))
+        catalog = Catalog.of(await seed(url), zipf=args.popularity == "zipf")
         print(f"seeded {MARKETS} markets and {VOTES} votes in {time.monotonic() - started:.1f} s")
         port = free_port()
         prefix = f"bench-{uuid.uuid4().hex[:6]}:"
@@ -95,7 +106,7 @@ async def main() -> None:
             "WORKERS": os.environ.get("BENCH_WORKERS", "1"),
         }
         try:
-            with server_process(env, port):
+            with server_process(env, port, log=args.server_log):
                 base = f"http://127.0.0.1:{port}"
                 for users in (int(u) for u in args.users.split(",")):
                     result = await run(base, users, args.duration, args.think, catalog)

@@ -3,7 +3,7 @@ subscribers against one `marketd serve` process, then two (the load split round-
 request and per connection, as a load balancer would; Redis shared by the instances).
 
     .venv/bin/python bench/load.py [--users 1000] [--subscribers 2000] [--duration 60]
-        [--think 2.0] [--ramp 5] [--instances 1,2] [--out DIR]
+        [--think 2.0] [--ramp 5] [--instances 1,2] [--popularity zipf|uniform] [--out DIR]
 
 - Data: 10,000 markets and `--votes` proposal votes COPYed into a scratch PostgreSQL database
   (`traffic.seed`), shared by the phases.
@@ -568,7 +568,12 @@ def write_report(
         + " and then ".join(f"{p.label} of `marketd serve`" for p in phases)
         + f" (PostgreSQL, Redis shared). Data: {MARKETS:,} markets, {args.votes:,} votes seeded;"
         f" {len(context['watched'])} markets watched by the subscribers, which receive"
-        f" {args.watched_share:.0%} of the votes and posts.",
+        f" {args.watched_share:.0%} of the votes and posts. Markets are picked"
+        + (
+            " by Zipf popularity (s = 1: the top 1% of markets draw about half the requests)."
+            if args.popularity == "zipf"
+            else " uniformly."
+        ),
         "",
         f"Machine: {os.cpu_count()} CPUs, load average before the run {context['load']}; the"
         " load generator, the servers, PostgreSQL and Redis share it (and other work may be"
@@ -857,7 +862,7 @@ async def main(args: argparse.Namespace, out: Path, started: datetime) -> int:
     phases: list[Phase] = []
     async with scratch_database("load") as url:
         clock = time.monotonic()
-        catalog = Catalog.of(await seed(url, args.votes))
+        catalog = Catalog.of(await seed(url, args.votes), zipf=args.popularity == "zipf")
         seconds = time.monotonic() - clock
         print(f"seeded {MARKETS} markets and {args.votes} votes in {seconds:.1f} s")
         watched = catalog.proposed[: args.watched]
@@ -887,6 +892,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--instances", default="1,2", help="phases: serve processes each")
     parser.add_argument("--watched", type=int, default=20, help="markets the subscribers watch")
     parser.add_argument("--watched-share", type=float, default=0.5)
+    parser.add_argument(
+        "--popularity",
+        choices=["zipf", "uniform"],
+        default="zipf",
+        help="how users pick markets (traffic.Picker): Zipf popularity or uniformly",
+    )
     parser.add_argument("--votes", type=int, default=VOTES, help="votes seeded")
     parser.add_argument("--pool", type=int, default=20, help="DATABASE_POOL_SIZE, all instances")
     parser.add_argument("--out", help="output folder (default bench/out/load-<timestamp>/)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -142,16 +143,53 @@ async def seed(url: str, votes: int = VOTES) -> list[str]:
     return market_ids
 
 
+POPULARITY_EXPONENT = 1.0
+"""Zipf exponent of market popularity (the classic web-traffic shape): the k-th most popular
+market of n draws a share 1/k^s / H(n, s). With s = 1 over 10,000 markets the top 100 draw
+about half of the requests."""
+
+
+class Picker:
+    """Draws items uniformly or by Zipf popularity (rank order shuffled once with a fixed
+    seed, so popularity is independent of age, state and category)."""
+
+    def __init__(self, items: Sequence[Any], zipf: bool) -> None:
+        self.items = list(items)
+        self.cum_weights: list[float] | None = None
+        if zipf and self.items:
+            order = list(range(len(self.items)))
+            random.Random(7).shuffle(order)
+            weights = [0.0] * len(self.items)
+            for rank, index in enumerate(order, start=1):
+                weights[index] = 1 / rank**POPULARITY_EXPONENT
+            self.cum_weights = list(itertools.accumulate(weights))
+
+    def pick(self, rng: random.Random) -> Any:
+        if self.cum_weights is None:
+            return rng.choice(self.items)
+        return rng.choices(self.items, cum_weights=self.cum_weights)[0]
+
+
 @dataclass(frozen=True)
 class Catalog:
-    """The seeded markets as the users pick them."""
+    """The seeded markets and how users pick them: uniformly, or (`zipf`) by a heavy-tailed
+    popularity, as real traffic concentrates on a few markets."""
 
     markets: list[str]
     proposed: list[str]
     active: list[tuple[str, Pubkey]]  # (market id, on-chain address)
+    zipf: bool = False
+    any_market: Picker = field(init=False, repr=False)
+    proposed_market: Picker = field(init=False, repr=False)
+    active_market: Picker = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "any_market", Picker(self.markets, self.zipf))
+        object.__setattr__(self, "proposed_market", Picker(self.proposed, self.zipf))
+        object.__setattr__(self, "active_market", Picker(self.active, self.zipf))
 
     @classmethod
-    def of(cls, market_ids: Sequence[str]) -> Catalog:
+    def of(cls, market_ids: Sequence[str], *, zipf: bool = False) -> Catalog:
         def state(i: int) -> str:
             return STATES[i % len(STATES)]
 
@@ -163,6 +201,7 @@ class Catalog:
                 for i, m in enumerate(market_ids)
                 if state(i) == "ACTIVE"
             ],
+            zipf=zipf,
         )
 
 
@@ -347,7 +386,7 @@ class User:
         """The next request of issue 2's mix."""
         rng = self.rng
         draw = rng.random()
-        market = rng.choice(self.catalog.markets)
+        market = self.catalog.any_market.pick(rng)
         if draw < 0.30:
             params = {"category": rng.choice(CATEGORIES), "sort": rng.choice(["newest", "volume"])}
             return Request("list markets", "GET", "/api/markets", params)
@@ -362,7 +401,7 @@ class User:
         if draw < 0.84:
             return Request("discussions", "GET", f"/api/discussions/{market}")
         if draw < 0.94:
-            body = {"market_id": rng.choice(self.catalog.proposed), "vote": rng.random() < 0.7}
+            body = {"market_id": self.catalog.proposed_market.pick(rng), "vote": rng.random() < 0.7}
             return Request("post vote", "POST", "/api/votes/proposal", body=body)
         body = {"market_id": market, "content": "Benchmark post " + uuid.uuid4().hex}
         return Request("post discussion", "POST", "/api/discussions", body=body)
@@ -460,14 +499,14 @@ class LoadUser(User):
         await asyncio.sleep(self.rng.random() * self.ramp)
         await self.sign_in()
 
-    def _write_market(self, pool: Sequence[str]) -> str:
+    def _write_market(self, pool: Picker) -> str:
         rng = self.rng
         if rng.random() < self.watched_share:
             fresh = [m for m in self.watched if m not in self.voted]
             if fresh:
                 return rng.choice(fresh)
         while True:
-            market = rng.choice(pool)
+            market = str(pool.pick(rng))
             if market not in self.voted:
                 return market
 
@@ -477,7 +516,7 @@ class LoadUser(User):
             return
         rng, catalog = self.rng, self.catalog
         draw = rng.random()
-        market = rng.choice(catalog.markets)
+        market = catalog.any_market.pick(rng)
         if draw < 0.15:
             await self.send(
                 Request("browse markets", "GET", "/api/markets", {"sort": rng.choice(SORTS)})
@@ -513,7 +552,7 @@ class LoadUser(User):
             await self.sign_in()
 
     async def vote(self) -> None:
-        market = self._write_market(self.catalog.proposed)
+        market = self._write_market(self.catalog.proposed_market)
         self.voted.add(market)
         body = {"market_id": market, "vote": self.rng.random() < 0.7}
         response = await self.send(Request("post vote", "POST", "/api/votes/proposal", body=body))
@@ -521,7 +560,7 @@ class LoadUser(User):
             self.triggers.add(f"v|{market}|{self.wallet}", market, response.returned)
 
     async def post(self) -> None:
-        market = self._write_market(self.catalog.markets)
+        market = self._write_market(self.catalog.any_market)
         body = {"market_id": market, "content": "Load test post " + uuid.uuid4().hex}
         response = await self.send(
             Request("post discussion", "POST", "/api/discussions", body=body)
@@ -530,7 +569,7 @@ class LoadUser(User):
             self.triggers.add(f"d|{response.json()['id']}", market, response.returned)
 
     async def trade(self, buy: bool) -> None:
-        market_id, address = self.rng.choice(self.catalog.active)
+        market_id, address = self.catalog.active_market.pick(self.rng)
         amount = self.rng.randint(1, 50) * 1_000_000
         transaction = self.trades.build(
             self.keypair, address, buy, self.rng.random() < 0.5, amount, self.rng.randbytes(32)
@@ -564,6 +603,9 @@ async def drive(users: Sequence[User], recorder: Recorder, duration: float, thin
     await asyncio.gather(*(run(user) for user in users))
 
 
+SLICE_SECONDS = 5
+
+
 @dataclass(frozen=True)
 class RouteSummary:
     count: int
@@ -582,6 +624,7 @@ class Summary:
     routes: dict[str, RouteSummary]
     errors: dict[str, int]  # "<route> <status or exception>" -> count (unexpected)
     expected_errors: dict[str, int]
+    p95_by_slice: list[float]  # p95 (ms) of the requests started in each SLICE_SECONDS
 
     @property
     def unexpected(self) -> int:
@@ -608,6 +651,9 @@ def summarise(recorder: Recorder) -> Summary:
                 errors[key] += 1
                 unexpected_by_route[sample.label] += 1
     every = [sample.latency for sample in recorder.samples]
+    slices: dict[int, list[float]] = defaultdict(list)
+    for sample in recorder.samples:
+        slices[int(sample.start // SLICE_SECONDS)].append(sample.latency)
     return Summary(
         duration=recorder.duration,
         requests=len(every),
@@ -625,6 +671,7 @@ def summarise(recorder: Recorder) -> Summary:
         },
         errors=dict(errors),
         expected_errors=dict(expected),
+        p95_by_slice=[percentiles(slices[i])["p95"] for i in sorted(slices) if i >= 0],
     )
 
 

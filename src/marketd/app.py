@@ -79,6 +79,9 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Metrics are Prometheus (marketd.core.metrics); FastAPI's native OpenTelemetry would
+        # look up the global providers, in the environment, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.container = container
     app.state.realtime = realtime

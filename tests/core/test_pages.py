@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,7 +12,13 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from marketd.core.pages import MemoryPageCache, PageCache, RedisPageCache, cached_json
+from marketd.core.pages import (
+    Lookup,
+    MemoryPageCache,
+    PageCache,
+    RedisPageCache,
+    cached_json,
+)
 
 
 @pytest_asyncio.fixture(params=["redis", "memory"])
@@ -94,3 +101,83 @@ async def test_cached_json_does_not_store_a_failed_render(pages: PageCache) -> N
     with pytest.raises(LookupError):
         await cached_json(pages, "g", "doc", 60, broken)
     assert (await pages.get("g", "doc")).body is None
+
+
+def all_looked_up(pages: PageCache, callers: int) -> asyncio.Event:
+    """Set once `callers` lookups returned: each caller then joins (or starts) the render in
+    the same step, before the event loop runs anything else."""
+    everyone, seen = asyncio.Event(), [0]
+    lookup = pages.get
+
+    async def counted(group: str, name: str) -> Lookup:
+        found = await lookup(group, name)
+        seen[0] += 1
+        if seen[0] == callers:
+            everyone.set()
+        return found
+
+    pages.get = counted  # type: ignore[method-assign]
+    return everyone
+
+
+async def test_concurrent_misses_share_one_render(pages: PageCache) -> None:
+    everyone = all_looked_up(pages, 5)
+    renders: list[int] = []
+
+    async def slow_render() -> Doc:
+        renders.append(1)
+        return Doc(value=len(renders))
+
+    release = asyncio.Event()
+
+    async def held_render() -> Doc:
+        await release.wait()
+        return await slow_render()
+
+    callers = [
+        asyncio.create_task(cached_json(pages, "g", "hot", 60, held_render)) for _ in range(5)
+    ]
+    await everyone.wait()
+    callers[0].cancel()  # one client goes away: the render goes on for the others
+    release.set()
+    served = await asyncio.gather(*callers[1:])
+    assert renders == [1]
+    assert {response.body for response in served} == {b'{"value":1}'}
+    assert (await pages.get("g", "hot")).body == b'{"value":1}'
+
+
+async def test_a_failed_shared_render_fails_every_waiting_caller(pages: PageCache) -> None:
+    everyone = all_looked_up(pages, 3)
+    attempts: list[int] = []
+
+    async def broken() -> Doc:
+        attempts.append(1)
+        await everyone.wait()
+        raise LookupError("no such market")
+
+    callers = [asyncio.create_task(cached_json(pages, "g", "gone", 60, broken)) for _ in range(3)]
+    outcomes = await asyncio.gather(*callers, return_exceptions=True)
+    assert attempts == [1] and all(isinstance(o, LookupError) for o in outcomes)
+
+
+async def test_a_render_begun_before_a_drop_is_not_shared_with_later_readers(
+    pages: PageCache,
+) -> None:
+    everyone = all_looked_up(pages, 1)
+    release = asyncio.Event()
+    values = iter(range(1, 10))
+
+    async def render() -> Doc:
+        value = next(values)
+        if value == 1:
+            await release.wait()
+        return Doc(value=value)
+
+    early = asyncio.create_task(cached_json(pages, "g", "doc", 60, render))
+    await everyone.wait()  # the early reader saw the group before the write
+    await pages.drop("g")  # a write lands while the first render reads the old state
+    late = await cached_json(pages, "g", "doc", 60, render)
+    release.set()
+    assert late.body == b'{"value":2}'
+    assert (await early).body == b'{"value":1}'
+    assert (await pages.get("g", "doc")).body == b'{"value":2}'

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.types import Scope
 
-from marketd.auth.service import AuthService
+from marketd.auth.service import AuthService, cached_session_wallet
 from marketd.core.clientip import client_ip
 from marketd.core.container import Container
 from marketd.core.errors import Unauthorized
@@ -33,6 +33,8 @@ async def resolve_wallet(scope: Scope, container: Container) -> str | None:
     token = bearer_token(scope)
     wallet = None
     if token is not None:
+        wallet = await cached_session_wallet(container.cache, token)
+    if token is not None and wallet is None:
         async with container.database.session(read_only=True) as session:
             service = AuthService(session, container.settings, container.cache)
             wallet = await service.wallet_for_token(token)

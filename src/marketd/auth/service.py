@@ -61,6 +61,15 @@ def _session_key(token_hash: bytes) -> str:
     return "session:" + token_hash.hex()
 
 
+async def cached_session_wallet(cache: Cache, token: str) -> str | None:
+    """The wallet of a session seen within the last SESSION_CACHE_SECONDS (logout drops it),
+    without a database session: most requests of a signed-in client stop here."""
+    cached = await cache.get(_session_key(hash_token(token)))
+    if cached is not None and datetime.fromisoformat(cached["expires_at"]) > datetime.now(UTC):
+        return str(cached["wallet"])
+    return None
+
+
 class AuthService:
     """`cache`, when given, keeps token -> wallet for a minute so most requests resolve their
     session without a database round trip; logout deletes the entry (shared through Redis,
@@ -136,11 +145,11 @@ class AuthService:
         return IssuedSession(token, received.address, expires_at)
 
     async def wallet_for_token(self, token: str) -> str | None:
-        token_hash, now = hash_token(token), datetime.now(UTC)
         if self.cache is not None:
-            cached = await self.cache.get(_session_key(token_hash))
-            if cached is not None and datetime.fromisoformat(cached["expires_at"]) > now:
-                return str(cached["wallet"])
+            cached = await cached_session_wallet(self.cache, token)
+            if cached is not None:
+                return cached
+        token_hash, now = hash_token(token), datetime.now(UTC)
         found = await self.repository.active_session(token_hash, now)
         if found is None:
             return None

@@ -47,7 +47,7 @@ class Container:
             cache, bus = MemoryCache(), InProcessBus()
             locks = MemoryLocks(ttl=settings.lock_ttl_seconds)
             pages = MemoryPageCache()
-        limiter = RateLimiter(create_storage(redis_url, settings.redis_prefix), settings.rate_limit)
+        limiter = RateLimiter(create_storage(redis, settings.redis_prefix), settings.rate_limit)
         return cls(settings, database, redis, cache, bus, limiter, locks, pages)
 
     async def close(self) -> None:

@@ -15,10 +15,11 @@ The embedded default keeps the same structure in process memory.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 from pydantic import BaseModel
@@ -77,7 +78,38 @@ def _fresh(stored: bytes | None) -> bytes | None:
     return body if int(deadline) > time.time() * 1000 else None
 
 
+class SingleFlight:
+    """Concurrent misses of one page share one render.
+
+    Without it, a page that expires (or is dropped) while it is hot is rendered by every
+    request that arrives before the first render is stored: under load that herd costs more
+    than the traffic it serves. The render runs as its own task, so a caller that goes away
+    (client disconnect) does not cancel it for the others. Keys carry the group version the
+    caller saw, so a render that started before a drop is never handed to a caller that
+    read after it.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[tuple[str, str, str], asyncio.Task[bytes]] = {}
+
+    async def run(self, key: tuple[str, str, str], work: Callable[[], Awaitable[bytes]]) -> bytes:
+        task = self._running.get(key)
+        if task is None:
+            task = asyncio.ensure_future(work())
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: tuple[str, str, str], task: asyncio.Task[bytes]) -> None:
+        del self._running[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every caller may have gone away
+
+
 class PageCache(ABC):
+    def __init__(self) -> None:
+        self.flights = SingleFlight()
+
     @abstractmethod
     async def get(self, group: str, name: str) -> Lookup: ...
 
@@ -94,6 +126,7 @@ class PageCache(ABC):
 
 class RedisPageCache(PageCache):
     def __init__(self, redis: Redis, prefix: str) -> None:
+        super().__init__()
         self._redis = redis
         self._prefix = prefix + "pages:"
         self._put = redis.register_script(_PUT_IF_CURRENT)
@@ -121,11 +154,12 @@ class RedisPageCache(PageCache):
 @dataclass
 class _Group:
     version: str = ""
-    bodies: dict[str, bytes] | None = None
+    bodies: dict[str, bytes] = field(default_factory=dict)
 
 
 class MemoryPageCache(PageCache):
     def __init__(self, max_groups: int = 20_000) -> None:
+        super().__init__()
         self._groups: dict[str, _Group] = {}
         self._max_groups = max_groups
 
@@ -133,7 +167,7 @@ class MemoryPageCache(PageCache):
         found = self._groups.get(group)
         if found is None:
             return Lookup(None, "")
-        return Lookup(_fresh((found.bodies or {}).get(name)), found.version)
+        return Lookup(_fresh(found.bodies.get(name)), found.version)
 
     async def put(
         self, group: str, name: str, version: str, body: bytes, ttl_seconds: float
@@ -145,8 +179,6 @@ class MemoryPageCache(PageCache):
             if len(self._groups) >= self._max_groups:
                 self._groups.pop(next(iter(self._groups)))
             found = self._groups[group] = _Group()
-        if found.bodies is None:
-            found.bodies = {}
         found.bodies[name] = _stamp(body, ttl_seconds)
         return True
 
@@ -158,6 +190,10 @@ class MemoryPageCache(PageCache):
             self._groups[group] = _Group(version)
             versions.append(version)
         return versions
+
+
+async def _json_of(render: Callable[[], Awaitable[BaseModel]]) -> bytes:
+    return (await render()).model_dump_json().encode()
 
 
 async def cached_json(
@@ -173,13 +209,17 @@ async def cached_json(
     A `name` of None renders without the cache (pages that are not hot, such as later pages).
     """
     if name is None:
-        body = (await render()).model_dump_json().encode()
-        return Response(body, media_type="application/json")
+        return Response(await _json_of(render), media_type="application/json")
     found = await pages.get(group, name)
     if found.body is not None:
         PAGE_READS.labels("hit").inc()
         return Response(found.body, media_type="application/json", headers={"X-Cache": "hit"})
     PAGE_READS.labels("miss").inc()
-    body = (await render()).model_dump_json().encode()
-    await pages.put(group, name, found.version, body, ttl_seconds)
+
+    async def render_and_store() -> bytes:
+        body = await _json_of(render)
+        await pages.put(group, name, found.version, body, ttl_seconds)
+        return body
+
+    body = await pages.flights.run((group, name, found.version), render_and_store)
     return Response(body, media_type="application/json", headers={"X-Cache": "miss"})

@@ -15,6 +15,7 @@ from typing import Any
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
@@ -24,13 +25,16 @@ EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 Identify = Callable[[Scope], Awaitable[str]]
 
 
-def create_storage(redis_url: str | None, prefix: str) -> Storage:
-    if redis_url is None:
+def create_storage(redis: Redis | None, prefix: str) -> Storage:
+    """Redis storage on the process's shared client pool (one bounded, blocking pool for
+    everything: `limits` would otherwise open a second pool that fails at once when a burst
+    exhausts it), in-memory without Redis."""
+    if redis is None:
         return MemoryStorage()
-    uri = redis_url.replace("redis://", "async+redis://", 1).replace(
-        "rediss://", "async+rediss://", 1
+    shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
+    return RedisStorage(
+        "async+redis://", implementation="redispy", key_prefix=prefix + "ratelimit", **shared
     )
-    return RedisStorage(uri, implementation="redispy", key_prefix=prefix + "ratelimit")
 
 
 class RateLimiter:

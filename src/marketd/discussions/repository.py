@@ -5,19 +5,29 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.models import Discussion
+
+_DISCUSSIONS = cast(Table, Discussion.__table__)
 
 
 class DiscussionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, post: Discussion) -> None:
-        self.session.add(post)
+    async def insert(
+        self, post_id: uuid.UUID, market_id: str, wallet: str, content: str, now: datetime
+    ) -> None:
+        """A Core insert: posting is a hot write path and needs no ORM unit of work."""
+        await self.session.execute(
+            insert(_DISCUSSIONS).values(
+                id=post_id, market_id=market_id, user_wallet=wallet, content=content, created_at=now
+            )
+        )
 
     async def get_live(self, post_id: uuid.UUID) -> Discussion | None:
         return await self.session.scalar(

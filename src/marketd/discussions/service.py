@@ -15,7 +15,6 @@ from marketd.discussions.repository import DiscussionRepository
 from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
-from marketd.models import Discussion
 from marketd.users.service import UserService
 
 
@@ -29,7 +28,7 @@ class DiscussionService:
         self.repository = DiscussionRepository(session)
 
     async def _require_market(self, market_id: str) -> None:
-        if await MarketRepository(self.session).get(market_id) is None:
+        if not await MarketRepository(self.session).exists(market_id):
             raise NotFound(f"No market with id {market_id}.")
 
     async def thread(self, market_id: str, limit: int, cursor: str | None) -> Page[DiscussionOut]:
@@ -48,29 +47,27 @@ class DiscussionService:
 
     async def post(self, wallet: str, body: DiscussionCreate) -> DiscussionOut:
         await self._require_market(body.market_id)
-        now = datetime.now(UTC)
-        post = Discussion(
+        out = DiscussionOut(
             id=uuid.uuid4(),
             market_id=body.market_id,
             user_wallet=wallet,
             content=body.content,
-            created_at=now,
+            created_at=datetime.now(UTC),
         )
-        self.repository.add(post)
-        await UserService(self.session).touch(wallet, now)
+        await UserService(self.session).touch(wallet, out.created_at)
+        await self.repository.insert(out.id, out.market_id, wallet, out.content, out.created_at)
         await self.session.commit()
         if self.cache is not None:
             await self.cache.drop_activity(body.market_id)
-        out = DiscussionOut.model_validate(post)
         await self.bus.publish(
             "discussions",
             {
                 "type": "discussion",
                 "marketId": body.market_id,
-                "id": str(post.id),
+                "id": str(out.id),
                 "user": wallet,
-                "content": post.content,
-                "createdAt": now.isoformat(),
+                "content": out.content,
+                "createdAt": out.created_at.isoformat(),
             },
         )
         return out

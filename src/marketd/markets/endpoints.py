@@ -103,9 +103,6 @@ async def market_votes(
 
     async def render() -> MarketVotesOut:
         async with container.database.session(read_only=True) as session:
-            await MarketService(session, container.settings, container.bus).require_market(
-                market_id
-            )
             votes = VoteService(session, container.bus)
             return await votes.market_votes(kind, market_id, limit, cursor)
 

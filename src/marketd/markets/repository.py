@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.markets.rules import MarketState, PricePoint
 from marketd.markets.schemas import MarketSort
 from marketd.models import Market, MarketSchedule, Trade
+
+_MARKETS = cast(Table, Market.__table__)
+"""Single-column reads on hot paths go through the table, not the mapped class: the ORM's
+per-statement work costs more than the query."""
 
 
 def _escape_like(text: str) -> str:
@@ -41,10 +45,18 @@ class MarketRepository:
         row = (await self.session.execute(query)).first()
         return None if row is None else (row[0], row[1])
 
-    async def get_for_share(self, market_id: str) -> Market | None:
-        """The market row, share-locked on PostgreSQL so its state cannot change under a vote."""
-        query = select(Market).where(Market.id == market_id).with_for_update(read=True)
-        return await self.session.scalar(query)
+    async def exists(self, market_id: str) -> bool:
+        markets = _MARKETS
+        query = select(markets.c.id).where(markets.c.id == market_id)
+        return await self.session.scalar(query) is not None
+
+    async def state_for_share(self, market_id: str) -> str | None:
+        """The market's state, the row share-locked on PostgreSQL so the state cannot change
+        under a vote (None: no such market)."""
+        markets = _MARKETS
+        query = select(markets.c.state).where(markets.c.id == market_id).with_for_update(read=True)
+        state = await self.session.scalar(query)
+        return None if state is None else str(state)
 
     async def add(self, market: Market, closes_at: datetime | None) -> None:
         self.session.add(market)

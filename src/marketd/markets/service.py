@@ -84,11 +84,9 @@ class MarketService:
             raise NotFound(f"No market with id {market_id}.")
         return market_out(row[0], row[1])
 
-    async def require_market(self, market_id: str) -> Market:
-        row = await self.repository.get(market_id)
-        if row is None:
+    async def require_market(self, market_id: str) -> None:
+        if not await self.repository.exists(market_id):
             raise NotFound(f"No market with id {market_id}.")
-        return row[0]
 
     async def propose(self, wallet: str, body: MarketCreate) -> MarketOut:
         now = datetime.now(UTC)
@@ -133,7 +131,10 @@ class MarketService:
     async def price_history(
         self, market_id: str, interval: str, start: datetime | None, end: datetime | None
     ) -> PriceHistoryOut:
-        market = await self.require_market(market_id)
+        found = await self.repository.get(market_id)
+        if found is None:
+            raise NotFound(f"No market with id {market_id}.")
+        market = found[0]
         step = rules.INTERVALS[interval]
         end = end or datetime.now(UTC)
         start = start or max(market.created_at, end - step * 200)

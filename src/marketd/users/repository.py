@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import Table, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.database import upsert_insert
@@ -22,12 +22,13 @@ class UserRepository:
 
     async def upsert_seen(self, wallet: str, now: datetime) -> None:
         """Create the user on first sight; otherwise move last_seen_at forward."""
-        statement = upsert_insert(self.session)(User).values(
+        users = cast(Table, User.__table__)  # Core: runs on every write; no ORM planning
+        statement = upsert_insert(self.session)(users).values(
             wallet=wallet, created_at=now, last_seen_at=now
         )
         await self.session.execute(
             statement.on_conflict_do_update(
-                index_elements=[User.wallet], set_={"last_seen_at": now}
+                index_elements=[users.c.wallet], set_={"last_seen_at": now}
             )
         )
 

@@ -41,15 +41,15 @@ class VoteService:
 
     async def cast(self, kind: VoteKind, market_id: str, wallet: str, vote: bool) -> VoteAccepted:
         now = datetime.now(UTC)
-        market = await MarketRepository(self.session).get_for_share(market_id)
-        if market is None:
+        state = await MarketRepository(self.session).state_for_share(market_id)
+        if state is None:
             raise NotFound(f"No market with id {market_id}.")
         required = VOTING_STATE[kind]
-        if market.state != required.value:
+        if state != required.value:
             raise VotingClosed(
                 f"{kind.value.capitalize()} votes are taken only while the market is "
-                f"{required.value}; it is {market.state}.",
-                state=market.state,
+                f"{required.value}; it is {state}.",
+                state=state,
             )
         await UserService(self.session).touch(wallet, now)
         if not await self.repository.upsert_off_chain(kind, market_id, wallet, vote, now):
@@ -86,6 +86,8 @@ class VoteService:
     ) -> MarketVotesOut:
         after = decode_cursor(cursor, "votes:" + kind.value, (str,))[0] if cursor else None
         tally = await self.repository.tally(kind, market_id)
+        if tally.total == 0 and not await MarketRepository(self.session).exists(market_id):
+            raise NotFound(f"No market with id {market_id}.")
         rows = await self.repository.page(kind, market_id, limit + 1, after)
         next_cursor = (
             encode_cursor("votes:" + kind.value, [rows[limit - 1].user_wallet])
