@@ -107,6 +107,37 @@ async def test_run_indexes_what_the_stream_yields_then_surfaces_its_failure(api,
     assert again.since == [batches[-1].checkpoint]
 
 
+class EndlessStream:
+    """Yields failed transactions as fast as they are taken; records when it is closed."""
+
+    def __init__(self, tape: Tape) -> None:
+        self.tape = tape
+        self.closed_by: str | None = None
+
+    async def follow(self, since: Checkpoint | None) -> AsyncIterator[TransactionEvents]:
+        try:
+            while True:
+                yield self.tape.tx(err={"InstructionError": [0, "x"]})
+        finally:
+            task = asyncio.current_task()
+            self.closed_by = task.get_coro().__qualname__ if task else None  # type: ignore[union-attr]
+
+
+async def test_stopping_closes_the_stream_the_pump_was_blocked_on(api, tape):
+    # The pump outruns the commits, so at the stop it waits at a full queue with the stream
+    # suspended at a yield: the stream (and its websocket) must be closed by the stop itself.
+    stream = EndlessStream(tape)
+    indexer = Indexer(api.container, FakeClient(), stream, max_batch=1)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    task = asyncio.create_task(indexer.run(stop))
+    await indexer.indexed.wait()
+    stop.set()
+    await task
+    # Closed by the pump as it stopped, not later by the event loop's async-generator
+    # finaliser (a task of its own, at a moment nobody waits for).
+    assert stream.closed_by == "Indexer._pump"
+
+
 async def test_finality_marks_finalized_and_waits_for_repeated_misses(api, tape):
     client = FakeClient()
     indexer = Indexer(api.container, client, ScriptedStream([], None), missing_checks=2)  # type: ignore[arg-type]

@@ -24,6 +24,8 @@ async def test_votes_upsert_and_tally(api):
         )
         assert changed.json()["tally"] == {"yes": 2, "no": 1, "total": 3}
         received = [await asyncio.wait_for(events.get(), 5) for _ in range(4)]
+    event_ids = [event.pop("eventId") for event in received]
+    assert len(set(event_ids)) == 4  # unique: the sequencer never merges a repeated vote
     assert received[-1] == {
         "type": "vote",
         "marketId": market_id,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -109,6 +109,10 @@ class StreamGapError(Exception):
 class SubscriptionError(Exception):
     """The node refused the logs subscription."""
 
+
+CLOSE_TIMEOUT_SECONDS = 2.0
+"""How long closing the subscription socket waits for the node's close frame (the websockets
+default, 10 s, is a service manager's whole stop budget)."""
 
 _RETRYABLE = (
     OSError,
@@ -364,14 +368,16 @@ class ProgramEventStream:
                 )
             yield batch
 
-    async def follow(self, since: Checkpoint | None) -> AsyncIterator[TransactionEvents]:
+    async def follow(self, since: Checkpoint | None) -> AsyncGenerator[TransactionEvents]:
         """Backfill from `since` to the head, then follow live, forever; see the module doc."""
         last = since
         seen = RecentSignatures(self.dedupe_capacity)
         failures = 0
         while True:
             try:
-                async with connect(self.ws_url, max_size=None) as ws:
+                async with connect(
+                    self.ws_url, max_size=None, close_timeout=CLOSE_TIMEOUT_SECONDS
+                ) as ws:
                     await self._subscribe(ws)
                     async for batch in _unseen(self.backfill(last), seen):
                         last = batch.checkpoint

@@ -168,9 +168,12 @@ class Indexer:
     async def _pump(
         self, since: Checkpoint | None, queue: asyncio.Queue[TransactionEvents]
     ) -> None:
-        async for batch in self.stream.follow(since):
-            self._saw(batch.slot)
-            await queue.put(batch)
+        # Closed here, when the pump is cancelled at a full queue, rather than by the event
+        # loop's async-generator finaliser at shutdown: closing it closes its websocket.
+        async with contextlib.aclosing(self.stream.follow(since)) as batches:
+            async for batch in batches:
+                self._saw(batch.slot)
+                await queue.put(batch)
 
     async def _announcer(self, announcements: asyncio.Queue[Applied]) -> None:
         while True:

@@ -13,6 +13,7 @@ from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
 from marketd.markets.rules import MarketState
+from marketd.realtime.fanout import publish_event
 from marketd.users.service import UserService
 from marketd.votes.repository import VoteRepository
 from marketd.votes.rules import VoteKind
@@ -60,7 +61,10 @@ class VoteService:
         if self.cache is not None:
             await self.cache.drop_activity(market_id)
         metrics.VOTES_ACCEPTED.labels(kind.value).inc()
-        await self.bus.publish(
+        # A unique eventId: yes -> no -> yes by one wallet repeats an event exactly, and the
+        # realtime sequencer would merge the repeat as a duplicate delivery.
+        await publish_event(
+            self.bus,
             "votes",
             {
                 "type": "vote",
