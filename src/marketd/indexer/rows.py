@@ -16,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from marketd.models.tables import MARKET_START
+
 
 @dataclass(slots=True, eq=False)
 class MarketRow:
@@ -61,27 +63,16 @@ class MarketRow:
             resolver_wallet=None,
             state=state,
             b_parameter=0,
-            initial_liquidity=0,
-            current_liquidity=0,
-            shares_yes=0,
-            shares_no=0,
-            current_price_yes=Decimal("0.5"),
-            current_price_no=Decimal("0.5"),
-            total_volume=0,
             proposed_outcome=None,
             final_outcome=None,
             ipfs_evidence_hash=None,
-            proposal_likes=0,
-            proposal_dislikes=0,
-            dispute_agree=0,
-            dispute_disagree=0,
             created_at=at,
             approved_at=None,
             activated_at=None,
             resolution_proposed_at=None,
             finalized_at=None,
-            is_cancelled=False,
             updated_at=at,
+            **MARKET_START,
         )
 
     def values(self) -> tuple[Any, ...]:

@@ -7,8 +7,10 @@ Columns the platform's schema does not have live in marketd's own tables
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +38,26 @@ class User(Base):
     bio: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+MARKET_START: Mapping[str, Any] = MappingProxyType(
+    {
+        "initial_liquidity": 0,
+        "current_liquidity": 0,
+        "shares_yes": 0,
+        "shares_no": 0,
+        "current_price_yes": Decimal("0.5"),
+        "current_price_no": Decimal("0.5"),
+        "total_volume": 0,
+        "proposal_likes": 0,
+        "proposal_dislikes": 0,
+        "dispute_agree": 0,
+        "dispute_disagree": 0,
+        "is_cancelled": False,
+    }
+)
+"""The counters, prices and flags of a market as it starts, wherever one is created (the API's
+`Market.new`, the indexer's `MarketRow.new`)."""
 
 
 class Market(Base):
@@ -84,22 +106,7 @@ class Market(Base):
 
         Column defaults apply only at INSERT; a new row is also read (API response, cache)
         before it is flushed, so its starting values are set here, once."""
-        start: dict[str, Any] = {
-            "tags": [],
-            "initial_liquidity": 0,
-            "current_liquidity": 0,
-            "shares_yes": 0,
-            "shares_no": 0,
-            "current_price_yes": Decimal("0.5"),
-            "current_price_no": Decimal("0.5"),
-            "total_volume": 0,
-            "proposal_likes": 0,
-            "proposal_dislikes": 0,
-            "dispute_agree": 0,
-            "dispute_disagree": 0,
-            "is_cancelled": False,
-        }
-        return cls(**(start | fields))
+        return cls(**({"tags": [], **MARKET_START} | fields))
 
 
 class Position(Base):
