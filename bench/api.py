@@ -69,7 +69,11 @@ def report(title: str, result: Summary) -> None:
     )
     for label, route in result.routes.items():
         p50, p95, p99 = route.figures["p50"], route.figures["p95"], route.figures["p99"]
-        print(f"   {label:16} n={route.count:6}  p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f} ms")
+        hits = "" if route.cache_hits is None else f"  cache hits {route.cache_hits:.0%}"
+        print(
+            f"   {label:16} n={route.count:6}  p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f} ms"
+            + hits
+        )
     slices = ", ".join(f"{p95:.0f}" for p95 in result.p95_by_slice)
     print(f"   p95 (ms) of each {SLICE_SECONDS} s of the window: {slices}")
     errors = result.errors | result.expected_errors

@@ -533,6 +533,7 @@ def print_phase(phase: Phase, args: argparse.Namespace) -> None:
             f"   {label:18} n={route.count:6}  p50 {f['p50']:6.1f}  p95 {f['p95']:6.1f}  "
             f"p99 {f['p99']:6.1f} ms  errors {route.unexpected}"
             f"  [{verdict(f['p95'] < TARGET_MS)}: p95 < {TARGET_MS:.0f} ms]"
+            + ("" if route.cache_hits is None else f"  cache hits {route.cache_hits:.0%}")
         )
     latency = ws["latency_ms"]
     print(
@@ -675,14 +676,15 @@ def phase_section(phase: Phase, charts: dict[str, str]) -> list[str]:
         f"| exceptions in the server logs | {sum(phase.server_errors.values())} |",
         "",
         "| route | n | p50 ms | p95 ms | p99 ms | unexpected errors | expected errors |"
-        " p95 < 100 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        " page cache hits | p95 < 100 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for label, route in summary.routes.items():
         f = route.figures
+        hits = "" if route.cache_hits is None else f"{route.cache_hits:.0%}"
         lines.append(
             f"| {label} | {route.count:,} | {f['p50']:.1f} | {f['p95']:.1f} | {f['p99']:.1f} |"
-            f" {route.unexpected} | {route.expected} | {verdict(f['p95'] < TARGET_MS)} |"
+            f" {route.unexpected} | {route.expected} | {hits} | {verdict(f['p95'] < TARGET_MS)} |"
         )
     lines.append("")
     if summary.errors or summary.expected_errors:

@@ -227,6 +227,7 @@ class Sample:
     latency: float  # seconds
     error: str | None  # "<status>" or an exception name; None on success
     expected: bool  # an error the harness can cause
+    cache: str | None = None  # the response's X-Cache header (page cache "hit" or "miss")
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,13 +262,19 @@ class Recorder:
         self.samples = []
 
     def add(
-        self, request: Request, started: float, ended: float, status: int, error: str | None
+        self,
+        request: Request,
+        started: float,
+        ended: float,
+        status: int,
+        error: str | None,
+        cache: str | None = None,
     ) -> None:
         if error is None and status >= 400:
             error = str(status)
         expected = error is not None and status in request.expected
         self.samples.append(
-            Sample(request.label, started - self.origin, ended - started, error, expected)
+            Sample(request.label, started - self.origin, ended - started, error, expected, cache)
         )
 
 
@@ -333,7 +340,7 @@ class User:
     async def send(self, request: Request) -> Response:
         """One request, timed and recorded; never raises for HTTP or connection errors."""
         session = self.http.next()
-        status, body, error = 0, b"", None
+        status, body, error, cache = 0, b"", None, None
         started = time.monotonic()
         try:
             async with session.request(
@@ -345,10 +352,11 @@ class User:
             ) as response:
                 body = await response.read()
                 status = response.status
+                cache = response.headers.get("X-Cache")
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = type(exc).__name__
         ended = time.monotonic()
-        self.recorder.add(request, started, ended, status, error)
+        self.recorder.add(request, started, ended, status, error, cache)
         return Response(status, body, ended)
 
     async def sign_in(self) -> bool:
@@ -612,6 +620,7 @@ class RouteSummary:
     figures: dict[str, float]  # p50/p95/p99 in ms
     unexpected: int
     expected: int
+    cache_hits: float | None  # share of the route's responses served from the page cache
 
 
 @dataclass(frozen=True)
@@ -638,8 +647,11 @@ def summarise(recorder: Recorder) -> Summary:
     unexpected_by_route: Counter[str] = Counter()
     expected_by_route: Counter[str] = Counter()
     in_window = 0
+    cached: dict[str, Counter[str]] = defaultdict(Counter)
     for sample in recorder.samples:
         by_route[sample.label].append(sample.latency)
+        if sample.cache is not None:
+            cached[sample.label][sample.cache] += 1
         if sample.start + sample.latency <= recorder.duration:
             in_window += 1
         if sample.error is not None:
@@ -666,6 +678,7 @@ def summarise(recorder: Recorder) -> Summary:
                 percentiles(values),
                 unexpected_by_route[label],
                 expected_by_route[label],
+                cached[label]["hit"] / sum(cached[label].values()) if cached[label] else None,
             )
             for label, values in sorted(by_route.items())
         },

@@ -60,7 +60,7 @@ async def chain_services(container: Container) -> AsyncIterator[ChainServices | 
             backend,
             handlers=handlers,
             failure_handlers=failure_handlers,
-            on_change=MarketCache(container.pages).drop_activity,  # the votes page shows rows
+            on_change=MarketCache(container.pages).drop_votes,  # the votes page shows rows
         )
         yield ChainServices(client, backend, runner, TradeRelay(container.database, client))
     finally:

@@ -88,3 +88,23 @@ async def test_posts_and_deletes_show_at_once_in_the_cached_thread(api) -> None:
 
 async def test_refreshing_no_markets_touches_nothing(api) -> None:
     assert await MarketCache(api.container.pages).refresh(None, []) == 0  # type: ignore[arg-type]
+
+
+async def test_votes_and_posts_drop_only_their_own_pages(api) -> None:
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    votes_page, thread = f"/api/markets/{market_id}/votes", f"/api/discussions/{market_id}"
+    for path in (votes_page, thread):
+        await api.client.get(path)
+    voted = await api.client.post(
+        "/api/votes/proposal", json={"market_id": market_id, "vote": True}, headers=headers
+    )
+    assert voted.status_code == 200, voted.text
+    assert (await api.client.get(thread)).headers["X-Cache"] == "hit"
+    assert (await api.client.get(votes_page)).headers["X-Cache"] == "miss"
+    posted = await api.client.post(
+        "/api/discussions", json={"market_id": market_id, "content": "hi"}, headers=headers
+    )
+    assert posted.status_code == 201, posted.text
+    assert (await api.client.get(votes_page)).headers["X-Cache"] == "hit"
+    assert (await api.client.get(thread)).headers["X-Cache"] == "miss"

@@ -94,7 +94,7 @@ class Stack:
             failure_handlers=failures,
             clock=world.clock,
             lease_seconds=LEASE,
-            on_change=MarketCache(container.pages).drop_activity,
+            on_change=MarketCache(container.pages).drop_votes,
             **runner_options,
         )
         self.reports: asyncio.Queue[Any] = asyncio.Queue()

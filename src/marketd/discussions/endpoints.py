@@ -32,7 +32,7 @@ async def market_thread(
             return await DiscussionService(session, container.bus).thread(market_id, limit, cursor)
 
     hot_page = None if cursor else f"discussions:{limit}"
-    return await cache.activity(market_id, hot_page, render)
+    return await cache.discussion(market_id, hot_page, render)
 
 
 @router.post("", response_model=DiscussionOut, status_code=status.HTTP_201_CREATED)

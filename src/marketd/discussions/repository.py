@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, insert, or_, select
+from sqlalchemy import RowMapping, Table, and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.models import Discussion
@@ -36,19 +36,22 @@ class DiscussionRepository:
 
     async def page(
         self, market_id: str, limit: int, after: tuple[datetime, str] | None
-    ) -> Sequence[Discussion]:
-        query = select(Discussion).where(
-            Discussion.market_id == market_id, Discussion.deleted_at.is_(None)
-        )
+    ) -> Sequence[RowMapping]:
+        """Live posts, newest first: `id`, `market_id`, `user_wallet`, `content`, `created_at`
+        (Core rows: the thread's first page is a hot read)."""
+        posts = _DISCUSSIONS.c
+        query = select(
+            posts.id, posts.market_id, posts.user_wallet, posts.content, posts.created_at
+        ).where(posts.market_id == market_id, posts.deleted_at.is_(None))
         if after is not None:
             query = query.where(
                 or_(
-                    Discussion.created_at < after[0],
-                    and_(Discussion.created_at == after[0], Discussion.id < uuid.UUID(after[1])),
+                    posts.created_at < after[0],
+                    and_(posts.created_at == after[0], posts.id < uuid.UUID(after[1])),
                 )
             )
-        query = query.order_by(Discussion.created_at.desc(), Discussion.id.desc()).limit(limit)
-        return (await self.session.scalars(query)).all()
+        query = query.order_by(posts.created_at.desc(), posts.id.desc()).limit(limit)
+        return (await self.session.execute(query)).mappings().all()
 
     async def in_window(
         self, market_id: str, start: datetime, end: datetime

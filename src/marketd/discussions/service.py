@@ -32,17 +32,19 @@ class DiscussionService:
             raise NotFound(f"No market with id {market_id}.")
 
     async def thread(self, market_id: str, limit: int, cursor: str | None) -> Page[DiscussionOut]:
-        await self._require_market(market_id)
         after = None
         if cursor:
             created_at, post_id = decode_cursor(cursor, "discussions", (datetime, str))
             after = (created_at, post_id)
         rows = await self.repository.page(market_id, limit + 1, after)
+        if not rows:  # a market with posts exists: look it up only for an empty page
+            await self._require_market(market_id)
         items, next_cursor = split_page(
-            rows, limit, "discussions", lambda post: [post.created_at, str(post.id)]
+            rows, limit, "discussions", lambda post: [post["created_at"], str(post["id"])]
         )
         return Page[DiscussionOut](
-            items=[DiscussionOut.model_validate(row) for row in items], next_cursor=next_cursor
+            items=[DiscussionOut.model_validate(dict(row)) for row in items],
+            next_cursor=next_cursor,
         )
 
     async def post(self, wallet: str, body: DiscussionCreate) -> DiscussionOut:
@@ -58,7 +60,7 @@ class DiscussionService:
         await self.repository.insert(out.id, out.market_id, wallet, out.content, out.created_at)
         await self.session.commit()
         if self.cache is not None:
-            await self.cache.drop_activity(body.market_id)
+            await self.cache.drop_discussion(body.market_id)
         await self.bus.publish(
             "discussions",
             {
@@ -81,4 +83,4 @@ class DiscussionService:
         post.deleted_at = datetime.now(UTC)
         await self.session.commit()
         if self.cache is not None:
-            await self.cache.drop_activity(post.market_id)
+            await self.cache.drop_discussion(post.market_id)

@@ -2,8 +2,10 @@
 
 * `market:<id>` — the `GET /api/markets/{id}` body, rewritten by the indexer after every batch
   that touched the market (so the route is served from cache), read through on a miss;
-* `market:<id>:activity` — the first pages of the market's votes and discussion, dropped by
-  every vote or post on the market (and by the indexer, whose events change votes);
+* `market:<id>:votes` — the first pages of the market's votes, dropped by every vote on the
+  market (API, chain action confirmed, indexed on-chain vote);
+* `market:<id>:discussion` — the first pages of its discussion, dropped by every post and
+  delete (kept apart so that the votes on a hot market do not keep dropping its thread);
 * `markets` — the listing's hot pages (one per query), dropped whenever any market changes.
 
 Groups and their versioned compare-and-set are `marketd.core.pages`.
@@ -14,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from marketd.core.pages import PageCache, cached_json
+from marketd.markets.repository import MarketRepository
 from marketd.markets.schemas import MarketOut
-from marketd.models import Market, MarketSchedule
 
 DETAIL = "detail"
 LISTING_GROUP = "markets"
@@ -34,8 +35,12 @@ def market_group(market_id: str) -> str:
     return f"market:{market_id}"
 
 
-def activity_group(market_id: str) -> str:
-    return f"market:{market_id}:activity"
+def votes_group(market_id: str) -> str:
+    return f"market:{market_id}:votes"
+
+
+def discussion_group(market_id: str) -> str:
+    return f"market:{market_id}:discussion"
 
 
 class MarketCache:
@@ -50,10 +55,16 @@ class MarketCache:
         group = market_group(market_id)
         return await cached_json(self.pages, group, DETAIL, READ_THROUGH_TTL_SECONDS, render)
 
-    async def activity(
+    async def votes(
         self, market_id: str, name: str | None, render: Callable[[], Awaitable[BaseModel]]
     ) -> Response:
-        group = activity_group(market_id)
+        group = votes_group(market_id)
+        return await cached_json(self.pages, group, name, ACTIVITY_TTL_SECONDS, render)
+
+    async def discussion(
+        self, market_id: str, name: str | None, render: Callable[[], Awaitable[BaseModel]]
+    ) -> Response:
+        group = discussion_group(market_id)
         return await cached_json(self.pages, group, name, ACTIVITY_TTL_SECONDS, render)
 
     async def listing(
@@ -64,8 +75,11 @@ class MarketCache:
     async def invalidate(self, market_ids: Iterable[str]) -> None:
         await self.pages.drop(*(market_group(market_id) for market_id in market_ids))
 
-    async def drop_activity(self, market_id: str) -> None:
-        await self.pages.drop(activity_group(market_id))
+    async def drop_votes(self, market_id: str) -> None:
+        await self.pages.drop(votes_group(market_id))
+
+    async def drop_discussion(self, market_id: str) -> None:
+        await self.pages.drop(discussion_group(market_id))
 
     async def drop_listing(self) -> None:
         await self.pages.drop(LISTING_GROUP)
@@ -76,20 +90,13 @@ class MarketCache:
         if not ids:
             return 0
         versions = await self.pages.drop(
-            *(market_group(i) for i in ids), *(activity_group(i) for i in ids), LISTING_GROUP
+            *(market_group(i) for i in ids), *(votes_group(i) for i in ids), LISTING_GROUP
         )
         version_of = dict(zip(ids, versions, strict=False))
-        rows = await session.execute(
-            select(Market, MarketSchedule.closes_at)
-            .outerjoin(MarketSchedule, MarketSchedule.market_id == Market.id)
-            .where(Market.id.in_(ids))
-        )
         count = 0
-        for market, closes_at in rows.all():
-            out = MarketOut.model_validate(market)
-            out.closes_at = closes_at
-            body = out.model_dump_json().encode()
-            group = market_group(market.id)
-            await self.pages.put(group, DETAIL, version_of[market.id], body, INDEXED_TTL_SECONDS)
+        for row in await MarketRepository(session).get_many(ids):
+            body = MarketOut.model_validate(dict(row)).model_dump_json().encode()
+            group = market_group(row["id"])
+            await self.pages.put(group, DETAIL, version_of[row["id"]], body, INDEXED_TTL_SECONDS)
             count += 1
         return count

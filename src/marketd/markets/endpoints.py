@@ -107,7 +107,7 @@ async def market_votes(
             return await votes.market_votes(kind, market_id, limit, cursor)
 
     hot_page = None if cursor else f"votes:{kind.value}:{limit}"
-    return await cache.activity(market_id, hot_page, render)
+    return await cache.votes(market_id, hot_page, render)
 
 
 @router.get("/{market_id}/prices", response_model=PriceHistoryOut)

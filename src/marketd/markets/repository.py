@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import RowMapping, Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.markets.rules import MarketState, PricePoint
@@ -15,8 +15,12 @@ from marketd.markets.schemas import MarketSort
 from marketd.models import Market, MarketSchedule, Trade
 
 _MARKETS = cast(Table, Market.__table__)
-"""Single-column reads on hot paths go through the table, not the mapped class: the ORM's
-per-statement work costs more than the query."""
+_SCHEDULES = cast(Table, MarketSchedule.__table__)
+_WITH_SCHEDULE = select(_MARKETS, _SCHEDULES.c.closes_at).select_from(
+    _MARKETS.outerjoin(_SCHEDULES, _SCHEDULES.c.market_id == _MARKETS.c.id)
+)
+"""Reads go through the tables, not the mapped classes: they are the hot paths, and the ORM's
+per-statement and per-row work costs more than the queries."""
 
 
 def _escape_like(text: str) -> str:
@@ -34,16 +38,14 @@ class MarketRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _with_schedule(self) -> Any:
-        return select(Market, MarketSchedule.closes_at).outerjoin(
-            MarketSchedule, MarketSchedule.market_id == Market.id
-        )
+    async def get(self, market_id: str) -> RowMapping | None:
+        """The market's columns and its closing time (`closes_at`)."""
+        query = _WITH_SCHEDULE.where(_MARKETS.c.id == market_id)
+        return (await self.session.execute(query)).mappings().first()
 
-    async def get(self, market_id: str) -> tuple[Market, datetime | None] | None:
-        """The market and its closing time."""
-        query = self._with_schedule().where(Market.id == market_id)
-        row = (await self.session.execute(query)).first()
-        return None if row is None else (row[0], row[1])
+    async def get_many(self, market_ids: Sequence[str]) -> Sequence[RowMapping]:
+        query = _WITH_SCHEDULE.where(_MARKETS.c.id.in_(market_ids))
+        return (await self.session.execute(query)).mappings().all()
 
     async def exists(self, market_id: str) -> bool:
         markets = _MARKETS
@@ -70,45 +72,46 @@ class MarketRepository:
         limit: int,
         after: Sequence[Any] | None,
         now: datetime,
-    ) -> list[tuple[Market, datetime | None]]:
-        query = self._with_schedule()
+    ) -> Sequence[RowMapping]:
+        """A page of markets (their columns and `closes_at`)."""
+        markets, closes_at = _MARKETS.c, _SCHEDULES.c.closes_at
+        query = _WITH_SCHEDULE
         if filters.state is not None:
-            query = query.where(Market.state == filters.state.value)
+            query = query.where(markets.state == filters.state.value)
         if filters.category is not None:
-            query = query.where(Market.category == filters.category)
+            query = query.where(markets.category == filters.category)
         if filters.text:
             pattern = "%" + _escape_like(filters.text) + "%"
-            query = query.where(Market.question.ilike(pattern, escape="\\"))
+            query = query.where(markets.question.ilike(pattern, escape="\\"))
         if sort is MarketSort.NEWEST:
             if after is not None:
                 query = query.where(
                     or_(
-                        Market.created_at < after[0],
-                        and_(Market.created_at == after[0], Market.id < after[1]),
+                        markets.created_at < after[0],
+                        and_(markets.created_at == after[0], markets.id < after[1]),
                     )
                 )
-            query = query.order_by(Market.created_at.desc(), Market.id.desc())
+            query = query.order_by(markets.created_at.desc(), markets.id.desc())
         elif sort is MarketSort.VOLUME:
             if after is not None:
                 query = query.where(
                     or_(
-                        Market.total_volume < after[0],
-                        and_(Market.total_volume == after[0], Market.id < after[1]),
+                        markets.total_volume < after[0],
+                        and_(markets.total_volume == after[0], markets.id < after[1]),
                     )
                 )
-            query = query.order_by(Market.total_volume.desc(), Market.id.desc())
+            query = query.order_by(markets.total_volume.desc(), markets.id.desc())
         else:
-            query = query.where(MarketSchedule.closes_at > now)
+            query = query.where(closes_at > now)
             if after is not None:
                 query = query.where(
                     or_(
-                        MarketSchedule.closes_at > after[0],
-                        and_(MarketSchedule.closes_at == after[0], Market.id > after[1]),
+                        closes_at > after[0],
+                        and_(closes_at == after[0], markets.id > after[1]),
                     )
                 )
-            query = query.order_by(MarketSchedule.closes_at.asc(), Market.id.asc())
-        rows = (await self.session.execute(query.limit(limit))).all()
-        return [(row[0], row[1]) for row in rows]
+            query = query.order_by(closes_at.asc(), markets.id.asc())
+        return (await self.session.execute(query.limit(limit))).mappings().all()
 
     async def price_points(
         self, market_id: str, start: datetime, end: datetime

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from solders.pubkey import Pubkey
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.auth.siws import SiwsError, parse_wallet
@@ -41,18 +42,17 @@ class InvalidRange(BadRequest):
     status, slug, title = 422, "invalid-range", "Invalid range"
 
 
-def market_out(market: Market, closes_at: datetime | None) -> MarketOut:
-    out = MarketOut.model_validate(market)
-    out.closes_at = closes_at
-    return out
+def market_out(row: RowMapping) -> MarketOut:
+    """A market read by the repository (its columns and `closes_at`)."""
+    return MarketOut.model_validate(dict(row))
 
 
-def _sort_key(sort: MarketSort, market: Market, closes_at: datetime | None) -> list[Any]:
+def _sort_key(sort: MarketSort, row: RowMapping) -> list[Any]:
     if sort is MarketSort.NEWEST:
-        return [market.created_at, market.id]
+        return [row["created_at"], row["id"]]
     if sort is MarketSort.VOLUME:
-        return [market.total_volume, market.id]
-    return [closes_at, market.id]
+        return [row["total_volume"], row["id"]]
+    return [row["closes_at"], row["id"]]
 
 
 class MarketService:
@@ -74,15 +74,15 @@ class MarketService:
     ) -> Page[MarketOut]:
         after = decode_cursor(cursor, sort.value, _CURSOR_TYPES[sort]) if cursor else None
         rows = await self.repository.page(filters, sort, limit + 1, after, datetime.now(UTC))
-        page, next_cursor = split_page(rows, limit, sort.value, lambda row: _sort_key(sort, *row))
-        items = [market_out(market, closes_at) for market, closes_at in page]
+        page, next_cursor = split_page(rows, limit, sort.value, lambda row: _sort_key(sort, row))
+        items = [market_out(row) for row in page]
         return Page[MarketOut](items=items, next_cursor=next_cursor)
 
     async def get_market(self, market_id: str) -> MarketOut:
         row = await self.repository.get(market_id)
         if row is None:
             raise NotFound(f"No market with id {market_id}.")
-        return market_out(row[0], row[1])
+        return market_out(row)
 
     async def require_market(self, market_id: str) -> None:
         if not await self.repository.exists(market_id):
@@ -120,7 +120,8 @@ class MarketService:
         )
         await self.repository.add(market, body.closes_at)
         await self.session.commit()
-        out = market_out(market, body.closes_at)
+        out = MarketOut.model_validate(market)
+        out.closes_at = body.closes_at
         if self.cache is not None:
             await self.cache.drop_listing()
         await self.bus.publish(
@@ -134,10 +135,9 @@ class MarketService:
         found = await self.repository.get(market_id)
         if found is None:
             raise NotFound(f"No market with id {market_id}.")
-        market = found[0]
         step = rules.INTERVALS[interval]
         end = end or datetime.now(UTC)
-        start = start or max(market.created_at, end - step * 200)
+        start = start or max(found["created_at"], end - step * 200)
         if start >= end:
             raise InvalidRange("`from` must be before `to`.", field="from")
         if rules.bucket_count(start, end, step) > rules.MAX_BUCKETS:

@@ -48,10 +48,9 @@ class TradeService:
         self.repository = TradeRepository(session)
 
     async def submit(self, wallet: str, trade_type: TradeType, body: TradeSubmit) -> TradeAccepted:
-        row = await MarketRepository(self.session).get(body.market_id)
-        if row is None:
+        market = await MarketRepository(self.session).get(body.market_id)
+        if market is None:
             raise NotFound(f"No market with id {body.market_id}.")
-        market = row[0]
         try:
             intent = parse_trade(
                 body.transaction,
@@ -62,18 +61,19 @@ class TradeService:
             )
         except TradeRejected as exc:
             raise InvalidTransaction(str(exc), reason=exc.reason) from exc
-        if str(intent.market) != market.on_chain_address:
+        if str(intent.market) != market["on_chain_address"]:
             raise InvalidTransaction(
                 "The transaction trades another market than market_id.", reason="wrong_market"
             )
-        if market.state != MarketState.ACTIVE.value:
-            raise MarketNotTrading(f"The market is {market.state}, not ACTIVE.", state=market.state)
+        if market["state"] != MarketState.ACTIVE.value:
+            state = market["state"]
+            raise MarketNotTrading(f"The market is {state}, not ACTIVE.", state=state)
         existing = await self.repository.submission(intent.signature)
         if existing is not None:
             return _accepted(existing)  # the same signed bytes again: idempotent
         submission = TradeSubmission(
             signature=intent.signature,
-            market_id=market.id,
+            market_id=market["id"],
             user_wallet=wallet,
             trade_type=trade_type.value,
             outcome=intent.outcome,

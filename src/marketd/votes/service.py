@@ -59,7 +59,7 @@ class VoteService:
         tally = await self.repository.tally(kind, market_id)
         await self.session.commit()
         if self.cache is not None:
-            await self.cache.drop_activity(market_id)
+            await self.cache.drop_votes(market_id)
         metrics.VOTES_ACCEPTED.labels(kind.value).inc()
         # A unique eventId: yes -> no -> yes by one wallet repeats an event exactly, and the
         # realtime sequencer would merge the repeat as a duplicate delivery.
