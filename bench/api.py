@@ -1,13 +1,17 @@
 """API benchmark (issue 2): PostgreSQL + Redis, 10,000 markets and 1,000,000 votes seeded,
-then 100 and 1,000 concurrent simulated users against one `marketd serve` process.
+then 100 and 1,000 concurrent simulated users against one `marketd serve` (BENCH_WORKERS
+processes of it; default 1).
 
 Each simulated user signs in once (real SIWS with an ed25519 key) and then loops: think
-(exponential, mean THINK seconds), then one request drawn from the mix (`traffic.User`). The
-same users then hit `/healthz` only: the ceiling of this server and this client on this machine.
-Throughput counts the requests completed within the window.
+(exponential, mean THINK seconds), then one request drawn from the mix (`traffic.User`), on a
+market picked by Zipf popularity (`--popularity uniform` to pick uniformly). `--warmup` seconds
+of the same traffic run unrecorded first, so the figures are the steady state of a running
+service (its page cache filled), not its first seconds. The same users then hit `/healthz`
+only: the ceiling of this server and this client on this machine. Throughput counts the
+requests completed within the window.
 
-    .venv/bin/python bench/api.py [--duration 30] [--users 100,1000] [--think 2.0]
-        [--popularity zipf|uniform] [--server-log FILE]
+    [BENCH_WORKERS=1] .venv/bin/python bench/api.py [--duration 30] [--users 100,1000]
+        [--think 2.0] [--warmup 20] [--popularity zipf|uniform] [--server-log FILE]
 """
 
 from __future__ import annotations
@@ -38,13 +42,19 @@ from traffic import (
 )
 
 
-async def run(base: str, users: int, duration: float, think: float, catalog: Catalog) -> Summary:
-    """Sign every user in (50 at a time, before the clock starts), then drive the mix."""
+async def run(
+    base: str, users: int, duration: float, think: float, warmup: float, catalog: Catalog
+) -> Summary:
+    """Sign every user in (50 at a time, before the clock starts), drive the mix for `warmup`
+    seconds unrecorded (the page cache fills as it would in a running service), then measure
+    the same traffic for `duration` seconds."""
     recorder = Recorder()
     async with Balancer([base], connections=users) as http:
         population = [User(http, catalog, recorder) for _ in range(users)]
         for start in range(0, users, 50):
             await asyncio.gather(*(u.sign_in() for u in population[start : start + 50]))
+        if warmup > 0:
+            await drive(population, recorder, warmup, think)
         await drive(population, recorder, duration, think)
     return summarise(recorder)
 
@@ -87,6 +97,9 @@ async def main() -> None:
     parser.add_argument("--users", default="100,1000")
     parser.add_argument("--think", type=float, default=2.0)
     parser.add_argument(
+        "--warmup", type=float, default=20.0, help="seconds of the same traffic, unrecorded"
+    )
+    parser.add_argument(
         "--popularity",
         choices=["zipf", "uniform"],
         default="zipf",
@@ -100,21 +113,25 @@ async def main() -> None:
         print(f"seeded {MARKETS} markets and {VOTES} votes in {time.monotonic() - started:.1f} s")
         port = free_port()
         prefix = f"bench-{uuid.uuid4().hex[:6]}:"
+        workers = int(os.environ.get("BENCH_WORKERS", "1"))
         env = {
             "DATABASE_URL": url,
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": prefix,
             # Every simulated user shares 127.0.0.1; the budget is per user in production.
             "RATE_LIMIT": "1000000/minute",
-            "DATABASE_POOL_SIZE": "20",
-            "WORKERS": os.environ.get("BENCH_WORKERS", "1"),
+            # PostgreSQL allows 100 connections: 40 + 40 overflow in all, split between the
+            # worker processes.
+            "DATABASE_POOL_SIZE": str(40 // workers),
+            "WORKERS": str(workers),
         }
         try:
             with server_process(env, port, log=args.server_log):
                 base = f"http://127.0.0.1:{port}"
                 for users in (int(u) for u in args.users.split(",")):
-                    result = await run(base, users, args.duration, args.think, catalog)
-                    report(f"{users} users, mixed traffic, think {args.think}s", result)
+                    result = await run(base, users, args.duration, args.think, args.warmup, catalog)
+                    title = f"{users} users, mixed traffic, think {args.think:g} s"
+                    report(f"{title}, after {args.warmup:g} s of warm-up", result)
                     top = await ceiling(base, users, args.duration, args.think, catalog)
                     report(f"{users} users, ceiling (GET /healthz)", top)
         finally:

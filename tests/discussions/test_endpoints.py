@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from marketd.discussions.repository import DiscussionRepository
+
 
 async def test_post_read_and_author_only_delete(api):
     author_key, author = await api.sign_in()
@@ -67,3 +72,17 @@ async def test_content_rules(api):
     )
     assert no_market.status_code == 404
     assert (await api.client.get("/api/discussions/nope")).status_code == 404
+
+
+async def test_a_failed_insert_on_a_known_market_is_not_reported_as_404(api, monkeypatch):
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers, state="ACTIVE")
+
+    async def clashing_insert(*_: object) -> None:
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    monkeypatch.setattr(DiscussionRepository, "insert", clashing_insert)
+    with pytest.raises(IntegrityError):
+        await api.client.post(
+            "/api/discussions", json={"market_id": market_id, "content": "hi"}, headers=headers
+        )

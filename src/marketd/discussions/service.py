@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.bus import EventBus
@@ -48,7 +49,6 @@ class DiscussionService:
         )
 
     async def post(self, wallet: str, body: DiscussionCreate) -> DiscussionOut:
-        await self._require_market(body.market_id)
         out = DiscussionOut(
             id=uuid.uuid4(),
             market_id=body.market_id,
@@ -56,8 +56,14 @@ class DiscussionService:
             content=body.content,
             created_at=datetime.now(UTC),
         )
-        await UserService(self.session).touch(wallet, out.created_at)
-        await self.repository.insert(out.id, out.market_id, wallet, out.content, out.created_at)
+        try:
+            # The foreign key checks the market: no lookup before the insert.
+            await self.repository.insert(out.id, out.market_id, wallet, out.content, out.created_at)
+        except IntegrityError:
+            await self.session.rollback()
+            await self._require_market(body.market_id)
+            raise
+        await UserService(self.session).touch_active(wallet, out.created_at)
         await self.session.commit()
         if self.cache is not None:
             await self.cache.drop_discussion(body.market_id)

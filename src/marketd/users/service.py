@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,14 +18,49 @@ from marketd.users.repository import UserRepository
 from marketd.users.schemas import PositionOut, UserOut, UserStats, UserVoteOut
 
 
+class SeenRecently:
+    """The wallets whose `last_seen_at` this process moved in the last `window` seconds.
+
+    Every vote and post would otherwise write the user row too (a statement on the hottest
+    write paths) to move `last_seen_at` by a few seconds; with this memo it moves at most once
+    a window per process. The row itself always exists: sign-in creates it and is not gated.
+    """
+
+    def __init__(self, window: float = 60.0, capacity: int = 100_000) -> None:
+        self.window = window
+        self.capacity = capacity
+        self._at: OrderedDict[str, float] = OrderedDict()
+
+    def due(self, wallet: str) -> bool:
+        """True (and remembered) when the wallet was not touched within the window."""
+        now = time.monotonic()
+        last = self._at.get(wallet)
+        if last is not None and now - last < self.window:
+            return False
+        self._at[wallet] = now
+        self._at.move_to_end(wallet)
+        while len(self._at) > self.capacity:
+            self._at.popitem(last=False)
+        return True
+
+
+SEEN_RECENTLY = SeenRecently()
+
+
 class UserService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, seen: SeenRecently = SEEN_RECENTLY) -> None:
         self.session = session
         self.repository = UserRepository(session)
+        self.seen = seen
 
     async def touch(self, wallet: str, now: datetime) -> None:
-        """Record activity; the caller commits."""
+        """Record activity (sign-in: creates the user); the caller commits."""
         await self.repository.upsert_seen(wallet, now)
+
+    async def touch_active(self, wallet: str, now: datetime) -> None:
+        """Record activity of a signed-in wallet, at most once a `SeenRecently` window."""
+        if self.seen.due(wallet):
+            await self.repository.upsert_seen(wallet, now)
 
 
 class UserReadService:

@@ -52,7 +52,7 @@ class VoteService:
                 f"{required.value}; it is {state}.",
                 state=state,
             )
-        await UserService(self.session).touch(wallet, now)
+        await UserService(self.session).touch_active(wallet, now)
         if not await self.repository.upsert_off_chain(kind, market_id, wallet, vote, now):
             await self.session.rollback()
             raise AlreadyVotedOnChain("This wallet's on-chain vote for this market is final.")
