@@ -7,9 +7,10 @@ end, so concurrent runs never collide.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,17 @@ PG_ADMIN_URL = os.environ.get("MARKETD_TEST_PG", "postgresql://postgres@127.0.0.
 REDIS_TEST_URL = os.environ.get("MARKETD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
 TEST_ORIGIN = "https://app.example"
+
+
+@pytest.fixture(autouse=True)
+def process_collector() -> Iterator[None]:
+    """Entry points under test tune this process's garbage collector (`tune_garbage_collector`,
+    meant for a server process): put it back after each test."""
+    thresholds = gc.get_threshold()
+    yield
+    if gc.get_threshold() != thresholds:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _shared_dir() -> Path:

@@ -177,7 +177,7 @@ def test_serve_with_several_workers_uses_the_app_factory(monkeypatch, tmp_path):
     monkeypatch.setenv("WORKERS", "3")
     assert cli.main(["serve"]) == 0
     [(app, options)] = started
-    assert app == "marketd.app:create_app"
+    assert app == "marketd.app:create_served_app"
     assert options["factory"] is True and options["workers"] == 3
     assert options["ws_per_message_deflate"] is False
     assert options["timeout_graceful_shutdown"] == cli.GRACEFUL_SHUTDOWN_SECONDS

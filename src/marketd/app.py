@@ -19,6 +19,7 @@ from marketd.core.errors import install_error_handlers
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
 from marketd.core.ratelimit import RateLimitMiddleware
+from marketd.core.runtime import tune_garbage_collector
 from marketd.discussions.endpoints import router as discussions_router
 from marketd.health.endpoints import router as health_router
 from marketd.markets.endpoints import router as markets_router
@@ -112,4 +113,12 @@ def create_app(
         max_age=600,
     )
     app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+def create_served_app() -> FastAPI:
+    """The app of one `marketd serve` worker process (WORKERS > 1: uvicorn calls this factory
+    in each): built from the environment, then the process's garbage collector tuned."""
+    app = create_app()
+    tune_garbage_collector()
     return app

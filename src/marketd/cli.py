@@ -21,6 +21,7 @@ from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.core.logging import configure_logging
 from marketd.core.migrate import upgrade
+from marketd.core.runtime import tune_garbage_collector
 
 if TYPE_CHECKING:
     from marketd.chain.localnet.runtime import LocalChainRuntime
@@ -52,10 +53,10 @@ async def seed(settings: Settings, runtime: LocalChainRuntime) -> int:
 
 def serve(settings: Settings) -> None:
     """The API; with WORKERS > 1, that many processes share the port (each builds its app
-    from the environment through the `marketd.app:create_app` factory)."""
+    from the environment through the `marketd.app:create_served_app` factory)."""
     if settings.workers > 1:
         uvicorn.run(
-            "marketd.app:create_app",
+            "marketd.app:create_served_app",
             factory=True,
             workers=settings.workers,
             **_uvicorn_options(settings),
@@ -63,7 +64,9 @@ def serve(settings: Settings) -> None:
         return
     from marketd.app import create_app
 
-    uvicorn.run(create_app(settings), **_uvicorn_options(settings))
+    app = create_app(settings)
+    tune_garbage_collector()
+    uvicorn.run(app, **_uvicorn_options(settings))
 
 
 async def serve_async(settings: Settings, *, run_jobs: bool = False) -> None:
@@ -71,6 +74,7 @@ async def serve_async(settings: Settings, *, run_jobs: bool = False) -> None:
     from marketd.app import create_app
 
     app = create_app(settings, run_jobs=run_jobs)
+    tune_garbage_collector()
     await uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).serve()
 
 
@@ -86,6 +90,7 @@ async def worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
         # own scrape endpoint.
         start_http_server(settings.worker_metrics_port, addr=settings.host)
     container = Container.build(settings)
+    tune_garbage_collector()
     try:
         async with chain_services(container) as chain:
             host = JobHost(build_jobs(container, chain))
