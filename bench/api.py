@@ -53,9 +53,7 @@ async def run(
         population = [User(http, catalog, recorder) for _ in range(users)]
         for start in range(0, users, 50):
             await asyncio.gather(*(u.sign_in() for u in population[start : start + 50]))
-        if warmup > 0:
-            await drive(population, recorder, warmup, think)
-        await drive(population, recorder, duration, think)
+        await drive(population, recorder, duration, think, warmup)
     return summarise(recorder)
 
 

@@ -256,9 +256,10 @@ class Recorder:
     def deadline(self) -> float:
         return self.origin + self.duration
 
-    def start(self, duration: float) -> None:
-        """Open the window now (samples taken before, e.g. sign-ins, are dropped)."""
-        self.origin, self.duration = time.monotonic(), duration
+    def start(self, duration: float, warmup: float = 0.0) -> None:
+        """Open the window `warmup` seconds from now; requests started before it (sign-ins,
+        warm-up traffic) are not recorded."""
+        self.origin, self.duration = time.monotonic() + warmup, duration
         self.samples = []
 
     def add(
@@ -270,6 +271,8 @@ class Recorder:
         error: str | None,
         cache: str | None = None,
     ) -> None:
+        if started < self.origin:
+            return
         if error is None and status >= 400:
             error = str(status)
         expected = error is not None and status in request.expected
@@ -592,11 +595,15 @@ class LoadUser(User):
 # ------------------------------------------------------------------------------ driving
 
 
-async def drive(users: Sequence[User], recorder: Recorder, duration: float, think: float) -> None:
+async def drive(
+    users: Sequence[User], recorder: Recorder, duration: float, think: float, warmup: float = 0.0
+) -> None:
     """Run every user until the window closes: `begin`, then step / think (exponential, mean
-    `think` s) until the deadline. A think time ends at the deadline; requests in flight then
-    are awaited (and recorded) but do not count towards the throughput."""
-    recorder.start(duration)
+    `think` s) until the deadline. The window opens after `warmup` seconds of the same,
+    unrecorded traffic (one continuous run, so the users' arrivals are already spread out
+    when recording starts). A think time ends at the deadline; requests in flight then are
+    awaited (and recorded) but do not count towards the throughput."""
+    recorder.start(duration, warmup)
     deadline = recorder.deadline
 
     async def run(user: User) -> None:
