@@ -132,6 +132,11 @@ async def test_filters_sorting_and_cursor_pagination(api):
 
     by_volume = (await api.client.get("/api/markets", params={"sort": "volume"})).json()
     assert [m["id"] for m in by_volume["items"]] == list(reversed(ids))
+    top = (await api.client.get("/api/markets", params={"sort": "volume", "limit": 3})).json()
+    lower = await api.client.get(
+        "/api/markets", params={"sort": "volume", "cursor": top["next_cursor"]}
+    )
+    assert [m["id"] for m in top["items"] + lower.json()["items"]] == list(reversed(ids))
 
     closing = await api.client.get("/api/markets", params={"sort": "closing_soon", "limit": 3})
     closing_body = closing.json()

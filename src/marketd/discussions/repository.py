@@ -52,19 +52,3 @@ class DiscussionRepository:
             )
         query = query.order_by(posts.created_at.desc(), posts.id.desc()).limit(limit)
         return (await self.session.execute(query)).mappings().all()
-
-    async def in_window(
-        self, market_id: str, start: datetime, end: datetime
-    ) -> Sequence[Discussion]:
-        """Live posts created in [start, end), oldest first (snapshot content)."""
-        query = (
-            select(Discussion)
-            .where(
-                Discussion.market_id == market_id,
-                Discussion.deleted_at.is_(None),
-                Discussion.created_at >= start,
-                Discussion.created_at < end,
-            )
-            .order_by(Discussion.created_at, Discussion.id)
-        )
-        return (await self.session.scalars(query)).all()
