@@ -85,3 +85,36 @@ async def test_redis_log_sequences_once_and_replays(redis_url, redis_prefix):
         assert empty.complete and empty.oldest is None
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_append_many_sequences_in_order_in_one_call(backend, redis_url, redis_prefix):
+    redis = Redis.from_url(redis_url)
+    prefix = redis_prefix + "realtime-batch:"
+    bus = RedisBus(redis, prefix) if backend == "redis" else InProcessBus()
+    log = (
+        RedisEventLog(redis, prefix, max_events=1000)
+        if backend == "redis"
+        else MemoryEventLog(bus, max_events=1000)
+    )
+    events = [
+        {"type": "vote", "marketId": "a", "n": 1},
+        {"type": "vote", "marketId": "b", "n": 1},
+        {"type": "vote", "marketId": "a", "n": 2},
+    ]
+    try:
+        async with bus.subscribe(REALTIME_TOPIC) as subscription:
+            appended = await log.append_many(events)
+            assert [(e["marketId"], e["seq"]) for e in appended if e] == [
+                ("a", 1),
+                ("b", 1),
+                ("a", 2),
+            ]
+            published = [await subscription.get() for _ in range(3)]
+        assert published == appended
+        if backend == "redis":  # another instance sequencing the same events claims none
+            again = await RedisEventLog(redis, prefix).append_many(events)
+            assert again == [None, None, None]
+        assert [e["n"] for e in (await log.since("a", 0)).events] == [1, 2]
+    finally:
+        await redis.aclose()

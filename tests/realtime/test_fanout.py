@@ -20,11 +20,13 @@ class FlakyLog(EventLog):
     def __init__(self) -> None:
         self.appended: list[dict[str, Any]] = []
         self.calls = 0
+        self.failed = asyncio.Event()
         self.done = asyncio.Event()
 
     async def append(self, market_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
         self.calls += 1
         if self.calls == 1:
+            self.failed.set()
             raise ConnectionError("redis is down")
         self.appended.append(event)
         self.done.set()
@@ -60,9 +62,10 @@ async def test_sequencing_survives_a_failure_and_skips_events_without_market():
     fanout = Fanout(bus, log, new_hub())
     async with running(fanout):
         await bus.publish("votes", {"type": "vote", "marketId": "m", "n": 1})
+        await asyncio.wait_for(log.failed.wait(), 5)  # lost with Redis down...
         await bus.publish("votes", {"type": "vote", "n": 2})  # no market: ignored
         await bus.publish("votes", {"type": "vote", "marketId": "m", "n": 3})
-        await asyncio.wait_for(log.done.wait(), 5)
+        await asyncio.wait_for(log.done.wait(), 5)  # ...and the loop goes on
     assert [event["n"] for event in log.appended] == [3]
     assert log.calls == 2
 

@@ -32,6 +32,9 @@ SOURCE_TOPICS = ("markets", "trades", "votes", "discussions", "snapshots")
 
 log = structlog.get_logger("marketd.realtime")
 
+SEQUENCE_BATCH = 500
+"""At most this many events per sequencing round trip."""
+
 
 async def publish_event(bus: EventBus, topic: str, event: Mapping[str, Any]) -> str:
     """Publish a market event with a unique `eventId` (returned), so that two otherwise
@@ -68,11 +71,16 @@ class Fanout:
                 await sequencer
 
     async def _sequence_loop(self) -> None:
+        """Sequence what has queued up since the last round trip, all at once (in order)."""
         while True:
-            event = await self._unsequenced.get()
+            events = [await self._unsequenced.get()]
+            while len(events) < SEQUENCE_BATCH and not self._unsequenced.empty():
+                events.append(self._unsequenced.get_nowait())
             try:
-                await self._log.append(event["marketId"], event)
+                await self._log.append_many(events)
             except Exception:
-                # Redis unreachable: the event is lost for WebSocket clients (they resync when
-                # they notice the gap); never let it stop the loop.
-                await log.aexception("sequencing failed", event_type=event.get("type"))
+                # Redis unreachable: the events are lost for WebSocket clients (they resync
+                # when they notice the gap); never let it stop the loop.
+                await log.aexception(
+                    "sequencing failed", events=len(events), event_type=events[0].get("type")
+                )
