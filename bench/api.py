@@ -118,9 +118,9 @@ async def main() -> None:
             "REDIS_PREFIX": prefix,
             # Every simulated user shares 127.0.0.1; the budget is per user in production.
             "RATE_LIMIT": "1000000/minute",
-            # PostgreSQL allows 100 connections: 40 + 40 overflow in all, split between the
-            # worker processes.
-            "DATABASE_POOL_SIZE": str(40 // workers),
+            # PostgreSQL allows 100 connections: 80 in all, split between the worker
+            # processes.
+            "DATABASE_POOL_SIZE": str(80 // workers),
             "WORKERS": str(workers),
         }
         try:

@@ -901,7 +901,7 @@ def parse_args() -> argparse.Namespace:
         help="how users pick markets (traffic.Picker): Zipf popularity or uniformly",
     )
     parser.add_argument("--votes", type=int, default=VOTES, help="votes seeded")
-    parser.add_argument("--pool", type=int, default=40, help="DATABASE_POOL_SIZE, all instances")
+    parser.add_argument("--pool", type=int, default=80, help="DATABASE_POOL_SIZE, all instances")
     parser.add_argument("--out", help="output folder (default bench/out/load-<timestamp>/)")
     parser.add_argument("--subscriber-process", help=argparse.SUPPRESS)
     parser.add_argument("--watched-ids", help=argparse.SUPPRESS)

@@ -30,12 +30,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if not settings.database_statement_cache:
         # Supabase's transaction pooler (PgBouncer) cannot keep prepared statements.
         kwargs["connect_args"] = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
-    return create_async_engine(
-        dsn,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
-        **kwargs,
-    )
+    # Exactly DATABASE_POOL_SIZE connections, kept open: overflow connections are closed as
+    # soon as they are returned, so under bursts they were opened (connect, authenticate,
+    # prepare every statement again) and closed over and over, and the process held up to
+    # twice the connections its budget allowed.
+    return create_async_engine(dsn, pool_size=settings.database_pool_size, max_overflow=0, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
