@@ -33,11 +33,12 @@ async def resolve_wallet(scope: Scope, container: Container) -> str | None:
     token = bearer_token(scope)
     wallet = None
     if token is not None:
+        # A database session only when the session cache does not know the token.
         wallet = await cached_session_wallet(container.cache, token)
-    if token is not None and wallet is None:
-        async with container.database.session(read_only=True) as session:
-            service = AuthService(session, container.settings, container.cache)
-            wallet = await service.wallet_for_token(token)
+        if wallet is None:
+            async with container.database.session(read_only=True) as session:
+                service = AuthService(session, container.settings, container.cache)
+                wallet = await service.stored_wallet_for_token(token)
     state[_STATE_KEY] = wallet
     return wallet
 

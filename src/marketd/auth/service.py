@@ -149,6 +149,10 @@ class AuthService:
             cached = await cached_session_wallet(self.cache, token)
             if cached is not None:
                 return cached
+        return await self.stored_wallet_for_token(token)
+
+    async def stored_wallet_for_token(self, token: str) -> str | None:
+        """The session's wallet from the database (then cached), past the session cache."""
         token_hash, now = hash_token(token), datetime.now(UTC)
         found = await self.repository.active_session(token_hash, now)
         if found is None:
