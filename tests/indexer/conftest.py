@@ -13,9 +13,21 @@ from solders.pubkey import Pubkey
 
 from marketd.chain.addresses import market_id_bytes
 from marketd.chain.stream import StreamEvent, TransactionEvents
+from marketd.core.container import Container
+from marketd.indexer.fees import FeeSchedule
+from marketd.indexer.store import Applied, apply_transactions
 
 PROGRAM_ID = Pubkey.from_string("6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw")
 T0 = 1_700_000_000
+FEES = FeeSchedule()
+
+
+async def index(
+    container: Container, batches: list[TransactionEvents], fees: FeeSchedule = FEES
+) -> Applied:
+    """Persist `batches` in one transaction, as the indexer does."""
+    async with container.database.session() as session, session.begin():
+        return await apply_transactions(session, batches, PROGRAM_ID, fees)
 
 
 class Tape:

@@ -11,44 +11,20 @@ from sqlalchemy.exc import DBAPIError
 
 from marketd.indexer import bulk
 from marketd.indexer.bulk import BulkInsert, BulkUpdate
+from marketd.indexer.rows import POSITION_COLUMNS
+from marketd.indexer.store import CHAIN_EVENTS
 from marketd.models import ChainEvent, Position, User
 
 from .conftest import T0
 
-EVENTS = cast(Table, ChainEvent.__table__)
 POSITIONS = cast(Table, Position.__table__)
 USERS = cast(Table, User.__table__)
 AT = datetime.fromtimestamp(T0, UTC)
 
-RECORD = BulkInsert(
-    EVENTS,
-    (
-        "signature",
-        "event_index",
-        "slot",
-        "name",
-        "market_id",
-        "data",
-        "block_time",
-        "commitment",
-        "created_at",
-    ),
-    conflict=("signature", "event_index"),
-    returning=("signature", "event_index"),
-)
+RECORD = CHAIN_EVENTS  # the store's own statement
 POSITION_UPSERT = BulkInsert(
     POSITIONS,
-    (
-        "market_id",
-        "user_wallet",
-        "shares_yes",
-        "shares_no",
-        "total_invested",
-        "trades_count",
-        "realized_pnl",
-        "created_at",
-        "updated_at",
-    ),
+    POSITION_COLUMNS,
     conflict=("market_id", "user_wallet"),
     update=("shares_yes", "trades_count"),
     fresh_id="id",

@@ -11,7 +11,6 @@ from marketd.chain.stream import TransactionEvents
 from marketd.core.container import Container
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.handlers import UNKNOWN_QUESTION
-from marketd.indexer.store import Applied, apply_transactions
 from marketd.models import (
     DisputeVote,
     Market,
@@ -23,16 +22,7 @@ from marketd.models import (
     VoteLog,
 )
 
-from .conftest import PROGRAM_ID, T0, Tape
-
-FEES = FeeSchedule()
-
-
-async def index(
-    container: Container, batches: list[TransactionEvents], fees: FeeSchedule = FEES
-) -> Applied:
-    async with container.database.session() as session, session.begin():
-        return await apply_transactions(session, batches, PROGRAM_ID, fees)
+from .conftest import FEES, T0, Tape, index
 
 
 async def snapshot(container: Container) -> dict[str, Any]:

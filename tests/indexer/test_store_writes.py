@@ -11,14 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from marketd.chain.stream import TransactionEvents
 from marketd.core.container import Container
 from marketd.indexer import bulk
-from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.handlers import UNKNOWN_QUESTION, apply
 from marketd.indexer.store import (
-    Applied,
-    apply_transactions,
     indexed_events,
     load_workspace,
     rebuild_markets,
@@ -36,14 +32,7 @@ from marketd.models import (
     VoteLog,
 )
 
-from .conftest import PROGRAM_ID, T0, Tape
-
-FEES = FeeSchedule()
-
-
-async def index(container: Container, batches: list[TransactionEvents]) -> Applied:
-    async with container.database.session() as session, session.begin():
-        return await apply_transactions(session, batches, PROGRAM_ID, FEES)
+from .conftest import FEES, PROGRAM_ID, T0, Tape, index
 
 
 def created(tape: Tape, market_id: str, creator: str, state: int = 0) -> tuple[str, dict[str, Any]]:
