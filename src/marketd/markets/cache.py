@@ -95,7 +95,7 @@ class MarketCache:
         version_of = dict(zip(ids, versions, strict=False))
         count = 0
         for row in await MarketRepository(session).get_many(ids):
-            body = MarketOut.model_validate(dict(row)).model_dump_json().encode()
+            body = MarketOut.of_row(row).model_dump_json().encode()
             group = market_group(row["id"])
             await self.pages.put(group, DETAIL, version_of[row["id"]], body, INDEXED_TTL_SECONDS)
             count += 1

@@ -48,15 +48,14 @@ class MarketRepository:
         return (await self.session.execute(query)).mappings().all()
 
     async def exists(self, market_id: str) -> bool:
-        markets = _MARKETS
-        query = select(markets.c.id).where(markets.c.id == market_id)
+        query = select(_MARKETS.c.id).where(_MARKETS.c.id == market_id)
         return await self.session.scalar(query) is not None
 
     async def state_for_share(self, market_id: str) -> str | None:
         """The market's state, the row share-locked on PostgreSQL so the state cannot change
         under a vote (None: no such market)."""
-        markets = _MARKETS
-        query = select(markets.c.state).where(markets.c.id == market_id).with_for_update(read=True)
+        markets = _MARKETS.c
+        query = select(markets.state).where(markets.id == market_id).with_for_update(read=True)
         state = await self.session.scalar(query)
         return None if state is None else str(state)
 

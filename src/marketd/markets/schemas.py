@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import AwareDatetime, Field, field_validator
 
@@ -48,6 +50,11 @@ class MarketOut(Schema):
     is_cancelled: bool
     updated_at: datetime
     closes_at: datetime | None = None
+
+    @classmethod
+    def of_row(cls, row: Mapping[Any, Any]) -> MarketOut:
+        """A market as the repository reads it: its columns and `closes_at`."""
+        return cls.model_validate(dict(row))
 
 
 class MarketCreate(Schema):

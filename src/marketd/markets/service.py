@@ -42,11 +42,6 @@ class InvalidRange(BadRequest):
     status, slug, title = 422, "invalid-range", "Invalid range"
 
 
-def market_out(row: RowMapping) -> MarketOut:
-    """A market read by the repository (its columns and `closes_at`)."""
-    return MarketOut.model_validate(dict(row))
-
-
 def _sort_key(sort: MarketSort, row: RowMapping) -> list[Any]:
     if sort is MarketSort.NEWEST:
         return [row["created_at"], row["id"]]
@@ -75,14 +70,14 @@ class MarketService:
         after = decode_cursor(cursor, sort.value, _CURSOR_TYPES[sort]) if cursor else None
         rows = await self.repository.page(filters, sort, limit + 1, after, datetime.now(UTC))
         page, next_cursor = split_page(rows, limit, sort.value, lambda row: _sort_key(sort, row))
-        items = [market_out(row) for row in page]
+        items = [MarketOut.of_row(row) for row in page]
         return Page[MarketOut](items=items, next_cursor=next_cursor)
 
     async def get_market(self, market_id: str) -> MarketOut:
         row = await self.repository.get(market_id)
         if row is None:
             raise NotFound(f"No market with id {market_id}.")
-        return market_out(row)
+        return MarketOut.of_row(row)
 
     async def require_market(self, market_id: str) -> None:
         if not await self.repository.exists(market_id):
