@@ -38,6 +38,7 @@ from traffic import (
     Recorder,
     Summary,
     User,
+    add_popularity_argument,
     drive,
     seed,
     summarise,
@@ -99,12 +100,7 @@ async def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=20.0, help="seconds of the same traffic, unrecorded"
     )
-    parser.add_argument(
-        "--popularity",
-        choices=["zipf", "uniform"],
-        default="zipf",
-        help="how users pick markets (traffic.Picker): Zipf popularity or uniformly",
-    )
+    add_popularity_argument(parser)
     parser.add_argument("--server-log", type=Path, help="append the server's output here")
     args = parser.parse_args()
     async with scratch_database("api") as url:

@@ -73,6 +73,7 @@ from traffic import (
     TradeBuilder,
     Triggers,
     User,
+    add_popularity_argument,
     drive,
     seed,
     summarise,
@@ -894,12 +895,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--instances", default="1,2", help="phases: serve processes each")
     parser.add_argument("--watched", type=int, default=20, help="markets the subscribers watch")
     parser.add_argument("--watched-share", type=float, default=0.5)
-    parser.add_argument(
-        "--popularity",
-        choices=["zipf", "uniform"],
-        default="zipf",
-        help="how users pick markets (traffic.Picker): Zipf popularity or uniformly",
-    )
+    add_popularity_argument(parser)
     parser.add_argument("--votes", type=int, default=VOTES, help="votes seeded")
     parser.add_argument("--pool", type=int, default=80, help="DATABASE_POOL_SIZE, all instances")
     parser.add_argument("--out", help="output folder (default bench/out/load-<timestamp>/)")

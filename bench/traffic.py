@@ -14,6 +14,7 @@ user's last think time never stretches it (the loop stops sleeping at the deadli
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -147,6 +148,16 @@ POPULARITY_EXPONENT = 1.0
 """Zipf exponent of market popularity (the classic web-traffic shape): the k-th most popular
 market of n draws a share 1/k^s / H(n, s). With s = 1 over 10,000 markets the top 100 draw
 about half of the requests."""
+
+
+def add_popularity_argument(parser: argparse.ArgumentParser) -> None:
+    """`--popularity zipf|uniform`: how the users of a benchmark pick markets (`Picker`)."""
+    parser.add_argument(
+        "--popularity",
+        choices=["zipf", "uniform"],
+        default="zipf",
+        help="how users pick markets (traffic.Picker): Zipf popularity or uniformly",
+    )
 
 
 class Picker:
