@@ -11,7 +11,7 @@ from marketd.users.service import SeenRecently, UserService
 
 def test_a_wallet_is_due_once_a_window(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("marketd.users.service.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("marketd.core.memo.time.monotonic", lambda: clock[0])
     seen = SeenRecently(window=60)
     assert seen.due("a") and not seen.due("a")
     assert seen.due("b")

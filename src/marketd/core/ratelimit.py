@@ -2,19 +2,23 @@
 
 The client is the signed-in wallet when the request carries a valid session, else the client
 IP. Health, readiness and metrics probes are exempt so a load balancer never locks itself out.
+
+The budget is `limits`' sliding-window counter, on `limits`' own storage and keys, so any
+`limits` client sees the same windows. Its strategy API takes two calls per request (hit,
+then window stats for the RateLimit headers), and with Redis that is two script round trips
+on every request; the storages here add one call that does both (`acquire_counted`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import MemoryStorage, RedisStorage
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,30 +29,117 @@ EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 Identify = Callable[[Scope], Awaitable[str]]
 
 
-def create_storage(redis: Redis | None, prefix: str) -> Storage:
-    """Redis storage on the process's shared client pool (one bounded, blocking pool for
-    everything: `limits` would otherwise open a second pool that fails at once when a burst
-    exhausts it), in-memory without Redis."""
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    """One client's two sliding windows right after a hit (TTLs in seconds)."""
+
+    acquired: bool
+    previous_count: int
+    previous_ttl: float
+    current_count: int
+    current_ttl: float
+
+
+def remaining_and_reset(item: RateLimitItem, counts: WindowCounts) -> tuple[int, int]:
+    """Requests left and whole seconds until one more is allowed (at least 1), computed as
+    `limits`' `SlidingWindowCounterRateLimiter.get_window_stats` computes them."""
+    expiry = item.get_expiry()
+    weighted = counts.previous_count * counts.previous_ttl / expiry + counts.current_count
+    remaining = max(0, item.amount - math.floor(weighted))
+    reset_in = math.inf
+    if counts.previous_count:
+        reset_in = counts.previous_ttl % (expiry / counts.previous_count)
+    if counts.current_count:
+        reset_in = min(reset_in, counts.current_ttl % expiry)
+    if math.isinf(reset_in):
+        reset_in = 0
+    return remaining, max(1, math.ceil(reset_in))
+
+
+class CountingStorage(Protocol):
+    async def acquire_counted(self, key: str, limit: int, expiry: int) -> WindowCounts: ...
+
+
+# limits' acquire script, extended to answer with the windows it read and wrote.
+ACQUIRE_COUNTED_LUA = """
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2]) * 1000
+local current_ttl = redis.call('pttl', KEYS[2])
+if current_ttl > 0 and current_ttl < expiry then
+    -- the current window is over: it becomes the previous one
+    redis.call('rename', KEYS[2], KEYS[1])
+    redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
+end
+local previous_count = tonumber(redis.call('get', KEYS[1])) or 0
+local previous_ttl = math.max(redis.call('pttl', KEYS[1]), 0)
+local current_count = tonumber(redis.call('get', KEYS[2])) or 0
+local weighted = math.floor(previous_count * previous_ttl / expiry) + current_count
+local acquired = 0
+if weighted + 1 <= limit then
+    acquired = 1
+    if redis.call('exists', KEYS[2]) == 1 then
+        current_count = redis.call('incr', KEYS[2])
+    else
+        redis.call('set', KEYS[2], 1, 'PX', expiry * 2)
+        current_count = 1
+    end
+end
+current_ttl = math.max(redis.call('pttl', KEYS[2]), 0)
+return {acquired, previous_count, previous_ttl, current_count, current_ttl}
+"""
+
+
+class CountingRedisStorage(RedisStorage):
+    """`limits`' Redis storage, with the hit and its window read in one script run."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        # The process's shared, bounded, blocking pool: `limits` would otherwise open a second
+        # pool that fails at once when a burst exhausts it.
+        shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
+        super().__init__(
+            "async+redis://", implementation="redispy", key_prefix=prefix + "ratelimit", **shared
+        )
+        self._acquire_counted = redis.register_script(ACQUIRE_COUNTED_LUA)
+
+    async def acquire_counted(self, key: str, limit: int, expiry: int) -> WindowCounts:
+        keys = [
+            self.bridge.prefixed_key(self._previous_window_key(key)),
+            self.bridge.prefixed_key(self._current_window_key(key)),
+        ]
+        acquired, previous, previous_ms, current, current_ms = await self._acquire_counted(
+            keys, [limit, expiry]
+        )
+        return WindowCounts(
+            bool(acquired), int(previous), previous_ms / 1000, int(current), current_ms / 1000
+        )
+
+
+class CountingMemoryStorage(MemoryStorage):
+    """The embedded default: one process's budget, read after the hit (no round trip)."""
+
+    async def acquire_counted(self, key: str, limit: int, expiry: int) -> WindowCounts:
+        acquired = await self.acquire_sliding_window_entry(key, limit, expiry)
+        return WindowCounts(acquired, *await self.get_sliding_window(key, expiry))
+
+
+def create_storage(redis: Redis | None, prefix: str) -> CountingStorage:
+    """Redis storage on the process's client pool, in-memory without Redis."""
     if redis is None:
-        return MemoryStorage()
-    shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
-    return RedisStorage(
-        "async+redis://", implementation="redispy", key_prefix=prefix + "ratelimit", **shared
-    )
+        return CountingMemoryStorage()
+    return CountingRedisStorage(redis, prefix)
 
 
 class RateLimiter:
-    def __init__(self, storage: Storage, limit: str) -> None:
+    def __init__(self, storage: CountingStorage, limit: str) -> None:
         self.storage = storage
         self.item: RateLimitItem = parse(limit)
-        self._strategy = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, identity: str) -> tuple[bool, int, int]:
         """Consume one request; returns (allowed, remaining, seconds until a slot frees)."""
-        allowed = await self._strategy.hit(self.item, identity)
-        stats = await self._strategy.get_window_stats(self.item, identity)
-        reset_in = max(1, math.ceil(stats.reset_time - time.time()))
-        return allowed, stats.remaining, reset_in
+        counts = await self.storage.acquire_counted(
+            self.item.key_for(identity), self.item.amount, self.item.get_expiry()
+        )
+        return (counts.acquired, *remaining_and_reset(self.item, counts))
 
 
 class RateLimitMiddleware:

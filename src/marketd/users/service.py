@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.errors import NotFound
+from marketd.core.memo import RecentMemo
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.trades.schemas import TradeOut
@@ -27,20 +26,13 @@ class SeenRecently:
     """
 
     def __init__(self, window: float = 60.0, capacity: int = 100_000) -> None:
-        self.window = window
-        self.capacity = capacity
-        self._at: OrderedDict[str, float] = OrderedDict()
+        self._touched: RecentMemo[str, bool] = RecentMemo(window, capacity)
 
     def due(self, wallet: str) -> bool:
         """True (and remembered) when the wallet was not touched within the window."""
-        now = time.monotonic()
-        last = self._at.get(wallet)
-        if last is not None and now - last < self.window:
+        if self._touched.get(wallet):
             return False
-        self._at[wallet] = now
-        self._at.move_to_end(wallet)
-        while len(self._at) > self.capacity:
-            self._at.popitem(last=False)
+        self._touched.put(wallet, True)
         return True
 
 
