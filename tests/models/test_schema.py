@@ -101,6 +101,12 @@ async def test_migrations_create_the_platform_schema_and_round_trip(postgres_url
         assert types["current_price_yes"] == ("numeric", 18, 9)
         assert types["tags"][0] == "ARRAY"
         assert types["created_at"][0] == "timestamp with time zone"
+        async with engine.connect() as connection:
+            search = await connection.scalar(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_markets_question_trgm'")
+            )
+        # The `?q=` search (ILIKE '%text%') is served by a trigram index, not a table scan.
+        assert "USING gin (question gin_trgm_ops)" in search
 
     finally:
         await engine.dispose()
