@@ -101,3 +101,5 @@ async def test_on_chain_vote_outranks_off_chain(api):
     assert again.status_code == 409
     rows = await api.execute("SELECT vote FROM proposal_votes WHERE market_id = :m", m=market_id)
     assert [bool(r[0]) for r in rows] == [True]
+    log = await api.execute("SELECT vote FROM vote_log WHERE market_id = :m", m=market_id)
+    assert [bool(r[0]) for r in log] == [True]  # the refused vote is not on record

@@ -42,21 +42,21 @@ class VoteService:
 
     async def cast(self, kind: VoteKind, market_id: str, wallet: str, vote: bool) -> VoteAccepted:
         now = datetime.now(UTC)
-        state = await MarketRepository(self.session).state_for_share(market_id)
-        if state is None:
-            raise NotFound(f"No market with id {market_id}.")
         required = VOTING_STATE[kind]
-        if state != required.value:
+        outcome = await self.repository.cast(kind, market_id, wallet, vote, now, required.value)
+        if outcome.state is None:
+            raise NotFound(f"No market with id {market_id}.")
+        if outcome.state != required.value:
             raise VotingClosed(
                 f"{kind.value.capitalize()} votes are taken only while the market is "
-                f"{required.value}; it is {state}.",
-                state=state,
+                f"{required.value}; it is {outcome.state}.",
+                state=outcome.state,
             )
-        await UserService(self.session).touch_active(wallet, now)
-        if not await self.repository.upsert_off_chain(kind, market_id, wallet, vote, now):
+        if not outcome.written:
             await self.session.rollback()
             raise AlreadyVotedOnChain("This wallet's on-chain vote for this market is final.")
-        tally = await self.repository.tally(kind, market_id)
+        await UserService(self.session).touch_active(wallet, now)
+        tally = outcome.tally
         await self.session.commit()
         if self.cache is not None:
             await self.cache.drop_votes(market_id)
