@@ -177,3 +177,40 @@ async def test_a_cached_session_past_its_expiry_is_not_accepted(api):
             "UPDATE auth_sessions SET expires_at = :past", past=datetime.now(UTC) - timedelta(1)
         )
         assert await service.wallet_for_token(token) is None
+
+
+async def test_challenges_purge_long_expired_nonces_now_and_then(api, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from marketd.auth.service import AuthService
+    from marketd.core.memo import Throttle
+
+    clock = [500.0]
+    monkeypatch.setattr("marketd.core.memo.time.monotonic", lambda: clock[0])
+    purge = Throttle(60)
+    old = datetime.now(UTC) - timedelta(days=2)
+
+    async def stale(nonce: str) -> None:
+        await api.execute(
+            "INSERT INTO auth_nonces (nonce, wallet, message, issued_at, expires_at)"
+            " VALUES (:n, 'w', 'm', :at, :at)",
+            n=nonce,
+            at=old,
+        )
+
+    async def challenge() -> list[str]:
+        async with api.container.database.session() as session:
+            service = AuthService(session, api.container.settings, nonce_purge=purge)
+            await service.challenge("4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T")
+        rows = await api.execute(
+            "SELECT nonce FROM auth_nonces WHERE expires_at < :t", t=old + timedelta(1)
+        )
+        return [row[0] for row in rows]
+
+    await stale("a" * 32)
+    assert await challenge() == []  # the first challenge purges
+    await stale("b" * 32)
+    clock[0] += 59
+    assert await challenge() == ["b" * 32]  # within the minute: left for later
+    clock[0] += 2
+    assert await challenge() == []

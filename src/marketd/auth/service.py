@@ -22,6 +22,7 @@ from marketd.config import Settings
 from marketd.core import metrics
 from marketd.core.cache import Cache
 from marketd.core.errors import Problem, Unauthorized
+from marketd.core.memo import Throttle
 from marketd.models import AuthNonce, AuthSession
 from marketd.users.service import UserService
 
@@ -70,17 +71,27 @@ async def cached_session_wallet(cache: Cache, token: str) -> str | None:
     return None
 
 
+NONCE_PURGE = Throttle(60.0)
+"""Nonces expired over a day ago are deleted by a challenge at most once a minute per process
+(a statement on every challenge would be wasted: there is rarely anything to delete)."""
+
+
 class AuthService:
     """`cache`, when given, keeps token -> wallet for a minute so most requests resolve their
     session without a database round trip; logout deletes the entry (shared through Redis,
     so every instance sees the revocation)."""
 
     def __init__(
-        self, session: AsyncSession, settings: Settings, cache: Cache | None = None
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        cache: Cache | None = None,
+        nonce_purge: Throttle = NONCE_PURGE,
     ) -> None:
         self.session = session
         self.settings = settings
         self.cache = cache
+        self.nonce_purge = nonce_purge
         self.repository = AuthRepository(session)
 
     async def challenge(self, wallet: str) -> SiwsMessage:
@@ -109,7 +120,8 @@ class AuthService:
                 expires_at=message.expiration_time,
             )
         )
-        await self.repository.purge_nonces(issued_at - timedelta(days=1))
+        if self.nonce_purge.due():
+            await self.repository.purge_nonces(issued_at - timedelta(days=1))
         await self.session.commit()
         return message
 

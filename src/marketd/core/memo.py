@@ -37,3 +37,19 @@ class RecentMemo(Generic[K, V]):
 
     def discard(self, key: K) -> None:
         self._entries.pop(key, None)
+
+
+class Throttle:
+    """`due()` is True at most once every `interval` seconds (per process): for housekeeping
+    that a hot path may do now and then instead of on every request."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
