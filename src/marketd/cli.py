@@ -131,7 +131,9 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "port": settings.port,
         "log_level": "warning",
         "access_log": False,
-        "ws": "websockets",
+        # websockets' Sans-I/O protocol: the "websockets" one runs on the library's legacy
+        # API, deprecated since websockets 14.
+        "ws": "websockets-sansio",
         # Each event is serialised once for all subscribers; per-connection compression
         # would redo that work for every socket.
         "ws_per_message_deflate": False,
