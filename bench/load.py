@@ -3,12 +3,16 @@ subscribers against one `marketd serve` process, then two (the load split round-
 request and per connection, as a load balancer would; Redis shared by the instances).
 
     .venv/bin/python bench/load.py [--users 1000] [--subscribers 2000] [--duration 60]
-        [--think 2.0] [--ramp 5] [--instances 1,2] [--popularity zipf|uniform] [--out DIR]
+        [--think 2.0] [--ramp 5] [--warmup 20] [--instances 1,2] [--popularity zipf|uniform]
+        [--out DIR]
 
 - Data: 10,000 markets and `--votes` proposal votes COPYed into a scratch PostgreSQL database
   (`traffic.seed`), shared by the phases.
 - Users (this process, `traffic.LoadUser`): each arrives within the first `--ramp` seconds,
   signs in (SIWS), then loops: one step of the mix, think (exponential, mean `--think` s).
+  The window is measured after `--warmup` seconds of the same traffic: the arrival (1,000
+  sign-ins within the ramp) is a burst no steady state has; it is reported apart as the
+  warm-up, and its errors count.
   Mix: browse/filter/search markets, market detail/votes/trades, discussions, own profile,
   proposal votes, posts, trade relay (a wallet-signed buy_shares/sell_shares transaction built
   from the program IDL), and sign-out + sign-in again.
@@ -77,6 +81,7 @@ from traffic import (
     drive,
     seed,
     summarise,
+    summarise_arrival,
 )
 from ws import BenchClient, Stats, cpu_seconds, raise_fd_limit, wait_for_line
 
@@ -325,6 +330,7 @@ def ws_gauge(port: int) -> float | None:
 class Phase:
     instances: int
     summary: Summary
+    arrival: Summary  # the warm-up: users arriving and signing in, not judged by the targets
     samples: list[Sample]
     ws: dict[str, Any]
     ws_latencies_ms: list[float]
@@ -351,6 +357,7 @@ class Phase:
         ws = self.ws
         return (
             self.summary.unexpected
+            + self.arrival.unexpected
             + int(ws["missing"])
             + int(sum(ws["failed"].values()))
             + int(ws["lost"])
@@ -400,10 +407,16 @@ async def run_phase(
             triggers = Triggers(frozenset(watched))
             trades = TradeBuilder(Settings(_env_file=None))
             pids = {"server": [s.pid for s in servers], "subscribers": [child.pid]}
-            cpu_before = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
-            shared_before = {k: cpu_of(names) for k, names in SHARED_SERVICES.items()}
-            self_before = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
-            busy_before = machine_busy_jiffies()
+            before: dict[str, Any] = {}
+
+            async def at_window_open() -> None:
+                """CPU counters as the window opens (the warm-up is not in the figures)."""
+                await asyncio.sleep(max(0.0, recorder.origin - time.monotonic()))
+                before["cpu"] = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
+                before["shared"] = {k: cpu_of(names) for k, names in SHARED_SERVICES.items()}
+                before["self"] = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+                before["busy"] = machine_busy_jiffies()
+
             async with (
                 Balancer([f"http://{HOST}:{port}" for port in ports], args.users) as http,
                 LoopLag().running() as lag,
@@ -421,25 +434,26 @@ async def run_phase(
                     )
                     for _ in range(args.users)
                 ]
-                await drive(users, recorder, args.duration, args.think)
+                driving = drive(users, recorder, args.duration, args.think, args.warmup)
+                await asyncio.gather(driving, at_window_open())
                 connects = http.connects
             wall = time.monotonic() - recorder.origin
             gauges = [ws_gauge(port) for port in ports]
             cpu = {
-                k: 100 * (sum(cpu_seconds(p) for p in v) - cpu_before[k]) / wall
+                k: 100 * (sum(cpu_seconds(p) for p in v) - before["cpu"][k]) / wall
                 for k, v in pids.items()
             }
             for k, names in SHARED_SERVICES.items():
-                cpu[k] = 100 * cpu_used(shared_before[k], cpu_of(names)) / wall
+                cpu[k] = 100 * cpu_used(before["shared"][k], cpu_of(names)) / wall
             cpu["users"] = (
-                100 * (sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - self_before) / wall
+                100 * (sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - before["self"]) / wall
             )
             busy_after = machine_busy_jiffies()
             cpu["machine"] = (
                 100
                 * (os.cpu_count() or 1)
-                * (busy_after[0] - busy_before[0])
-                / max(1, busy_after[1] - busy_before[1])
+                * (busy_after[0] - before["busy"][0])
+                / max(1, busy_after[1] - before["busy"][1])
             )
             stop_sent = time.monotonic()
             received = collect_subscribers(child, result_path)
@@ -453,6 +467,7 @@ async def run_phase(
     return Phase(
         instances=instances,
         summary=summarise(recorder),
+        arrival=summarise_arrival(recorder),
         samples=recorder.samples,
         ws=ws,
         ws_latencies_ms=latencies,
@@ -476,13 +491,14 @@ def ws_figures(
     latencies: list[float] = []
     timeline: list[tuple[float, float]] = []
     expected = early = late = 0
+    warming: list[float] = []  # deliveries of writes made during the warm-up
     for key, (market, returned) in triggers.returned.items():
         expected += per_market.get(market, 0)
         for at in receipts.get(key, ()):
             delay = at - returned
             early += delay < 0
             late += at > stopped
-            latencies.append(max(0.0, delay) * 1000)
+            (latencies if returned >= origin else warming).append(max(0.0, delay) * 1000)
             timeline.append((at - origin, max(0.0, delay) * 1000))
     unmatched = sum(len(v) for k, v in receipts.items() if k not in triggers.returned)
     ws = {
@@ -502,12 +518,13 @@ def ws_figures(
     ws |= {
         "events": len(triggers.returned),
         "expected": expected,
-        "received": len(latencies),
-        "missing": max(0, expected - len(latencies)),
+        "received": len(latencies) + len(warming),
+        "missing": max(0, expected - len(latencies) - len(warming)),
         "early": early,
         "late": late,
         "unmatched": unmatched,
         "latency_ms": percentiles([v / 1000 for v in latencies]),
+        "warmup_latency_ms": percentiles([v / 1000 for v in warming]),
         "server_stamped_ms": percentiles([v / 1000 for v in received["server_stamped_ms"]]),
     }
     return ws, latencies, timeline
@@ -545,6 +562,7 @@ def print_phase(phase: Phase, args: argparse.Namespace) -> None:
     )
     if summary.errors or summary.expected_errors:
         print(f"   errors: {summary.errors}  expected: {summary.expected_errors}")
+    print(f"   warm-up ({args.warmup:g} s before the window, not judged): {arrival_line(phase)}")
     cpu = ", ".join(f"{k} {v:.0f}%" for k, v in phase.cpu.items())
     lag = ", ".join(f"{k} {v:.1f} ms" for k, v in phase.harness_lag_ms.items())
     print(f"   CPU (100% = one core): {cpu}; harness loop lag p99: {lag}")
@@ -557,6 +575,18 @@ def print_phase(phase: Phase, args: argparse.Namespace) -> None:
         print(f"   exceptions in the server logs: {phase.server_errors}")
 
 
+def arrival_line(phase: Phase) -> str:
+    """The warm-up in one line: the users' arrival burst (every one signs in within the
+    ramp) is what a steady-state window leaves out, so it is shown beside it."""
+    arrival, warming = phase.arrival, phase.ws["warmup_latency_ms"]
+    worst = sorted(arrival.routes.items(), key=lambda item: -item[1].figures["p95"])[:3]
+    return (
+        f"{arrival.requests} requests, p95 {arrival.overall['p95']:.0f} ms, highest p95 "
+        + ", ".join(f"{label} {route.figures['p95']:.0f} ms" for label, route in worst)
+        + f"; unexpected errors {arrival.unexpected}; WS delivery p99 {warming['p99']:.0f} ms"
+    )
+
+
 def write_report(
     phases: list[Phase], args: argparse.Namespace, out: Path, context: dict[str, Any]
 ) -> None:
@@ -566,7 +596,9 @@ def write_report(
         "",
         f"`bench/load.py` — {args.users} users (sign-in staggered over the first {args.ramp:g} s,"
         f" then think time exponential with mean {args.think:g} s) and {args.subscribers}"
-        f" WebSocket subscribers for {args.duration:g} s per phase, against "
+        f" WebSocket subscribers for {args.duration:g} s per phase, measured after"
+        f" {args.warmup:g} s of the same traffic (the users' arrival: every one signs in"
+        " within the ramp; shown apart as the warm-up, its errors counted), against "
         + " and then ".join(f"{p.label} of `marketd serve`" for p in phases)
         + f" (PostgreSQL, Redis shared). Data: {MARKETS:,} markets, {args.votes:,} votes seeded;"
         f" {len(context['watched'])} markets watched by the subscribers, which receive"
@@ -652,7 +684,9 @@ def phase_section(phase: Phase, charts: dict[str, str]) -> list[str]:
         f"| throughput | {summary.throughput:.0f} req/s |",
         f"| latency, all routes | p50 {summary.overall['p50']:.1f} ms, p95"
         f" {summary.overall['p95']:.1f} ms, p99 {summary.overall['p99']:.1f} ms |",
-        f"| unexpected errors | {phase.unexpected_errors} (HTTP {summary.unexpected}) |",
+        f"| unexpected errors | {phase.unexpected_errors} (HTTP {summary.unexpected},"
+        f" of which in the warm-up {phase.arrival.unexpected}) |",
+        f"| warm-up (not judged) | {arrival_line(phase)} |",
         f"| new HTTP connections (time to open, part of the request's latency) |"
         f" {phase.connect['count']:.0f}: p50 {phase.connect['p50']:.1f} ms, p95"
         f" {phase.connect['p95']:.1f} ms, p99 {phase.connect['p99']:.1f} ms |",
@@ -892,6 +926,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--think", type=float, default=2.0, help="mean think time (s)")
     parser.add_argument("--ramp", type=float, default=5.0, help="users arrive over this (s)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=20.0,
+        help="seconds of the same traffic before the window opens (the users' arrival),"
+        " reported apart",
+    )
     parser.add_argument("--instances", default="1,2", help="phases: serve processes each")
     parser.add_argument("--watched", type=int, default=20, help="markets the subscribers watch")
     parser.add_argument("--watched-share", type=float, default=0.5)

@@ -263,9 +263,12 @@ class Recorder:
     """Every request of a run, timed against the window [origin, origin + duration]."""
 
     def __init__(self) -> None:
-        self.origin = time.monotonic()
+        self.origin = self.warmup_start = time.monotonic()
         self.duration = 0.0
         self.samples: list[Sample] = []
+        self.arrival: list[Sample] = []
+        """The warm-up's requests (users arriving and signing in), timed from its start:
+        reported apart from the window, never dropped (their errors count too)."""
 
     @property
     def deadline(self) -> float:
@@ -273,9 +276,10 @@ class Recorder:
 
     def start(self, duration: float, warmup: float = 0.0) -> None:
         """Open the window `warmup` seconds from now; requests started before it (sign-ins,
-        warm-up traffic) are not recorded."""
-        self.origin, self.duration = time.monotonic() + warmup, duration
-        self.samples = []
+        warm-up traffic) go to `arrival`."""
+        self.warmup_start = time.monotonic()
+        self.origin, self.duration = self.warmup_start + warmup, duration
+        self.samples, self.arrival = [], []
 
     def add(
         self,
@@ -286,11 +290,15 @@ class Recorder:
         error: str | None,
         cache: str | None = None,
     ) -> None:
-        if started < self.origin:
-            return
         if error is None and status >= 400:
             error = str(status)
         expected = error is not None and status in request.expected
+        if started < self.origin:
+            early = Sample(
+                request.label, started - self.warmup_start, ended - started, error, expected, cache
+            )
+            self.arrival.append(early)
+            return
         self.samples.append(
             Sample(request.label, started - self.origin, ended - started, error, expected, cache)
         )
@@ -663,6 +671,16 @@ class Summary:
 
 
 def summarise(recorder: Recorder) -> Summary:
+    """The window's requests."""
+    return summarise_samples(recorder.samples, recorder.duration)
+
+
+def summarise_arrival(recorder: Recorder) -> Summary:
+    """The warm-up's requests (timed from the warm-up's start)."""
+    return summarise_samples(recorder.arrival, recorder.origin - recorder.warmup_start)
+
+
+def summarise_samples(samples: Sequence[Sample], duration: float) -> Summary:
     by_route: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
     expected: Counter[str] = Counter()
@@ -670,11 +688,11 @@ def summarise(recorder: Recorder) -> Summary:
     expected_by_route: Counter[str] = Counter()
     in_window = 0
     cached: dict[str, Counter[str]] = defaultdict(Counter)
-    for sample in recorder.samples:
+    for sample in samples:
         by_route[sample.label].append(sample.latency)
         if sample.cache is not None:
             cached[sample.label][sample.cache] += 1
-        if sample.start + sample.latency <= recorder.duration:
+        if sample.start + sample.latency <= duration:
             in_window += 1
         if sample.error is not None:
             key = f"{sample.label} {sample.error}"
@@ -684,15 +702,15 @@ def summarise(recorder: Recorder) -> Summary:
             else:
                 errors[key] += 1
                 unexpected_by_route[sample.label] += 1
-    every = [sample.latency for sample in recorder.samples]
+    every = [sample.latency for sample in samples]
     slices: dict[int, list[float]] = defaultdict(list)
-    for sample in recorder.samples:
+    for sample in samples:
         slices[int(sample.start // SLICE_SECONDS)].append(sample.latency)
     return Summary(
-        duration=recorder.duration,
+        duration=duration,
         requests=len(every),
         completed_in_window=in_window,
-        throughput=in_window / recorder.duration if recorder.duration else 0.0,
+        throughput=in_window / duration if duration else 0.0,
         overall=percentiles(every),
         routes={
             label: RouteSummary(

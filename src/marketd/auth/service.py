@@ -23,7 +23,6 @@ from marketd.core import metrics
 from marketd.core.cache import Cache
 from marketd.core.errors import Problem, Unauthorized
 from marketd.core.memo import Throttle
-from marketd.models import AuthNonce, AuthSession
 from marketd.users.service import UserService
 
 _MALFORMED = {"malformed_message", "malformed_signature", "invalid_wallet"}
@@ -111,14 +110,12 @@ class AuthService:
             issued_at=issued_at,
             expiration_time=issued_at + timedelta(seconds=self.settings.nonce_ttl_seconds),
         )
-        self.repository.add_nonce(
-            AuthNonce(
-                nonce=message.nonce,
-                wallet=wallet,
-                message=message.to_text(),
-                issued_at=message.issued_at,
-                expires_at=message.expiration_time,
-            )
+        await self.repository.add_nonce(
+            message.nonce,
+            wallet,
+            message.to_text(),
+            message.issued_at,
+            message.expiration_time,
         )
         if self.nonce_purge.due():
             await self.repository.purge_nonces(issued_at - timedelta(days=1))
@@ -146,11 +143,7 @@ class AuthService:
             raise SignInRejected(str(exc), reason=exc.reason) from exc
         token = secrets.token_urlsafe(32)
         expires_at = now + timedelta(seconds=self.settings.session_ttl_seconds)
-        self.repository.add_session(
-            AuthSession(
-                token_hash=hash_token(token), wallet=received.address, expires_at=expires_at
-            )
-        )
+        await self.repository.add_session(hash_token(token), received.address, now, expires_at)
         await UserService(self.session).touch(received.address, now)
         await self.session.commit()
         metrics.SIGN_INS.labels("ok").inc()
@@ -176,7 +169,7 @@ class AuthService:
                 {"wallet": found.wallet, "expires_at": found.expires_at.isoformat()},
                 ttl_seconds=max(1, min(SESSION_CACHE_SECONDS, remaining)),
             )
-        return found.wallet
+        return str(found.wallet)
 
     async def logout(self, token: str) -> None:
         token_hash = hash_token(token)
