@@ -56,6 +56,19 @@ async def test_later_listing_pages_are_not_cached(api) -> None:
     assert len(later.json()["items"]) == 1
 
 
+async def test_text_searches_are_not_cached(api) -> None:
+    _, headers = await api.sign_in()
+    await api.market(headers, question="Will the searchable comet return this year?")
+    for _ in range(2):
+        found = await api.client.get("/api/markets", params={"q": "comet"})
+        assert found.status_code == 200 and "X-Cache" not in found.headers
+        assert [m["question"] for m in found.json()["items"]] == [
+            "Will the searchable comet return this year?"
+        ]
+    browse = [await api.client.get("/api/markets") for _ in range(2)]
+    assert [page.headers["X-Cache"] for page in browse] == ["miss", "hit"]
+
+
 async def test_a_vote_shows_at_once_in_the_cached_votes_page(api) -> None:
     _, headers = await api.sign_in()
     market_id = await api.market(headers)

@@ -46,7 +46,7 @@ async def list_markets(
     cursor: str | None = None,
 ) -> Response:
     """Browse markets: filter by state, category and question text; sort newest, by volume, or
-    closing soonest. First pages are served from the listing cache."""
+    closing soonest. First pages without a text search are served from the listing cache."""
     filters = MarketFilter(state=state, category=category, text=q)
 
     async def render() -> Page[MarketOut]:  # a session only when the page is not cached
@@ -54,7 +54,11 @@ async def list_markets(
             markets = MarketService(session, container.settings, container.bus)
             return await markets.list_markets(filters, sort, limit, cursor)
 
-    hot_page = None if cursor else f"{state and state.value}|{category}|{q}|{sort.value}|{limit}"
+    # Cached: first pages of browsing (a few filter/sort combinations draw most requests).
+    # Not text searches: each query string is a page of its own that rarely repeats within
+    # the listing's freshness (measured: 2-3% hits under the load test), so caching cost a
+    # Redis read and write per search, and the trigram index answers it in well under 1 ms.
+    hot_page = None if cursor or q else f"{state and state.value}|{category}|{sort.value}|{limit}"
     return await cache.listing(hot_page, render)
 
 
