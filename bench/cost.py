@@ -1,0 +1,147 @@
+"""Server CPU per request, route by route (issues 2 and 8): where the time of a request goes
+when nothing queues.
+
+One client sends each kind of request `--requests` times in a row (after 20 unmeasured ones)
+to one `marketd serve` on PostgreSQL + Redis with the bench data set (10,000 markets,
+`--votes` votes); the figure is the server process's user + system CPU over those requests
+divided by their number (from /proc, so ~10 ms tick resolution: use a few hundred requests or
+more). Under load, CPU per request is what decides how many requests two cores serve before
+they queue, which is why the latency benchmarks (api.py, load.py) move with these figures.
+
+    .venv/bin/python bench/cost.py [--requests 400] [--votes 1000000] [KIND ...]
+
+KIND: any of the names printed (default all), e.g. `post vote` or `sign-in`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from solders.keypair import Keypair
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REDIS_URL, drop_redis_prefix, free_port, scratch_database, server_process
+from traffic import VOTES, Catalog, seed
+from ws import cpu_seconds
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    params: dict[str, str] | None = None
+    body: dict[str, Any] | None = None
+
+
+def kinds(catalog: Catalog) -> dict[str, Callable[[int], Call]]:
+    """Request `i` of each kind. `hit` kinds repeat one page (served from the page cache);
+    `miss` kinds walk distinct markets or queries (rendered from PostgreSQL)."""
+    markets, proposed, one = catalog.markets, catalog.proposed, catalog.markets[5]
+    return {
+        "healthz": lambda i: Call("GET", "/healthz"),
+        "list hit": lambda i: Call("GET", "/api/markets", {"category": "sports"}),
+        "search": lambda i: Call("GET", "/api/markets", {"q": str(1000 + i % 9000)}),
+        "detail hit": lambda i: Call("GET", f"/api/markets/{one}"),
+        "detail miss": lambda i: Call("GET", f"/api/markets/{markets[100 + i % 2900]}"),
+        "votes miss": lambda i: Call("GET", f"/api/markets/{markets[3000 + i % 3000]}/votes"),
+        "discussions miss": lambda i: Call("GET", f"/api/discussions/{markets[6000 + i % 4000]}"),
+        "post vote": lambda i: Call(
+            "POST",
+            "/api/votes/proposal",
+            body={"market_id": proposed[i % len(proposed)], "vote": i % 3 != 0},
+        ),
+        "post discussion": lambda i: Call(
+            "POST",
+            "/api/discussions",
+            body={"market_id": markets[i % len(markets)], "content": f"cost {uuid.uuid4().hex}"},
+        ),
+    }
+
+
+async def sign_in(client: httpx.AsyncClient, keypair: Keypair) -> dict[str, str]:
+    challenge = await client.post("/api/auth/challenge", json={"wallet": str(keypair.pubkey())})
+    message = challenge.json()["message"]
+    signature = str(keypair.sign_message(message.encode()))
+    verified = await client.post(
+        "/api/auth/verify", json={"message": message, "signature": signature}
+    )
+    verified.raise_for_status()
+    return {"Authorization": f"Bearer {verified.json()['token']}"}
+
+
+async def measure(pid: int, requests: int, send: Callable[[int], Any]) -> tuple[float, float, int]:
+    """(server CPU µs per request, wall ms per request, errors) over `requests` sends."""
+    for i in range(20):
+        await send(requests + i)
+    cpu, wall, errors = cpu_seconds(pid), time.perf_counter(), 0
+    for i in range(requests):
+        errors += not await send(i)
+    per_request = (cpu_seconds(pid) - cpu) / requests
+    return per_request * 1e6, (time.perf_counter() - wall) * 1e3 / requests, errors
+
+
+def line(name: str, cpu: float, wall: float, errors: int) -> str:
+    return f"  {name:18} {cpu:6.0f} µs CPU  {wall:5.2f} ms wall  errors {errors}"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--votes", type=int, default=VOTES)
+    parser.add_argument("kinds", nargs="*", help="kinds to measure (default: all)")
+    args = parser.parse_args()
+    async with scratch_database("cost") as url:
+        catalog = Catalog.of(await seed(url, args.votes))
+        port, prefix = free_port(), f"bench-cost-{uuid.uuid4().hex[:6]}:"
+        env = {
+            "DATABASE_URL": url,
+            "REDIS_URL": REDIS_URL,
+            "REDIS_PREFIX": prefix,
+            "RATE_LIMIT": "1000000/minute",
+            "WORKERS": "1",
+        }
+        try:
+            with server_process(env, port) as server:
+                base = f"http://127.0.0.1:{port}"
+                async with httpx.AsyncClient(base_url=base) as client:
+                    headers = await sign_in(client, Keypair())
+                    print(f"server CPU per request, {args.requests} requests each, one client")
+                    for name, make in kinds(catalog).items():
+                        if args.kinds and name not in args.kinds:
+                            continue
+
+                        async def send(i: int, make: Callable[[int], Call] = make) -> bool:
+                            call = make(i)
+                            response = await client.request(
+                                call.method,
+                                call.path,
+                                params=call.params,
+                                json=call.body,
+                                headers=headers,
+                            )
+                            return response.status_code < 400
+
+                        print(line(name, *await measure(server.pid, args.requests, send)))
+                    if not args.kinds or "sign-in" in args.kinds:
+
+                        async def sign_in_once(_: int) -> bool:
+                            await sign_in(client, Keypair())
+                            return True
+
+                        figures = await measure(server.pid, args.requests, sign_in_once)
+                        print(line("sign-in (2 req)", *figures))
+        finally:
+            await drop_redis_prefix(prefix)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
