@@ -114,18 +114,3 @@ async def test_a_signed_in_identity_is_remembered_for_the_budget_only(api):
     # ...while its requests keep counting against the wallet until the memo forgets it.
     assert await identify(scope()) == f"wallet:{keypair.pubkey()}"
     assert await rate_limit_identity(api.container)(scope()) == "ip:198.51.100.9"
-
-
-def test_the_memo_forgets_after_its_window(monkeypatch: pytest.MonkeyPatch):
-    clock = [50.0]
-    monkeypatch.setattr("marketd.core.memo.time.monotonic", lambda: clock[0])
-    memo: RecentMemo[str, int] = RecentMemo(window=5, capacity=2)
-    memo.put("a", 1)
-    clock[0] += 4.9
-    assert memo.get("a") == 1
-    clock[0] += 0.1
-    assert memo.get("a") is None
-    memo.put("b", 2)
-    memo.discard("b")
-    memo.discard("never stored")
-    assert memo.get("b") is None

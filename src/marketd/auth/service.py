@@ -22,7 +22,7 @@ from marketd.config import Settings
 from marketd.core import metrics
 from marketd.core.cache import Cache
 from marketd.core.errors import Problem, Unauthorized
-from marketd.core.memo import Throttle
+from marketd.core.memo import Throttle, spread
 from marketd.users.service import UserService
 
 _MALFORMED = {"malformed_message", "malformed_signature", "invalid_wallet"}
@@ -167,7 +167,9 @@ class AuthService:
             await self.cache.set(
                 _session_key(token_hash),
                 {"wallet": found.wallet, "expires_at": found.expires_at.isoformat()},
-                ttl_seconds=max(1, min(SESSION_CACHE_SECONDS, remaining)),
+                # 45-60 s: sessions cached together (clients that signed in together) must
+                # not all fall back to the database together.
+                ttl_seconds=max(1, min(int(SESSION_CACHE_SECONDS * spread(0.25)), remaining)),
             )
         return str(found.wallet)
 

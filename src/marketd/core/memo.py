@@ -3,6 +3,7 @@ seconds instead of asking PostgreSQL or Redis again on every request."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict
 from typing import Generic, TypeVar
@@ -11,26 +12,39 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class RecentMemo(Generic[K, V]):
-    """Values remembered for `window` seconds; past `capacity` the least recently stored go."""
+def spread(jitter: float) -> float:
+    """A random factor in (1 - jitter, 1] for a lifetime, so that things stored together do
+    not all expire together (timing only: no secret depends on it)."""
+    return 1 - jitter * random.random()  # noqa: S311
 
-    def __init__(self, window: float, capacity: int = 100_000) -> None:
+
+class RecentMemo(Generic[K, V]):
+    """Values remembered for `window` seconds; past `capacity` the least recently stored go.
+
+    With `jitter` (a fraction), each entry lives a random `window * (1 - jitter)` to `window`:
+    entries stored together (clients that arrived together) then do not all expire together
+    and send their requests to the database in one burst.
+    """
+
+    def __init__(self, window: float, capacity: int = 100_000, jitter: float = 0.0) -> None:
         self.window = window
         self.capacity = capacity
+        self.jitter = jitter
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
 
     def get(self, key: K) -> V | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        stored_at, value = entry
-        if time.monotonic() - stored_at >= self.window:
+        expires_at, value = entry
+        if time.monotonic() >= expires_at:
             del self._entries[key]
             return None
         return value
 
     def put(self, key: K, value: V) -> None:
-        self._entries[key] = (time.monotonic(), value)
+        lifetime = self.window * spread(self.jitter)
+        self._entries[key] = (time.monotonic() + lifetime, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)

@@ -25,8 +25,8 @@ class SeenRecently:
     a window per process. The row itself always exists: sign-in creates it and is not gated.
     """
 
-    def __init__(self, window: float = 60.0, capacity: int = 100_000) -> None:
-        self._touched: RecentMemo[str, bool] = RecentMemo(window, capacity)
+    def __init__(self, window: float = 60.0, capacity: int = 100_000, jitter: float = 0.0) -> None:
+        self._touched: RecentMemo[str, bool] = RecentMemo(window, capacity, jitter)
 
     def due(self, wallet: str) -> bool:
         """True (and remembered) when the wallet was not touched within the window."""
@@ -36,7 +36,7 @@ class SeenRecently:
         return True
 
 
-SEEN_RECENTLY = SeenRecently()
+SEEN_RECENTLY = SeenRecently(jitter=0.25)
 
 
 class UserService:
