@@ -338,3 +338,25 @@ async def test_the_finality_loop_logs_a_failed_check_and_goes_on(api):
     await indexer.index([created(tape)])
     await asyncio.wait_for(indexer.run_finality(stop, interval=0), timeout=30)
     assert calls == [1]
+
+
+async def test_an_instance_that_stops_indexing_stops_showing_a_lag(api, tape):
+    """On stop (shutdown, or the leader lock lost to another instance: the job's stop event)
+    and on cancellation the gauge drops to 0, so max() across instances is the leader's."""
+    for ending in ("stop", "cancel"):
+        client = FakeClient()
+        client.rpc.slots = [10_000]  # far ahead of anything indexed
+        indexer = Indexer(api.container, client, EndlessStream(tape), max_batch=1)  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        task = asyncio.create_task(indexer.run(stop))
+        await indexer.indexed.wait()
+        await client.rpc.asked.wait()
+        assert lag() is not None and lag() > 0
+        if ending == "stop":
+            stop.set()
+            await task
+        else:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert lag() == 0

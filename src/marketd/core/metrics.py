@@ -26,5 +26,5 @@ SNAPSHOTS_FAILED = Counter(
 INDEXER_LAG_SLOTS = Gauge(
     "marketd_indexer_lag_slots",
     "Slots between the newest program transaction known (chain or stream) and the indexer's "
-    "checkpoint (set by the instance that indexes).",
+    "checkpoint (set by the instance that indexes; 0 on the others: max() across instances).",
 )

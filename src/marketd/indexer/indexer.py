@@ -159,6 +159,13 @@ class Indexer:
                 applied = await self._commit(batches)
                 await _until(announcements.put(applied), announcer)
             await _until(announcements.join(), announcer)
+            # Stopped (shutdown, or the leader lock went to another instance): this instance
+            # no longer indexes, and a lag it kept showing would be stale. A crash keeps it:
+            # the job restarts here.
+            INDEXER_LAG_SLOTS.set(0)
+        except asyncio.CancelledError:
+            INDEXER_LAG_SLOTS.set(0)
+            raise
         finally:
             for task in (pump, announcer, stopping, head):
                 task.cancel()
