@@ -7,12 +7,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import RowMapping, Table, and_, insert, or_, select
+from sqlalchemy import RowMapping, Table, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.models import Discussion
 
 _DISCUSSIONS = cast(Table, Discussion.__table__)
+_INSERT = insert(_DISCUSSIONS)
+_POSTS = _DISCUSSIONS.c
+_LIVE = select(
+    _POSTS.id, _POSTS.market_id, _POSTS.user_wallet, _POSTS.content, _POSTS.created_at
+).where(_POSTS.market_id == bindparam("market_id"), _POSTS.deleted_at.is_(None))
+_NEWEST = (_POSTS.created_at.desc(), _POSTS.id.desc())
+_FIRST_PAGE = _LIVE.order_by(*_NEWEST).limit(bindparam("limit"))
+"""The thread's first page, prebuilt (see markets.repository): the hot read."""
 
 
 class DiscussionRepository:
@@ -24,9 +32,14 @@ class DiscussionRepository:
     ) -> None:
         """A Core insert: posting is a hot write path and needs no ORM unit of work."""
         await self.session.execute(
-            insert(_DISCUSSIONS).values(
-                id=post_id, market_id=market_id, user_wallet=wallet, content=content, created_at=now
-            )
+            _INSERT,
+            {
+                "id": post_id,
+                "market_id": market_id,
+                "user_wallet": wallet,
+                "content": content,
+                "created_at": now,
+            },
         )
 
     async def get_live(self, post_id: uuid.UUID) -> Discussion | None:
@@ -39,16 +52,17 @@ class DiscussionRepository:
     ) -> Sequence[RowMapping]:
         """Live posts, newest first: `id`, `market_id`, `user_wallet`, `content`, `created_at`
         (Core rows: the thread's first page is a hot read)."""
-        posts = _DISCUSSIONS.c
-        query = select(
-            posts.id, posts.market_id, posts.user_wallet, posts.content, posts.created_at
-        ).where(posts.market_id == market_id, posts.deleted_at.is_(None))
+        query = _FIRST_PAGE
         if after is not None:
-            query = query.where(
-                or_(
-                    posts.created_at < after[0],
-                    and_(posts.created_at == after[0], posts.id < uuid.UUID(after[1])),
+            query = (
+                _LIVE.where(
+                    or_(
+                        _POSTS.created_at < after[0],
+                        and_(_POSTS.created_at == after[0], _POSTS.id < uuid.UUID(after[1])),
+                    )
                 )
+                .order_by(*_NEWEST)
+                .limit(bindparam("limit"))
             )
-        query = query.order_by(posts.created_at.desc(), posts.id.desc()).limit(limit)
-        return (await self.session.execute(query)).mappings().all()
+        params = {"market_id": market_id, "limit": limit}
+        return (await self.session.execute(query, params)).mappings().all()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, TextClause, case, func, insert, select, text
+from sqlalchemy import Row, Select, Table, TextClause, bindparam, case, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.database import dialect_of, upsert_insert
@@ -82,6 +82,30 @@ def _cast_statement(kind: VoteKind) -> TextClause:
 _CAST_STATEMENTS = {kind: _cast_statement(kind) for kind in VoteKind}
 
 
+def _tally_statement(kind: VoteKind) -> Select[Any]:
+    votes = _table(kind).c
+    return select(
+        func.coalesce(func.sum(case((votes.vote.is_(True), 1), else_=0)), 0), func.count()
+    ).where(votes.market_id == bindparam("market_id"))
+
+
+def _page_statement(kind: VoteKind, after: bool) -> Select[Any]:
+    votes = _table(kind).c
+    query = select(votes.user_wallet, votes.vote, votes.voted_at, votes.tx_signature).where(
+        votes.market_id == bindparam("market_id")
+    )
+    if after:
+        query = query.where(votes.user_wallet > bindparam("after"))
+    return query.order_by(votes.user_wallet).limit(bindparam("limit"))
+
+
+# Prebuilt with bind parameters (see markets.repository): the votes page's reads.
+_TALLIES = {kind: _tally_statement(kind) for kind in VoteKind}
+_PAGES = {
+    (kind, after): _page_statement(kind, after) for kind in VoteKind for after in (False, True)
+}
+
+
 class VoteRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -153,15 +177,8 @@ class VoteRepository:
         return True
 
     async def tally(self, kind: VoteKind, market_id: str) -> Tally:
-        table = _table(kind)
-        yes, total = (
-            await self.session.execute(
-                select(
-                    func.coalesce(func.sum(case((table.c.vote.is_(True), 1), else_=0)), 0),
-                    func.count(),
-                ).where(table.c.market_id == market_id)
-            )
-        ).one()
+        params = {"market_id": market_id}
+        yes, total = (await self.session.execute(_TALLIES[kind], params)).one()
         return Tally(yes=int(yes), no=int(total) - int(yes))
 
     async def page(
@@ -169,10 +186,7 @@ class VoteRepository:
     ) -> Sequence[VoteRow]:
         """Votes ordered by wallet: a stable order a recount can walk page by page. Rows with
         `user_wallet`, `vote`, `voted_at` and `tx_signature`."""
-        table = _table(kind)
-        query = select(
-            table.c.user_wallet, table.c.vote, table.c.voted_at, table.c.tx_signature
-        ).where(table.c.market_id == market_id)
-        if after is not None:
-            query = query.where(table.c.user_wallet > after)
-        return (await self.session.execute(query.order_by(table.c.user_wallet).limit(limit))).all()
+        query = _PAGES[kind, after is not None]
+        params = {"market_id": market_id, "after": after, "limit": limit}
+        rows: Sequence[VoteRow] = (await self.session.execute(query, params)).all()
+        return rows

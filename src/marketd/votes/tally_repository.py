@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import bindparam, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import Intent
@@ -20,6 +20,15 @@ INTENT_OF: dict[VoteKind, Intent] = {
     VoteKind.PROPOSAL: Intent.APPROVE_MARKET,
     VoteKind.DISPUTE: Intent.RESOLVE_DISPUTE,
 }
+_NEWEST_ACTION = (
+    select(ChainOutbox)
+    .where(
+        ChainOutbox.market_id == bindparam("market_id"), ChainOutbox.intent == bindparam("intent")
+    )
+    .order_by(ChainOutbox.created_at.desc())
+    .limit(1)
+)
+"""Read by every votes page (prebuilt with bind parameters, see markets.repository)."""
 OPEN_STATE: dict[VoteKind, MarketState] = {
     VoteKind.PROPOSAL: MarketState.PROPOSED,
     VoteKind.DISPUTE: MarketState.DISPUTED,
@@ -116,12 +125,8 @@ class TallyRepository:
 
     async def action(self, kind: VoteKind, market_id: str) -> ChainOutbox | None:
         """The newest chain action that carries this market's tally of `kind`."""
-        return await self.session.scalar(
-            select(ChainOutbox)
-            .where(ChainOutbox.market_id == market_id, ChainOutbox.intent == INTENT_OF[kind].value)
-            .order_by(ChainOutbox.created_at.desc())
-            .limit(1)
-        )
+        params = {"market_id": market_id, "intent": INTENT_OF[kind].value}
+        return await self.session.scalar(_NEWEST_ACTION, params)
 
     async def locked_market(self, market_id: str) -> Market | None:
         """The market row, locked for the update that follows (PostgreSQL)."""
