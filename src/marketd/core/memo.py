@@ -49,9 +49,6 @@ class RecentMemo(Generic[K, V]):
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
-    def discard(self, key: K) -> None:
-        self._entries.pop(key, None)
-
 
 class Throttle:
     """`due()` is True at most once every `interval` seconds (per process): for housekeeping
