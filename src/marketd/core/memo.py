@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -51,16 +52,16 @@ class RecentMemo(Generic[K, V]):
 
 
 class Throttle:
-    """`due()` is True at most once every `interval` seconds (per process): for housekeeping
-    that a hot path may do now and then instead of on every request."""
+    """`due(key)` is True at most once every `interval` seconds per key (per process): for work
+    a hot path may do now and then instead of on every request. Without a key, one throttle
+    for the whole process; with keys, the `capacity` most recent are remembered."""
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last: float | None = None
+    def __init__(self, interval: float, capacity: int = 100_000, jitter: float = 0.0) -> None:
+        self._done: RecentMemo[Hashable, bool] = RecentMemo(interval, capacity, jitter)
 
-    def due(self) -> bool:
-        now = time.monotonic()
-        if self._last is not None and now - self._last < self.interval:
+    def due(self, key: Hashable = None) -> bool:
+        """True (and remembered) when `key` was not due within the interval."""
+        if self._done.get(key):
             return False
-        self._last = now
+        self._done.put(key, True)
         return True

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.errors import NotFound
-from marketd.core.memo import RecentMemo
+from marketd.core.memo import Throttle
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.trades.schemas import TradeOut
@@ -17,8 +17,9 @@ from marketd.users.repository import UserRepository
 from marketd.users.schemas import PositionOut, UserOut, UserStats, UserVoteOut
 
 
-class SeenRecently:
-    """The wallets whose `last_seen_at` this process moved in the last `window` seconds.
+class SeenRecently(Throttle):
+    """The wallets whose `last_seen_at` this process moved in the last `window` seconds
+    (`due(wallet)`).
 
     Every vote and post would otherwise write the user row too (a statement on the hottest
     write paths) to move `last_seen_at` by a few seconds; with this memo it moves at most once
@@ -26,14 +27,7 @@ class SeenRecently:
     """
 
     def __init__(self, window: float = 60.0, capacity: int = 100_000, jitter: float = 0.0) -> None:
-        self._touched: RecentMemo[str, bool] = RecentMemo(window, capacity, jitter)
-
-    def due(self, wallet: str) -> bool:
-        """True (and remembered) when the wallet was not touched within the window."""
-        if self._touched.get(wallet):
-            return False
-        self._touched.put(wallet, True)
-        return True
+        super().__init__(window, capacity, jitter)
 
 
 SEEN_RECENTLY = SeenRecently(jitter=0.25)
