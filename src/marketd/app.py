@@ -116,9 +116,10 @@ def create_app(
     return app
 
 
-def create_served_app() -> FastAPI:
-    """The app of one `marketd serve` worker process (WORKERS > 1: uvicorn calls this factory
-    in each): built from the environment, then the process's garbage collector tuned."""
-    app = create_app()
+def create_served_app(settings: Settings | None = None, *, run_jobs: bool = False) -> FastAPI:
+    """The app of a serving process (`serve`, `run`; with WORKERS > 1 uvicorn calls this
+    factory in each worker, which builds its settings from the environment): the app, then the
+    process's garbage collector tuned."""
+    app = create_app(settings, run_jobs=run_jobs)
     tune_garbage_collector()
     return app

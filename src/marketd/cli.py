@@ -62,19 +62,16 @@ def serve(settings: Settings) -> None:
             **_uvicorn_options(settings),
         )
         return
-    from marketd.app import create_app
+    from marketd.app import create_served_app
 
-    app = create_app(settings)
-    tune_garbage_collector()
-    uvicorn.run(app, **_uvicorn_options(settings))
+    uvicorn.run(create_served_app(settings), **_uvicorn_options(settings))
 
 
 async def serve_async(settings: Settings, *, run_jobs: bool = False) -> None:
     """Serve the API inside a running event loop (beside the local chain's endpoint)."""
-    from marketd.app import create_app
+    from marketd.app import create_served_app
 
-    app = create_app(settings, run_jobs=run_jobs)
-    tune_garbage_collector()
+    app = create_served_app(settings, run_jobs=run_jobs)
     await uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).serve()
 
 
