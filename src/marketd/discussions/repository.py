@@ -18,9 +18,14 @@ _POSTS = _DISCUSSIONS.c
 _LIVE = select(
     _POSTS.id, _POSTS.market_id, _POSTS.user_wallet, _POSTS.content, _POSTS.created_at
 ).where(_POSTS.market_id == bindparam("market_id"), _POSTS.deleted_at.is_(None))
+_OLDER = or_(
+    _POSTS.created_at < bindparam("after_at"),
+    and_(_POSTS.created_at == bindparam("after_at"), _POSTS.id < bindparam("after_id")),
+)
 _NEWEST = (_POSTS.created_at.desc(), _POSTS.id.desc())
 _FIRST_PAGE = _LIVE.order_by(*_NEWEST).limit(bindparam("limit"))
 """The thread's first page, prebuilt (see markets.repository): the hot read."""
+_NEXT_PAGE = _LIVE.where(_OLDER).order_by(*_NEWEST).limit(bindparam("limit"))
 
 
 class DiscussionRepository:
@@ -52,17 +57,14 @@ class DiscussionRepository:
     ) -> Sequence[RowMapping]:
         """Live posts, newest first: `id`, `market_id`, `user_wallet`, `content`, `created_at`
         (Core rows: the thread's first page is a hot read)."""
-        query = _FIRST_PAGE
-        if after is not None:
-            query = (
-                _LIVE.where(
-                    or_(
-                        _POSTS.created_at < after[0],
-                        and_(_POSTS.created_at == after[0], _POSTS.id < uuid.UUID(after[1])),
-                    )
-                )
-                .order_by(*_NEWEST)
-                .limit(bindparam("limit"))
-            )
-        params = {"market_id": market_id, "limit": limit}
+        if after is None:
+            query, params = _FIRST_PAGE, {"market_id": market_id, "limit": limit}
+        else:
+            query = _NEXT_PAGE
+            params = {
+                "market_id": market_id,
+                "limit": limit,
+                "after_at": after[0],
+                "after_id": uuid.UUID(after[1]),
+            }
         return (await self.session.execute(query, params)).mappings().all()
