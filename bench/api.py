@@ -1,8 +1,9 @@
 """API benchmark (issue 2): PostgreSQL + Redis, 10,000 markets and 1,000,000 votes seeded,
 then 100 and 1,000 concurrent simulated users against one `marketd serve` with BENCH_WORKERS
 worker processes (default 1: here the load generator, PostgreSQL and Redis share the machine's
-two cores with the server, and one worker measured better than two, p95 ~90-110 ms against
-~140-190 ms at 1,000 users; on a machine of its own, use one per core as docs/deploy.md says).
+two cores with the server, and one worker measured better than two: p95 ~90-110 ms against
+~140-190 ms at 1,000 users, before the one-call rate limiter and the prebuilt statements; on a
+machine of its own, use one per core as docs/deploy.md says).
 
 Each simulated user signs in once (real SIWS with an ed25519 key) and then loops: think
 (exponential, mean THINK seconds), then one request drawn from the mix (`traffic.User`), on a

@@ -316,6 +316,36 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
 SHARED_SERVICES = {"postgres": frozenset({"postgres"}), "redis": frozenset({"redis-server"})}
 
 
+@dataclass(frozen=True)
+class CpuCounters:
+    """CPU seconds used so far by our processes (`pids` by role), the shared services and
+    this load process, and the whole machine's busy/total jiffies."""
+
+    ours: dict[str, float]
+    shared: dict[str, dict[int, float]]
+    users: float
+    machine: tuple[int, int]
+
+    @classmethod
+    def read(cls, pids: dict[str, list[int]]) -> CpuCounters:
+        return cls(
+            ours={k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()},
+            shared={k: cpu_of(names) for k, names in SHARED_SERVICES.items()},
+            users=sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+            machine=machine_busy_jiffies(),
+        )
+
+    def shares_since(self, before: CpuCounters, wall: float) -> dict[str, float]:
+        """Each role's CPU between two readings, in % of one core; `machine` over all cores."""
+        cpu = {k: 100 * (seconds - before.ours[k]) / wall for k, seconds in self.ours.items()}
+        for k, seen in self.shared.items():
+            cpu[k] = 100 * cpu_used(before.shared[k], seen) / wall
+        cpu["users"] = 100 * (self.users - before.users) / wall
+        busy, total = (now - then for now, then in zip(self.machine, before.machine, strict=True))
+        cpu["machine"] = 100 * (os.cpu_count() or 1) * busy / max(1, total)
+        return cpu
+
+
 def ws_gauge(port: int) -> float | None:
     """The instance's own count of open WebSocket connections (its /metrics)."""
     try:
@@ -407,15 +437,11 @@ async def run_phase(
             triggers = Triggers(frozenset(watched))
             trades = TradeBuilder(Settings(_env_file=None))
             pids = {"server": [s.pid for s in servers], "subscribers": [child.pid]}
-            before: dict[str, Any] = {}
 
-            async def at_window_open() -> None:
+            async def at_window_open() -> CpuCounters:
                 """CPU counters as the window opens (the warm-up is not in the figures)."""
                 await asyncio.sleep(max(0.0, recorder.origin - time.monotonic()))
-                before["cpu"] = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
-                before["shared"] = {k: cpu_of(names) for k, names in SHARED_SERVICES.items()}
-                before["self"] = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
-                before["busy"] = machine_busy_jiffies()
+                return CpuCounters.read(pids)
 
             async with (
                 Balancer([f"http://{HOST}:{port}" for port in ports], args.users) as http,
@@ -435,26 +461,11 @@ async def run_phase(
                     for _ in range(args.users)
                 ]
                 driving = drive(users, recorder, args.duration, args.think, args.warmup)
-                await asyncio.gather(driving, at_window_open())
+                _, before = await asyncio.gather(driving, at_window_open())
                 connects = http.connects
             wall = time.monotonic() - recorder.origin
             gauges = [ws_gauge(port) for port in ports]
-            cpu = {
-                k: 100 * (sum(cpu_seconds(p) for p in v) - before["cpu"][k]) / wall
-                for k, v in pids.items()
-            }
-            for k, names in SHARED_SERVICES.items():
-                cpu[k] = 100 * cpu_used(before["shared"][k], cpu_of(names)) / wall
-            cpu["users"] = (
-                100 * (sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - before["self"]) / wall
-            )
-            busy_after = machine_busy_jiffies()
-            cpu["machine"] = (
-                100
-                * (os.cpu_count() or 1)
-                * (busy_after[0] - before["busy"][0])
-                / max(1, busy_after[1] - before["busy"][1])
-            )
+            cpu = CpuCounters.read(pids).shares_since(before, wall)
             stop_sent = time.monotonic()
             received = collect_subscribers(child, result_path)
     finally:

@@ -293,15 +293,9 @@ class Recorder:
         if error is None and status >= 400:
             error = str(status)
         expected = error is not None and status in request.expected
-        if started < self.origin:
-            early = Sample(
-                request.label, started - self.warmup_start, ended - started, error, expected, cache
-            )
-            self.arrival.append(early)
-            return
-        self.samples.append(
-            Sample(request.label, started - self.origin, ended - started, error, expected, cache)
-        )
+        early = started < self.origin
+        into, zero = (self.arrival, self.warmup_start) if early else (self.samples, self.origin)
+        into.append(Sample(request.label, started - zero, ended - started, error, expected, cache))
 
 
 # ------------------------------------------------------------------------------ clients
