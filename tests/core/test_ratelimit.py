@@ -49,13 +49,13 @@ def test_reset_is_the_earlier_of_the_two_windows():
 
 @pytest_asyncio.fixture(params=["redis", "memory"])
 async def storage(
-    request: pytest.FixtureRequest, redis_url: str
+    request: pytest.FixtureRequest, redis_url: str, redis_prefix: str
 ) -> AsyncIterator[CountingRedisStorage | CountingMemoryStorage]:
     if request.param == "memory":
         yield CountingMemoryStorage()
         return
     redis = Redis.from_url(redis_url)
-    yield CountingRedisStorage(redis, f"rl-test-{uuid.uuid4().hex[:8]}:")
+    yield CountingRedisStorage(redis, f"{redis_prefix}rl-{uuid.uuid4().hex[:8]}:")
     await redis.aclose()
 
 
@@ -76,9 +76,9 @@ async def test_one_call_hits_and_reads_what_limits_reads(storage):
     assert (await limiter.hit("ip:198.51.100.8"))[:2] == (True, 3)
 
 
-async def test_a_finished_window_becomes_the_previous_one(redis_url):
+async def test_a_finished_window_becomes_the_previous_one(redis_url, redis_prefix):
     redis = Redis.from_url(redis_url)
-    storage = CountingRedisStorage(redis, f"rl-test-{uuid.uuid4().hex[:8]}:")
+    storage = CountingRedisStorage(redis, f"{redis_prefix}rl-{uuid.uuid4().hex[:8]}:")
     key = ITEM.key_for("wallet:W")
     current = storage.bridge.prefixed_key(storage._current_window_key(key))
     previous = storage.bridge.prefixed_key(storage._previous_window_key(key))
