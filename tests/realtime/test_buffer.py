@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from redis.asyncio import Redis
 
@@ -116,5 +118,28 @@ async def test_append_many_sequences_in_order_in_one_call(backend, redis_url, re
             again = await RedisEventLog(redis, prefix).append_many(events)
             assert again == [None, None, None]
         assert [e["n"] for e in (await log.since("a", 0)).events] == [1, 2]
+    finally:
+        await redis.aclose()
+
+
+async def test_a_single_event_is_sequenced_in_one_round_trip(redis_url, redis_prefix, monkeypatch):
+    """The sequencer's usual batch is one event: a plain EVALSHA, not a pipeline (whose
+    execution first sends SCRIPT EXISTS for its scripts)."""
+    redis = Redis.from_url(redis_url)
+    log = RedisEventLog(redis, redis_prefix + "realtime-single:", max_events=1000)
+    commands: list[str] = []
+    execute = redis.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        commands.append(str(args[0]))
+        return await execute(*args, **options)
+
+    monkeypatch.setattr(redis, "execute_command", counted)
+    try:
+        await log.append("m", {"type": "vote", "n": 0})  # loads the script once
+        commands.clear()
+        appended = await log.append_many([{"type": "vote", "marketId": "m", "n": 1}])
+        assert [e and e["seq"] for e in appended] == [2]
+        assert commands == ["EVALSHA"]
     finally:
         await redis.aclose()
