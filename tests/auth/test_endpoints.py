@@ -163,20 +163,20 @@ async def test_logout_on_one_instance_ends_the_session_on_every_instance(api_fac
 async def test_a_cached_session_past_its_expiry_is_not_accepted(api):
     from datetime import UTC, datetime, timedelta
 
-    from marketd.auth.service import AuthService, hash_token
+    from marketd.auth.dependencies import session_wallet
+    from marketd.auth.service import hash_token
 
     _, headers = await api.sign_in()
     token = headers["Authorization"].split()[1]
     key = "session:" + hash_token(token).hex()
-    async with api.container.database.session() as session:
-        service = AuthService(session, api.container.settings, api.container.cache)
-        assert await service.wallet_for_token(token) is not None  # now cached
-        stale = {"wallet": "someone", "expires_at": (datetime.now(UTC) - timedelta(1)).isoformat()}
-        await api.container.cache.set(key, stale, ttl_seconds=60)
-        await api.execute(
-            "UPDATE auth_sessions SET expires_at = :past", past=datetime.now(UTC) - timedelta(1)
-        )
-        assert await service.wallet_for_token(token) is None
+    assert await session_wallet(api.container, token) is not None  # now cached
+    assert await api.container.cache.get(key) is not None
+    stale = {"wallet": "someone", "expires_at": (datetime.now(UTC) - timedelta(1)).isoformat()}
+    await api.container.cache.set(key, stale, ttl_seconds=60)
+    await api.execute(
+        "UPDATE auth_sessions SET expires_at = :past", past=datetime.now(UTC) - timedelta(1)
+    )
+    assert await session_wallet(api.container, token) is None
 
 
 async def test_challenges_purge_long_expired_nonces_now_and_then(api, monkeypatch):

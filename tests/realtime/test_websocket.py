@@ -268,6 +268,8 @@ async def test_server_heartbeat_on_idle_connections(instance_factory):
 async def test_auth_with_a_session_token(instance_factory):
     from solders.keypair import Keypair
 
+    from marketd.auth.service import hash_token
+
     a = await instance_factory()
     keypair = Keypair()
     async with httpx.AsyncClient(base_url=a.http_url) as http:
@@ -286,6 +288,14 @@ async def test_auth_with_a_session_token(instance_factory):
         "type": "authenticated",
         "wallet": str(keypair.pubkey()),
     }
+    # Resolved like an HTTP request's session (cache, then database): the token is cached
+    # now, and signing out revokes it for WebSocket clients too, at once.
+    assert await a.container.cache.get("session:" + hash_token(token).hex()) is not None
+    async with httpx.AsyncClient(base_url=a.http_url) as http:
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await http.post("/api/auth/logout", headers=bearer)).status_code == 204
+    await client.send({"type": "auth", "token": token})
+    assert (await client.recv_type("error"))["code"] == "invalid_token"
 
 
 async def test_metrics_count_connections_subscriptions_and_frames(instance_factory):

@@ -28,20 +28,25 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
+async def session_wallet(container: Container, token: str) -> str | None:
+    """The wallet of a live session token: from the session cache, else from the database
+    (which caches it). HTTP requests and WebSocket `auth` messages both resolve through here."""
+    wallet = await cached_session_wallet(container.cache, token)
+    if wallet is None:
+        # A database session only when the session cache does not know the token.
+        async with container.database.session(read_only=True) as session:
+            service = AuthService(session, container.settings, container.cache)
+            wallet = await service.stored_wallet_for_token(token)
+    return wallet
+
+
 async def resolve_wallet(scope: Scope, container: Container) -> str | None:
     """The signed-in wallet for this request (memoised in the ASGI scope)."""
     state: dict[str, Any] = scope.setdefault("state", {})
     if _STATE_KEY in state:
         return str(state[_STATE_KEY]) if state[_STATE_KEY] is not None else None
     token = bearer_token(scope)
-    wallet = None
-    if token is not None:
-        # A database session only when the session cache does not know the token.
-        wallet = await cached_session_wallet(container.cache, token)
-        if wallet is None:
-            async with container.database.session(read_only=True) as session:
-                service = AuthService(session, container.settings, container.cache)
-                wallet = await service.stored_wallet_for_token(token)
+    wallet = await session_wallet(container, token) if token is not None else None
     state[_STATE_KEY] = wallet
     return wallet
 

@@ -149,13 +149,6 @@ class AuthService:
         metrics.SIGN_INS.labels("ok").inc()
         return IssuedSession(token, received.address, expires_at)
 
-    async def wallet_for_token(self, token: str) -> str | None:
-        if self.cache is not None:
-            cached = await cached_session_wallet(self.cache, token)
-            if cached is not None:
-                return cached
-        return await self.stored_wallet_for_token(token)
-
     async def stored_wallet_for_token(self, token: str) -> str | None:
         """The session's wallet from the database (then cached), past the session cache."""
         token_hash, now = hash_token(token), datetime.now(UTC)

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from marketd.auth.service import AuthService
+from marketd.auth.dependencies import session_wallet
 from marketd.core.clientip import client_ip
 from marketd.core.container import Container
 from marketd.markets.service import MarketService
@@ -148,5 +148,4 @@ class Realtime:
         return seq, body
 
     async def _read_token(self, token: str) -> str | None:
-        async with self.container.database.session() as session:
-            return await AuthService(session, self.container.settings).wallet_for_token(token)
+        return await session_wallet(self.container, token)
