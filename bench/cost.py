@@ -42,9 +42,10 @@ class Call:
     body: dict[str, Any] | None = None
 
 
-def kinds(catalog: Catalog) -> dict[str, Callable[[int], Call]]:
+def kinds(catalog: Catalog, wallet: str) -> dict[str, Callable[[int], Call]]:
     """Request `i` of each kind. `hit` kinds repeat one page (served from the page cache);
-    `miss` kinds walk distinct markets or queries (rendered from PostgreSQL)."""
+    `miss` kinds walk distinct markets or queries (rendered from PostgreSQL). `wallet` is the
+    signed-in client's (its profile is the one users read: their own)."""
     markets, proposed, one = catalog.markets, catalog.proposed, catalog.markets[5]
     return {
         "healthz": lambda i: Call("GET", "/healthz"),
@@ -54,6 +55,7 @@ def kinds(catalog: Catalog) -> dict[str, Callable[[int], Call]]:
         "detail miss": lambda i: Call("GET", f"/api/markets/{markets[100 + i % 2900]}"),
         "votes miss": lambda i: Call("GET", f"/api/markets/{markets[3000 + i % 3000]}/votes"),
         "discussions miss": lambda i: Call("GET", f"/api/discussions/{markets[6000 + i % 4000]}"),
+        "user profile": lambda i: Call("GET", f"/api/users/{wallet}"),
         "post vote": lambda i: Call(
             "POST",
             "/api/votes/proposal",
@@ -113,9 +115,10 @@ async def main() -> None:
             with server_process(env, port) as server:
                 base = f"http://127.0.0.1:{port}"
                 async with httpx.AsyncClient(base_url=base) as client:
-                    headers = await sign_in(client, Keypair())
+                    keypair = Keypair()
+                    headers = await sign_in(client, keypair)
                     print(f"server CPU per request, {args.requests} requests each, one client")
-                    for name, make in kinds(catalog).items():
+                    for name, make in kinds(catalog, str(keypair.pubkey())).items():
                         if args.kinds and name not in args.kinds:
                             continue
 

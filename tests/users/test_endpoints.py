@@ -86,3 +86,15 @@ async def test_unknown_user_is_404(api):
     response = await api.client.get(f"/api/users/{Keypair().pubkey()}")
     assert response.status_code == 404
     assert response.json()["title"] == "Not found"
+
+
+async def test_a_user_without_activity_has_zero_counts(api):
+    keypair, _ = await api.sign_in()
+    profile = (await api.client.get(f"/api/users/{keypair.pubkey()}")).json()
+    assert profile["wallet"] == str(keypair.pubkey())
+    assert profile["stats"] == {
+        "trades_count": 0,
+        "trade_volume": 0,
+        "markets_created": 0,
+        "votes_count": 0,
+    }

@@ -56,18 +56,22 @@ class UserReadService:
         self.repository = UserRepository(session)
 
     async def profile(self, wallet: str) -> UserOut:
-        user = await self.repository.get(wallet)
-        if user is None:
+        row = await self.repository.profile(wallet)
+        if row is None:
             raise NotFound(f"No user with wallet {wallet}.")
-        stats = UserStats(**await self.repository.stats(wallet))
         return UserOut(
-            wallet=user.wallet,
-            display_name=user.display_name,
-            avatar_url=user.avatar_url,
-            bio=user.bio,
-            created_at=user.created_at,
-            last_seen_at=user.last_seen_at,
-            stats=stats,
+            wallet=row["wallet"],
+            display_name=row["display_name"],
+            avatar_url=row["avatar_url"],
+            bio=row["bio"],
+            created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"],
+            stats=UserStats(
+                trades_count=row["trades_count"],
+                trade_volume=int(row["trade_volume"]),
+                markets_created=row["markets_created"],
+                votes_count=row["votes_count"],
+            ),
         )
 
     async def trades(self, wallet: str, limit: int, cursor: str | None) -> Page[TradeOut]:
