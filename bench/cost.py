@@ -30,7 +30,8 @@ from solders.keypair import Keypair
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REDIS_URL, drop_redis_prefix, free_port, scratch_database, server_process
-from traffic import VOTES, Catalog, seed
+from marketd.config import Settings
+from traffic import VOTES, Catalog, TradeBuilder, seed
 from ws import cpu_seconds
 
 
@@ -42,11 +43,23 @@ class Call:
     body: dict[str, Any] | None = None
 
 
-def kinds(catalog: Catalog, wallet: str) -> dict[str, Callable[[int], Call]]:
+def kinds(catalog: Catalog, signer: Keypair) -> dict[str, Callable[[int], Call]]:
     """Request `i` of each kind. `hit` kinds repeat one page (served from the page cache);
-    `miss` kinds walk distinct markets or queries (rendered from PostgreSQL). `wallet` is the
-    signed-in client's (its profile is the one users read: their own)."""
+    `miss` kinds walk distinct markets or queries (rendered from PostgreSQL). `signer` is the
+    signed-in client's wallet: its own profile, its trades."""
     markets, proposed, one = catalog.markets, catalog.proposed, catalog.markets[5]
+    wallet, trades = str(signer.pubkey()), TradeBuilder(Settings(_env_file=None))
+
+    def trade(i: int) -> Call:
+        market_id, address = catalog.active[i % len(catalog.active)]
+        # A fresh salt per call: every transaction (and its signature) is new.
+        transaction = trades.build(
+            signer, address, True, i % 2 == 0, 1_000_000, uuid.uuid4().bytes * 2
+        )
+        return Call(
+            "POST", "/api/trades/buy", body={"market_id": market_id, "transaction": transaction}
+        )
+
     return {
         "healthz": lambda i: Call("GET", "/healthz"),
         "list hit": lambda i: Call("GET", "/api/markets", {"category": "sports"}),
@@ -56,6 +69,8 @@ def kinds(catalog: Catalog, wallet: str) -> dict[str, Callable[[int], Call]]:
         "votes miss": lambda i: Call("GET", f"/api/markets/{markets[3000 + i % 3000]}/votes"),
         "discussions miss": lambda i: Call("GET", f"/api/discussions/{markets[6000 + i % 4000]}"),
         "user profile": lambda i: Call("GET", f"/api/users/{wallet}"),
+        "trades page": lambda i: Call("GET", f"/api/markets/{catalog.active[i % 500][0]}/trades"),
+        "trade buy": trade,
         "post vote": lambda i: Call(
             "POST",
             "/api/votes/proposal",
@@ -118,7 +133,7 @@ async def main() -> None:
                     keypair = Keypair()
                     headers = await sign_in(client, keypair)
                     print(f"server CPU per request, {args.requests} requests each, one client")
-                    for name, make in kinds(catalog, str(keypair.pubkey())).items():
+                    for name, make in kinds(catalog, keypair).items():
                         if args.kinds and name not in args.kinds:
                             continue
 

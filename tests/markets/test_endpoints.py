@@ -227,6 +227,17 @@ async def test_price_history_buckets_trades(api):
     assert default_window.json()["buckets"][-1]["close"] == "0.600000000"
 
 
+async def test_trades_of_a_market_without_trades_and_of_an_unknown_market(api):
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers, state="ACTIVE")
+    none_yet = await api.client.get(f"/api/markets/{market_id}/trades")
+    assert none_yet.status_code == 200
+    assert none_yet.json() == {"items": [], "next_cursor": None}
+    unknown = await api.client.get("/api/markets/does-not-exist/trades")
+    assert unknown.status_code == 404
+    assert unknown.json()["instance"] == "/api/markets/does-not-exist/trades"
+
+
 async def test_price_history_rejects_bad_ranges(api):
     _, headers = await api.sign_in()
     market_id = await api.market(headers)

@@ -64,12 +64,21 @@ async def test_signed_buy_and_sell_are_accepted_as_pending(api):
     again = await api.client.post(
         "/api/trades/buy", json={"market_id": market_id, "transaction": encoded}, headers=headers
     )
-    assert again.status_code == 202 and again.json()["signature"] == body["signature"]
+    assert again.status_code == 202 and again.json() == body  # idempotent: what is stored
     rows = await api.execute(
         "SELECT status, user_wallet FROM trade_submissions WHERE signature = :s",
         s=body["signature"],
     )
     assert [tuple(r) for r in rows] == [("pending", str(keypair.pubkey()))]
+    # Once the indexer confirmed it, sending the bytes again answers with that.
+    await api.execute(
+        "UPDATE trade_submissions SET status = 'confirmed' WHERE signature = :s",
+        s=body["signature"],
+    )
+    later = await api.client.post(
+        "/api/trades/buy", json={"market_id": market_id, "transaction": encoded}, headers=headers
+    )
+    assert later.status_code == 202 and later.json() == body | {"status": "confirmed"}
 
     sell = await api.client.post(
         "/api/trades/sell",

@@ -83,14 +83,12 @@ async def propose_market(body: MarketCreate, wallet: CurrentWallet, markets: Mar
 @router.get("/{market_id}/trades", response_model=Page[TradeOut])
 async def market_trades(
     market_id: str,
-    markets: Markets,
     session: SessionDep,
     container: ContainerDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[TradeOut]:
     """A market's confirmed trades, newest first."""
-    await markets.require_market(market_id)
     return await TradeService(session, container.settings).market_trades(market_id, limit, cursor)
 
 

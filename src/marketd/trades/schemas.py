@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
+from sqlalchemy import Row
 
 from marketd.core.schemas import Price, Schema
 from marketd.models import Trade
@@ -39,7 +40,8 @@ class TradeOut(Schema):
     block_time: datetime
 
     @classmethod
-    def of(cls, trade: Trade) -> TradeOut:
+    def of(cls, trade: Trade | Row[Any]) -> TradeOut:
+        """From an ORM trade or a Core row of the trades table (same attribute names)."""
         return cls(
             id=trade.id,
             market_id=trade.market_id,

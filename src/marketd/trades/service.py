@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from solders.pubkey import Pubkey
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.program import program_coder, program_id
@@ -22,7 +23,7 @@ from marketd.trades.rules import TradeRejected, TradeType, parse_trade
 from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
 
 
-def trade_cursor_key(trade: Trade) -> list[Any]:
+def trade_cursor_key(trade: Trade | Row[Any]) -> list[Any]:
     return [trade.block_time, str(trade.id)]
 
 
@@ -68,23 +69,22 @@ class TradeService:
         if market["state"] != MarketState.ACTIVE.value:
             state = market["state"]
             raise MarketNotTrading(f"The market is {state}, not ACTIVE.", state=state)
-        existing = await self.repository.submission(intent.signature)
-        if existing is not None:
-            return _accepted(existing)  # the same signed bytes again: idempotent
-        submission = TradeSubmission(
-            signature=intent.signature,
-            market_id=market["id"],
-            user_wallet=wallet,
-            trade_type=trade_type.value,
-            outcome=intent.outcome,
-            amount=intent.amount,
-            raw_transaction=intent.raw,
-            status="pending",
-        )
-        self.repository.add_submission(submission)
+        fields = {
+            "signature": intent.signature,
+            "market_id": market["id"],
+            "user_wallet": wallet,
+            "trade_type": trade_type.value,
+            "outcome": intent.outcome,
+            "amount": intent.amount,
+            "raw_transaction": intent.raw,
+            "status": "pending",
+        }
+        if not await self.repository.add_submission(fields):
+            # The same signed bytes again: idempotent, answered with what is stored.
+            return _accepted(await self.repository.submission(intent.signature))
         await self.session.commit()
         metrics.TRADES_RELAYED.labels(trade_type.value).inc()
-        return _accepted(submission)
+        return _accepted(TradeSubmission(**fields))
 
     async def market_trades(self, market_id: str, limit: int, cursor: str | None) -> Page[TradeOut]:
         after = None
@@ -92,5 +92,8 @@ class TradeService:
             block_time, trade_id = decode_cursor(cursor, "trades", (datetime, str))
             after = (block_time, trade_id)
         rows = await self.repository.market_page(market_id, limit + 1, after)
+        if not rows and not await MarketRepository(self.session).exists(market_id):
+            # Only an empty page asks whether the market exists (a market with trades does).
+            raise NotFound(f"No market with id {market_id}.")
         page, next_cursor = split_page(rows, limit, "trades", trade_cursor_key)
         return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)
