@@ -66,10 +66,12 @@ async def test_signed_buy_and_sell_are_accepted_as_pending(api):
     )
     assert again.status_code == 202 and again.json() == body  # idempotent: what is stored
     rows = await api.execute(
-        "SELECT status, user_wallet FROM trade_submissions WHERE signature = :s",
+        "SELECT status, user_wallet, created_at IS NOT NULL FROM trade_submissions"
+        " WHERE signature = :s",
         s=body["signature"],
     )
-    assert [tuple(r) for r in rows] == [("pending", str(keypair.pubkey()))]
+    # created_at set: the relay picks up pending submissions by their age.
+    assert [tuple(r) for r in rows] == [("pending", str(keypair.pubkey()), True)]
     # Once the indexer confirmed it, sending the bytes again answers with that.
     await api.execute(
         "UPDATE trade_submissions SET status = 'confirmed' WHERE signature = :s",
