@@ -15,7 +15,7 @@ from marketd.core.memo import RecentMemo
 
 _STATE_KEY = "auth_wallet"
 
-IDENTITY_MEMO_SECONDS = 5.0
+IDENTITY_MEMO_SECONDS = 30.0
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -54,10 +54,11 @@ async def resolve_wallet(scope: Scope, container: Container) -> str | None:
 def rate_limit_identity(container: Container, memo: RecentMemo[str, str] | None = None) -> Any:
     """Whose budget a request spends: its wallet when signed in, else its client IP.
 
-    Token -> wallet is remembered in the process for a few seconds, so a signed-in client's
-    reads spend no Redis round trip on who they are. The memo decides only whose budget is
-    counted: a route that needs the wallet still resolves the session itself (a revoked token
-    is refused at once), and a stale entry at worst counts a request against its wallet.
+    Token -> wallet is remembered in the process for half a minute, so a signed-in client's
+    reads spend no Redis round trip on who they are (with 5 s, every pause of a reader longer
+    than that cost one). The memo decides only whose budget is counted: a route that needs the
+    wallet still resolves the session itself (a revoked token is refused at once), and a stale
+    entry at worst counts a request against its wallet.
     """
     wallets = memo if memo is not None else RecentMemo[str, str](IDENTITY_MEMO_SECONDS)
 
