@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import RowMapping, Table, and_, bindparam, insert, or_, select
+from sqlalchemy import RowMapping, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketd.core.keyset import NewestFirst
 from marketd.models import Discussion
 
 _DISCUSSIONS = cast(Table, Discussion.__table__)
@@ -18,14 +19,8 @@ _POSTS = _DISCUSSIONS.c
 _LIVE = select(
     _POSTS.id, _POSTS.market_id, _POSTS.user_wallet, _POSTS.content, _POSTS.created_at
 ).where(_POSTS.market_id == bindparam("market_id"), _POSTS.deleted_at.is_(None))
-_OLDER = or_(
-    _POSTS.created_at < bindparam("after_at"),
-    and_(_POSTS.created_at == bindparam("after_at"), _POSTS.id < bindparam("after_id")),
-)
-_NEWEST = (_POSTS.created_at.desc(), _POSTS.id.desc())
-_FIRST_PAGE = _LIVE.order_by(*_NEWEST).limit(bindparam("limit"))
-"""The thread's first page, prebuilt (see markets.repository): the hot read."""
-_NEXT_PAGE = _LIVE.where(_OLDER).order_by(*_NEWEST).limit(bindparam("limit"))
+_PAGES = NewestFirst.of(_LIVE, _POSTS.created_at, _POSTS.id)
+"""The thread's pages (the first one is the hot read)."""
 
 
 class DiscussionRepository:
@@ -57,14 +52,6 @@ class DiscussionRepository:
     ) -> Sequence[RowMapping]:
         """Live posts, newest first: `id`, `market_id`, `user_wallet`, `content`, `created_at`
         (Core rows: the thread's first page is a hot read)."""
-        if after is None:
-            query, params = _FIRST_PAGE, {"market_id": market_id, "limit": limit}
-        else:
-            query = _NEXT_PAGE
-            params = {
-                "market_id": market_id,
-                "limit": limit,
-                "after_at": after[0],
-                "after_id": uuid.UUID(after[1]),
-            }
-        return (await self.session.execute(query, params)).mappings().all()
+        query, params = _PAGES.page(limit, after, market_id=market_id)
+        rows: Sequence[RowMapping] = (await self.session.execute(query, params)).mappings().all()
+        return rows

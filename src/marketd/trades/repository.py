@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, or_, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.database import upsert_insert
+from marketd.core.keyset import NewestFirst
 from marketd.models import Trade, TradeSubmission
 
 _SUBMISSIONS = cast(Table, TradeSubmission.__table__)
 _TRADES = cast(Table, Trade.__table__)
 _COLUMNS = _TRADES.c
 _OF_MARKET = select(_TRADES).where(_COLUMNS.market_id == bindparam("market_id"))
-_OLDER = or_(
-    _COLUMNS.block_time < bindparam("after_at"),
-    and_(_COLUMNS.block_time == bindparam("after_at"), _COLUMNS.id < bindparam("after_id")),
-)
-_NEWEST = (_COLUMNS.block_time.desc(), _COLUMNS.id.desc())
-_FIRST_PAGE = _OF_MARKET.order_by(*_NEWEST).limit(bindparam("limit"))
-"""A market's newest trades, prebuilt in Core (see markets.repository): rows, not ORM objects
-to track, for a read-only page."""
-_NEXT_PAGE = _OF_MARKET.where(_OLDER).order_by(*_NEWEST).limit(bindparam("limit"))
+_PAGES = NewestFirst.of(_OF_MARKET, _COLUMNS.block_time, _COLUMNS.id)
+"""A market's trades, newest first, in Core: rows, not ORM objects to track, for a read-only
+page."""
 
 
 class TradeRepository:
@@ -51,8 +45,6 @@ class TradeRepository:
     async def market_page(
         self, market_id: str, limit: int, after: tuple[datetime, str] | None
     ) -> Sequence[Row[Any]]:
-        params: dict[str, Any] = {"market_id": market_id, "limit": limit}
-        if after is None:
-            return (await self.session.execute(_FIRST_PAGE, params)).all()
-        params |= {"after_at": after[0], "after_id": uuid.UUID(after[1])}
-        return (await self.session.execute(_NEXT_PAGE, params)).all()
+        query, params = _PAGES.page(limit, after, market_id=market_id)
+        rows: Sequence[Row[Any]] = (await self.session.execute(query, params)).all()
+        return rows
