@@ -164,8 +164,8 @@ class AuthService:
             await self.cache.set(
                 _session_key(token_hash),
                 {"wallet": found.wallet, "expires_at": found.expires_at.isoformat()},
-                # 45-60 s: sessions cached together (clients that signed in together) must
-                # not all fall back to the database together.
+                # Up to 25% shorter at random: sessions cached together (clients that signed
+                # in together) must not all fall back to the database together.
                 ttl_seconds=max(1, min(int(SESSION_CACHE_SECONDS * spread(0.25)), remaining)),
             )
         return str(found.wallet)
