@@ -537,9 +537,10 @@ def ws_figures(
         "unmatched": unmatched,
         "latency_ms": percentiles([v / 1000 for v in latencies]),
         "warmup_latency_ms": percentiles([v / 1000 for v in warming]),
-        # Like the judged latency: posts received within the window, not the warm-up's.
+        # Split like the judged latency, by when the write was made: posts created within
+        # the window (receipt time minus the measured delay), not the warm-up's.
         "server_stamped_ms": percentiles(
-            [ms / 1000 for at, ms in received["server_stamped"] if at >= origin]
+            [ms / 1000 for at, ms in received["server_stamped"] if at - ms / 1000 >= origin]
         ),
     }
     return ws, latencies, timeline
@@ -672,8 +673,8 @@ def write_report(
         " returned count as 0 ms (`early`); after the users stop, the subscribers wait until no"
         f" event came for {DRAIN_QUIET:g} s (at most {DRAIN_MAX:g} s), so events still queued in"
         " the servers count as late, not missing. `server-stamped` is for posts only: the event's"
-        " `createdAt` (server clock, before the commit) to receipt, for posts received within"
-        " the window.",
+        " `createdAt` (server clock, before the commit) to receipt, for posts made within the"
+        " window.",
         "- Unexpected errors: HTTP errors (the harness causes none on purpose: votes go to"
         " markets that stay PROPOSED since no worker runs, trades to ACTIVE ones), plus WS"
         " connection failures, connections lost, missing deliveries, seq gaps or disorder.",
