@@ -1,14 +1,19 @@
 # marketd: `make demo` runs the service with demo data; `make test` runs the whole suite.
+# Every install comes from the committed lock (requirements/dev.txt, with hashes);
+# `make lock` re-resolves it from pyproject.toml and runs the suite on the result.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+LOCK   := requirements/dev.txt
+COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11
 
-.PHONY: install demo test lint typecheck unit clean
+.PHONY: install demo test lint typecheck lock clean
 
-$(BIN)/marketd: pyproject.toml
+$(BIN)/marketd: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(BIN)/marketd
 
 install: $(BIN)/marketd
@@ -26,5 +31,17 @@ typecheck: install
 test: lint typecheck
 	$(BIN)/pytest --cov --cov-branch --cov-report=term-missing --cov-fail-under=95
 
+# Re-resolve both lock files to the newest versions pyproject.toml allows (runtime.txt is
+# constrained by dev.txt, so the image and the tests run the same versions), reinstall from
+# them, then run the whole suite: commit the lock only when this is green.
+lock: install
+	$(COMPILE) --upgrade pyproject.toml requirements/build.in --extra dev -o requirements/dev.txt
+	$(COMPILE) pyproject.toml requirements/build.in -c requirements/dev.txt -o requirements/runtime.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip check
+	$(MAKE) test
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage data
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* coverage.xml \
+		htmlcov .hypothesis data bench/out scripts/ipfs-peer/node_modules src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -23,6 +23,7 @@ from solders.keypair import Keypair
 from sqlalchemy import text
 
 from marketd.app import create_app
+from marketd.chain.program import BUNDLED_IDL
 from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.core.database import create_engine
@@ -48,22 +49,20 @@ def process_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _shared_dir() -> Path:
-    """`../shared` beside the checkout (as CI lays it), or MARKETD_SHARED_DIR."""
-    configured = os.environ.get("MARKETD_SHARED_DIR")
-    return Path(configured) if configured else REPO_ROOT.parent / "shared"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    path = _shared_dir()
-    assert (path / "DESIGN.md").is_file(), f"shared/ not found at {path}"
-    return path
+def fixtures_dir() -> Path:
+    """Data files the tests use, kept in the repo (tests/fixtures/SOURCES.md says where each
+    comes from)."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")
-def zmart_idl_path(shared_dir: Path) -> Path:
-    return shared_dir / "idl" / "zmart_core.json"
+def zmart_idl_path() -> Path:
+    """The real program's IDL, as marketd bundles it for production."""
+    return BUNDLED_IDL
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -380,7 +380,9 @@ def test_the_image_runs_marketd_as_a_non_root_user() -> None:
     for name, argument in instructions:
         by_name.setdefault(name, []).append(argument)
     assert by_name["FROM"] == ["python:3.11-slim"]
-    assert any("pip install ." in run for run in by_name["RUN"])
+    runs = by_name["RUN"]
+    assert any("--require-hashes --no-deps -r requirements/runtime.txt" in run for run in runs)
+    assert any("pip install --no-deps --no-build-isolation ." in run for run in runs)
     assert by_name["USER"][-1] not in ("root", "0")
     assert json.loads(by_name["ENTRYPOINT"][-1]) == ["marketd"]
     assert build_parser().parse_args(json.loads(by_name["CMD"][-1])).command == "serve"

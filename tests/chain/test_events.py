@@ -57,8 +57,8 @@ def success(program: str) -> str:
 # ---------------------------------------------------------------------------- public vectors
 
 
-def _vectors(shared_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
-    path = shared_dir / "fixtures" / "anchor" / "vectors.json"
+def _vectors(fixtures_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
+    path = fixtures_dir / "anchor" / "vectors.json"
     return path.parent, json.loads(path.read_text())["events"]
 
 
@@ -82,8 +82,8 @@ def _normalise(value: Any) -> Any:
     return str(value) if isinstance(value, Pubkey) else value
 
 
-def test_public_event_vectors_in_both_idl_formats(shared_dir: Path) -> None:
-    folder, vectors = _vectors(shared_dir)
+def test_public_event_vectors_in_both_idl_formats(fixtures_dir: Path) -> None:
+    folder, vectors = _vectors(fixtures_dir)
     assert len(vectors) == 2
     for vector in vectors:
         coder = IdlCoder(Idl.from_path(folder / vector["idl"]))
@@ -92,8 +92,8 @@ def test_public_event_vectors_in_both_idl_formats(shared_dir: Path) -> None:
         assert [e.index for e in events] == list(range(len(events)))
 
 
-def test_public_event_logs_attributed_to_another_program_yield_nothing(shared_dir: Path) -> None:
-    folder, vectors = _vectors(shared_dir)
+def test_public_event_logs_attributed_to_another_program_yield_nothing(fixtures_dir: Path) -> None:
+    folder, vectors = _vectors(fixtures_dir)
     for vector in vectors:
         coder = IdlCoder(Idl.from_path(folder / vector["idl"]))
         parsed = parse_program_logs(_logs_of(vector), OTHER, coder)

@@ -187,8 +187,8 @@ def test_zmart_errors(idl_zmart: Idl, zmart_idl_path: Path) -> None:
 # ------------------------------------------------------------------------------- 0.30+ public
 
 
-def test_pump_idl_fixed_addresses_and_pda_programs(shared_dir: Path) -> None:
-    idl = Idl.from_path(shared_dir / "fixtures" / "anchor" / "pump.idl.json")
+def test_pump_idl_fixed_addresses_and_pda_programs(fixtures_dir: Path) -> None:
+    idl = Idl.from_path(fixtures_dir / "anchor" / "pump.idl.json")
     assert idl.name == "pump"
     assert idl.program_id == Pubkey.from_string("6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P")
     metas = {m.name: m for m in IdlCoder(idl).instruction_accounts("buy")}
@@ -249,8 +249,8 @@ def test_legacy_coder_round_trips_all_kinds() -> None:
     assert coder.decode_event(coder.encode_event("MarketMade", event)) == ("MarketMade", event)
 
 
-def test_legacy_events_fixture_loads(shared_dir: Path) -> None:
-    idl = Idl.from_path(shared_dir / "fixtures" / "anchor" / "events_program.idl.json")
+def test_legacy_events_fixture_loads(fixtures_dir: Path) -> None:
+    idl = Idl.from_path(fixtures_dir / "anchor" / "events_program.idl.json")
     assert (idl.name, idl.program_id, idl.version) == ("events", None, "0.0.0")
     assert idl.instructions["initialize"].discriminator == sha8("global:initialize")
     assert idl.types["MyEvent"] == StructDef(

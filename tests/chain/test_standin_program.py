@@ -39,7 +39,7 @@ def _load_helpers() -> ModuleType:
 h = _load_helpers()
 SOL = h.SOL
 PRICE_ONE = 1_000_000_000
-BUNDLED_IDL = ARTIFACT.with_name("zmart_standin.idl.json")
+STANDIN_IDL = ARTIFACT.with_name("zmart_standin.idl.json")
 B = 100 * SOL
 LIQUIDITY = 10 * SOL
 DISPUTE_PERIOD = 259_200
@@ -185,14 +185,14 @@ def _strip_docs(value: Any) -> Any:
 
 def test_bundled_idl_is_an_exact_subset_of_the_real_one(zmart_idl_path: Path) -> None:
     real = json.loads(zmart_idl_path.read_text())
-    mine = json.loads(BUNDLED_IDL.read_text())
+    mine = json.loads(STANDIN_IDL.read_text())
     assert mine["address"] == real["address"] == str(h.PROGRAM_ID)
     for section in ("instructions", "accounts", "events", "types", "errors"):
         by_key = {(e.get("name"), e.get("code")): _strip_docs(e) for e in real[section]}
         for entry in mine[section]:
             assert by_key[(entry.get("name"), entry.get("code"))] == entry, entry
     assert len(mine["instructions"]) == 14
-    idl = Idl.from_path(BUNDLED_IDL)
+    idl = Idl.from_path(STANDIN_IDL)
     assert idl.program_id == h.PROGRAM_ID
     assert set(idl.events) == {e["name"] for e in mine["events"]}
 
@@ -208,7 +208,7 @@ def test_program_error_table_matches_the_idl(zmart_idl_path: Path) -> None:
         e["code"]: (e["name"], e["msg"]) for e in json.loads(zmart_idl_path.read_text())["errors"]
     }
     bundled = {
-        e["code"]: (e["name"], e["msg"]) for e in json.loads(BUNDLED_IDL.read_text())["errors"]
+        e["code"]: (e["name"], e["msg"]) for e in json.loads(STANDIN_IDL.read_text())["errors"]
     }
     assert custom and all(real[code] == entry for code, entry in custom.items())
     assert bundled == custom

@@ -1,4 +1,4 @@
-"""The program marketd talks to: its id and IDL coder, from config or the bundled stand-in."""
+"""The program marketd talks to: its id and IDL coder, from config or the bundled real IDL."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from solders.pubkey import Pubkey
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.config import Settings
 
-# The stand-in program's IDL: a subset of zmart_core's with identical layouts.
-BUNDLED_IDL = Path(__file__).parent / "localnet" / "zmart_standin.idl.json"
+# The real program's Anchor IDL (zmart_core), used when IDL_PATH is unset: production needs it
+# too, and the local chain's stand-in IDL is an exact subset of it. Origin: the platform's
+# handed-over reference material (shared/idl/zmart_core.json), copied unchanged.
+BUNDLED_IDL = Path(__file__).parent / "zmart_core.idl.json"
 
 
 @lru_cache(maxsize=8)

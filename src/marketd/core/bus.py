@@ -191,4 +191,4 @@ def _deliver(subscription: Subscription, message: Mapping[str, Any]) -> None:
 async def _close_quietly(pubsub: PubSub) -> None:
     """Close a pub/sub connection that may already be broken."""
     with contextlib.suppress(*_DISCONNECTED):
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
