@@ -162,7 +162,10 @@ def test_snapshot_and_prune_commands(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(snapshotter, "run_snapshot", busy)
     monkeypatch.setattr(retention, "run_prune", busy)
-    assert cli.main(["snapshot"]) == 0
+    # Another run holds the lock: said plainly, and not a success (a script must not take it
+    # for a finished snapshot).
+    assert cli.main(["snapshot"]) == cli.EXIT_TRY_LATER
+    assert "another run holds the snapshot lock" in capsys.readouterr().err
     assert cli.main(["prune"]) == 0
     assert "another instance" in capsys.readouterr().err
     monkeypatch.setattr(snapshotter, "run_snapshot", failing)

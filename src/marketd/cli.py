@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from marketd.chain.localnet.runtime import LocalChainRuntime
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
+EXIT_TRY_LATER = 75  # sysexits' EX_TEMPFAIL: nothing was wrong, but nothing was done either
 """How long `serve` lets requests in flight finish after SIGTERM before cancelling them."""
 
 
@@ -172,8 +173,12 @@ async def snapshot(settings: Settings, market_id: str | None, day: date | None) 
     finally:
         await container.close()
     if result is None:
-        print("another instance is running the snapshot; nothing done", file=sys.stderr)
-        return 0
+        print(
+            "another run holds the snapshot lock (a worker's run, or one that died less than "
+            "SNAPSHOT_LOCK_TTL_SECONDS ago); nothing done: try again when it is free",
+            file=sys.stderr,
+        )
+        return EXIT_TRY_LATER
     pinned, failed = len(result.pinned), len(result.failed)
     print(f"{result.day}: {result.created} new, {pinned} pinned, {failed} failed")
     for key, error in result.failed.items():
