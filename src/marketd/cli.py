@@ -241,6 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _redis_answers(settings: Settings, command: str) -> bool:
+    """True when no Redis is configured or it answers; otherwise say so (URL without its
+    password) and let the command exit 1."""
+    if settings.redis_url is None:
+        return True
+    from marketd.core.redis import RedisUnreachable, require_redis
+
+    try:
+        asyncio.run(require_redis(settings.redis_url.get_secret_value()))
+    except RedisUnreachable as exc:
+        print(f"marketd {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
@@ -257,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         asyncio.run(demo(settings, args.chain_port))
+    elif args.command in ("serve", "worker", "run") and not _redis_answers(settings, args.command):
+        return 1
     elif args.command == "serve":
         serve(settings)
     elif args.command == "snapshot":
