@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import httpx
 from redis.asyncio import Redis
 
 from marketd.config import Settings
@@ -25,6 +26,10 @@ class Container:
     limiter: RateLimiter
     locks: Locks
     pages: PageCache
+    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30.0))
+    """One HTTP connection pool for the process's outbound calls (readiness probes, IPFS
+    gateways and stores): a client per call costs a new pool and TLS context (~0.8 MB) each
+    time. Callers pass their own per-request timeouts."""
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -51,6 +56,7 @@ class Container:
         return cls(settings, database, redis, cache, bus, limiter, locks, pages)
 
     async def close(self) -> None:
+        await self.http.aclose()
         await self.bus.close()
         await self.database.dispose()
         if self.redis is not None:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from marketd.core.deps import ContainerDep
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
-from marketd.health.checks import ReadinessSettings, check_readiness
+from marketd.health.checks import ReadinessProbe, ReadinessSettings
 
 router = APIRouter(tags=["health"])
 
 
-def get_readiness_settings() -> ReadinessSettings:
-    """Read per probe, so a changed environment needs no restart; overridable in tests."""
-    return ReadinessSettings()
+def get_readiness_probe(request: Request, container: ContainerDep) -> ReadinessProbe:
+    """One probe per app, built (and its settings read from the environment) at the first
+    /readyz, so its cached result is shared by every caller."""
+    probe: ReadinessProbe | None = getattr(request.app.state, "readiness_probe", None)
+    if probe is None or probe.container is not container:
+        probe = ReadinessProbe(container, ReadinessSettings())
+        request.app.state.readiness_probe = probe
+    return probe
 
 
 @router.get("/healthz")
@@ -27,13 +32,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
-async def readyz(
-    container: ContainerDep,
-    config: Annotated[ReadinessSettings, Depends(get_readiness_settings)],
-) -> Response:
+async def readyz(probe: Annotated[ReadinessProbe, Depends(get_readiness_probe)]) -> Response:
     """Ready when the database, Redis, the chain RPC and the IPFS node (each when configured)
-    answer within READINESS_TIMEOUT_SECONDS; checks in READINESS_OPTIONAL_CHECKS only degrade."""
-    readiness = await check_readiness(container, config)
+    answer within READINESS_TIMEOUT_SECONDS; checks in READINESS_OPTIONAL_CHECKS only degrade.
+    One probe's result answers for READINESS_CACHE_SECONDS."""
+    readiness = await probe.readiness()
     checks = readiness.details()
     if readiness.ready:
         status = "degraded" if readiness.degraded else "ready"
