@@ -183,4 +183,5 @@ def test_serve_with_several_workers_uses_the_app_factory(monkeypatch, tmp_path):
     assert app == "marketd.app:create_served_app"
     assert options["factory"] is True and options["workers"] == 3
     assert options["ws_per_message_deflate"] is False
+    assert options["ws_max_size"] == 64 * 1024
     assert options["timeout_graceful_shutdown"] == cli.GRACEFUL_SHUTDOWN_SECONDS

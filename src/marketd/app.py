@@ -14,6 +14,7 @@ from marketd import __version__
 from marketd.auth.dependencies import rate_limit_identity
 from marketd.auth.endpoints import router as auth_router
 from marketd.config import Settings
+from marketd.core.bodylimit import BodyLimitMiddleware
 from marketd.core.container import Container
 from marketd.core.errors import install_error_handlers
 from marketd.core.jobs import JobHost
@@ -100,7 +101,9 @@ def create_app(
     ):
         app.include_router(router)
 
-    # Outermost last: CORS answers preflights before the limiter counts them.
+    # Outermost last: CORS answers preflights before the limiter counts them; the limiter
+    # counts a flood of oversized bodies before they are refused unread.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RateLimitMiddleware, limiter=container.limiter, identify=rate_limit_identity(container)
     )

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limit: str = "100/minute"
+    max_body_bytes: int = Field(
+        default=128 * 1024,
+        ge=1024,
+        description="Larger request bodies are refused with 413 before parsing (the largest "
+        "valid request, a 5,000-character post, is at most ~20 KB)",
+    )
+    ws_max_message_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger WebSocket frames close the connection"
+    )
     log_json: bool | None = None
     log_level: str = "INFO"
 
