@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from marketd.core.deps import ContainerDep
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from marketd.core.openapi import problems
 from marketd.health.checks import ReadinessSettings, check_readiness
 
 router = APIRouter(tags=["health"])
@@ -26,7 +27,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
+@router.get(
+    "/readyz",
+    responses=problems(
+        {503: "`not-ready`: a required dependency is unreachable (`failed`, `checks`)."}
+    ),
+)
 async def readyz(
     container: ContainerDep,
     config: Annotated[ReadinessSettings, Depends(get_readiness_settings)],
