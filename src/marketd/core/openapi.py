@@ -219,11 +219,10 @@ def api_routes(routes: Sequence[BaseRoute]) -> Iterator[RouteContext]:
             yield context
 
 
-def _dependants(dependant: Dependant | None) -> Iterator[Dependant]:
-    if dependant is not None:
-        yield dependant
-        for sub in dependant.dependencies:
-            yield from _dependants(sub)
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependants(sub)
 
 
 def depends_on(route: RouteContext, dependency: Callable[..., Any]) -> bool:
@@ -283,9 +282,7 @@ def document(
     for route in api_routes(routes):
         path = str(route.path_format)
         for method in route.methods or ():
-            operation = paths.get(path, {}).get(method.lower())
-            if operation is None:
-                continue
+            operation = paths[path][method.lower()]
             responses: dict[str, Any] = operation.setdefault("responses", {})
             if _is_fastapi_422(responses.get("422")):
                 del responses["422"]
