@@ -41,8 +41,8 @@ DEFAULT_DESCRIPTIONS: dict[int, str] = {
     404: "Not found (`not-found`).",
     409: "Conflicts with the current state of the resource.",
     422: (
-        "Invalid request (`validation-error`: `errors` lists each invalid input, `field` is "
-        "its location such as `body.question` or `query.limit`)."
+        "Invalid request (`validation-error`: `errors` lists each invalid input with where it "
+        "is, e.g. `body.question` or `query.limit`)."
     ),
     429: (
         "The client's request budget is spent (`rate-limited`): retry after `Retry-After` "
