@@ -11,19 +11,28 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from marketd import __version__
-from marketd.auth.dependencies import rate_limit_identity
+from marketd.auth.dependencies import rate_limit_identity, require_wallet
 from marketd.auth.endpoints import router as auth_router
 from marketd.config import Settings
 from marketd.core.bodylimit import BodyLimitMiddleware
 from marketd.core.container import Container
+from marketd.core.docs import Document, install_docs
 from marketd.core.errors import install_error_handlers
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
-from marketd.core.ratelimit import RateLimitMiddleware
+from marketd.core.openapi import install_openapi
+from marketd.core.ratelimit import EXEMPT_PATHS, RateLimitMiddleware
 from marketd.core.runtime import tune_garbage_collector
 from marketd.discussions.endpoints import router as discussions_router
 from marketd.health.endpoints import router as health_router
 from marketd.markets.endpoints import router as markets_router
+from marketd.realtime.docs import (
+    OPERATION_ID,
+    PROTOCOL_MEDIA_TYPE,
+    PROTOCOL_PATH,
+    protocol_markdown,
+    websocket_path_item,
+)
 from marketd.realtime.endpoints import router as realtime_router
 from marketd.realtime.service import Realtime
 from marketd.realtime.settings import RealtimeSettings
@@ -33,12 +42,21 @@ from marketd.users.endpoints import router as users_router
 from marketd.votes.endpoints import router as votes_router
 from marketd.worker import build_jobs, chain_services
 
-DESCRIPTION = """Off-chain backend of the zmart prediction-market platform on Solana.
+DESCRIPTION = f"""Off-chain backend of the zmart prediction-market platform on Solana.
 
-Errors are RFC 9457 `application/problem+json`. Lists are cursor-paginated: pass the
-`next_cursor` of a page back as `cursor`. Amounts are integers (lamports; shares with 9
-decimals); prices are decimal strings. Write routes need `Authorization: Bearer <token>`
-from Sign-In With Solana (`/api/auth/challenge` then `/api/auth/verify`).
+Errors are RFC 9457 `application/problem+json` (the `Problem` schema); each route lists the
+ones it can answer. Lists are cursor-paginated: pass the `next_cursor` of a page back as
+`cursor`. Amounts are integers (lamports; shares with 9 decimals); prices are decimal strings.
+
+Routes with a lock need `Authorization: Bearer <token>` from Sign-In With Solana
+(`/api/auth/challenge`, then `/api/auth/verify`): paste the token under **Authorize**.
+Every route except `/healthz` and `/readyz` spends the client's request budget (per wallet
+when signed in, else per IP); each answer carries `RateLimit-*` headers, and a spent budget
+answers 429.
+
+**Live events**: the WebSocket `/ws` (subscribe to markets, resume with `sinceSeq`). Its
+protocol is under [realtime](#/realtime/{OPERATION_ID}) below, and as a
+[markdown document]({PROTOCOL_PATH}).
 """
 
 
@@ -81,6 +99,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
         # Metrics are Prometheus (marketd.core.metrics); FastAPI's native OpenTelemetry would
         # look up the global providers, in the environment, on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -88,6 +108,13 @@ def create_app(
     app.state.container = container
     app.state.realtime = realtime
     install_error_handlers(app)
+    install_docs(app, documents={PROTOCOL_PATH: Document(protocol_markdown(), PROTOCOL_MEDIA_TYPE)})
+    install_openapi(
+        app,
+        session_dependency=require_wallet,
+        rate_limit_exempt=EXEMPT_PATHS,
+        extra_paths={"/ws": websocket_path_item()},
+    )
     for router in (
         health_router,
         auth_router,

@@ -6,11 +6,18 @@ from marketd.auth.dependencies import CurrentWallet, bearer_token
 from marketd.auth.schemas import ChallengeRequest, ChallengeResponse, SessionResponse, VerifyRequest
 from marketd.auth.service import AuthService
 from marketd.core.deps import ContainerDep, SessionDep, SettingsDep
+from marketd.core.openapi import problems
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-@router.post("/challenge", response_model=ChallengeResponse)
+@router.post(
+    "/challenge",
+    response_model=ChallengeResponse,
+    responses=problems(
+        {422: "Also `malformed-sign-in` (`reason` `invalid_wallet`): not a Solana address."}
+    ),
+)
 async def challenge(
     body: ChallengeRequest, session: SessionDep, settings: SettingsDep
 ) -> ChallengeResponse:
@@ -21,7 +28,19 @@ async def challenge(
     )
 
 
-@router.post("/verify", response_model=SessionResponse)
+@router.post(
+    "/verify",
+    response_model=SessionResponse,
+    responses=problems(
+        {
+            401: "`sign-in-rejected`: the message or signature does not match an issued, unused, "
+            "unexpired challenge (`reason` says which: `unknown_nonce`, `nonce_used`, `expired`, "
+            "`bad_signature`, a field that differs...).",
+            422: "Also `malformed-sign-in`: the message does not parse, or the signature or "
+            "address is malformed (`reason`).",
+        }
+    ),
+)
 async def verify(
     body: VerifyRequest, session: SessionDep, settings: SettingsDep
 ) -> SessionResponse:

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from marketd.core.deps import ContainerDep
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from marketd.core.openapi import problems
 from marketd.health.checks import ReadinessProbe, ReadinessSettings
 
 router = APIRouter(tags=["health"])
@@ -31,7 +32,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
+@router.get(
+    "/readyz",
+    responses=problems(
+        {503: "`not-ready`: a required dependency is unreachable (`failed`, `checks`)."}
+    ),
+)
 async def readyz(probe: Annotated[ReadinessProbe, Depends(get_readiness_probe)]) -> Response:
     """Ready when the database, Redis, the chain RPC and the IPFS node (each when configured)
     answer within READINESS_TIMEOUT_SECONDS; checks in READINESS_OPTIONAL_CHECKS only degrade.

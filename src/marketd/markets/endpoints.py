@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
+from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
 from marketd.markets.dependencies import MarketCacheDep as Cache
@@ -34,7 +35,13 @@ async def market_service(
 Markets = Annotated[MarketService, Depends(market_service)]
 
 
-@router.get("", response_model=Page[MarketOut])
+@router.get(
+    "",
+    response_model=Page[MarketOut],
+    responses=problems(
+        {422: "Also `invalid-cursor`: the cursor is malformed or from another listing."}
+    ),
+)
 async def list_markets(
     container: ContainerDep,
     cache: Cache,
@@ -62,7 +69,9 @@ async def list_markets(
     return await cache.listing(hot_page, render)
 
 
-@router.get("/{market_id}", response_model=MarketOut)
+@router.get(
+    "/{market_id}", response_model=MarketOut, responses=problems({404: "No market with this id."})
+)
 async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> Response:
     """One market (served from the market cache the indexer keeps current)."""
 
@@ -74,13 +83,32 @@ async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> R
     return await cache.detail(market_id, render)
 
 
-@router.post("", response_model=MarketOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=MarketOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(
+        {
+            422: "Also `invalid-range` (`field`): `closes_at` is not in the future, or "
+            "`resolver_wallet` is not a Solana address."
+        }
+    ),
+)
 async def propose_market(body: MarketCreate, wallet: CurrentWallet, markets: Markets) -> MarketOut:
     """Register a proposed market (state PROPOSED) created by the signed-in wallet."""
     return await markets.propose(wallet, body)
 
 
-@router.get("/{market_id}/trades", response_model=Page[TradeOut])
+@router.get(
+    "/{market_id}/trades",
+    response_model=Page[TradeOut],
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
+        }
+    ),
+)
 async def market_trades(
     market_id: str,
     session: SessionDep,
@@ -92,7 +120,16 @@ async def market_trades(
     return await TradeService(session, container.settings).market_trades(market_id, limit, cursor)
 
 
-@router.get("/{market_id}/votes", response_model=MarketVotesOut)
+@router.get(
+    "/{market_id}/votes",
+    response_model=MarketVotesOut,
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
+        }
+    ),
+)
 async def market_votes(
     market_id: str,
     container: ContainerDep,
@@ -112,7 +149,17 @@ async def market_votes(
     return await cache.votes(market_id, hot_page, render)
 
 
-@router.get("/{market_id}/prices", response_model=PriceHistoryOut)
+@router.get(
+    "/{market_id}/prices",
+    response_model=PriceHistoryOut,
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-range` (`field`): `from` is not before `to`, or the range "
+            "needs more than 1,000 buckets of `interval`.",
+        }
+    ),
+)
 async def market_prices(
     market_id: str,
     markets: Markets,

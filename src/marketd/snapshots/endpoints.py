@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from marketd.core.deps import ContainerDep, SessionDep
+from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
 from marketd.markets.service import MarketService
@@ -52,7 +53,16 @@ def snapshot_service(
 Snapshots = Annotated[SnapshotService, Depends(snapshot_service)]
 
 
-@router.get("/api/markets/{market_id}/snapshots", response_model=Page[SnapshotOut])
+@router.get(
+    "/api/markets/{market_id}/snapshots",
+    response_model=Page[SnapshotOut],
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
+        }
+    ),
+)
 async def market_snapshots(
     market_id: str,
     snapshots: Snapshots,
@@ -71,8 +81,14 @@ async def market_snapshots(
     response_class=Response,
     responses={
         200: {"content": {"application/json": {}}, "description": "The snapshot document"},
-        404: {"description": "No snapshot with this CID"},
-        502: {"description": "Known, but no source served content matching the CID"},
+        **problems(
+            {
+                404: "No snapshot with this CID.",
+                422: "`invalid-cid`: not a CID.",
+                502: "`snapshot-unavailable`: known, but no source served content matching the "
+                "CID (`cid`, `gateways`, `reason`).",
+            }
+        ),
     },
 )
 async def snapshot_content(cid: str, snapshots: Snapshots) -> Response:
