@@ -414,6 +414,8 @@ async def run_phase(
         # Every simulated client shares 127.0.0.1: the production budget (per wallet, or per
         # address before sign-in) would throttle the sign-ins and the subscribers.
         "RATE_LIMIT": "1000000/minute",
+        "SIGN_IN_RATE_LIMIT": "1000000/minute",
+        "IP_WALLETS_LIMIT": "1000000",
         "WS_MAX_CONNECTIONS_PER_IP": "1000000",
         # The same database budget in both phases, split between the instances.
         "DATABASE_POOL_SIZE": str(max(2, args.pool // instances)),

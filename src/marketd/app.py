@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from marketd import __version__
-from marketd.auth.dependencies import rate_limit_identity, require_wallet
+from marketd.auth.dependencies import RequestCaller, require_wallet
 from marketd.auth.endpoints import router as auth_router
 from marketd.config import Settings
 from marketd.core.bodylimit import BodyLimitMiddleware
@@ -132,7 +132,11 @@ def create_app(
     # counts a flood of oversized bodies before they are refused unread.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        RateLimitMiddleware, limiter=container.limiter, identify=rate_limit_identity(container)
+        RateLimitMiddleware,
+        limiter=container.limiter,
+        sign_in=container.sign_in_limiter,
+        caller=RequestCaller(container),
+        wallets=container.address_wallets,
     )
     app.add_middleware(
         CORSMiddleware,

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limit: str = "100/minute"
+    sign_in_rate_limit: str = Field(
+        default="20/minute",
+        description="Sign-in requests (challenge and verify) per client address, apart from "
+        "every other request",
+    )
+    ip_wallets_limit: int = Field(
+        default=30,
+        ge=1,
+        description="Distinct wallets one client address may act for within IP_WALLETS_WINDOW",
+    )
+    ip_wallets_window: float = Field(default=3600.0, gt=0)
     max_body_bytes: int = Field(
         default=128 * 1024,
         ge=1024,

@@ -103,6 +103,8 @@ def settings(tmp_path: Path) -> Callable[..., Settings]:
             "environment": "test",
             "data_dir": tmp_path / "data",
             "rate_limit": "100000/minute",
+            "sign_in_rate_limit": "100000/minute",
+            "ip_wallets_limit": 100_000,
             "_env_file": None,
         }
         return Settings(**(values | overrides))
@@ -321,9 +323,11 @@ async def test_documented_413s_and_400s_happen(serve, document):
 
 async def test_documented_429s_happen(serve, document):
     """With a budget of one request, every route the document marks rate limited answers 429
-    (with Retry-After) and the exempt ones do not."""
-    _, client = await serve(rate_limit="1/minute")
+    (with Retry-After) and the exempt ones do not. Sign-in has a budget of its own."""
+    _, client = await serve(rate_limit="1/minute", sign_in_rate_limit="1/minute")
     assert (await client.get("/api/markets")).status_code == 200
+    challenge = await client.post("/api/auth/challenge", json={"wallet": str(Keypair().pubkey())})
+    assert challenge.status_code == 200  # the sign-in budget was untouched by the listing
     for (method, path), operation in _operations(document).items():
         if path == "/ws":
             continue

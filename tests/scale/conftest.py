@@ -562,6 +562,8 @@ async def start_cluster(root: Path, **settings: str) -> Cluster:
 SCALE_SETTINGS = {
     "PROPOSAL_MIN_VOTES": "3",  # with the chain's 70 %: three likes approve
     "RATE_LIMIT": "5/minute",
+    "SIGN_IN_RATE_LIMIT": "100000/minute",  # every test client signs in from one address
+    "IP_WALLETS_LIMIT": "100000",
     "LOCK_TTL_SECONDS": "3",  # a dead worker's jobs move within seconds
     "INDEXER_AUTO_ACTIVATE": "false",  # APPROVED stays APPROVED: one backend action per market
 }

@@ -8,6 +8,7 @@ import httpx
 from redis.asyncio import Redis
 
 from marketd.config import Settings
+from marketd.core.address_wallets import AddressWallets, create_address_wallets
 from marketd.core.bus import EventBus, InProcessBus, RedisBus
 from marketd.core.cache import Cache, MemoryCache, RedisCache
 from marketd.core.database import Database, create_engine
@@ -24,6 +25,8 @@ class Container:
     cache: Cache
     bus: EventBus
     limiter: RateLimiter
+    sign_in_limiter: RateLimiter
+    address_wallets: AddressWallets
     locks: Locks
     pages: PageCache
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30.0))
@@ -52,8 +55,24 @@ class Container:
             cache, bus = MemoryCache(), InProcessBus()
             locks = MemoryLocks(ttl=settings.lock_ttl_seconds)
             pages = MemoryPageCache()
-        limiter = RateLimiter(create_storage(redis, settings.redis_prefix), settings.rate_limit)
-        return cls(settings, database, redis, cache, bus, limiter, locks, pages)
+        storage = create_storage(redis, settings.redis_prefix)
+        limiter = RateLimiter(storage, settings.rate_limit)
+        sign_in_limiter = RateLimiter(storage, settings.sign_in_rate_limit)
+        address_wallets = create_address_wallets(
+            redis, settings.redis_prefix, settings.ip_wallets_limit, settings.ip_wallets_window
+        )
+        return cls(
+            settings,
+            database,
+            redis,
+            cache,
+            bus,
+            limiter,
+            sign_in_limiter,
+            address_wallets,
+            locks,
+            pages,
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
