@@ -128,7 +128,10 @@ async def test_unknown_nonce_and_malformed_inputs(api):
 
 async def test_logout_revokes_the_session(api):
     _, headers = await api.sign_in()
-    assert (await api.client.post("/api/auth/logout", headers=headers)).status_code == 204
+    logout = await api.client.post("/api/auth/logout", headers=headers)
+    assert logout.status_code == 204
+    assert logout.content == b"" and "content-type" not in logout.headers
+    assert logout.headers.get("content-length", "0") == "0"
     after = await api.client.post(
         "/api/markets", json={"question": "Is this session still valid?"}, headers=headers
     )

@@ -71,10 +71,30 @@ async def test_unknown_route_and_method_are_problems(api):
     wrong = await api.client.put("/api/markets")
     assert wrong.status_code == 405
     assert wrong.json()["title"] == "Method not allowed"
+
+
+async def test_bad_json_names_the_request_body(api):
     malformed = await api.client.post(
         "/api/auth/challenge", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert malformed.status_code == 422
+    assert malformed.headers["content-type"] == "application/problem+json"
+    assert malformed.json()["detail"] == "The request body is not valid JSON."
+    assert malformed.json()["errors"] == [
+        {"field": "body", "message": "request body is not valid JSON", "code": "json_invalid"}
+    ]
+
+
+async def test_rule_messages_are_shown_without_pydantic_prefixes(api):
+    _, headers = await api.sign_in()
+    blank = await api.client.post("/api/markets", json={"question": "  short   "}, headers=headers)
+    assert blank.status_code == 422
+    (error,) = blank.json()["errors"]
+    assert error == {
+        "field": "body.question",
+        "message": "question must have at least 10 characters",
+        "code": "value_error",
+    }
 
 
 async def test_cors_preflight_and_simple_requests(api):

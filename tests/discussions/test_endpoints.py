@@ -38,6 +38,8 @@ async def test_post_read_and_author_only_delete(api):
     assert forbidden.status_code == 403
     deleted = await api.client.delete(f"/api/discussions/{posted[1]}", headers=author)
     assert deleted.status_code == 204
+    assert deleted.content == b"" and "content-type" not in deleted.headers
+    assert deleted.headers.get("content-length", "0") == "0"
     again = await api.client.delete(f"/api/discussions/{posted[1]}", headers=author)
     assert again.status_code == 404
     unknown = await api.client.delete(f"/api/discussions/{uuid.uuid4()}", headers=author)

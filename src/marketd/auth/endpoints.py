@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 
 from marketd.auth.dependencies import CurrentWallet, bearer_token
 from marketd.auth.schemas import ChallengeRequest, ChallengeResponse, SessionResponse, VerifyRequest
 from marketd.auth.service import AuthService
 from marketd.core.deps import ContainerDep, SessionDep, SettingsDep
+from marketd.core.responses import no_content
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -30,11 +31,12 @@ async def verify(
     return SessionResponse(token=issued.token, wallet=issued.wallet, expires_at=issued.expires_at)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def logout(
     request: Request, wallet: CurrentWallet, session: SessionDep, container: ContainerDep
-) -> None:
+) -> Response:
     """Revoke the calling session (on every instance at once)."""
     # CurrentWallet has already required a live bearer token.
     service = AuthService(session, container.settings, container.cache)
     await service.logout(bearer_token(request.scope) or "")
+    return no_content()

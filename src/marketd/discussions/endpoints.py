@@ -9,6 +9,7 @@ from starlette.responses import Response
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.responses import no_content
 from marketd.core.schemas import Page
 from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
 from marketd.discussions.service import DiscussionService
@@ -47,13 +48,14 @@ async def post_discussion(
     return await DiscussionService(session, container.bus, cache).post(wallet, body)
 
 
-@router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def delete_discussion(
     post_id: uuid.UUID,
     wallet: CurrentWallet,
     session: SessionDep,
     container: ContainerDep,
     cache: Cache,
-) -> None:
+) -> Response:
     """Soft-delete your own post (403 for anyone else's)."""
     await DiscussionService(session, container.bus, cache).delete(wallet, post_id)
+    return no_content()
