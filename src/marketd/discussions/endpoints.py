@@ -44,7 +44,8 @@ async def post_discussion(
     container: ContainerDep,
     cache: Cache,
 ) -> DiscussionOut:
-    """Post to a market's discussion (1-5,000 characters after trimming)."""
+    """Post to a market's discussion (1-5,000 characters after trimming); a CANCELLED or
+    FINALIZED market takes no new posts (409, naming its state)."""
     return await DiscussionService(session, container.bus, cache).post(wallet, body)
 
 

@@ -27,6 +27,7 @@ computing its cache key took ~110 of the ~270 µs of client CPU a one-row read c
 prebuilt statement keeps its cache key."""
 _BY_ID = _WITH_SCHEDULE.where(_MARKETS.c.id == bindparam("market_id"))
 _EXISTS = select(_MARKETS.c.id).where(_MARKETS.c.id == bindparam("market_id"))
+_STATE = select(_MARKETS.c.state).where(_MARKETS.c.id == bindparam("market_id"))
 
 
 def _escape_like(text: str) -> str:
@@ -54,6 +55,11 @@ class MarketRepository:
 
     async def exists(self, market_id: str) -> bool:
         return await self.session.scalar(_EXISTS, {"market_id": market_id}) is not None
+
+    async def state(self, market_id: str) -> str | None:
+        """The market's state (None: no such market)."""
+        state = await self.session.scalar(_STATE, {"market_id": market_id})
+        return None if state is None else str(state)
 
     async def state_for_share(self, market_id: str) -> str | None:
         """The market's state, the row share-locked on PostgreSQL so the state cannot change
