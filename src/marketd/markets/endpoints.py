@@ -12,7 +12,7 @@ from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
 from marketd.markets.dependencies import MarketCacheDep as Cache
 from marketd.markets.repository import MarketFilter
-from marketd.markets.rules import MarketState
+from marketd.markets.rules import CATEGORY_CHARS, MarketState
 from marketd.markets.schemas import MarketCreate, MarketOut, MarketSort, PriceHistoryOut
 from marketd.markets.service import MarketService
 from marketd.trades.schemas import TradeOut
@@ -39,7 +39,7 @@ async def list_markets(
     container: ContainerDep,
     cache: Cache,
     state: MarketState | None = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=CATEGORY_CHARS[1])] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the question")] = None,
     sort: MarketSort = MarketSort.NEWEST,
     limit: Limit = DEFAULT_LIMIT,

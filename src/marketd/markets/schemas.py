@@ -3,11 +3,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, field_validator
 
-from marketd.core.schemas import Price, Schema
+from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
+from marketd.core.schemas import Price, Schema, length_limits
+from marketd.markets import rules
 from marketd.markets.rules import MarketState
 
 
@@ -57,33 +59,48 @@ class MarketOut(Schema):
         return cls.model_validate(dict(row))
 
 
+Tag = Annotated[str, Field(json_schema_extra=length_limits(*rules.TAG_CHARS))]
+Wallet = Annotated[
+    str, Field(json_schema_extra=length_limits(WALLET_MIN_CHARS, WALLET_MAX_CHARS))
+]  # checked by the service, which names the field in its 422
+
+
 class MarketCreate(Schema):
     question: str = Field(
-        min_length=10, max_length=500, examples=["Will SOL close above $300 on 2027-01-01?"]
+        description="{}-{} characters after trimming surrounding space".format(
+            *rules.QUESTION_CHARS
+        ),
+        json_schema_extra=length_limits(*rules.QUESTION_CHARS),
+        examples=["Will SOL close above $300 on 2027-01-01?"],
     )
-    description: str | None = Field(default=None, max_length=5000)
-    category: str | None = Field(default=None, min_length=1, max_length=64, examples=["crypto"])
-    tags: list[str] = Field(default_factory=list, max_length=10)
-    resolver_wallet: str | None = None
+    description: str | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
+    category: str | None = Field(
+        default=None,
+        min_length=rules.CATEGORY_CHARS[0],
+        max_length=rules.CATEGORY_CHARS[1],
+        examples=["crypto"],
+    )
+    tags: list[Tag] = Field(
+        default_factory=list,
+        max_length=rules.MAX_TAGS,
+        description="Kept trimmed, lower-case, each once; {}-{} characters each".format(
+            *rules.TAG_CHARS
+        ),
+    )
+    resolver_wallet: Wallet | None = Field(default=None, description="Defaults to the creator")
     b_parameter: int = Field(default=100_000_000_000, gt=0, le=2**63 - 1)
     initial_liquidity: int = Field(default=0, ge=0, le=2**63 - 1)
     closes_at: AwareDatetime | None = None
 
     @field_validator("question")
     @classmethod
-    def _strip(cls, value: str) -> str:
-        stripped = value.strip()
-        if len(stripped) < 10:
-            raise ValueError("question must have at least 10 characters")
-        return stripped
+    def _question(cls, value: str) -> str:
+        return rules.normalise_question(value)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        cleaned = [tag.strip().lower() for tag in value]
-        if any(not tag or len(tag) > 32 for tag in cleaned):
-            raise ValueError("tags must be 1-32 characters")
-        return sorted(set(cleaned))
+        return rules.normalise_tags(value)
 
 
 class PriceBucketOut(Schema):
