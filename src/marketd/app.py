@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from marketd import __version__
 from marketd.auth.dependencies import rate_limit_identity
 from marketd.auth.endpoints import router as auth_router
+from marketd.auth.origin import require_configured_domain
 from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.core.errors import install_error_handlers
@@ -50,6 +51,7 @@ def create_app(
 ) -> FastAPI:
     """The API; with `run_jobs` the process also runs the background jobs (`marketd run`)."""
     settings = settings or (container.settings if container else Settings())
+    require_configured_domain(settings)
     owns_container = container is None
     container = container or Container.build(settings)
     log = structlog.get_logger("marketd")

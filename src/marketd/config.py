@@ -57,9 +57,10 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     log_level: str = "INFO"
 
-    # Sign-In With Solana.
-    siws_domain: str = "localhost:8000"
-    siws_uri: str = "http://localhost:8000"
+    # Sign-In With Solana. Unset domain/URI: the host the request reached (marketd.auth.origin);
+    # production must set SIWS_DOMAIN.
+    siws_domain: str | None = None
+    siws_uri: str | None = None
     siws_statement: str = "Sign in to marketd."
     siws_chain_id: str = "localnet"
     nonce_ttl_seconds: int = 300

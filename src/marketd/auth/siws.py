@@ -139,3 +139,11 @@ def check_against_issued(received: SiwsMessage, issued: SiwsMessage, now: dateti
         raise SiwsError("field_mismatch", "times differ from the issued challenge")
     if now >= issued.expiration_time:
         raise SiwsError("expired", "the challenge has expired")
+
+
+def check_origin(received: SiwsMessage, domain: str, uri: str) -> None:
+    """The message is for the domain and URI this server signs in for (see auth.origin)."""
+    if received.domain != domain:
+        raise SiwsError("domain_mismatch", f"the message is for {received.domain}, not {domain}")
+    if received.uri != uri:
+        raise SiwsError("field_mismatch", "uri differs from this server's sign-in URI")
