@@ -13,7 +13,13 @@ from marketd.core.schemas import Page
 from marketd.markets.dependencies import MarketCacheDep as Cache
 from marketd.markets.repository import MarketFilter
 from marketd.markets.rules import CATEGORY_CHARS, MarketState
-from marketd.markets.schemas import MarketCreate, MarketOut, MarketSort, PriceHistoryOut
+from marketd.markets.schemas import (
+    MarketCreate,
+    MarketDetailOut,
+    MarketOut,
+    MarketSort,
+    PriceHistoryOut,
+)
 from marketd.markets.service import MarketService
 from marketd.trades.schemas import TradeOut
 from marketd.trades.service import TradeService
@@ -62,11 +68,13 @@ async def list_markets(
     return await cache.listing(hot_page, render)
 
 
-@router.get("/{market_id}", response_model=MarketOut)
+@router.get("/{market_id}", response_model=MarketDetailOut)
 async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> Response:
-    """One market (served from the market cache the indexer keeps current)."""
+    """One market (served from the market cache the indexer keeps current): `votes` is the live
+    tally of off-chain votes (a vote refreshes it at once), `on_chain_votes` the counts
+    recorded on chain once voting was decided."""
 
-    async def render() -> MarketOut:
+    async def render() -> MarketDetailOut:
         async with container.database.session(read_only=True) as session:
             markets = MarketService(session, container.settings, container.bus)
             return await markets.get_market(market_id)
@@ -74,8 +82,10 @@ async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> R
     return await cache.detail(market_id, render)
 
 
-@router.post("", response_model=MarketOut, status_code=status.HTTP_201_CREATED)
-async def propose_market(body: MarketCreate, wallet: CurrentWallet, markets: Markets) -> MarketOut:
+@router.post("", response_model=MarketDetailOut, status_code=status.HTTP_201_CREATED)
+async def propose_market(
+    body: MarketCreate, wallet: CurrentWallet, markets: Markets
+) -> MarketDetailOut:
     """Register a proposed market (state PROPOSED) created by the signed-in wallet."""
     return await markets.propose(wallet, body)
 
