@@ -19,6 +19,7 @@ from marketd.core.container import Container
 from marketd.core.errors import install_error_handlers
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
+from marketd.core.metrics_server import start_metrics_server
 from marketd.core.ratelimit import RateLimitMiddleware
 from marketd.core.runtime import tune_garbage_collector
 from marketd.discussions.endpoints import router as discussions_router
@@ -66,6 +67,13 @@ def create_app(
             jobs=run_jobs,
         )
         async with contextlib.AsyncExitStack() as stack:
+            if settings.metrics_port is not None:
+                metrics = start_metrics_server(
+                    settings.metrics_host, settings.metrics_port, candidates=settings.workers
+                )
+                stack.callback(metrics.close)
+                app.state.metrics_server = metrics
+                await log.ainfo("metrics", address=f"{settings.metrics_host}:{metrics.port}")
             await realtime.start()
             stack.push_async_callback(realtime.stop)  # after the jobs stop: close frames last
             if run_jobs:

@@ -1,7 +1,7 @@
 """Per-client request budget (DESIGN: 100/min), shared across instances through Redis.
 
 The client is the signed-in wallet when the request carries a valid session, else the client
-IP. Health, readiness and metrics probes are exempt so a load balancer never locks itself out.
+IP. Health and readiness probes are exempt so a load balancer never locks itself out.
 
 The budget is `limits`' sliding-window counter, on `limits`' own storage and keys, so any
 `limits` client sees the same windows. Its strategy API takes two calls per request (hit,
@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 
 Identify = Callable[[Scope], Awaitable[str]]
 
