@@ -14,10 +14,6 @@ a post could no longer inform anyone's trade or vote, and the last daily snapsho
 thread's final record. Their threads stay readable, and authors may still delete their posts."""
 
 
-def accepts_posts(state: str) -> bool:
-    return state not in CLOSED_STATES
-
-
 def normalise_content(content: str) -> str:
     """Trimmed content; raises ValueError when empty or over MAX_CONTENT characters after
     trimming."""
