@@ -37,19 +37,16 @@ def _live_count(votes: Table, name: str, *, yes_only: bool) -> Any:
 
 _PROPOSAL_VOTES = cast(Table, ProposalVote.__table__)
 _DISPUTE_VOTES = cast(Table, DisputeVote.__table__)
+_LIVE_COUNTS = [
+    (_PROPOSAL_VOTES, True),
+    (_PROPOSAL_VOTES, False),
+    (_DISPUTE_VOTES, True),
+    (_DISPUTE_VOTES, False),
+]  # in the order of LIVE_COLUMNS: yes votes, then all votes, of each kind
 _WITH_LIVE_VOTES = _WITH_SCHEDULE.add_columns(
     *(
         _live_count(votes, name, yes_only=yes_only)
-        for (votes, yes_only), name in zip(
-            [
-                (_PROPOSAL_VOTES, True),
-                (_PROPOSAL_VOTES, False),
-                (_DISPUTE_VOTES, True),
-                (_DISPUTE_VOTES, False),
-            ],
-            LIVE_COLUMNS,
-            strict=True,
-        )
+        for (votes, yes_only), name in zip(_LIVE_COUNTS, LIVE_COLUMNS, strict=True)
     )
 )
 """A market with the live tallies of its off-chain votes (the detail): four counts over the
