@@ -53,9 +53,7 @@ async def test_worker_command_runs_jobs_until_stopped(tmp_path):
         probe.bind(("127.0.0.1", 0))
         metrics_port = probe.getsockname()[1]
     async with LocalChainRuntime(embedded(tmp_path), port=0) as runtime:
-        settings = runtime.settings_for_clients().model_copy(
-            update={"worker_metrics_port": metrics_port}
-        )
+        settings = runtime.settings_for_clients().model_copy(update={"metrics_port": metrics_port})
         await cli.migrate(settings)
         stop = asyncio.Event()
         task = asyncio.create_task(cli.worker(settings, stop))

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from marketd import __version__
 from marketd.auth.dependencies import RequestCaller, require_wallet
 from marketd.auth.endpoints import router as auth_router
+from marketd.auth.origin import require_configured_domain
 from marketd.config import Settings
 from marketd.core.bodylimit import BodyLimitMiddleware
 from marketd.core.container import Container
@@ -20,6 +21,7 @@ from marketd.core.docs import Document, install_docs
 from marketd.core.errors import install_error_handlers
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
+from marketd.core.metrics_server import start_metrics_server
 from marketd.core.openapi import install_openapi
 from marketd.core.ratelimit import EXEMPT_PATHS, RateLimitMiddleware
 from marketd.core.runtime import tune_garbage_collector
@@ -69,6 +71,7 @@ def create_app(
 ) -> FastAPI:
     """The API; with `run_jobs` the process also runs the background jobs (`marketd run`)."""
     settings = settings or (container.settings if container else Settings())
+    require_configured_domain(settings)
     owns_container = container is None
     container = container or Container.build(settings)
     log = structlog.get_logger("marketd")
@@ -83,6 +86,13 @@ def create_app(
             jobs=run_jobs,
         )
         async with contextlib.AsyncExitStack() as stack:
+            if settings.metrics_port is not None:
+                metrics = start_metrics_server(
+                    settings.metrics_host, settings.metrics_port, candidates=settings.workers
+                )
+                stack.callback(metrics.close)
+                app.state.metrics_server = metrics
+                await log.ainfo("metrics", address=f"{settings.metrics_host}:{metrics.port}")
             await realtime.start()
             stack.push_async_callback(realtime.stop)  # after the jobs stop: close frames last
             if run_jobs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -14,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
-from prometheus_client import start_http_server
 from solders.keypair import Keypair
 
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.core.logging import configure_logging
+from marketd.core.metrics_server import start_metrics_server
 from marketd.core.migrate import upgrade
 from marketd.core.runtime import tune_garbage_collector
 
@@ -83,23 +84,22 @@ async def worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     from marketd.worker import build_jobs, chain_services
 
     stop = stop or _stop_on_signals()
-    if settings.worker_metrics_port is not None:
-        # The worker serves no API: its metrics (outbox, indexer, aggregator, jobs) get their
-        # own scrape endpoint.
-        start_http_server(settings.worker_metrics_port, addr=settings.host)
     container = Container.build(settings)
     tune_garbage_collector()
-    try:
-        async with chain_services(container) as chain:
-            host = JobHost(build_jobs(container, chain))
-            host.start()
-            await stop.wait()
-            log = structlog.get_logger("marketd.cli")
-            await log.ainfo("worker stopping: jobs finish their step and release their locks")
-            await host.stop()
-            await log.ainfo("worker stopped")
-    finally:
-        await container.close()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(container.close)
+        if settings.metrics_port is not None:
+            # The worker's jobs (outbox, indexer, aggregator, locks) on its own metrics port.
+            metrics = start_metrics_server(settings.metrics_host, settings.metrics_port)
+            stack.callback(metrics.close)
+        chain = await stack.enter_async_context(chain_services(container))
+        host = JobHost(build_jobs(container, chain))
+        host.start()
+        await stop.wait()
+        log = structlog.get_logger("marketd.cli")
+        await log.ainfo("worker stopping: jobs finish their step and release their locks")
+        await host.stop()
+        await log.ainfo("worker stopped")
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -48,8 +48,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=1, ge=1, description="API processes of `marketd serve`")
-    worker_metrics_port: int | None = Field(
-        default=None, description="Port of `marketd worker`'s Prometheus /metrics (off if unset)"
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of this process's Prometheus /metrics, apart from the API (off if "
+        "unset; `serve` with WORKERS = N uses this port and the N - 1 after it)",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Bind address of the metrics port (not public)"
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -77,9 +84,10 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     log_level: str = "INFO"
 
-    # Sign-In With Solana.
-    siws_domain: str = "localhost:8000"
-    siws_uri: str = "http://localhost:8000"
+    # Sign-In With Solana. Unset domain/URI: the host the request reached (marketd.auth.origin);
+    # production must set SIWS_DOMAIN.
+    siws_domain: str | None = None
+    siws_uri: str | None = None
     siws_statement: str = "Sign in to marketd."
     siws_chain_id: str = "localnet"
     nonce_ttl_seconds: int = 300

@@ -65,7 +65,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("post", "/api/votes/proposal"): {400, 413, 401, 404, 409, 422, 429},
     ("post", "/api/votes/dispute"): {400, 413, 401, 404, 409, 422, 429},
     ("get", "/api/discussions/{market_id}"): {404, 422, 429},
-    ("post", "/api/discussions"): {400, 413, 401, 404, 422, 429},
+    ("post", "/api/discussions"): {400, 413, 401, 404, 409, 422, 429},
     ("delete", "/api/discussions/{post_id}"): {401, 403, 404, 422, 429},
     ("post", "/api/trades/buy"): {400, 413, 401, 404, 409, 422, 429},
     ("post", "/api/trades/sell"): {400, 413, 401, 404, 409, 422, 429},

@@ -313,11 +313,11 @@ class Cluster:
         return env
 
     async def spawn(self, command: str, name: str, **overrides: str) -> Process:
-        """Start `marketd <command>` (serve: on PORT; worker: metrics on WORKER_METRICS_PORT)."""
+        """Start `marketd <command>` (serve: on PORT; worker: metrics on METRICS_PORT)."""
         workdir = self.root / name
         workdir.mkdir(parents=True, exist_ok=True)  # no .env there: the environment only
         port = free_port()
-        port_variable = "PORT" if command == "serve" else "WORKER_METRICS_PORT"
+        port_variable = "PORT" if command == "serve" else "METRICS_PORT"
         env = self.environment(name, **{port_variable: str(port)}, **overrides)
         log_path = workdir / f"{name}.log"
         with log_path.open("ab") as log:

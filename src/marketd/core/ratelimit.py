@@ -1,7 +1,7 @@
 """Per-client request budget (DESIGN: 100/min), shared across instances through Redis.
 
 The client is the signed-in wallet when the request carries a valid session, else the client
-IP. Health, readiness and metrics probes are exempt so a load balancer never locks itself out.
+IP. Health and readiness probes are exempt so a load balancer never locks itself out.
 
 Order, so that no lookup costs I/O for a client over budget: a token the process does not
 remember yet is paid for by the client's address *before* it is looked up (random tokens
@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from marketd.core.address_wallets import AddressWallets
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 SIGN_IN_PATHS = frozenset({"/api/auth/challenge", "/api/auth/verify"})
 
 

@@ -10,6 +10,7 @@ from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.responses import no_content
 from marketd.core.schemas import Page
 from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
 from marketd.discussions.service import DiscussionService
@@ -49,7 +50,12 @@ async def market_thread(
     "",
     response_model=DiscussionOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problems({404: "No market with this `market_id`."}),
+    responses=problems(
+        {
+            404: "No market with this `market_id`.",
+            409: "`discussion-closed`: the market is CANCELLED or FINALIZED (`state`).",
+        }
+    ),
 )
 async def post_discussion(
     body: DiscussionCreate,
@@ -58,13 +64,15 @@ async def post_discussion(
     container: ContainerDep,
     cache: Cache,
 ) -> DiscussionOut:
-    """Post to a market's discussion (1-5,000 characters after trimming)."""
+    """Post to a market's discussion (1-5,000 characters after trimming); a CANCELLED or
+    FINALIZED market takes no new posts (409, naming its state)."""
     return await DiscussionService(session, container.bus, cache).post(wallet, body)
 
 
 @router.delete(
     "/{post_id}",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
     responses=problems(
         {
             403: "The post is someone else's (`forbidden`).",
@@ -78,6 +86,7 @@ async def delete_discussion(
     session: SessionDep,
     container: ContainerDep,
     cache: Cache,
-) -> None:
+) -> Response:
     """Soft-delete your own post (403 for anyone else's)."""
     await DiscussionService(session, container.bus, cache).delete(wallet, post_id)
+    return no_content()

@@ -1,14 +1,24 @@
-"""Discussion content rules (pure)."""
+"""Discussion rules (pure): what a post may contain, and which markets take posts."""
 
 from __future__ import annotations
 
+from marketd.markets.rules import MarketState
+
+MIN_CONTENT = 1
 MAX_CONTENT = 5000
+"""Characters of a post after trimming (the schema of DiscussionCreate states these)."""
+
+CLOSED_STATES = frozenset({MarketState.CANCELLED, MarketState.FINALIZED})
+"""Markets whose discussion takes no new posts (409): the question is settled or withdrawn, so
+a post could no longer inform anyone's trade or vote, and the last daily snapshot stays the
+thread's final record. Their threads stay readable, and authors may still delete their posts."""
 
 
 def normalise_content(content: str) -> str:
-    """Trimmed content; raises ValueError when empty or over 5,000 characters after trimming."""
+    """Trimmed content; raises ValueError when empty or over MAX_CONTENT characters after
+    trimming."""
     trimmed = content.strip()
-    if not trimmed:
+    if len(trimmed) < MIN_CONTENT:
         raise ValueError("content is empty after trimming")
     if len(trimmed) > MAX_CONTENT:
         raise ValueError(f"content is longer than {MAX_CONTENT} characters after trimming")

@@ -1,4 +1,5 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness and readiness. (Prometheus metrics have a port of their own:
+marketd.core.metrics_server.)"""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from marketd.core.deps import ContainerDep
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
@@ -57,8 +57,3 @@ async def readyz(probe: Annotated[ReadinessProbe, Depends(get_readiness_probe)])
         "checks": checks,
     }
     return JSONResponse(body, status_code=503, media_type=PROBLEM_MEDIA_TYPE)
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

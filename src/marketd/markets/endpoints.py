@@ -13,8 +13,14 @@ from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
 from marketd.markets.dependencies import MarketCacheDep as Cache
 from marketd.markets.repository import MarketFilter
-from marketd.markets.rules import MarketState
-from marketd.markets.schemas import MarketCreate, MarketOut, MarketSort, PriceHistoryOut
+from marketd.markets.rules import CATEGORY_CHARS, MarketState
+from marketd.markets.schemas import (
+    MarketCreate,
+    MarketDetailOut,
+    MarketOut,
+    MarketSort,
+    PriceHistoryOut,
+)
 from marketd.markets.service import MarketService
 from marketd.trades.schemas import TradeOut
 from marketd.trades.service import TradeService
@@ -46,7 +52,7 @@ async def list_markets(
     container: ContainerDep,
     cache: Cache,
     state: MarketState | None = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=CATEGORY_CHARS[1])] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the question")] = None,
     sort: MarketSort = MarketSort.NEWEST,
     limit: Limit = DEFAULT_LIMIT,
@@ -70,12 +76,16 @@ async def list_markets(
 
 
 @router.get(
-    "/{market_id}", response_model=MarketOut, responses=problems({404: "No market with this id."})
+    "/{market_id}",
+    response_model=MarketDetailOut,
+    responses=problems({404: "No market with this id."}),
 )
 async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> Response:
-    """One market (served from the market cache the indexer keeps current)."""
+    """One market (served from the market cache the indexer keeps current): `votes` is the live
+    tally of off-chain votes (a vote refreshes it at once), `on_chain_votes` the counts
+    recorded on chain once voting was decided."""
 
-    async def render() -> MarketOut:
+    async def render() -> MarketDetailOut:
         async with container.database.session(read_only=True) as session:
             markets = MarketService(session, container.settings, container.bus)
             return await markets.get_market(market_id)
@@ -85,7 +95,7 @@ async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> R
 
 @router.post(
     "",
-    response_model=MarketOut,
+    response_model=MarketDetailOut,
     status_code=status.HTTP_201_CREATED,
     responses=problems(
         {
@@ -94,7 +104,9 @@ async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> R
         }
     ),
 )
-async def propose_market(body: MarketCreate, wallet: CurrentWallet, markets: Markets) -> MarketOut:
+async def propose_market(
+    body: MarketCreate, wallet: CurrentWallet, markets: Markets
+) -> MarketDetailOut:
     """Register a proposed market (state PROPOSED) created by the signed-in wallet."""
     return await markets.propose(wallet, body)
 

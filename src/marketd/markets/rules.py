@@ -1,4 +1,5 @@
-"""Market rules with no I/O: the lifecycle state machine and the price-history buckets."""
+"""Market rules with no I/O: the lifecycle state machine, what a proposed market's text may be,
+and the price-history buckets."""
 
 from __future__ import annotations
 
@@ -49,6 +50,32 @@ LIVE_STATES = frozenset({MarketState.ACTIVE, MarketState.RESOLVING, MarketState.
 
 def can_transition(current: MarketState, target: MarketState) -> bool:
     return target in TRANSITIONS[current]
+
+
+QUESTION_CHARS = (10, 500)
+"""A question's length after trimming surrounding space."""
+DESCRIPTION_MAX_CHARS = 5000
+CATEGORY_CHARS = (1, 64)
+MAX_TAGS = 10
+TAG_CHARS = (1, 32)
+"""A tag's length after trimming (tags are kept lower-case, once each)."""
+
+
+def normalise_question(question: str) -> str:
+    trimmed = question.strip()
+    low, high = QUESTION_CHARS
+    if not low <= len(trimmed) <= high:
+        raise ValueError(f"question must have {low}-{high} characters")
+    return trimmed
+
+
+def normalise_tags(tags: Iterable[str]) -> list[str]:
+    """Trimmed, lower-case, each once, sorted; raises ValueError for an empty or long tag."""
+    cleaned = [tag.strip().lower() for tag in tags]
+    low, high = TAG_CHARS
+    if any(not low <= len(tag) <= high for tag in cleaned):
+        raise ValueError(f"tags must be {low}-{high} characters")
+    return sorted(set(cleaned))
 
 
 PRICE_QUANTUM = Decimal("0.000000001")
