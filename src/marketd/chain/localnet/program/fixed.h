@@ -75,13 +75,54 @@ static u64 checked_mul(u64 a, u64 b, u64 *out) {
     return 0;
 }
 
+static u64 leading_zeros(u64 v) {
+    u64 n = 0;
+    if (v >> 32 == 0) { n += 32; v <<= 32; }
+    if (v >> 48 == 0) { n += 16; v <<= 16; }
+    if (v >> 56 == 0) { n += 8; v <<= 8; }
+    if (v >> 60 == 0) { n += 4; v <<= 4; }
+    if (v >> 62 == 0) { n += 2; v <<= 2; }
+    if (v >> 63 == 0) n += 1;
+    return n;
+}
+
+/* ⌊(hi·2⁶⁴ + lo) / d⌋ for hi < d, d ≠ 0: schoolbook division in 32-bit digits with a
+ * normalised divisor (Knuth's algorithm D for a 4-by-2 digit case). wide.h's bit-by-bit
+ * loop costs ~64 rounds; the LMSR makes hundreds of these per buy and has to fit the
+ * compute budget, so the twin divides this way (the property test checks it). */
+static u64 div_128_by_64(u64 hi, u64 lo, u64 d) {
+    const u64 base = 1UL << 32, mask = base - 1;
+    if (hi == 0) return lo / d;
+    u64 s = leading_zeros(d);
+    d <<= s;
+    u64 d1 = d >> 32, d0 = d & mask;
+    u64 top = s == 0 ? hi : (hi << s) | (lo >> (64 - s));
+    u64 low = lo << s;
+    u64 l1 = low >> 32, l0 = low & mask;
+    u64 q1 = top / d1, rhat = top - q1 * d1;
+    while (q1 >= base || q1 * d0 > ((rhat << 32) | l1)) {
+        q1 -= 1;
+        rhat += d1;
+        if (rhat >= base) break;
+    }
+    u64 mid = (top << 32) + l1 - q1 * d; /* wraps to the true remainder (< d) */
+    u64 q0 = mid / d1;
+    rhat = mid - q0 * d1;
+    while (q0 >= base || q0 * d0 > ((rhat << 32) | l0)) {
+        q0 -= 1;
+        rhat += d1;
+        if (rhat >= base) break;
+    }
+    return (q1 << 32) + q0;
+}
+
 /* floor(a·b / d) formed in 128 bits; a quotient of 2⁶⁴ or more is OverflowError. */
 static u64 wide_mul_div(u64 a, u64 b, u64 d, u64 *out) {
     U128 p;
-    u64 rem;
     if (d == 0) return E_DIVISION_BY_ZERO;
     mul_64x64(a, b, &p);
-    if (!div_u128_u64(&p, d, out, &rem)) return E_OVERFLOW;
+    if (p.hi >= d) return E_OVERFLOW;
+    *out = div_128_by_64(p.hi, p.lo, d);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #define BUY_BUDGET_NUMERATOR 10000UL   /* budget = target_cost·10000/11000: 10 % fees assumed */
 #define BUY_BUDGET_DENOMINATOR 11000UL /* whatever the configured bps are */
 #define BPS_DENOMINATOR 10000UL
+#define MIN_TRADE_AMOUNT 10000UL /* lamports: buy target_cost, sell gross proceeds */
 
 /* E(x): Padé (2,2) of eˣ, x ≤ 20·P */
 static u64 lmsr_exp(u64 x, u64 *out) {
@@ -120,30 +121,40 @@ static u64 lmsr_yes_price(u64 q_yes, u64 q_no, u64 b, u64 *out) {
     return fp_div(FP_ONE, den, out);
 }
 
+/* A market's LMSR state. (SBF calls take at most five arguments, hence the structs.) */
+typedef struct {
+    u64 q_yes;
+    u64 q_no;
+    u64 b;
+} Pool;
+
+/* Optional record of the bisection: pairs[2i], pairs[2i+1] = mid, C(q+mid) − C(q) */
+typedef struct {
+    u64 *pairs;
+    u64 len;
+} Trace;
+
 /* C of the market with `delta` added to one side (checked) */
-static u64 cost_with(u64 q_yes, u64 q_no, u64 b, bool yes, u64 delta, u64 *out) {
-    u64 q;
-    TRY(checked_add(yes ? q_yes : q_no, delta, &q));
-    return yes ? lmsr_cost(q, q_no, b, out) : lmsr_cost(q_yes, q, b, out);
+static u64 cost_with(const Pool *q, bool yes, u64 delta, u64 *out) {
+    u64 side;
+    TRY(checked_add(yes ? q->q_yes : q->q_no, delta, &side));
+    return yes ? lmsr_cost(side, q->q_no, q->b, out) : lmsr_cost(q->q_yes, side, q->b, out);
 }
 
-/* Bisection for the shares a pre-fee budget buys. `trace` (optional, 2 words per round)
- * records each [mid, C(q+mid) − C(q)] for the golden vectors' search_trace. */
-static u64 lmsr_shares_for_cost(u64 q_yes, u64 q_no, u64 b, bool yes, u64 target, u64 *shares,
-                                u64 *trace, u64 *trace_len) {
+/* Bisection for the shares a pre-fee budget buys: stops 10⁶ units short at worst. */
+static u64 lmsr_shares_for_cost(const Pool *q, bool yes, u64 target, u64 *shares, Trace *trace) {
     u64 c0, hi, lo = 0;
-    TRY(lmsr_cost(q_yes, q_no, b, &c0));
-    TRY(checked_mul(b, 20, &hi));
-    if (trace_len != NULL) *trace_len = 0;
+    TRY(lmsr_cost(q->q_yes, q->q_no, q->b, &c0));
+    TRY(checked_mul(q->b, 20, &hi));
     for (int round = 0; round < BISECTION_MAX_ROUNDS; round++) {
         if (hi - lo <= BISECTION_TOLERANCE) break;
         u64 mid = lo + (hi - lo) / 2, c1, c;
-        TRY(cost_with(q_yes, q_no, b, yes, mid, &c1));
+        TRY(cost_with(q, yes, mid, &c1));
         TRY(checked_sub(c1, c0, &c));
         if (trace != NULL) {
-            trace[2 * *trace_len] = mid;
-            trace[2 * *trace_len + 1] = c;
-            *trace_len += 1;
+            trace->pairs[2 * trace->len] = mid;
+            trace->pairs[2 * trace->len + 1] = c;
+            trace->len += 1;
         }
         if (c < target) {
             lo = mid + 1;
@@ -158,21 +169,26 @@ static u64 lmsr_shares_for_cost(u64 q_yes, u64 q_no, u64 b, bool yes, u64 target
     return 0;
 }
 
+typedef struct {
+    u64 shares;
+    u64 cost; /* pre-fee: C(q with the shares added) − C(q) */
+} Quote;
+
 /* Buy quote for a pre-fee budget: the shares found and the cost of exactly those shares */
-static u64 lmsr_buy(u64 q_yes, u64 q_no, u64 b, bool yes, u64 budget, u64 *shares, u64 *cost) {
+static u64 lmsr_buy(const Pool *q, bool yes, u64 budget, Quote *out) {
     u64 c0, c1;
-    TRY(lmsr_shares_for_cost(q_yes, q_no, b, yes, budget, shares, NULL, NULL));
-    TRY(lmsr_cost(q_yes, q_no, b, &c0));
-    TRY(cost_with(q_yes, q_no, b, yes, *shares, &c1));
-    return checked_sub(c1, c0, cost);
+    TRY(lmsr_shares_for_cost(q, yes, budget, &out->shares, NULL));
+    TRY(lmsr_cost(q->q_yes, q->q_no, q->b, &c0));
+    TRY(cost_with(q, yes, out->shares, &c1));
+    return checked_sub(c1, c0, &out->cost);
 }
 
 /* Gross proceeds of selling n shares of one side: C(before) − C(after) */
-static u64 lmsr_sell(u64 q_yes, u64 q_no, u64 b, bool yes, u64 n, u64 *gross) {
-    u64 q = yes ? q_yes : q_no, c0, c1;
-    if (n > q) return E_INSUFFICIENT_SHARES;
-    TRY(lmsr_cost(q_yes, q_no, b, &c0));
-    TRY(yes ? lmsr_cost(q - n, q_no, b, &c1) : lmsr_cost(q_yes, q - n, b, &c1));
+static u64 lmsr_sell(const Pool *q, bool yes, u64 n, u64 *gross) {
+    u64 side = yes ? q->q_yes : q->q_no, c0, c1;
+    if (n > side) return E_INSUFFICIENT_SHARES;
+    TRY(lmsr_cost(q->q_yes, q->q_no, q->b, &c0));
+    TRY(yes ? lmsr_cost(side - n, q->q_no, q->b, &c1) : lmsr_cost(q->q_yes, side - n, q->b, &c1));
     return checked_sub(c0, c1, gross);
 }
 
@@ -214,11 +230,8 @@ static u64 check_bounded_loss(u64 b, u64 initial_liquidity, u64 current_liquidit
 /* ⌊a·b / d⌋ in 128 bits, keeping the low 64 bits of the quotient (Rust's `as u64`) */
 static u64 mul_div_truncated(u64 a, u64 b, u64 d) {
     U128 p;
-    u64 q, rem;
     mul_64x64(a, b, &p);
-    p.hi %= d; /* the high quotient word is dropped by the truncation */
-    div_u128_u64(&p, d, &q, &rem);
-    return q;
+    return div_128_by_64(p.hi % d, p.lo, d); /* the high quotient word is dropped */
 }
 
 #endif

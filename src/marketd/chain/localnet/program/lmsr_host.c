@@ -15,15 +15,26 @@ EXPORT u64 twin_cost(u64 q_yes, u64 q_no, u64 b, u64 *out) { return lmsr_cost(q_
 EXPORT u64 twin_yes_price(u64 q_yes, u64 q_no, u64 b, u64 *out) {
     return lmsr_yes_price(q_yes, q_no, b, out);
 }
+/* trace: room for 2 words per bisection round (50 rounds at most) */
 EXPORT u64 twin_shares_for_cost(u64 q_yes, u64 q_no, u64 b, u64 yes, u64 target, u64 *shares,
                                 u64 *trace, u64 *trace_len) {
-    return lmsr_shares_for_cost(q_yes, q_no, b, yes != 0, target, shares, trace, trace_len);
+    Pool q = {q_yes, q_no, b};
+    Trace t = {trace, 0};
+    u64 err = lmsr_shares_for_cost(&q, yes != 0, target, shares, &t);
+    *trace_len = t.len;
+    return err;
 }
 EXPORT u64 twin_buy(u64 q_yes, u64 q_no, u64 b, u64 yes, u64 budget, u64 *shares, u64 *cost) {
-    return lmsr_buy(q_yes, q_no, b, yes != 0, budget, shares, cost);
+    Pool q = {q_yes, q_no, b};
+    Quote quote = {0, 0};
+    u64 err = lmsr_buy(&q, yes != 0, budget, &quote);
+    *shares = quote.shares;
+    *cost = quote.cost;
+    return err;
 }
 EXPORT u64 twin_sell(u64 q_yes, u64 q_no, u64 b, u64 yes, u64 n, u64 *gross) {
-    return lmsr_sell(q_yes, q_no, b, yes != 0, n, gross);
+    Pool q = {q_yes, q_no, b};
+    return lmsr_sell(&q, yes != 0, n, gross);
 }
 EXPORT u64 twin_buy_budget(u64 target_cost, u64 *budget) { return buy_budget(target_cost, budget); }
 /* out: protocol, resolver, lp, total */
