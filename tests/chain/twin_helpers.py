@@ -201,3 +201,215 @@ def run_step(ledger: TwinLedger, step: Mapping[str, Any]) -> Result:
 def sequence_by_name(name: str) -> dict[str, Any]:
     found: dict[str, Any] = next(s for s in VECTORS["sequences"] if s["name"] == name)
     return found
+
+
+def key(name: str) -> Pubkey:
+    return Pubkey.from_string(KEYS[name])
+
+
+def config_pda() -> Pubkey:
+    return Pubkey.find_program_address([b"global-config"], PROGRAM_ID)[0]
+
+
+def market_pda(market_id: bytes) -> Pubkey:
+    return Pubkey.find_program_address([b"market", market_id], PROGRAM_ID)[0]
+
+
+def position_pda(market: Pubkey, user: Pubkey) -> Pubkey:
+    return Pubkey.find_program_address([b"position", bytes(market), bytes(user)], PROGRAM_ID)[0]
+
+
+def vote_pda(market: Pubkey, user: Pubkey, vote_type: int) -> Pubkey:
+    seeds = [b"vote", bytes(market), bytes(user), bytes([vote_type])]
+    return Pubkey.find_program_address(seeds, PROGRAM_ID)[0]
+
+
+MARKET_ID = bytes(range(1, 33))
+START = 1_700_000_000
+
+
+class Scenario:
+    """Named steps on a TwinLedger with the vectors' actors; each returns the Result.
+
+    `accounts` replaces IDL accounts by name, `overrides` flips (signer, writable) flags,
+    so every framework and program check can be made to fail on purpose."""
+
+    def __init__(self, coder: IdlCoder, fixed: bool = False) -> None:
+        self.ledger = TwinLedger(coder, fixed=fixed)
+        self.now = START
+        self.market_id = MARKET_ID
+        self.market = market_pda(MARKET_ID)
+
+    def tick(self, seconds: int = 10) -> None:
+        self.now += seconds
+        self.ledger.set_time(self.now)
+
+    def send(
+        self,
+        name: str,
+        args: Mapping[str, Any],
+        accounts: Mapping[str, Pubkey],
+        overrides: Mapping[str, tuple[bool, bool]] | None = None,
+        tick: int = 10,
+    ) -> Result:
+        self.tick(tick)
+        return self.ledger.send_named(name, args, accounts, overrides)
+
+    def initialize(self, fee_wallet: Pubkey | None = None, **kw: Any) -> Result:
+        accounts = {
+            "admin": key("admin"),
+            "global_config": config_pda(),
+            "protocol_fee_wallet": fee_wallet or key("protocol_wallet"),
+        }
+        accounts.update(kw.pop("accounts", {}))
+        args = {"backend_authority": key("backend")}
+        return self.send("initialize_global_config", args, accounts, **kw)
+
+    def create(
+        self,
+        b: int = 100 * SOL,
+        liquidity: int = SOL,
+        creator: str = "creator",
+        market_id: bytes | None = None,
+        **kw: Any,
+    ) -> Result:
+        market_id = market_id or self.market_id
+        args = {
+            "market_id": market_id,
+            "b_parameter": b,
+            "initial_liquidity": liquidity,
+            "ipfs_question_hash": b"Q" * 46,
+        }
+        accounts = {
+            "creator": key(creator),
+            "market": market_pda(market_id),
+            "global_config": config_pda(),
+        }
+        accounts.update(kw.pop("accounts", {}))
+        return self.send("create_market", args, accounts, **kw)
+
+    def vote(self, kind: str, user: str, vote: bool = True, **kw: Any) -> Result:
+        vote_type = 0 if kind == "proposal" else 1
+        accounts = {
+            "market": self.market,
+            "vote_record": vote_pda(self.market, key(user), vote_type),
+            "user": key(user),
+        }
+        accounts.update(kw.pop("accounts", {}))
+        return self.send(f"submit_{kind}_vote", {"vote": vote}, accounts, **kw)
+
+    def aggregate(self, kind: str, yes: int, no: int, signer: str = "backend", **kw: Any) -> Result:
+        names = (
+            ("final_likes", "final_dislikes")
+            if kind == "proposal"
+            else ("final_agrees", "final_disagrees")
+        )
+        accounts = {
+            "market": self.market,
+            "global_config": config_pda(),
+            "backend_authority": key(signer),
+        }
+        accounts.update(kw.pop("accounts", {}))
+        return self.send(f"aggregate_{kind}_votes", {names[0]: yes, names[1]: no}, accounts, **kw)
+
+    def admin_action(self, name: str, signer: str = "admin", **kw: Any) -> Result:
+        role = "authority" if name == "activate_market" else "admin"
+        accounts = {role: key(signer), "market": self.market, "global_config": config_pda()}
+        accounts.update(kw.pop("accounts", {}))
+        return self.send(name, {}, accounts, **kw)
+
+    def open_market(self, b: int = 100 * SOL, liquidity: int = SOL) -> None:
+        """initialize → create → aggregate 7/3 → approve → activate, all asserted."""
+        for result in (
+            self.initialize(),
+            self.create(b=b, liquidity=liquidity),
+            self.aggregate("proposal", 7, 3),
+            self.admin_action("approve_proposal"),
+            self.admin_action("activate_market", signer="creator"),
+        ):
+            assert result.ok, result.logs
+
+    def trade_accounts(self, user: str) -> dict[str, Pubkey]:
+        return {
+            "global_config": config_pda(),
+            "market": self.market,
+            "position": position_pda(self.market, key(user)),
+            "user": key(user),
+            "protocol_fee_wallet": key("protocol_wallet"),
+        }
+
+    def buy(self, user: str, outcome: bool, target_cost: int, **kw: Any) -> Result:
+        accounts = self.trade_accounts(user)
+        accounts.update(kw.pop("accounts", {}))
+        args = {"outcome": outcome, "target_cost": target_cost}
+        return self.send("buy_shares", args, accounts, **kw)
+
+    def sell(self, user: str, outcome: bool, shares: int, minimum: int = 0, **kw: Any) -> Result:
+        accounts = self.trade_accounts(user)
+        accounts.update(kw.pop("accounts", {}))
+        args = {"outcome": outcome, "shares_to_sell": shares, "min_proceeds": minimum}
+        return self.send("sell_shares", args, accounts, **kw)
+
+    def resolve(self, outcome: bool = True, resolver: str = "resolver", **kw: Any) -> Result:
+        accounts = {"global_config": config_pda(), "market": self.market, "resolver": key(resolver)}
+        accounts.update(kw.pop("accounts", {}))
+        args = {"proposed_outcome": outcome, "ipfs_evidence_hash": b"E" * 46}
+        return self.send("resolve_market", args, accounts, **kw)
+
+    def dispute(self, initiator: str = "outsider", **kw: Any) -> Result:
+        accounts = {
+            "global_config": config_pda(),
+            "market": self.market,
+            "initiator": key(initiator),
+        }
+        accounts.update(kw.pop("accounts", {}))
+        return self.send("initiate_dispute", {}, accounts, **kw)
+
+    def finalize(
+        self,
+        agree: int | None = None,
+        disagree: int | None = None,
+        signer: str = "backend",
+        **kw: Any,
+    ) -> Result:
+        accounts = {
+            "global_config": config_pda(),
+            "market": self.market,
+            "backend_authority": key(signer),
+        }
+        accounts.update(kw.pop("accounts", {}))
+        args = {"dispute_agree": agree, "dispute_disagree": disagree}
+        return self.send("finalize_market", args, accounts, **kw)
+
+    def claim(self, user: str, resolver: str = "resolver", **kw: Any) -> Result:
+        accounts = self.trade_accounts(user)
+        del accounts["protocol_fee_wallet"]
+        accounts["resolver"] = key(resolver)
+        accounts.update(kw.pop("accounts", {}))
+        return self.send("claim_winnings", {}, accounts, **kw)
+
+    def withdraw(self, creator: str = "creator", **kw: Any) -> Result:
+        accounts = {"market": self.market, "creator": key(creator)}
+        accounts.update(kw.pop("accounts", {}))
+        return self.send("withdraw_liquidity", {}, accounts, **kw)
+
+    def update_config(self, signer: str = "admin", **values: Any) -> Result:
+        kw = {k: values.pop(k) for k in ("accounts", "overrides", "tick") if k in values}
+        args: dict[str, Any] = {
+            "protocol_fee_bps": 300,
+            "resolver_reward_bps": 200,
+            "liquidity_provider_fee_bps": 500,
+            "proposal_approval_threshold": 7000,
+            "dispute_success_threshold": 6000,
+            "min_resolution_delay": None,
+            "dispute_period": None,
+        }
+        args.update(values)
+        accounts = {"admin": key(signer), "global_config": config_pda()}
+        accounts.update(kw.pop("accounts", {}))
+        return self.send("update_global_config", args, accounts, **kw)
+
+    def pause(self, signer: str = "admin", **kw: Any) -> Result:
+        accounts = {"admin": key(signer), "global_config": config_pda()}
+        accounts.update(kw.pop("accounts", {}))
+        return self.send("emergency_pause", {}, accounts, **kw)

@@ -289,6 +289,7 @@ static u64 init_pda(Ctx *c, SolAccountInfo *payer, SolAccountInfo *target, u64 n
         w_u32(&w, SYSTEM_IX_ALLOCATE);
         w_u64(&w, space);
         TRY(system_pda_ix(c, target, 12));
+        target->data_len = space; /* keep our view in step: the next CPI passes it back */
         Writer a = {c->cpi_data};
         w_u32(&a, SYSTEM_IX_ASSIGN);
         w_bytes(&a, c->in.program_id, 32);
