@@ -65,6 +65,22 @@ TWIN_FIXED = ProgramBuild(
     (*_TWIN_FLAGS, "-DZMART_FIXED_PROGRAM"),
 )
 PROGRAMS = {build.name: build for build in (STANDIN, TWIN, TWIN_FIXED)}
+LOCAL_PROGRAMS = ("standin", "twin")
+"""What a local chain can run: the stand-in (the default until marketd moves onto the
+faithful program, issue #17) or the twin of zmart_core."""
+
+
+def program_artifact(program: str = "standin", *, fixed: bool = False) -> Path:
+    """The committed .so a local chain deploys. ``fixed`` (twin only) gives the intended
+    behaviour of zmart_core's runtime defects (sell_shares pays out) instead of the
+    deployed outcome (PrivilegeEscalation)."""
+    if program not in LOCAL_PROGRAMS:
+        raise ValueError(f"unknown local program {program!r}; one of {LOCAL_PROGRAMS}")
+    if program == "standin":
+        if fixed:
+            raise ValueError("the fixed-program switch applies to the twin only")
+        return STANDIN.artifact
+    return (TWIN_FIXED if fixed else TWIN).artifact
 
 
 class BuildError(RuntimeError):
