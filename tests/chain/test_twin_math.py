@@ -273,3 +273,9 @@ def test_fee_splits_match_the_model_on_random_amounts(lmsr: HostLmsr) -> None:
             want = (want.protocol, want.resolver, want.lp, want.total)
             got = (got.protocol, got.resolver, got.lp, got.total)
         assert got == want, (amount, bps)
+
+
+def test_bisection_errors_surface(lmsr: HostLmsr) -> None:
+    with pytest.raises(MathError) as info:
+        lmsr.shares_for_cost(10**8, 10**8, model.MIN_B - 1, True, model.P)
+    assert info.value.code == 6042

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from marketd.chain.localnet import build
 from marketd.chain.localnet.build import (
     STANDIN,
     TWIN,
@@ -80,3 +81,10 @@ async def test_the_runtime_deploys_the_chosen_program(
         assert config is not None
         deployed = runtime.data_dir / "programs" / f"{runtime.program_id}.so"
         assert same_bytes(deployed, artifact)
+
+
+def test_build_checks_one_program_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build.main(["--check", "--program", "twin-fixed"]) == 0
+    out = capsys.readouterr().out
+    assert "zmart_twin_fixed.so matches its sources" in out
+    assert "zmart_standin.so" not in out
