@@ -12,7 +12,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PROGRAM_ID = "6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw"
@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     solana_ws_url: str | None = None
     idl_path: Path | None = None
     backend_keypair: SecretStr | None = None
+    # Program of the embedded local chain: the stand-in (default) or the faithful twin of
+    # zmart_core; local_chain_fixed_program gives the twin its intended behaviour where the
+    # real program fails at runtime (sell_shares pays out instead of PrivilegeEscalation).
+    local_chain_program: Literal["standin", "twin"] = "standin"
+    local_chain_fixed_program: bool = False
 
     # Votes.
     proposal_min_votes: int = 10
@@ -114,6 +119,12 @@ class Settings(BaseSettings):
         description="TTL of every job's leader lock: how long the jobs of a worker that died "
         "wait before another takes them over (unset: each job's own, 15-30 s)",
     )
+
+    @model_validator(mode="after")
+    def _fixed_program_needs_the_twin(self) -> Settings:
+        if self.local_chain_fixed_program and self.local_chain_program != "twin":
+            raise ValueError("LOCAL_CHAIN_FIXED_PROGRAM applies to LOCAL_CHAIN_PROGRAM=twin only")
+        return self
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
