@@ -28,11 +28,35 @@ class VoteAccepted(Schema):
     tally: TallyOut
 
 
+class EligibilityCheckOut(Schema):
+    strategy: str = Field(
+        examples=["min_balance"],
+        description="allowlist | position | min_balance | min_wallet_age | min_transactions | any",
+    )
+    required: str = Field(examples=["0.05 SOL"])
+    value: str = Field(examples=["0.12 SOL"], description="What the wallet had when checked")
+
+
+class EligibilityOut(Schema):
+    """Why a vote counts, so a recount can check it."""
+
+    strategy: str = Field(
+        description="on_chain: cast on chain (submit_proposal_vote / submit_dispute_vote), "
+        "always counts; all_of: met every strategy in `checks` when cast; any: cast while "
+        "every signed-in wallet could vote"
+    )
+    checks: list[EligibilityCheckOut] = Field(
+        description="The strategies met and what the wallet had, when it was checked"
+    )
+    checked_at: datetime | None = Field(description="When the wallet was checked (off-chain)")
+
+
 class VoteOut(Schema):
     wallet: str
     vote: bool
     voted_at: datetime
     tx_signature: str | None
+    eligibility: EligibilityOut
 
 
 class CountedVoteOut(Schema):
