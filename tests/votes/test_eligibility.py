@@ -252,6 +252,7 @@ async def test_an_ineligible_vote_is_refused_with_403_and_an_eligible_one_says_w
     accepted = await _vote(api, headers, market_id)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["tally"] == {"yes": 1, "no": 0, "total": 1}
+    assert accepted.json()["eligibility"]["checks"][0]["value"] == "0.2 SOL"
 
     page = (await api.client.get(f"/api/markets/{market_id}/votes")).json()
     assert page["tally"] == {"yes": 1, "no": 0, "total": 1}
@@ -269,12 +270,22 @@ async def test_an_ineligible_vote_is_refused_with_403_and_an_eligible_one_says_w
 
 async def test_without_a_chain_a_chain_strategy_answers_503(api_factory):
     api = await api_factory(vote_eligibility="min_balance_sol=0.05")  # no SOLANA_RPC_URL
-    _, headers = await api.sign_in()
+    voter, headers = await api.sign_in()
     market_id = await api.market(headers)
     response = await _vote(api, headers, market_id)
     assert response.status_code == 503
     assert response.json()["type"].endswith("/eligibility-unavailable")
     assert response.json()["reason"] == "no-chain"
+    # A wallet whose vote is on chain already hears so first (no chain read is needed).
+    async with api.container.database.session() as session, session.begin():
+        session.add(
+            ProposalVote(
+                market_id=market_id, user_wallet=str(voter.pubkey()), vote=True, tx_signature="s"
+            )
+        )
+    again = await _vote(api, headers, market_id)
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/voted-on-chain")
 
 
 async def test_dispute_votes_need_a_position_in_the_market(api_factory):

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.database import dialect_of, upsert_insert
 from marketd.markets.repository import MarketRepository
-from marketd.models import DisputeVote, Position, ProposalVote, VoteLog
+from marketd.models import DisputeVote, Market, Position, ProposalVote, VoteLog
 from marketd.votes.rules import Tally, VoteKind
 
 VoteTable = type[ProposalVote] | type[DisputeVote]
@@ -40,6 +40,7 @@ TABLES: dict[VoteKind, VoteTable] = {
 VoteRow = Row[Any, Any, Any, Any, Any]
 """`user_wallet`, `vote`, `voted_at`, `tx_signature`, `eligibility` of one vote."""
 _VOTE_LOG = cast(Table, VoteLog.__table__)
+_MARKETS = cast(Table, Market.__table__)
 
 
 def _table(kind: VoteKind) -> Table:
@@ -230,6 +231,28 @@ class VoteRepository:
         params = {"market_id": market_id, "after": after, "limit": limit}
         rows: Sequence[VoteRow] = (await self.session.execute(query, params)).all()
         return rows
+
+    async def before_cast(
+        self, kind: VoteKind, market_id: str, wallet: str
+    ) -> tuple[str | None, bool]:
+        """(the market's state or None, whether the wallet's vote on it was cast on chain):
+        what refuses a vote before its eligibility is checked. One statement."""
+        votes = _table(kind).c
+        on_chain = (
+            select(votes.id)
+            .where(
+                votes.market_id == market_id,
+                votes.user_wallet == wallet,
+                votes.tx_signature.is_not(None),
+            )
+            .exists()
+        )
+        row = (
+            await self.session.execute(
+                select(_MARKETS.c.state, on_chain).where(_MARKETS.c.id == market_id)
+            )
+        ).first()
+        return (None, False) if row is None else (str(row[0]), bool(row[1]))
 
     async def position_shares(self, market_id: str, wallet: str) -> tuple[int, int] | None:
         """(shares_yes, shares_no) of the wallet in the market; None without a position."""

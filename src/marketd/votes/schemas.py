@@ -19,15 +19,6 @@ class TallyOut(Schema):
     total: int
 
 
-class VoteAccepted(Schema):
-    market_id: str
-    kind: VoteKind
-    wallet: str
-    vote: bool
-    voted_at: datetime
-    tally: TallyOut
-
-
 class EligibilityCheckOut(Schema):
     strategy: str = Field(
         examples=["min_balance"],
@@ -49,6 +40,18 @@ class EligibilityOut(Schema):
         description="The strategies met and what the wallet had, when it was checked"
     )
     checked_at: datetime | None = Field(description="When the wallet was checked (off-chain)")
+
+
+class VoteAccepted(Schema):
+    market_id: str
+    kind: VoteKind
+    wallet: str
+    vote: bool
+    voted_at: datetime
+    tally: TallyOut
+    eligibility: EligibilityOut = Field(
+        description="Why this vote counts, as the votes page shows it"
+    )
 
 
 class VoteOut(Schema):

@@ -74,10 +74,13 @@ class VoteService:
         """Store the vote if the market takes votes of `kind` and the wallet is eligible
         (VoteIneligible, 403, otherwise); the vote row keeps the eligibility decision."""
         if not eligibility.policy(kind).is_open:
-            # 404 and 409 before 403; then no transaction is held across the checks' reads.
-            state = await MarketRepository(self.session).state(market_id)
+            # 404 and 409 before 403 (and before any RPC call); then no transaction is held
+            # across the checks' reads.
+            state, on_chain = await self.repository.before_cast(kind, market_id, wallet)
             self._require_open(kind, market_id, state)
             await self.session.rollback()
+            if on_chain:
+                raise AlreadyVotedOnChain("This wallet's on-chain vote for this market is final.")
         decision = await eligibility.require(kind, market_id, wallet)
         now = datetime.now(UTC)
         required = VOTING_STATE[kind]
@@ -116,6 +119,7 @@ class VoteService:
             vote=vote,
             voted_at=now,
             tally=TallyOut(yes=tally.yes, no=tally.no, total=tally.total),
+            eligibility=eligibility_out(None, decision.record()),
         )
 
     @staticmethod
