@@ -346,6 +346,8 @@ async def test_on_chain_votes_always_count_and_unrecorded_ones_do_not(api_factor
         "checks": [],
         "checked_at": None,
     }
+    detail = (await api.client.get(f"/api/markets/{market_id}")).json()
+    assert detail["votes"]["proposal"] == {"likes": 3, "dislikes": 0, "total": 3}
     async with api.container.database.session() as session:
         tallies = await TallyRepository(session).open_proposal_tallies()
         counted = await TallyRepository(session).cast_votes(VoteKind.PROPOSAL, market_id)
