@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
@@ -37,6 +38,8 @@ from marketd.votes.rules import VoteKind
 from marketd.votes.tally_repository import TallyRepository
 
 SOL = 1_000_000_000
+REFUSED = "marketd_votes_ineligible_total"
+LABELS = {"kind": "proposal", "reason": "min_balance"}
 STRICT = "min_balance_sol=0.05,min_wallet_age_days=7"
 
 
@@ -96,8 +99,10 @@ async def test_balance_and_age_are_read_from_the_chain(chain, tmp_path):
     ]
 
     fresh = chain.wallet(SOL // 100)  # funded now, 0.01 SOL
+    refusals = REGISTRY.get_sample_value(REFUSED, LABELS) or 0.0
     with pytest.raises(VoteIneligible) as refused:
         await judge.require(VoteKind.PROPOSAL, MARKET, str(fresh.pubkey()))
+    assert REGISTRY.get_sample_value(REFUSED, LABELS) == refusals + 1
     assert refused.value.extra["reason"] == "min_balance"
     assert refused.value.extra["unmet"] == [
         {"strategy": "min_balance", "required": "0.05 SOL", "value": "0.01 SOL"},

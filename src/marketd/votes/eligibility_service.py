@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
+from prometheus_client import Counter
 from solders.pubkey import Pubkey
 
 from marketd.chain.client import AddressSignature, ChainError
@@ -52,6 +53,12 @@ log = structlog.get_logger("marketd.votes.eligibility")
 
 PAGE_SIZE = 1000
 RETRY_AFTER_SECONDS = 10
+
+VOTES_INELIGIBLE = Counter(
+    "marketd_votes_ineligible_total",
+    "Off-chain votes refused by the eligibility strategies, by kind and first unmet strategy.",
+    ["kind", "reason"],
+)
 
 
 class VoteIneligible(Forbidden):
@@ -148,6 +155,7 @@ class EligibilityChecker:
         decision = await self.judge(kind, market_id, wallet)
         if not decision.eligible:
             unmet = decision.unmet
+            VOTES_INELIGIBLE.labels(kind.value, unmet[0].strategy.value).inc()
             raise VoteIneligible(
                 refusal_detail(kind.value, decision),
                 reason=unmet[0].strategy.value,
