@@ -146,7 +146,7 @@ async def demo(settings: Settings, chain_port: int | None = None) -> None:
     from marketd.chain.localnet.runtime import LocalChainRuntime
 
     log = structlog.get_logger("marketd.cli")
-    async with LocalChainRuntime(settings, port=chain_port) as runtime:
+    async with LocalChainRuntime(settings, port=chain_port, controls=True) as runtime:
         created = await seed(settings, runtime)
         log.info(
             "demo ready",

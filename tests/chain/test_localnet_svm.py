@@ -139,7 +139,7 @@ def test_set_unix_timestamp_moves_time_and_keeps_following_the_wall_clock(
     assert record is not None and record.block_time == 2_000_000_010
 
 
-def test_commitment_goes_confirmed_then_finalized_and_listeners_hear_both(
+def test_deterministic_commitment_goes_confirmed_at_once_then_finalized_and_listeners_hear_all(
     chain: LocalChain, funded: Keypair
 ) -> None:
     events: list[ChainEvent] = []
@@ -152,7 +152,8 @@ def test_commitment_goes_confirmed_then_finalized_and_listeners_hear_both(
     assert chain.commitment_of(record) is Commitment.CONFIRMED
     assert chain.confirmations(record) == 0
     assert [(e.commitment, e.record.signature) for e in events] == [
-        (Commitment.CONFIRMED, str(signature))
+        (Commitment.PROCESSED, str(signature)),
+        (Commitment.CONFIRMED, str(signature)),
     ]
     chain.advance_slots(FINALITY_DEPTH - 1)
     assert chain.confirmations(record) == FINALITY_DEPTH - 1
@@ -163,6 +164,7 @@ def test_commitment_goes_confirmed_then_finalized_and_listeners_hear_both(
     assert chain.is_visible(record, Commitment.FINALIZED)
     # The funding airdrop (one slot older) finalized first, then this transfer.
     assert [e.commitment for e in events] == [
+        Commitment.PROCESSED,
         Commitment.CONFIRMED,
         Commitment.FINALIZED,
         Commitment.FINALIZED,
@@ -172,7 +174,7 @@ def test_commitment_goes_confirmed_then_finalized_and_listeners_hear_both(
     remove()
     remove()
     chain.airdrop(Pubkey.new_unique(), SOL)
-    assert len(events) == 3
+    assert len(events) == 4
 
 
 def test_slot_at_finalized_lags_by_the_finality_depth(chain: LocalChain) -> None:
@@ -549,23 +551,31 @@ def test_a_failed_snapshot_write_leaves_no_temporary_file(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied"]
 
 
-def test_transaction_signed_in_the_last_valid_block_still_lands(tmp_path: Path) -> None:
-    """LiteSVM knows only its latest blockhash: the chain must not rotate it away before
-    running a transaction signed in that blockhash's last valid block."""
+def test_a_blockhash_lands_up_to_its_last_valid_block_height_and_not_after(
+    tmp_path: Path,
+) -> None:
+    """In the deterministic timing a transaction lands in the next block: one sent at
+    height last_valid - 1 lands in the blockhash's last valid block, one sent later expires."""
     chain = LocalChain(tmp_path)
     payer = Keypair()
     chain.airdrop(payer.pubkey(), 10**9)
     blockhash, last_valid = chain.latest_blockhash
-    chain.advance_slots(last_valid - chain.block_height)
-    assert chain.block_height == last_valid
-    transfer_ix = transfer(
-        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10**7)
-    )
-    message = Message.new_with_blockhash([transfer_ix], payer.pubkey(), blockhash)
-    tx = VersionedTransaction(message, [payer])
-    chain.send_transaction(tx)
-    record = chain.get_record(str(tx.signatures[0]))
-    assert record is not None and record.err is None
-    assert chain.latest_blockhash[0] != blockhash  # rotated right after
+
+    def send() -> VersionedTransaction:
+        transfer_ix = transfer(
+            TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10**7)
+        )
+        message = Message.new_with_blockhash([transfer_ix], payer.pubkey(), blockhash)
+        tx = VersionedTransaction(message, [payer])
+        chain.send_transaction(tx, skip_preflight=True)
+        return tx
+
+    chain.advance_slots(last_valid - 1 - chain.block_height)
+    landed = send()
+    record = chain.get_record(str(landed.signatures[0]))
+    assert record is not None and record.err is None and record.slot == last_valid
+    late = send()
+    assert chain.get_record(str(late.signatures[0])) is None
+    assert chain.latest_blockhash[0] != blockhash  # a new one every slot
     reloaded = LocalChain(tmp_path)
     assert reloaded.latest_blockhash == chain.latest_blockhash
