@@ -25,14 +25,17 @@ from solders.transaction import VersionedTransaction
 
 from marketd.chain.localnet.svm import (
     BLOCKHASH_LIFETIME,
+    FAUCET_KEYPAIR,
     FINALITY_DEPTH,
     ChainEvent,
+    ChainTiming,
     Commitment,
     InvalidTransactionError,
     LocalChain,
     PreflightFailureError,
     SignatureVerificationError,
     _write_atomically,
+    derive_blockhash,
     describe_transaction_error,
 )
 
@@ -579,3 +582,58 @@ def test_a_blockhash_lands_up_to_its_last_valid_block_height_and_not_after(
     assert chain.latest_blockhash[0] != blockhash  # a new one every slot
     reloaded = LocalChain(tmp_path)
     assert reloaded.latest_blockhash == chain.latest_blockhash
+
+
+def test_a_snapshot_whose_blockhashes_are_not_derived_here_is_refused(tmp_path: Path) -> None:
+    LocalChain(tmp_path).advance_slots(3)
+    snapshot = json.loads((tmp_path / "chain.json").read_text())
+    snapshot["blockhash"]["valid"][0][0] = str(Hash.new_unique())
+    (tmp_path / "chain.json").write_text(json.dumps(snapshot))
+    with pytest.raises(ValueError, match="blockhash sequence"):
+        LocalChain(tmp_path)
+
+
+def test_a_version_1_snapshot_is_restored_with_fresh_blockhashes(tmp_path: Path) -> None:
+    first = LocalChain(tmp_path)
+    recipient = Keypair().pubkey()
+    signature = first.airdrop(recipient, SOL)
+    snapshot = json.loads((tmp_path / "chain.json").read_text())
+    snapshot["version"] = 1
+    snapshot["blockhash"] = {"value": "x", "last_valid_block_height": 150, "expirations": 0}
+    del snapshot["versions"], snapshot["first_available_slot"]
+    (tmp_path / "chain.json").write_text(json.dumps(snapshot))
+    restored = LocalChain(tmp_path)
+    assert restored.get_balance(recipient) == SOL
+    assert restored.get_record(str(signature)) is not None
+    assert restored.latest_blockhash == (derive_blockhash(restored.slot, 0), restored.slot + 150)
+
+
+def test_reads_at_a_commitment_survive_a_restart(tmp_path: Path) -> None:
+    timing = ChainTiming.cluster()
+    chain = LocalChain(tmp_path, timing=timing)
+    recipient = Keypair().pubkey()
+    chain.airdrop(recipient, SOL)
+    chain.advance_slots(1)
+    restarted = LocalChain(tmp_path, timing=timing)
+    assert restarted.get_balance(recipient, Commitment.PROCESSED) == SOL
+    assert restarted.get_balance(recipient, Commitment.CONFIRMED) == 0  # lands 2 slots later
+    assert restarted.get_account(recipient, Commitment.FINALIZED) is None
+    confirmed = dict(restarted.program_accounts(Pubkey.default(), Commitment.CONFIRMED))
+    processed = dict(restarted.program_accounts(Pubkey.default()))
+    assert set(processed) - set(confirmed) == {recipient}
+    faucet = FAUCET_KEYPAIR.pubkey()
+    assert confirmed[faucet].lamports == processed[faucet].lamports + SOL + 5000
+    restarted.advance_slots(1)
+    assert restarted.get_balance(recipient, Commitment.CONFIRMED) == SOL
+
+
+def test_slot_per_transaction_can_be_asked_for_in_a_cluster_timing() -> None:
+    chain = LocalChain(timing=ChainTiming.cluster())
+    start = chain.slot
+    with chain.slot_per_transaction():
+        chain.airdrop(Keypair().pubkey(), SOL)
+        chain.airdrop(Keypair().pubkey(), SOL)
+    chain.airdrop(Keypair().pubkey(), SOL)
+    assert [record.slot for record in chain.records()] == [start + 1, start + 2, start + 2]
+    with pytest.raises(ValueError):
+        chain.tick(-1)

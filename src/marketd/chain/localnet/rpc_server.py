@@ -1,17 +1,24 @@
 """Solana JSON-RPC 2.0 over a `LocalChain`, so production clients (solana-py) run unchanged.
 
-One Starlette app serves, on the same port:
+One Starlette app serves, on the RPC port:
 
 * ``POST /``: the JSON-RPC methods marketd uses, with Solana's exact result and error shapes
-  (single and batch requests);
-* ``WS /``: ``logsSubscribe`` / ``logsUnsubscribe`` with ``"all"`` or ``{"mentions": [key]}``,
-  notifying at the requested commitment (finalized by default, as Solana does);
+  (single and batch requests); reads answer at the commitment asked for (finalized by default,
+  as Solana does);
+* ``WS /``: PubSub: ``logsSubscribe`` (``"all"`` or ``{"mentions": [key]}``) and
+  ``signatureSubscribe``, notifying when a transaction reaches the subscription's commitment;
 * ``GET /health``: ``ok``, like a validator;
-* ``POST /_control/<action>``: test controls (advance_slots, set_clock, expire_blockhash,
-  drop_next_sends, close_subscriptions) and ``GET /_control/state``.
+* ``POST /_control/<action>`` (only when controls are on: tests and the demo): test controls
+  (advance_slots, pause_slots, resume_slots, set_clock, expire_blockhash, drop_next_sends,
+  front_run_next_send, close_subscriptions) and ``GET /_control/state``.
 
-Run it in-process with ``async with serve_local_rpc(chain) as endpoint:`` (a free port is
-picked) or standalone with ``python -m marketd.chain.localnet.rpc_server --data-dir DIR``.
+PubSub is served on RPC port + 1 as well, where Agave serves it (8899 -> 8900), by a second
+server sharing the subscriptions. With `slot_seconds` a `SlotTicker` produces the slots in real
+time.
+
+Run it in-process with ``async with serve_local_rpc(chain) as endpoint:`` (a free port pair is
+picked) or standalone with ``python -m marketd.chain.localnet.rpc_server --data-dir DIR``
+(cluster timing by default; ``--slot-ms 0`` for the deterministic one).
 """
 
 from __future__ import annotations
