@@ -548,3 +548,32 @@ def test_timing_rejects_impossible_settings() -> None:
     with pytest.raises(ValueError, match="history_slots"):
         ChainTiming(history_slots=FINALITY_DEPTH - 1)
     assert Commitment.FINALIZED.rank > Commitment.CONFIRMED.rank > Commitment.PROCESSED.rank
+
+
+def test_a_port_pair_search_skips_a_port_whose_neighbour_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from marketd.chain.localnet import rpc_server
+
+    real = rpc_server._listening_socket
+    refused: list[int] = []
+
+    def neighbour_taken_once(host: str, port: int) -> Any:
+        if port != 0 and not refused:
+            refused.append(port)
+            raise OSError("taken")
+        return real(host, port)
+
+    monkeypatch.setattr(rpc_server, "_listening_socket", neighbour_taken_once)
+    rpc_sock, pubsub_sock = bind_port_pair("127.0.0.1", 0)
+    rpc_sock.close()
+    pubsub_sock.close()
+    assert len(refused) == 1
+
+
+def test_a_transaction_whose_fee_payer_does_not_exist_never_lands(chain: LocalChain) -> None:
+    nobody = Keypair()
+    tx = transfer_tx(chain, nobody, Pubkey.new_unique(), SOL)
+    assert chain.simulate_transaction(tx).err == "AccountNotFound"
+    assert chain.send_transaction(tx, skip_preflight=True) == tx.signatures[0]
+    assert chain.get_record(str(tx.signatures[0])) is None
