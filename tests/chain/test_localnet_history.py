@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
+from solana.rpc.core import RPCException
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
@@ -22,7 +23,7 @@ from structlog.testing import capture_logs
 from marketd.chain.client import ChainClient
 from marketd.chain.idl import IdlCoder
 from marketd.chain.localnet.build import ARTIFACT
-from marketd.chain.localnet.rpc_server import serve_local_rpc
+from marketd.chain.localnet.rpc_server import RpcError, RpcMethods, serve_local_rpc
 from marketd.chain.localnet.svm import FINALITY_DEPTH, ChainTiming, LocalChain
 from marketd.chain.stream import (
     Backoff,
@@ -228,3 +229,38 @@ async def test_the_indexer_halts_at_a_gap_and_keeps_its_checkpoint(
         assert await load_checkpoint(session, name) == checkpoint
         assert await session.scalar(select(func.count()).select_from(ChainEvent)) == 0
     assert any(entry["log_level"] == "error" for entry in logs)
+
+
+@pytest.mark.parametrize("code", [-32601, -32602])
+async def test_a_node_without_minimum_ledger_slot_is_followed_without_the_check(
+    chain_coder: IdlCoder, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """Method not found: the check is skipped (with a warning); any other refusal is an error
+    the stream retries, as for every RPC failure."""
+
+    def refuse(self: RpcMethods, params: list[Any]) -> Any:
+        raise RpcError(code, "Method not found" if code == -32601 else "Invalid params")
+
+    monkeypatch.setattr(RpcMethods, "minimum_ledger_slot", refuse)
+    chain = LocalChain(timing=ChainTiming(history_slots=HISTORY))
+    chain.load_program(PROGRAM_ID, ARTIFACT)
+    async with serve_local_rpc(chain) as endpoint:
+        client = ChainClient(
+            AsyncClient(endpoint.http_url, commitment=Confirmed), chain_coder, PROGRAM_ID
+        )
+        async with client:
+            world = ChainWorld(chain, endpoint, client, chain_coder)
+            world.initialize()
+            checkpoint = program_checkpoint(world, list(chain.records())[-1].signature)
+            world.create_market()
+            async with stream_of(world) as stream:
+                with capture_logs() as logs:
+                    if code == -32601:
+                        for _ in range(2):
+                            listed = [batch async for batch in stream.backfill(checkpoint)]
+                            assert len(listed) == 1
+                    else:
+                        with pytest.raises(RPCException):
+                            await stream.check_history(checkpoint)
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert len(warnings) == (1 if code == -32601 else 0)  # said once

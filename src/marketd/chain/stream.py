@@ -47,6 +47,7 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Commitment, Confirmed
 from solana.rpc.core import RPCException
 from solders.pubkey import Pubkey
+from solders.rpc.errors import MethodNotFoundMessage
 from solders.rpc.responses import RpcConfirmedTransactionStatusWithSignature
 from solders.signature import Signature
 from solders.transaction_status import TransactionConfirmationStatus
@@ -246,6 +247,7 @@ class ProgramEventStream:
         self.live = asyncio.Event()
         """Set while `follow` is caught up and reading the subscription; cleared on a drop."""
         self.last_error: BaseException | None = None
+        self._warned_no_ledger_slot = False
         self.history_gap: HistoryGapError | None = None
         """Set while `follow` is halted at a history gap (see the module doc)."""
         self._client = AsyncClient(http_url, commitment=commitment)
@@ -298,7 +300,18 @@ class ProgramEventStream:
 
         One cheap call normally (minimumLedgerSlot); below the node's ledger the checkpoint's
         own transaction is looked up too, since an archive-backed node still finds it."""
-        first = (await self._client.get_minimum_ledger_slot()).value
+        try:
+            first = (await self._client.get_minimum_ledger_slot()).value
+        except RPCException as exc:
+            if not isinstance(exc.args[0] if exc.args else None, MethodNotFoundMessage):
+                raise
+            if not self._warned_no_ledger_slot:
+                self._warned_no_ledger_slot = True
+                log.warning(
+                    "the RPC node does not serve minimumLedgerSlot: a checkpoint older than its "
+                    "history cannot be detected"
+                )
+            return
         if since.slot >= first:
             return
         found = await self._client.get_signature_statuses(

@@ -946,7 +946,7 @@ class LocalChain:
             self._blockhash = self._issue_blockhash()
         else:
             self._restore_blockhashes(snapshot["blockhash"])
-        for slot, key, data in snapshot.get("versions", []):
+        for slot, key, data in sorted(snapshot.get("versions", []), key=lambda item: item[0]):
             before = None if data is None else _account_from_json(data)
             self._versions.setdefault(key, []).append((slot, before))
             self._version_order.append((slot, key))
