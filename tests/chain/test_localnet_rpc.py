@@ -168,8 +168,12 @@ async def test_raw_transaction_shapes(
 ) -> None:
     destination = Pubkey.new_unique()
     tx = await transfer_tx(client, funded, destination, SOL)
-    # sendTransaction defaults to base58, as on Solana.
-    sent = await rpc(endpoint, "sendTransaction", base58.b58encode(bytes(tx)).decode())
+    # sendTransaction defaults to base58, as on Solana; its preflight to finalized state, where
+    # the payer funded a slot ago does not exist yet.
+    encoded = base58.b58encode(bytes(tx)).decode()
+    too_early = await rpc(endpoint, "sendTransaction", encoded)
+    assert too_early["error"]["data"]["err"] == "AccountNotFound"
+    sent = await rpc(endpoint, "sendTransaction", encoded, {"preflightCommitment": "confirmed"})
     signature = sent["result"]
     assert signature == str(tx.signatures[0])
     reply = await rpc(
@@ -328,7 +332,10 @@ async def test_preflight_failure_has_solanas_error_shape(
     assert error.data.err == TransactionErrorInstructionError(0, InstructionErrorCustom(1))
     assert error.data.units_consumed == 150
     raw = await rpc(
-        endpoint, "sendTransaction", base64.b64encode(bytes(tx)).decode(), {"encoding": "base64"}
+        endpoint,
+        "sendTransaction",
+        base64.b64encode(bytes(tx)).decode(),
+        {"encoding": "base64", "preflightCommitment": "confirmed"},
     )
     assert raw["error"]["code"] == -32002
     assert raw["error"]["data"]["err"] == {"InstructionError": [0, {"Custom": 1}]}
@@ -433,6 +440,7 @@ async def test_simulate_transaction_options(
         encoded,
         {
             "encoding": "base64",
+            "commitment": "confirmed",
             "replaceRecentBlockhash": True,
             "innerInstructions": True,
             "accounts": {"addresses": [str(destination), str(Pubkey.new_unique())]},

@@ -410,6 +410,44 @@ async def test_a_transaction_can_pass_preflight_and_fail_on_chain(
     assert refused.status_code == 400
 
 
+async def test_preflight_runs_against_the_state_at_the_preflight_commitment(
+    chain: LocalChain, endpoint: RpcEndpoint, payer: Keypair
+) -> None:
+    """The payer spent its lamports a slot ago: preflight at confirmed still sees them, so the
+    transaction passes it and fails on chain; at processed it is refused up front."""
+    chain.send_transaction(transfer_tx(chain, payer, Pubkey.new_unique(), 9 * SOL))
+    chain.tick()
+    late = transfer_tx(chain, payer, Pubkey.new_unique(), 5 * SOL)
+    encoded = base64.b64encode(bytes(late)).decode()
+    at = {"encoding": "base64"}
+    processed = await rpc(
+        endpoint, "simulateTransaction", encoded, {**at, "commitment": "processed"}
+    )
+    assert processed["result"]["value"]["err"] == {"InstructionError": [0, {"Custom": 1}]}
+    confirmed = await rpc(
+        endpoint, "simulateTransaction", encoded, {**at, "commitment": "confirmed"}
+    )
+    assert confirmed["result"]["value"]["err"] is None
+    refused = await rpc(
+        endpoint, "sendTransaction", encoded, {**at, "preflightCommitment": "processed"}
+    )
+    assert refused["error"]["data"]["err"] == {"InstructionError": [0, {"Custom": 1}]}
+    sent = await result(
+        endpoint, "sendTransaction", encoded, {**at, "preflightCommitment": "confirmed"}
+    )
+    landed = chain.get_record(sent)
+    assert landed is not None and landed.err == {"InstructionError": [0, {"Custom": 1}]}
+    # The simulation left the current state as it was.
+    assert chain.get_balance(payer.pubkey()) < SOL
+    fresh = Keypair()
+    chain.airdrop(fresh.pubkey(), SOL)
+    spend = transfer_tx(chain, fresh, Pubkey.new_unique(), SOL // 2)
+    assert (
+        chain.simulate_transaction(spend, commitment=Commitment.CONFIRMED).err == "AccountNotFound"
+    )
+    assert chain.get_balance(fresh.pubkey()) == SOL
+
+
 # --------------------------------------------------------------------- PubSub ports
 async def test_pubsub_is_served_on_rpc_port_plus_one_and_on_the_rpc_port(
     chain: LocalChain, endpoint: RpcEndpoint, payer: Keypair

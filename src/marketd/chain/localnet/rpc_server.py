@@ -132,8 +132,8 @@ def _signature(value: Json) -> Signature:
         raise RpcError(INVALID_PARAMS, "Invalid param: Invalid") from exc
 
 
-def _commitment(config: dict[str, Json]) -> Commitment:
-    raw = config.get("commitment") or Commitment.FINALIZED.value
+def _commitment(config: dict[str, Json], name: str = "commitment") -> Commitment:
+    raw = config.get(name) or Commitment.FINALIZED.value
     try:
         return Commitment(raw)
     except ValueError as exc:
@@ -426,7 +426,10 @@ class RpcMethods:
         tx = _decode_transaction(params, config)
         try:
             signature = self._chain.send_transaction(
-                tx, skip_preflight=bool(config.get("skipPreflight"))
+                tx,
+                skip_preflight=bool(config.get("skipPreflight")),
+                # Agave simulates against the bank of preflightCommitment (finalized by default).
+                preflight_commitment=_commitment(config, "preflightCommitment"),
             )
         except InvalidTransactionError as exc:
             raise RpcError(INVALID_PARAMS, f"invalid transaction: {exc}") from exc
@@ -449,7 +452,10 @@ class RpcMethods:
             raise _invalid("sigVerify may not be used with replaceRecentBlockhash")
         try:
             result = self._chain.simulate_transaction(
-                tx, sig_verify=sig_verify, replace_recent_blockhash=replace
+                tx,
+                sig_verify=sig_verify,
+                replace_recent_blockhash=replace,
+                commitment=_commitment(config),
             )
         except InvalidTransactionError as exc:
             raise RpcError(INVALID_PARAMS, f"invalid transaction: {exc}") from exc

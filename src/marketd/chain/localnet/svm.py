@@ -80,6 +80,8 @@ _BLOCKHASH_SEED = b"marketd-localnet-blockhash"
 _SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
 _NATIVE_LOADER = Pubkey.from_string("NativeLoader1111111111111111111111111111111")
 _LOOKUP_TABLE_META_SIZE = 56
+_NO_ACCOUNT = Account(0, b"", Pubkey.default())
+"""What LiteSVM holds for an account that does not exist."""
 
 
 class Commitment(StrEnum):
@@ -666,8 +668,12 @@ class LocalChain:
         *,
         sig_verify: bool = False,
         replace_recent_blockhash: bool = False,
+        commitment: Commitment = Commitment.PROCESSED,
     ) -> SimulationResult:
-        """Run `tx` against current state without committing anything."""
+        """Run `tx` against the state at `commitment` without committing anything.
+
+        Like a validator's preflight, which runs against the bank of the preflight commitment:
+        a transaction that passes at confirmed can still fail on the newer processed state."""
         if replace_recent_blockhash:
             tx = VersionedTransaction.populate(
                 _with_blockhash(tx.message, self._blockhash.value), tx.signatures
@@ -679,7 +685,8 @@ class LocalChain:
                 return SimulationResult(refused, [], 0, 0, None, [], {})
         self._svm.with_sigverify(sig_verify)
         try:
-            outcome = self._svm.simulate_transaction(tx)
+            with self._state_at(commitment, tx.message):
+                outcome = self._svm.simulate_transaction(tx)
         finally:
             self._svm.with_sigverify(True)
         if isinstance(outcome, SimulatedTransactionInfo):
@@ -696,8 +703,33 @@ class LocalChain:
             post_accounts=post,
         )
 
+    @contextlib.contextmanager
+    def _state_at(self, commitment: Commitment, message: VersionedMessage) -> Iterator[None]:
+        """Within the block, the message's accounts hold their state at `commitment`."""
+        keys = [str(key) for key in message.account_keys]
+        keys += [key for group in self.loaded_addresses(message) for key in group]
+        current: dict[str, Account | None] = {}
+        if commitment is not Commitment.PROCESSED:
+            for key in dict.fromkeys(keys):
+                if key not in self._versions:
+                    continue
+                older = self._account_at(key, commitment)
+                now = self._svm.get_account(Pubkey.from_string(key))
+                if older != now:
+                    current[key] = now
+                    self._svm.set_account(Pubkey.from_string(key), older or _NO_ACCOUNT)
+        try:
+            yield
+        finally:
+            for key, account in current.items():
+                self._svm.set_account(Pubkey.from_string(key), account or _NO_ACCOUNT)
+
     def send_transaction(
-        self, tx: VersionedTransaction, *, skip_preflight: bool = False
+        self,
+        tx: VersionedTransaction,
+        *,
+        skip_preflight: bool = False,
+        preflight_commitment: Commitment = Commitment.PROCESSED,
     ) -> Signature:
         """Execute `tx` (in the working slot, or a new one per transaction in the deterministic
         timing) unless dropped; returns its signature either way.
@@ -717,7 +749,9 @@ class LocalChain:
             self.save()
             return signature
         if not skip_preflight:
-            preflight = self.simulate_transaction(tx, sig_verify=True)
+            preflight = self.simulate_transaction(
+                tx, sig_verify=True, commitment=preflight_commitment
+            )
             if preflight.err is not None:
                 raise PreflightFailureError(preflight)
         front_run, self._front_run = self._front_run, []
