@@ -595,18 +595,25 @@ def test_a_port_pair_search_skips_a_port_whose_neighbour_is_taken(
 
     real = rpc_server._listening_socket
     refused: list[int] = []
+    taken: set[int] = set()
 
-    def neighbour_taken_once(host: str, port: int) -> Any:
-        if port != 0 and not refused:
+    def neighbour_taken(host: str, port: int) -> Any:
+        if port in taken or (port != 0 and not refused):
             refused.append(port)
             raise OSError("taken")
         return real(host, port)
 
-    monkeypatch.setattr(rpc_server, "_listening_socket", neighbour_taken_once)
+    monkeypatch.setattr(rpc_server, "_listening_socket", neighbour_taken)
     rpc_sock, pubsub_sock = bind_port_pair("127.0.0.1", 0)
+    port = rpc_sock.getsockname()[1]
     rpc_sock.close()
     pubsub_sock.close()
-    assert len(refused) == 1
+    assert len(refused) == 1  # the first pair's neighbour was taken; the next pair was free
+    # A port given explicitly is not searched: its neighbour taken means refused.
+    taken.add(port + 1)
+    with pytest.raises(OSError, match="taken"):
+        bind_port_pair("127.0.0.1", port)
+    assert refused[-1] == port + 1
 
 
 def test_a_transaction_whose_fee_payer_does_not_exist_never_lands(chain: LocalChain) -> None:
