@@ -47,7 +47,7 @@ from marketd.config import DEFAULT_PROGRAM_ID, Settings
 
 MARKETS = 10_000
 VOTES = int(os.environ.get("BENCH_VOTES", 1_000_000))
-CATEGORIES = ["crypto", "sports", "politics", "tech", "science", "culture", "economy"]
+CATEGORIES = ["crypto", "sports", "politics", "science", "entertainment", "other"]  # the platform's
 STATES = ["PROPOSED"] * 4 + ["ACTIVE"] * 4 + ["APPROVED", "RESOLVING", "DISPUTED", "FINALIZED"]
 SORTS = ["newest", "volume", "closing_soon"]
 PROGRAM = Pubkey.from_string(DEFAULT_PROGRAM_ID)

@@ -76,7 +76,10 @@ async def describe(connection: asyncpg.Connection) -> dict[str, Any]:
         for row in await connection.fetch(query):
             if row["table"] in tables:
                 tables[row["table"]][key].append(
-                    {field: list(row[field]) if field == "roles" else row[field] for field in fields}
+                    {
+                        field: list(row[field]) if field == "roles" else row[field]
+                        for field in fields
+                    }
                 )
     for spec in tables.values():
         for key in ("constraints", "indexes", "policies", "triggers"):

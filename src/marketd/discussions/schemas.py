@@ -6,13 +6,13 @@ from datetime import datetime
 from pydantic import Field, field_validator
 
 from marketd.core.schemas import Schema
-from marketd.discussions.rules import normalise_content
+from marketd.discussions.rules import MAX_CONTENT, normalise_content
 
 
 class DiscussionCreate(Schema):
     market_id: str
     content: str = Field(
-        min_length=1, max_length=20_000, examples=["Resolution source looks solid."]
+        min_length=1, max_length=MAX_CONTENT * 4, examples=["Resolution source looks solid."]
     )
 
     @field_validator("content")

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Literal, get_args
 
 
 class MarketState(enum.StrEnum):
@@ -43,6 +44,13 @@ TRANSITIONS: dict[MarketState, frozenset[MarketState]] = {
     MarketState.FINALIZED: frozenset(),
     MarketState.CANCELLED: frozenset(),
 }
+
+Category = Literal["politics", "sports", "crypto", "science", "entertainment", "other"]
+"""The platform's categories (its `markets.valid_category` check); a market names one."""
+CATEGORIES: tuple[str, ...] = get_args(Category)
+DEFAULT_CATEGORY: Category = "other"
+QUESTION_LENGTH = (10, 200)  # the platform's `question_length` check, in characters
+MAX_DESCRIPTION = 2000  # the platform's `description_length` check
 
 LIVE_STATES = frozenset({MarketState.ACTIVE, MarketState.RESOLVING, MarketState.DISPUTED})
 

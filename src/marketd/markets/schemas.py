@@ -8,7 +8,13 @@ from typing import Any
 from pydantic import AwareDatetime, Field, field_validator
 
 from marketd.core.schemas import Price, Schema
-from marketd.markets.rules import MarketState
+from marketd.markets.rules import (
+    DEFAULT_CATEGORY,
+    MAX_DESCRIPTION,
+    QUESTION_LENGTH,
+    Category,
+    MarketState,
+)
 
 
 class MarketSort(enum.StrEnum):
@@ -59,10 +65,12 @@ class MarketOut(Schema):
 
 class MarketCreate(Schema):
     question: str = Field(
-        min_length=10, max_length=500, examples=["Will SOL close above $300 on 2027-01-01?"]
+        min_length=QUESTION_LENGTH[0],
+        max_length=QUESTION_LENGTH[1] * 4,  # checked after trimming, below
+        examples=["Will SOL close above $300 on 2027-01-01?"],
     )
-    description: str | None = Field(default=None, max_length=5000)
-    category: str | None = Field(default=None, min_length=1, max_length=64, examples=["crypto"])
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    category: Category = Field(default=DEFAULT_CATEGORY, examples=["crypto"])
     tags: list[str] = Field(default_factory=list, max_length=10)
     resolver_wallet: str | None = None
     b_parameter: int = Field(default=100_000_000_000, gt=0, le=2**63 - 1)
@@ -73,8 +81,9 @@ class MarketCreate(Schema):
     @classmethod
     def _strip(cls, value: str) -> str:
         stripped = value.strip()
-        if len(stripped) < 10:
-            raise ValueError("question must have at least 10 characters")
+        low, high = QUESTION_LENGTH
+        if not low <= len(stripped) <= high:
+            raise ValueError(f"question must have {low} to {high} characters")
         return stripped
 
     @field_validator("tags")

@@ -30,6 +30,7 @@ from marketd.markets.schemas import (
     PriceHistoryOut,
 )
 from marketd.models import Market
+from marketd.users.repository import UserRepository
 
 _CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {
     MarketSort.NEWEST: (datetime, str),
@@ -94,6 +95,8 @@ class MarketService:
                 raise InvalidRange(
                     "resolver_wallet is not a Solana address.", field="resolver_wallet"
                 ) from exc
+            if body.resolver_wallet != wallet:
+                await UserRepository(self.session).ensure(body.resolver_wallet, now)
         market_id = str(uuid.uuid4())
         market = Market.new(
             id=market_id,

@@ -18,12 +18,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 PLATFORM_SCHEMA = Path(__file__).resolve().with_name("platform_schema.json")
 
 TRIGGER_FUNCTION_BODY = "BEGIN NEW.updated_at = now(); RETURN NEW; END;"
 TRIGGER_FUNCTIONS = frozenset(
     {"update_updated_at_column", "update_market_finalization_errors_updated_at"}
 )
+
+
+API_ROLES = ("anon", "authenticated", "service_role")
+"""The roles Supabase's REST API (PostgREST) runs requests as: the anon key, a signed-in
+user's JWT, the service key."""
 
 
 def load_description(path: Path = PLATFORM_SCHEMA) -> dict[str, Any]:
@@ -68,9 +75,7 @@ def _policy(table: str, policy: Mapping[str, Any]) -> str:
     return statement
 
 
-def original_schema_sql(
-    description: Mapping[str, Any], *, policies: bool = True
-) -> Iterator[str]:
+def original_schema_sql(description: Mapping[str, Any], *, policies: bool = True) -> Iterator[str]:
     """The statements that build the described tables in schema public (PostgreSQL).
 
     Tables first, then their keys, unique and check constraints, then the foreign keys (which
@@ -112,3 +117,31 @@ def original_schema_sql(
         if policies:
             for policy in spec["policies"]:
                 yield _policy(table, policy)
+
+
+def supabase_roles_present(bind: sa.Connection) -> bool:
+    """Whether the database has what the platform's policies name (Supabase, or baseline.sql):
+    the anon and authenticated roles and `auth.jwt()`."""
+    found = bind.execute(
+        sa.text(
+            "SELECT (SELECT count(*) FROM pg_roles WHERE rolname IN ('anon', 'authenticated'))"
+            " = 2 AND to_regprocedure('auth.jwt()') IS NOT NULL"
+        )
+    ).scalar()
+    return bool(found)
+
+
+def private_table_sql(bind: sa.Connection, table: str) -> Iterator[str]:
+    """Keep one of marketd's own tables in public away from the REST API.
+
+    Supabase serves every table of schema public to the anon key (and its default privileges
+    grant each new table to the API roles): row-level security on with no policy refuses every
+    row to those roles, and revoking their privileges refuses the table itself. marketd
+    connects as the tables' owner, which row-level security does not restrict."""
+    yield f"ALTER TABLE public.{quote(table)} ENABLE ROW LEVEL SECURITY"
+    roles = bind.execute(
+        sa.text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:names) ORDER BY rolname"),
+        {"names": list(API_ROLES)},
+    ).scalars()
+    if names := ", ".join(quote(role) for role in roles):
+        yield f"REVOKE ALL ON TABLE public.{quote(table)} FROM {names}"
