@@ -50,7 +50,7 @@ class Instance:
         """A new market, created without publishing anything (tests control the events)."""
         async with self.container.database.session() as session:
             service = MarketService(session, self.container.settings, InProcessBus())
-            body = MarketCreate(question="Will the websocket test pass?", category="tests")
+            body = MarketCreate(question="Will the websocket test pass?", category="other")
             created = await service.propose(str(Keypair().pubkey()), body)
         return created.id
 

@@ -29,7 +29,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from marketd.markets.rules import DEFAULT_CATEGORY
 from marketd.models.base import Base, Price, TagList, UTCDateTime, utcnow
+
+
+USER = "users.wallet"  # the platform's tables reference their users by wallet
 
 
 class User(Base):
@@ -74,10 +78,10 @@ class Market(Base):
     on_chain_address: Mapped[str] = mapped_column(Text, unique=True)
     question: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    category: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text, default=DEFAULT_CATEGORY)
     tags: Mapped[list[str]] = mapped_column(TagList, default=list)
-    creator_wallet: Mapped[str] = mapped_column(Text)
-    resolver_wallet: Mapped[str | None] = mapped_column(Text)
+    creator_wallet: Mapped[str] = mapped_column(ForeignKey(USER))
+    resolver_wallet: Mapped[str | None] = mapped_column(ForeignKey(USER))
     state: Mapped[str] = mapped_column(Text, default="PROPOSED")
     b_parameter: Mapped[int] = mapped_column(BigInteger, default=0)
     initial_liquidity: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -120,7 +124,7 @@ class Position(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
-    user_wallet: Mapped[str] = mapped_column(Text, index=True)
+    user_wallet: Mapped[str] = mapped_column(ForeignKey(USER), index=True)
     # The platform's copies of the keys: the market's account address and the wallet.
     market_pubkey: Mapped[str] = mapped_column(Text)
     user_pubkey: Mapped[str] = mapped_column(Text)
@@ -143,7 +147,7 @@ class _VoteColumns:
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
-    user_wallet: Mapped[str] = mapped_column(Text, index=True)
+    user_wallet: Mapped[str] = mapped_column(ForeignKey(USER), index=True)
     vote: Mapped[bool] = mapped_column(Boolean)
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the vote was cast on-chain (indexed); an on-chain vote outranks an off-chain one.
@@ -165,7 +169,7 @@ class Discussion(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
-    user_wallet: Mapped[str] = mapped_column(Text)
+    user_wallet: Mapped[str] = mapped_column(ForeignKey(USER))
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -188,7 +192,7 @@ class Trade(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
-    user_wallet: Mapped[str] = mapped_column(Text)
+    user_wallet: Mapped[str] = mapped_column(ForeignKey(USER))
     # The platform's copies of the keys: the market's account address and the wallet.
     market_pubkey: Mapped[str] = mapped_column(Text)
     trader_pubkey: Mapped[str] = mapped_column(Text)
