@@ -292,12 +292,13 @@ async def api_factory(
     containers: list[Container] = []
     clients: list[httpx.AsyncClient] = []
 
-    async def start(**overrides: Any) -> Api:
+    async def start(*, keep_rows: bool = False, **overrides: Any) -> Api:
+        """An app instance; the first one empties the database (unless `keep_rows`)."""
         settings = make_settings(**overrides)
         container = Container.build(settings)
         if settings.is_embedded_database:
             await upgrade(container.database.engine)
-        if not containers:
+        if not containers and not keep_rows:
             await _truncate(container)
         containers.append(container)
         app = create_app(container=container)

@@ -32,7 +32,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from marketd.markets.rules import DEFAULT_CATEGORY
 from marketd.models.base import Base, Price, TagList, UTCDateTime, utcnow
 
-
 USER = "users.wallet"  # the platform's tables reference their users by wallet
 
 
