@@ -67,11 +67,14 @@ async def add_market(api: Any) -> str:
 
 
 async def add_post(api: Any, market_id: str, content: str, created_at: datetime) -> None:
+    author = str(Keypair().pubkey())
     async with api.container.database.session() as session:
+        session.add(User(wallet=author))  # the platform's posts reference users
+        await session.flush()
         session.add(
             Discussion(
                 market_id=market_id,
-                user_wallet=str(Keypair().pubkey()),
+                user_wallet=author,
                 content=content,
                 created_at=created_at,
             )

@@ -95,8 +95,11 @@ class MarketService:
                 raise InvalidRange(
                     "resolver_wallet is not a Solana address.", field="resolver_wallet"
                 ) from exc
-            if body.resolver_wallet != wallet:
-                await UserRepository(self.session).ensure(body.resolver_wallet, now)
+        # The platform's markets reference their creator and resolver in `users` (sign-in
+        # creates the creator's row; a resolver may never have signed in).
+        users = UserRepository(self.session)
+        for user in sorted({wallet, body.resolver_wallet or wallet}):
+            await users.ensure(user, now)
         market_id = str(uuid.uuid4())
         market = Market.new(
             id=market_id,
