@@ -13,7 +13,12 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from marketd.migrations.supabase_schema import PLATFORM_SCHEMA, load_description, platform_tables
+from marketd.migrations.supabase_schema import (
+    PLATFORM_SCHEMA,
+    load_description,
+    original_schema_sql,
+    platform_tables,
+)
 
 from ..conftest import (
     FIXTURES,
@@ -299,3 +304,24 @@ async def test_the_front_end_users_upsert_still_succeeds_after_migration(adopted
     assert len(rows) == 1 and rows[0]["wallet"] == rows[0]["wallet_address"] == wallet
     assert rows[0]["last_seen_at"].isoformat() == "2026-12-01T10:00:00+00:00"
     assert rows[0]["created_at"] is not None
+
+
+def test_the_builder_knows_only_the_trigger_functions_it_has_bodies_for():
+    unknown = {"functions": {"compute_leaderboard": {"language": "sql", "returns": "integer"}}}
+    with pytest.raises(ValueError, match="compute_leaderboard"):
+        list(original_schema_sql(unknown | {"tables": {}}))
+
+
+async def test_migrate_refuses_a_database_with_only_some_of_the_platform_tables():
+    async def half_built(url: str) -> None:
+        for statement in ("CREATE TABLE markets (id text PRIMARY KEY)", "CREATE TABLE users ()"):
+            await fetch(url, statement)
+
+    name, url = await scratch(half_built)
+    try:
+        with pytest.raises(RuntimeError, match="some of the platform's tables"):
+            await migrate(url)
+        tables = await fetch(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert sorted(row[0] for row in tables) == ["markets", "users"]  # nothing half-done
+    finally:
+        await drop_database(name)
