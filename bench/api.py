@@ -117,6 +117,8 @@ async def main() -> None:
             "REDIS_PREFIX": prefix,
             # Every simulated user shares 127.0.0.1; the budget is per user in production.
             "RATE_LIMIT": "1000000/minute",
+            "SIGN_IN_RATE_LIMIT": "1000000/minute",
+            "IP_WALLETS_LIMIT": "1000000",
             # PostgreSQL allows 100 connections: 80 in all, split between the worker
             # processes.
             "DATABASE_POOL_SIZE": str(80 // workers),

@@ -5,18 +5,27 @@
 2. Transactions per second: signed system transfers and buy_shares sent with solana-py's
    `AsyncClient` to `serve_local_rpc` (LiteSVM behind a uvicorn JSON-RPC server), with and
    without preflight, `CONCURRENCY` requests in flight, then confirmed with
-   getSignatureStatuses. Signing happens outside the timed part.
+   getSignatureStatuses. Signing happens outside the timed part. `--program twin` runs this
+   part on the faithful twin instead of the stand-in (0.1 SOL buys: the twin's real LMSR
+   rejects the stand-in bench's 0.01 SOL alternating buys once the market is unbalanced).
+3. The cost of the faithful math: compute units per buy_shares on the stand-in and on the
+   twin (the same 1 SOL buys, alternating outcomes, on a fresh b = 100 SOL market), and
+   microseconds per call of the twin's C LMSR compiled for the host (ctypes call included).
 
     .venv/bin/python bench/chain.py [--transactions 500] [--concurrency 16] [--log-sets 20000]
+                                    [--program standin|twin] [--buys 50] [--math-calls 20000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
@@ -32,9 +41,10 @@ from marketd.chain.addresses import market_id_bytes
 from marketd.chain.client import ChainClient
 from marketd.chain.events import parse_program_events
 from marketd.chain.idl import Idl, IdlCoder
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
+from marketd.chain.localnet.twin_math import HostLmsr, build_host_library
 from marketd.chain.program import BUNDLED_IDL
 from marketd.config import DEFAULT_PROGRAM_ID
 
@@ -46,9 +56,12 @@ BATCH = 100  # < the local chain's 150-block blockhash lifetime
 class Bench:
     """A local chain with the stand-in program, an admin and one active market."""
 
-    def __init__(self, client: ChainClient, chain: LocalChain) -> None:
+    def __init__(
+        self, client: ChainClient, chain: LocalChain, target_cost: int = SOL // 100
+    ) -> None:
         self.client = client
         self.chain = chain
+        self.target_cost = target_cost
         self.admin = self.funded(1_000 * SOL)
         self.fee_wallet = self.funded(SOL)
         self.nonce = 0
@@ -119,7 +132,7 @@ class Bench:
         market = self.client.market_address(market_id)
         instruction = self.client.instruction(
             "buy_shares",
-            {"outcome": self.nonce % 2 == 0, "target_cost": SOL // 100},
+            {"outcome": self.nonce % 2 == 0, "target_cost": self.target_cost},
             {
                 "global_config": self.client.global_config_address(),
                 "market": market,
@@ -193,24 +206,73 @@ def events_per_second(bench: Bench, coder: IdlCoder, log_sets: int) -> tuple[flo
     return decoded / (time.perf_counter() - started), decoded
 
 
+def compute_units_per_buy(client: ChainClient, program: str, buys: int) -> list[int]:
+    """Compute units of `buys` 1 SOL buys (alternating outcomes, distinct buyers) on a fresh
+    b = 100 SOL market of a chain running `program` (the compute-budget instruction included)."""
+    chain = LocalChain()
+    chain.load_program(PROGRAM_ID, program_artifact(program))
+    bench = Bench(client, chain, target_cost=SOL)
+    market_id = bench.active_market()
+    units = []
+    for _ in range(buys):
+        raw = bench.buy(bench.funded(10 * SOL), market_id)
+        signature = chain.send_transaction(VersionedTransaction.from_bytes(raw))
+        record = chain.get_record(str(signature))
+        assert record is not None and record.err is None, record
+        units.append(record.compute_units)
+    return units
+
+
+def microseconds_per_call(calls: int) -> dict[str, float]:
+    """Host-side cost of the twin's C math (the same lmsr.h the program runs), per call."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lmsr = HostLmsr(build_host_library(Path(tmp)))
+        b, seed = 100 * SOL, 100 * SOL // 1000
+        timings = {}
+        for name, call in (
+            ("cost", lambda i: lmsr.cost(seed + i * 1_000_000, seed, b)),
+            ("yes_price", lambda i: lmsr.yes_price(seed + i * 1_000_000, seed, b)),
+            ("buy (bisection)", lambda i: lmsr.buy(seed + i * 1_000_000, seed, b, True, SOL)),
+        ):
+            count = calls if name != "buy (bisection)" else max(calls // 20, 1)
+            started = time.perf_counter()
+            for i in range(count):
+                call(i)
+            timings[name] = (time.perf_counter() - started) / count * 1e6
+        return timings
+
+
+def report_math_cost(client: ChainClient, buys: int, calls: int) -> None:
+    print(f"faithful math: compute units per 1 SOL buy_shares ({buys} buys)")
+    for program in ("standin", "twin"):
+        units = compute_units_per_buy(client, program, buys)
+        print(f"  {program:<8} median {statistics.median(units):8,.0f} CU  max {max(units):8,} CU")
+    for name, micros in microseconds_per_call(calls).items():
+        print(f"  host C {name:<16} {micros:8.2f} µs/call (ctypes included)")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transactions", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--log-sets", type=int, default=20_000)
+    parser.add_argument("--program", choices=("standin", "twin"), default="standin")
+    parser.add_argument("--buys", type=int, default=50)
+    parser.add_argument("--math-calls", type=int, default=20_000)
     options = parser.parse_args()
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact(options.program))
+    target_cost = SOL // 100 if options.program == "standin" else SOL // 10
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed), coder, PROGRAM_ID
         )
         async with client:
-            bench = Bench(client, chain)
+            bench = Bench(client, chain, target_cost)
             print(
-                f"local JSON-RPC endpoint, {options.transactions} transactions each, "
-                f"{options.concurrency} in flight"
+                f"local JSON-RPC endpoint ({options.program}), {options.transactions} "
+                f"transactions each, {options.concurrency} in flight"
             )
             for kind in ("transfer", "buy_shares"):
                 for skip_preflight in (False, True):
@@ -224,6 +286,7 @@ async def main() -> None:
                 f"event decoding: {rate:,.0f} events/s "
                 f"({decoded} events from {options.log_sets} transactions' logs)"
             )
+            report_math_cost(client, options.buys, options.math_calls)
 
 
 if __name__ == "__main__":

@@ -347,10 +347,11 @@ class CpuCounters:
         return cpu
 
 
-def ws_gauge(port: int) -> float | None:
-    """The instance's own count of open WebSocket connections (its /metrics)."""
+def ws_gauge(metrics_port: int) -> float | None:
+    """The instance's own count of open WebSocket connections (its /metrics, on the instance's
+    METRICS_PORT)."""
     try:
-        text = httpx.get(f"http://{HOST}:{port}/metrics", timeout=10).text
+        text = httpx.get(f"http://{HOST}:{metrics_port}/metrics", timeout=10).text
     except httpx.HTTPError:
         return None
     found = re.search(r"^marketd_ws_connections (\S+)$", text, re.MULTILINE)
@@ -414,6 +415,8 @@ async def run_phase(
         # Every simulated client shares 127.0.0.1: the production budget (per wallet, or per
         # address before sign-in) would throttle the sign-ins and the subscribers.
         "RATE_LIMIT": "1000000/minute",
+        "SIGN_IN_RATE_LIMIT": "1000000/minute",
+        "IP_WALLETS_LIMIT": "1000000",
         "WS_MAX_CONNECTIONS_PER_IP": "1000000",
         # The same database budget in both phases, split between the instances.
         "DATABASE_POOL_SIZE": str(max(2, args.pool // instances)),
@@ -421,11 +424,16 @@ async def run_phase(
     }
     try:
         with contextlib.ExitStack() as stack:
+            metrics_ports = [free_port() for _ in ports]  # /metrics is not on the API port
             servers = [
                 stack.enter_context(
-                    server_process(env, port, out / f"server-{instances}x-{i + 1}.log")
+                    server_process(
+                        env | {"METRICS_PORT": str(metrics_port)},
+                        port,
+                        out / f"server-{instances}x-{i + 1}.log",
+                    )
                 )
-                for i, port in enumerate(ports)
+                for i, (port, metrics_port) in enumerate(zip(ports, metrics_ports, strict=True))
             ]
             result_path = out / f"subscribers-{instances}x.json"
             child = spawn_subscribers(ports, watched, args.subscribers, result_path)
@@ -465,7 +473,7 @@ async def run_phase(
                 _, before = await asyncio.gather(driving, at_window_open())
                 connects = http.connects
             wall = time.monotonic() - recorder.origin
-            gauges = [ws_gauge(port) for port in ports]
+            gauges = [ws_gauge(port) for port in metrics_ports]
             cpu = CpuCounters.read(pids).shares_since(before, wall)
             stop_sent = time.monotonic()
             received = collect_subscribers(child, result_path)

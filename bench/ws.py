@@ -96,6 +96,8 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
         redis_url=redis_url,
         redis_prefix=prefix,
         rate_limit="1000000/minute",
+        sign_in_rate_limit="1000000/minute",
+        ip_wallets_limit=1_000_000,
         log_level="WARNING",
     )
     container = Container.build(settings)
@@ -103,7 +105,7 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
     async with container.database.session() as session:
         market = await MarketService(session, settings, InProcessBus()).propose(
             str(Keypair().pubkey()),
-            MarketCreate(question="Benchmark market: will it scale?", category="bench"),
+            MarketCreate(question="Benchmark market: will it scale?", category="other"),
         )
     app = create_app(container=container)
     realtime = Realtime(

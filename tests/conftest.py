@@ -270,6 +270,9 @@ def make_settings(
             "environment": "test",
             "data_dir": tmp_path / "data",
             "rate_limit": "100000/minute",
+            # Every test client is one address (203.0.113.9) signing in many wallets.
+            "sign_in_rate_limit": "100000/minute",
+            "ip_wallets_limit": 100_000,
             "cors_origins": [TEST_ORIGIN],
             "_env_file": None,
         }

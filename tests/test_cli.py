@@ -15,6 +15,7 @@ from marketd import cli
 from marketd.chain.localnet.runtime import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
+from marketd.core.redis import redacted
 from marketd.markets.rules import MarketState
 from marketd.models import Discussion, Market, ProposalVote, Trade, User
 
@@ -76,6 +77,36 @@ def test_serve_starts_uvicorn_with_the_app(tmp_path, monkeypatch):
     assert cli.main(["serve"]) == 0
     [(app, options)] = started
     assert options["port"] == 8123 and app.title == "marketd"
+
+
+@pytest.mark.parametrize("command", ["serve", "worker", "run"])
+def test_an_unreachable_redis_is_named_without_its_password(tmp_path, monkeypatch, capsys, command):
+    started = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: started.append(app))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REDIS_URL", "redis://cache:s3cret-pw@127.0.0.1:1/0")
+    assert cli.main([command]) == 1
+    err = capsys.readouterr().err
+    assert f"marketd {command}: cannot reach Redis at redis://cache:***@127.0.0.1:1/0" in err
+    assert "(REDIS_URL)" in err and "s3cret-pw" not in err
+    assert started == []
+
+
+def test_a_reachable_redis_lets_serve_start(tmp_path, monkeypatch, redis_url):
+    started = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: started.append(app))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert cli.main(["serve"]) == 0
+    assert len(started) == 1
+
+
+def test_redacted_urls_keep_everything_but_the_password():
+    assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redacted("rediss://:pw@cache.example:6380/1") == "rediss://:***@cache.example:6380/1"
+    assert redacted("redis://user:pw@cache.example/2?ssl=1") == (
+        "redis://user:***@cache.example/2?ssl=1"
+    )
 
 
 def test_demo_serves_the_app_on_the_seeded_local_chain(tmp_path, monkeypatch):

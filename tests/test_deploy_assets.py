@@ -389,3 +389,24 @@ def test_the_image_runs_marketd_as_a_non_root_user() -> None:
     for env in by_name["ENV"]:
         for name in re.findall(r"([A-Z_]+)=", env):
             assert name in ENVIRONMENT or name.startswith(("PYTHON", "PIP_")), name
+
+
+def test_env_example_names_only_real_settings() -> None:
+    text = (REPO / ".env.example").read_text()
+    named = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
+    assert {"METRICS_PORT", "METRICS_HOST", "SIWS_DOMAIN"} <= named
+    assert named - ENVIRONMENT == set()
+
+
+def test_units_serve_metrics_apart_from_the_api_and_from_each_other() -> None:
+    assignments = {
+        name: values(unit(name)["Service"], "Environment")
+        for name in ("marketd-serve.service", "marketd-worker.service")
+    }
+    metrics = {
+        name: [a.partition("=")[2] for a in found if a.startswith("METRICS_PORT=")]
+        for name, found in assignments.items()
+    }
+    assert metrics == {"marketd-serve.service": ["9100"], "marketd-worker.service": ["9101"]}
+    for found in assignments.values():  # left at loopback
+        assert not any(a.startswith("METRICS_HOST=") for a in found)

@@ -53,9 +53,7 @@ async def test_worker_command_runs_jobs_until_stopped(tmp_path):
         probe.bind(("127.0.0.1", 0))
         metrics_port = probe.getsockname()[1]
     async with LocalChainRuntime(embedded(tmp_path), port=0) as runtime:
-        settings = runtime.settings_for_clients().model_copy(
-            update={"worker_metrics_port": metrics_port}
-        )
+        settings = runtime.settings_for_clients().model_copy(update={"metrics_port": metrics_port})
         await cli.migrate(settings)
         stop = asyncio.Event()
         task = asyncio.create_task(cli.worker(settings, stop))
@@ -162,7 +160,10 @@ def test_snapshot_and_prune_commands(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(snapshotter, "run_snapshot", busy)
     monkeypatch.setattr(retention, "run_prune", busy)
-    assert cli.main(["snapshot"]) == 0
+    # Another run holds the lock: said plainly, and not a success (a script must not take it
+    # for a finished snapshot).
+    assert cli.main(["snapshot"]) == cli.EXIT_TRY_LATER
+    assert "another run holds the snapshot lock" in capsys.readouterr().err
     assert cli.main(["prune"]) == 0
     assert "another instance" in capsys.readouterr().err
     monkeypatch.setattr(snapshotter, "run_snapshot", failing)
@@ -180,4 +181,5 @@ def test_serve_with_several_workers_uses_the_app_factory(monkeypatch, tmp_path):
     assert app == "marketd.app:create_served_app"
     assert options["factory"] is True and options["workers"] == 3
     assert options["ws_per_message_deflate"] is False
+    assert options["ws_max_size"] == 64 * 1024
     assert options["timeout_graceful_shutdown"] == cli.GRACEFUL_SHUTDOWN_SECONDS

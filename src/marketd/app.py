@@ -11,18 +11,30 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from marketd import __version__
-from marketd.auth.dependencies import rate_limit_identity
+from marketd.auth.dependencies import RequestCaller, require_wallet
 from marketd.auth.endpoints import router as auth_router
+from marketd.auth.origin import require_configured_domain
 from marketd.config import Settings
+from marketd.core.bodylimit import BodyLimitMiddleware
 from marketd.core.container import Container
+from marketd.core.docs import Document, install_docs
 from marketd.core.errors import install_error_handlers
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
-from marketd.core.ratelimit import RateLimitMiddleware
+from marketd.core.metrics_server import start_metrics_server
+from marketd.core.openapi import install_openapi
+from marketd.core.ratelimit import EXEMPT_PATHS, RateLimitMiddleware
 from marketd.core.runtime import tune_garbage_collector
 from marketd.discussions.endpoints import router as discussions_router
 from marketd.health.endpoints import router as health_router
 from marketd.markets.endpoints import router as markets_router
+from marketd.realtime.docs import (
+    OPERATION_ID,
+    PROTOCOL_MEDIA_TYPE,
+    PROTOCOL_PATH,
+    protocol_markdown,
+    websocket_path_item,
+)
 from marketd.realtime.endpoints import router as realtime_router
 from marketd.realtime.service import Realtime
 from marketd.realtime.settings import RealtimeSettings
@@ -32,12 +44,21 @@ from marketd.users.endpoints import router as users_router
 from marketd.votes.endpoints import router as votes_router
 from marketd.worker import build_jobs, chain_services
 
-DESCRIPTION = """Off-chain backend of the zmart prediction-market platform on Solana.
+DESCRIPTION = f"""Off-chain backend of the zmart prediction-market platform on Solana.
 
-Errors are RFC 9457 `application/problem+json`. Lists are cursor-paginated: pass the
-`next_cursor` of a page back as `cursor`. Amounts are integers (lamports; shares with 9
-decimals); prices are decimal strings. Write routes need `Authorization: Bearer <token>`
-from Sign-In With Solana (`/api/auth/challenge` then `/api/auth/verify`).
+Errors are RFC 9457 `application/problem+json` (the `Problem` schema); each route lists the
+ones it can answer. Lists are cursor-paginated: pass the `next_cursor` of a page back as
+`cursor`. Amounts are integers (lamports; shares with 9 decimals); prices are decimal strings.
+
+Routes with a lock need `Authorization: Bearer <token>` from Sign-In With Solana
+(`/api/auth/challenge`, then `/api/auth/verify`): paste the token under **Authorize**.
+Every route except `/healthz` and `/readyz` spends the client's request budget (per wallet
+when signed in, else per IP); each answer carries `RateLimit-*` headers, and a spent budget
+answers 429.
+
+**Live events**: the WebSocket `/ws` (subscribe to markets, resume with `sinceSeq`). Its
+protocol is under [realtime](#/realtime/{OPERATION_ID}) below, and as a
+[markdown document]({PROTOCOL_PATH}).
 """
 
 
@@ -50,6 +71,7 @@ def create_app(
 ) -> FastAPI:
     """The API; with `run_jobs` the process also runs the background jobs (`marketd run`)."""
     settings = settings or (container.settings if container else Settings())
+    require_configured_domain(settings)
     owns_container = container is None
     container = container or Container.build(settings)
     log = structlog.get_logger("marketd")
@@ -64,6 +86,13 @@ def create_app(
             jobs=run_jobs,
         )
         async with contextlib.AsyncExitStack() as stack:
+            if settings.metrics_port is not None:
+                metrics = start_metrics_server(
+                    settings.metrics_host, settings.metrics_port, candidates=settings.workers
+                )
+                stack.callback(metrics.close)
+                app.state.metrics_server = metrics
+                await log.ainfo("metrics", address=f"{settings.metrics_host}:{metrics.port}")
             await realtime.start()
             stack.push_async_callback(realtime.stop)  # after the jobs stop: close frames last
             if run_jobs:
@@ -80,6 +109,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
         # Metrics are Prometheus (marketd.core.metrics); FastAPI's native OpenTelemetry would
         # look up the global providers, in the environment, on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -87,6 +118,13 @@ def create_app(
     app.state.container = container
     app.state.realtime = realtime
     install_error_handlers(app)
+    install_docs(app, documents={PROTOCOL_PATH: Document(protocol_markdown(), PROTOCOL_MEDIA_TYPE)})
+    install_openapi(
+        app,
+        session_dependency=require_wallet,
+        rate_limit_exempt=EXEMPT_PATHS,
+        extra_paths={"/ws": websocket_path_item()},
+    )
     for router in (
         health_router,
         auth_router,
@@ -100,9 +138,15 @@ def create_app(
     ):
         app.include_router(router)
 
-    # Outermost last: CORS answers preflights before the limiter counts them.
+    # Outermost last: CORS answers preflights before the limiter counts them; the limiter
+    # counts a flood of oversized bodies before they are refused unread.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        RateLimitMiddleware, limiter=container.limiter, identify=rate_limit_identity(container)
+        RateLimitMiddleware,
+        limiter=container.limiter,
+        sign_in=container.sign_in_limiter,
+        caller=RequestCaller(container),
+        wallets=container.address_wallets,
     )
     app.add_middleware(
         CORSMiddleware,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -14,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
-from prometheus_client import start_http_server
 from solders.keypair import Keypair
 
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.core.logging import configure_logging
+from marketd.core.metrics_server import start_metrics_server
 from marketd.core.migrate import upgrade
 from marketd.core.runtime import tune_garbage_collector
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from marketd.chain.localnet.runtime import LocalChainRuntime
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
+EXIT_TRY_LATER = 75  # sysexits' EX_TEMPFAIL: nothing was wrong, but nothing was done either
 """How long `serve` lets requests in flight finish after SIGTERM before cancelling them."""
 
 
@@ -82,23 +84,22 @@ async def worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     from marketd.worker import build_jobs, chain_services
 
     stop = stop or _stop_on_signals()
-    if settings.worker_metrics_port is not None:
-        # The worker serves no API: its metrics (outbox, indexer, aggregator, jobs) get their
-        # own scrape endpoint.
-        start_http_server(settings.worker_metrics_port, addr=settings.host)
     container = Container.build(settings)
     tune_garbage_collector()
-    try:
-        async with chain_services(container) as chain:
-            host = JobHost(build_jobs(container, chain))
-            host.start()
-            await stop.wait()
-            log = structlog.get_logger("marketd.cli")
-            await log.ainfo("worker stopping: jobs finish their step and release their locks")
-            await host.stop()
-            await log.ainfo("worker stopped")
-    finally:
-        await container.close()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(container.close)
+        if settings.metrics_port is not None:
+            # The worker's jobs (outbox, indexer, aggregator, locks) on its own metrics port.
+            metrics = start_metrics_server(settings.metrics_host, settings.metrics_port)
+            stack.callback(metrics.close)
+        chain = await stack.enter_async_context(chain_services(container))
+        host = JobHost(build_jobs(container, chain))
+        host.start()
+        await stop.wait()
+        log = structlog.get_logger("marketd.cli")
+        await log.ainfo("worker stopping: jobs finish their step and release their locks")
+        await host.stop()
+        await log.ainfo("worker stopped")
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -134,6 +135,9 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         # Each event is serialised once for all subscribers; per-connection compression
         # would redo that work for every socket.
         "ws_per_message_deflate": False,
+        # A frame over the limit closes the connection (1009) before it is buffered whole;
+        # uvicorn's default accepts 16 MB frames.
+        "ws_max_size": settings.ws_max_message_bytes,
         # On SIGTERM uvicorn stops accepting, sends websockets a close frame (1012) and waits
         # for requests in flight; bounded so the lifespan shutdown still runs within the
         # stop timeout of the service manager (systemd unit: 30 s).
@@ -172,8 +176,12 @@ async def snapshot(settings: Settings, market_id: str | None, day: date | None) 
     finally:
         await container.close()
     if result is None:
-        print("another instance is running the snapshot; nothing done", file=sys.stderr)
-        return 0
+        print(
+            "another run holds the snapshot lock (a worker's run, or one that died less than "
+            "SNAPSHOT_LOCK_TTL_SECONDS ago); nothing done: try again when it is free",
+            file=sys.stderr,
+        )
+        return EXIT_TRY_LATER
     pinned, failed = len(result.pinned), len(result.failed)
     print(f"{result.day}: {result.created} new, {pinned} pinned, {failed} failed")
     for key, error in result.failed.items():
@@ -231,14 +239,52 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="local chain JSON-RPC port (default 8899, or a free port if taken; 0 = free)",
         )
+        chain_parser.add_argument(
+            "--program",
+            choices=("standin", "twin"),
+            default=None,
+            help="program of the local chain: the stand-in (default) or the faithful twin of "
+            "zmart_core (LOCAL_CHAIN_PROGRAM)",
+        )
+        chain_parser.add_argument(
+            "--fixed-program",
+            action="store_true",
+            help="twin only: the intended behaviour where zmart_core fails at runtime "
+            "(sell_shares pays out; LOCAL_CHAIN_FIXED_PROGRAM)",
+        )
     keygen_parser = commands.add_parser("keygen", help="create a backend keypair file")
     keygen_parser.add_argument("path", type=Path)
     return parser
 
 
+def _redis_answers(settings: Settings, command: str) -> bool:
+    """True when no Redis is configured or it answers; otherwise say so (URL without its
+    password) and let the command exit 1."""
+    if settings.redis_url is None:
+        return True
+    from marketd.core.redis import RedisUnreachable, require_redis
+
+    try:
+        asyncio.run(require_redis(settings.redis_url.get_secret_value()))
+    except RedisUnreachable as exc:
+        print(f"marketd {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def local_chain_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Settings with the local chain's program switches of `demo` / `run` applied."""
+    updates: dict[str, object] = {}
+    if getattr(args, "program", None) is not None:
+        updates["local_chain_program"] = args.program
+    if getattr(args, "fixed_program", False):
+        updates["local_chain_fixed_program"] = True
+    return Settings.model_validate({**settings.model_dump(), **updates}) if updates else settings
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    settings = local_chain_settings(Settings(), args)
     configure_logging(json_logs=settings.json_logs, level=settings.log_level)
     log = structlog.get_logger("marketd.cli")
     if args.command == "migrate":
@@ -252,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         asyncio.run(demo(settings, args.chain_port))
+    elif args.command in ("serve", "worker", "run") and not _redis_answers(settings, args.command):
+        return 1
     elif args.command == "serve":
         serve(settings)
     elif args.command == "snapshot":

@@ -12,7 +12,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PROGRAM_ID = "6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw"
@@ -48,18 +48,46 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=1, ge=1, description="API processes of `marketd serve`")
-    worker_metrics_port: int | None = Field(
-        default=None, description="Port of `marketd worker`'s Prometheus /metrics (off if unset)"
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of this process's Prometheus /metrics, apart from the API (off if "
+        "unset; `serve` with WORKERS = N uses this port and the N - 1 after it)",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Bind address of the metrics port (not public)"
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limit: str = "100/minute"
+    sign_in_rate_limit: str = Field(
+        default="20/minute",
+        description="Sign-in requests (challenge and verify) per client address, apart from "
+        "every other request",
+    )
+    ip_wallets_limit: int = Field(
+        default=30,
+        ge=1,
+        description="Distinct wallets one client address may act for within IP_WALLETS_WINDOW",
+    )
+    ip_wallets_window: float = Field(default=3600.0, gt=0)
+    max_body_bytes: int = Field(
+        default=128 * 1024,
+        ge=1024,
+        description="Larger request bodies are refused with 413 before parsing (the largest "
+        "valid request, a 5,000-character post, is at most ~20 KB)",
+    )
+    ws_max_message_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger WebSocket frames close the connection"
+    )
     log_json: bool | None = None
     log_level: str = "INFO"
 
-    # Sign-In With Solana.
-    siws_domain: str = "localhost:8000"
-    siws_uri: str = "http://localhost:8000"
+    # Sign-In With Solana. Unset domain/URI: the host the request reached (marketd.auth.origin);
+    # production must set SIWS_DOMAIN.
+    siws_domain: str | None = None
+    siws_uri: str | None = None
     siws_statement: str = "Sign in to marketd."
     siws_chain_id: str = "localnet"
     nonce_ttl_seconds: int = 300
@@ -71,6 +99,11 @@ class Settings(BaseSettings):
     solana_ws_url: str | None = None
     idl_path: Path | None = None
     backend_keypair: SecretStr | None = None
+    # Program of the embedded local chain: the stand-in (default) or the faithful twin of
+    # zmart_core; local_chain_fixed_program gives the twin its intended behaviour where the
+    # real program fails at runtime (sell_shares pays out instead of PrivilegeEscalation).
+    local_chain_program: Literal["standin", "twin"] = "standin"
+    local_chain_fixed_program: bool = False
 
     # Votes.
     proposal_min_votes: int = 10
@@ -86,6 +119,12 @@ class Settings(BaseSettings):
         description="TTL of every job's leader lock: how long the jobs of a worker that died "
         "wait before another takes them over (unset: each job's own, 15-30 s)",
     )
+
+    @model_validator(mode="after")
+    def _fixed_program_needs_the_twin(self) -> Settings:
+        if self.local_chain_fixed_program and self.local_chain_program != "twin":
+            raise ValueError("LOCAL_CHAIN_FIXED_PROGRAM applies to LOCAL_CHAIN_PROGRAM=twin only")
+        return self
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

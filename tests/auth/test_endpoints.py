@@ -28,7 +28,7 @@ async def test_sign_in_issues_a_session_that_authorises_writes(api):
     message = await _challenge(api, keypair)
     parsed = parse_message(message)
     assert parsed.address == str(keypair.pubkey())
-    assert parsed.domain == api.container.settings.siws_domain
+    assert (parsed.domain, parsed.uri) == ("testserver", "http://testserver")  # the Host reached
     assert parsed.expiration_time - parsed.issued_at == timedelta(minutes=5)
 
     response = await _verify(api, message, str(keypair.sign_message(message.encode())))
@@ -83,10 +83,77 @@ async def test_expired_nonce_is_rejected(api):
 async def test_message_for_another_domain_is_rejected(api):
     keypair = Keypair()
     message = await _challenge(api, keypair)
-    forged = message.replace(api.container.settings.siws_domain, "evil.example", 1)
+    forged = message.replace("testserver", "evil.example", 1)
     response = await _verify(api, forged, str(keypair.sign_message(forged.encode())))
     assert response.status_code == 401
     assert response.json()["reason"] == "domain_mismatch"
+
+
+async def test_unset_domain_names_the_host_the_request_reached(api):
+    keypair = Keypair()
+    response = await api.client.post(
+        "/api/auth/challenge",
+        json={"wallet": str(keypair.pubkey())},
+        headers={"Host": "127.0.0.1:8123"},
+    )
+    assert response.status_code == 200
+    parsed = parse_message(response.json()["message"])
+    assert (parsed.domain, parsed.uri) == ("127.0.0.1:8123", "http://127.0.0.1:8123")
+    assert "localhost:8000" not in response.json()["message"]
+    message = response.json()["message"]
+    signature = str(keypair.sign_message(message.encode()))
+    # Verified through another host name: not this origin's message.
+    elsewhere = await _verify(api, message, signature)
+    assert elsewhere.status_code == 401 and elsewhere.json()["reason"] == "domain_mismatch"
+    same = await api.client.post(
+        "/api/auth/verify",
+        json={"message": message, "signature": signature},
+        headers={"Host": "127.0.0.1:8123"},
+    )
+    assert same.status_code == 200, same.text
+
+
+async def test_configured_domain_and_uri_win_over_the_host(api_factory):
+    api = await api_factory(siws_domain="app.example.com", siws_uri="https://app.example.com/in")
+    keypair = Keypair()
+    message = await _challenge(api, keypair)
+    parsed = parse_message(message)
+    assert (parsed.domain, parsed.uri) == ("app.example.com", "https://app.example.com/in")
+    verified = await _verify(api, message, str(keypair.sign_message(message.encode())))
+    assert verified.status_code == 200
+
+
+async def test_a_configured_domain_alone_gets_the_request_scheme(api_factory):
+    api = await api_factory(siws_domain="app.example.com")
+    parsed = parse_message(await _challenge(api, Keypair()))
+    assert (parsed.domain, parsed.uri) == ("app.example.com", "http://app.example.com")
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_host_is_named(api_factory):
+    api = await api_factory(trusted_proxies=["203.0.113.0/24"])  # the test client's address
+    keypair = Keypair()
+    forwarded = {"X-Forwarded-Host": "evil.example, app.example.com", "X-Forwarded-Proto": "https"}
+    response = await api.client.post(
+        "/api/auth/challenge", json={"wallet": str(keypair.pubkey())}, headers=forwarded
+    )
+    parsed = parse_message(response.json()["message"])
+    assert (parsed.domain, parsed.uri) == ("app.example.com", "https://app.example.com")
+    untrusting = await api_factory()
+    direct = await untrusting.client.post(
+        "/api/auth/challenge", json={"wallet": str(keypair.pubkey())}, headers=forwarded
+    )
+    assert parse_message(direct.json()["message"]).domain == "testserver"
+
+
+async def test_a_host_that_is_no_host_is_a_problem(api):
+    response = await api.client.post(
+        "/api/auth/challenge",
+        json={"wallet": str(Keypair().pubkey())},
+        headers={"Host": "bad host wants you"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["reason"] == "bad_host"
 
 
 async def test_wrong_signature_is_rejected_and_nonce_stays_usable(api):
@@ -128,7 +195,10 @@ async def test_unknown_nonce_and_malformed_inputs(api):
 
 async def test_logout_revokes_the_session(api):
     _, headers = await api.sign_in()
-    assert (await api.client.post("/api/auth/logout", headers=headers)).status_code == 204
+    logout = await api.client.post("/api/auth/logout", headers=headers)
+    assert logout.status_code == 204
+    assert logout.content == b"" and "content-type" not in logout.headers
+    assert logout.headers.get("content-length", "0") == "0"
     after = await api.client.post(
         "/api/markets", json={"question": "Is this session still valid?"}, headers=headers
     )
@@ -182,6 +252,7 @@ async def test_a_cached_session_past_its_expiry_is_not_accepted(api):
 async def test_challenges_purge_long_expired_nonces_now_and_then(api, monkeypatch):
     from datetime import UTC, datetime, timedelta
 
+    from marketd.auth.origin import SiwsOrigin
     from marketd.auth.service import AuthService
     from marketd.core.memo import Throttle
 
@@ -201,7 +272,8 @@ async def test_challenges_purge_long_expired_nonces_now_and_then(api, monkeypatc
     async def challenge() -> list[str]:
         async with api.container.database.session() as session:
             service = AuthService(session, api.container.settings, nonce_purge=purge)
-            await service.challenge("4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T")
+            origin = SiwsOrigin("testserver", "http://testserver")
+            await service.challenge("4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T", origin)
         rows = await api.execute(
             "SELECT nonce FROM auth_nonces WHERE expires_at < :t", t=old + timedelta(1)
         )

@@ -130,6 +130,24 @@ async def test_trade_the_program_refuses_is_marked_failed_with_its_error(
     assert failed.error is not None and failed.error.startswith("ZeroAmount: ")
 
 
+async def test_trade_from_an_unfunded_wallet_fails_at_once(
+    chain_world: Any, chain_database: Database, chain_add_market: AddMarket
+) -> None:
+    """The user pays the fee: a wallet with no account can never send these bytes, so the
+    submission ends at once with the reason instead of being retried while it is young."""
+    market_id = await trading_market(chain_world, chain_add_market)
+    unfunded = Keypair()
+    signature = await submit(
+        chain_database, market_id, unfunded, buy(chain_world, unfunded, market_id)
+    )
+    report = await TradeRelay(chain_database, chain_world.client).run_once()
+    assert report.count(RelayResult.FAILED) == 1
+    assert report.count(RelayResult.RETRY) == 0
+    failed = await submission(chain_database, signature)
+    assert failed.status == "failed"
+    assert failed.error is not None and failed.error.startswith("AccountNotFound: ")
+
+
 async def test_without_preflight_a_failed_landing_is_reported_next_pass(
     chain_world: Any, chain_database: Database, chain_add_market: AddMarket
 ) -> None:

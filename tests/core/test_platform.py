@@ -4,25 +4,51 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
+import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from marketd.app import create_app
 from marketd.core.database import Database
 
 ORIGIN = "https://app.example"  # the origin the test settings allow
 
 
-async def test_health_readiness_and_metrics(api):
+async def test_health_and_readiness(api):
     assert (await api.client.get("/healthz")).json() == {"status": "ok"}
     ready = await api.client.get("/readyz")
     assert ready.status_code == 200
     checks = ready.json()["checks"]
     assert checks["database"] == "ok"
     assert ("redis" in checks) == (api.container.redis is not None)
-    await api.client.get("/api/markets")
-    metrics = await api.client.get("/metrics")
-    assert 'marketd_http_request_duration_seconds_count{method="GET",route="/api/markets"' in (
-        metrics.text
+
+
+async def test_metrics_are_not_served_on_the_api_port_by_default(api):
+    hidden = await api.client.get("/metrics")
+    assert hidden.status_code == 404
+    assert hidden.headers["content-type"] == "application/problem+json"
+
+
+async def test_metrics_have_their_own_port_on_loopback(make_settings):
+    app = create_app(make_settings(metrics_port=0))
+    assert app.state.container.settings.metrics_host == "127.0.0.1"
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 5555))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as api_client,
+        httpx.AsyncClient() as scraper,
+    ):
+        assert (await api_client.get("/healthz")).status_code == 200
+        server = app.state.metrics_server
+        assert server.server.server_address[0] == "127.0.0.1"
+        scraped = await scraper.get(f"http://127.0.0.1:{server.port}/metrics")
+        assert (await api_client.get("/metrics")).status_code == 404
+    assert 'marketd_http_request_duration_seconds_count{method="GET",route="/healthz"' in (
+        scraped.text
     )
+    async with httpx.AsyncClient() as scraper:
+        with pytest.raises(httpx.ConnectError):  # closed with the app
+            await scraper.get(f"http://127.0.0.1:{server.port}/metrics")
 
 
 async def test_readiness_fails_when_the_database_is_gone(api):
@@ -71,10 +97,30 @@ async def test_unknown_route_and_method_are_problems(api):
     wrong = await api.client.put("/api/markets")
     assert wrong.status_code == 405
     assert wrong.json()["title"] == "Method not allowed"
+
+
+async def test_bad_json_names_the_request_body(api):
     malformed = await api.client.post(
         "/api/auth/challenge", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert malformed.status_code == 422
+    assert malformed.headers["content-type"] == "application/problem+json"
+    assert malformed.json()["detail"] == "The request body is not valid JSON."
+    assert malformed.json()["errors"] == [
+        {"field": "body", "message": "request body is not valid JSON", "code": "json_invalid"}
+    ]
+
+
+async def test_rule_messages_are_shown_without_pydantic_prefixes(api):
+    _, headers = await api.sign_in()
+    blank = await api.client.post("/api/markets", json={"question": "  short   "}, headers=headers)
+    assert blank.status_code == 422
+    (error,) = blank.json()["errors"]
+    assert error == {
+        "field": "body.question",
+        "message": "question must have 10-500 characters",
+        "code": "value_error",
+    }
 
 
 async def test_cors_preflight_and_simple_requests(api):

@@ -12,7 +12,7 @@ from limits import parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
-from marketd.auth.dependencies import rate_limit_identity
+from marketd.auth.dependencies import RequestCaller
 from marketd.core.memo import RecentMemo
 from marketd.core.ratelimit import (
     CountingMemoryStorage,
@@ -100,17 +100,21 @@ def test_without_redis_the_budget_is_in_memory():
 async def test_a_signed_in_identity_is_remembered_for_the_budget_only(api):
     keypair, headers = await api.sign_in()
     memo: RecentMemo[str, str] = RecentMemo(window=60)
-    identify = rate_limit_identity(api.container, memo)
+    caller = RequestCaller(api.container, memo)
 
     def scope() -> dict[str, Any]:
         raw = [(b"authorization", headers["Authorization"].encode())]
         return {"type": "http", "headers": raw, "client": ("198.51.100.9", 50000)}
 
-    assert await identify(scope()) == f"wallet:{keypair.pubkey()}"
+    assert caller.address(scope()) == "198.51.100.9" and caller.has_token(scope())
+    assert caller.remembered(scope()) is None  # nothing known before a lookup
+    assert await caller.resolve(scope()) == str(keypair.pubkey())
+    assert caller.remembered(scope()) == str(keypair.pubkey())
     assert (await api.client.post("/api/auth/logout", headers=headers)).status_code == 204
     # Routes refuse the revoked token at once...
     body = {"question": "Is this session still valid?"}
     assert (await api.client.post("/api/markets", json=body, headers=headers)).status_code == 401
     # ...while its requests keep counting against the wallet until the memo forgets it.
-    assert await identify(scope()) == f"wallet:{keypair.pubkey()}"
-    assert await rate_limit_identity(api.container)(scope()) == "ip:198.51.100.9"
+    assert caller.remembered(scope()) == str(keypair.pubkey())
+    fresh = RequestCaller(api.container)
+    assert fresh.remembered(scope()) is None and await fresh.resolve(scope()) is None

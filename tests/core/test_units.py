@@ -13,6 +13,7 @@ from marketd.config import Settings, normalise_database_url
 from marketd.core.bus import InProcessBus, RedisBus
 from marketd.core.cache import MemoryCache, RedisCache
 from marketd.core.clientip import client_ip
+from marketd.core.errors import validation_error
 from marketd.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 
 
@@ -119,3 +120,14 @@ def test_settings_parse_lists_and_database_urls():
     assert not Settings(_env_file=None).json_logs  # type: ignore[call-arg]
     with pytest.raises(ValueError):
         Settings(_env_file=None, trusted_proxies="not-a-network")  # type: ignore[call-arg]
+
+
+def test_validation_errors_drop_pydantic_prefixes_only_where_pydantic_adds_them() -> None:
+    assertion = {"type": "assertion_error", "loc": ("body", "x"), "msg": "Assertion failed, no"}
+    assert validation_error(assertion)["message"] == "no"
+    other = {"type": "string_too_short", "loc": ("query", "q"), "msg": "Value error, kept"}
+    assert validation_error(other) == {
+        "field": "query.q",
+        "message": "Value error, kept",
+        "code": "string_too_short",
+    }

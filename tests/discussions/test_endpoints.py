@@ -38,6 +38,8 @@ async def test_post_read_and_author_only_delete(api):
     assert forbidden.status_code == 403
     deleted = await api.client.delete(f"/api/discussions/{posted[1]}", headers=author)
     assert deleted.status_code == 204
+    assert deleted.content == b"" and "content-type" not in deleted.headers
+    assert deleted.headers.get("content-length", "0") == "0"
     again = await api.client.delete(f"/api/discussions/{posted[1]}", headers=author)
     assert again.status_code == 404
     unknown = await api.client.delete(f"/api/discussions/{uuid.uuid4()}", headers=author)
@@ -72,6 +74,38 @@ async def test_content_rules(api):
     )
     assert no_market.status_code == 404
     assert (await api.client.get("/api/discussions/nope")).status_code == 404
+
+
+@pytest.mark.parametrize("state", ["CANCELLED", "FINALIZED"])
+async def test_settled_and_withdrawn_markets_take_no_new_posts(api, state):
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    earlier = await api.client.post(
+        "/api/discussions", json={"market_id": market_id, "content": "before"}, headers=headers
+    )
+    assert earlier.status_code == 201
+    await api.execute("UPDATE markets SET state = :state WHERE id = :id", state=state, id=market_id)
+    refused = await api.client.post(
+        "/api/discussions", json={"market_id": market_id, "content": "after"}, headers=headers
+    )
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/discussion-closed")
+    assert refused.json()["state"] == state and state in refused.json()["detail"]
+    thread = await api.client.get(f"/api/discussions/{market_id}")
+    assert [post["content"] for post in thread.json()["items"]] == ["before"]
+    deleted = await api.client.delete(f"/api/discussions/{earlier.json()['id']}", headers=headers)
+    assert deleted.status_code == 204  # an author may still take a post back
+
+
+@pytest.mark.parametrize("state", ["PROPOSED", "APPROVED", "ACTIVE", "RESOLVING", "DISPUTED"])
+async def test_markets_before_the_end_take_posts(api, state):
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers, state=state)
+    posted = await api.client.post(
+        "/api/discussions", json={"market_id": market_id, "content": "open"}, headers=headers
+    )
+    assert posted.status_code == 201, posted.text
 
 
 async def test_a_failed_insert_on_a_known_market_is_not_reported_as_404(api, monkeypatch):

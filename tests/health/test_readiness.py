@@ -3,6 +3,7 @@ concurrently under a short timeout, and a failure names the check without leakin
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
 from marketd.health.checks import (
     CheckFailed,
+    ReadinessProbe,
     ReadinessSettings,
     chain_rpc_health,
     kubo_version,
@@ -110,10 +112,10 @@ async def test_ipfs_credentials_are_sent_and_a_refusal_is_reported(
 ) -> None:
     async with serve(kubo_stub(authorization="Basic c2VjcmV0")) as kubo:
         environment.setenv("IPFS_API_URL", kubo)
-        api = await api_factory()
-        refused = await api.client.get("/readyz")
+        refused = await (await api_factory()).client.get("/readyz")
+        # The readiness settings are read once per process, at its first probe.
         environment.setenv("IPFS_API_AUTHORIZATION", "Basic c2VjcmV0")
-        accepted = await api.client.get("/readyz")
+        accepted = await (await api_factory()).client.get("/readyz")
     assert refused.status_code == 503
     assert refused.json()["checks"]["ipfs"] == "error: HTTP 401"
     assert accepted.status_code == 200
@@ -205,3 +207,70 @@ def test_optional_checks_parse_from_a_comma_separated_list(environment: pytest.M
     assert ReadinessSettings(readiness_optional_checks=["redis"]).readiness_optional_checks == [
         "redis"
     ]
+
+
+def counting_kubo() -> tuple[Any, list[int]]:
+    """A Kubo stand-in that counts the probes it answers."""
+    calls: list[int] = []
+    app = kubo_stub()
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            calls.append(1)
+        await app(scope, receive, send)
+
+    return counted, calls
+
+
+async def test_one_probe_answers_every_caller_within_the_cache_window(
+    api_factory: Callable[..., Any], environment: pytest.MonkeyPatch
+) -> None:
+    stub, probes = counting_kubo()
+    async with serve(stub) as kubo:
+        environment.setenv("IPFS_API_URL", kubo)
+        environment.setenv("READINESS_CACHE_SECONDS", "3600")
+        api = await api_factory()
+        answers = await asyncio.gather(*(api.client.get("/readyz") for _ in range(20)))
+        answers.append(await api.client.get("/readyz"))
+    assert {a.status_code for a in answers} == {200}
+    assert len(probes) == 1  # concurrent callers waited for the probe under way
+
+
+async def test_the_cached_result_expires(
+    api_factory: Callable[..., Any], environment: pytest.MonkeyPatch
+) -> None:
+    stub, probes = counting_kubo()
+    moments = iter([0.0, 0.0, 0.5, 2.0, 2.0])
+    async with serve(stub) as kubo:
+        environment.setenv("IPFS_API_URL", kubo)
+        api = await api_factory()
+        probe = ReadinessProbe(api.container, ReadinessSettings(), clock=lambda: next(moments))
+        assert (await probe.readiness()).ready  # t=0: probed
+        assert (await probe.readiness()).ready  # t=0.5: cached (default 1 s)
+        assert len(probes) == 1
+        assert (await probe.readiness()).ready  # t=2: probed again
+    assert len(probes) == 2
+
+
+async def test_probes_open_no_http_client_of_their_own(
+    api_factory: Callable[..., Any],
+    environment: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client per probe (a new pool and TLS context each) made the server grow by ~0.8 MB a
+    call under the serving process's tuned garbage collector: probes share the process's."""
+    opened: list[int] = []
+    original = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        opened.append(1)
+        original(self, *args, **kwargs)
+
+    async with serve(kubo_stub()) as kubo:
+        environment.setenv("IPFS_API_URL", kubo)
+        environment.setenv("READINESS_CACHE_SECONDS", "0")
+        api = await api_factory()
+        monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+        for _ in range(50):
+            assert (await api.client.get("/readyz")).status_code == 200
+    assert opened == []

@@ -121,3 +121,56 @@ async def test_votes_and_posts_drop_only_their_own_pages(api) -> None:
     assert posted.status_code == 201, posted.text
     assert (await api.client.get(votes_page)).headers["X-Cache"] == "hit"
     assert (await api.client.get(thread)).headers["X-Cache"] == "miss"
+
+
+async def _vote(api, market_id: str, vote: bool) -> None:
+    _, voter = await api.sign_in()
+    voted = await api.client.post(
+        "/api/votes/proposal", json={"market_id": market_id, "vote": vote}, headers=voter
+    )
+    assert voted.status_code == 200, voted.text
+
+
+async def test_the_detail_shows_the_live_tally_beside_the_counts_on_chain(api) -> None:
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    created = (await api.client.get(f"/api/markets/{market_id}")).json()
+    nothing = {
+        "proposal": {"likes": 0, "dislikes": 0, "total": 0},
+        "dispute": {"agree": 0, "disagree": 0, "total": 0},
+    }
+    assert created["votes"] == created["on_chain_votes"] == nothing
+    assert (await api.client.get(f"/api/markets/{market_id}")).headers["X-Cache"] == "hit"
+    for vote in (True, False, False, False):
+        await _vote(api, market_id, vote)
+    detail = await api.client.get(f"/api/markets/{market_id}")
+    assert detail.headers["X-Cache"] == "miss"  # the vote dropped the cached detail
+    body = detail.json()
+    assert body["votes"]["proposal"] == {"likes": 1, "dislikes": 3, "total": 4}
+    assert body["votes"]["dispute"] == {"agree": 0, "disagree": 0, "total": 0}
+    assert body["on_chain_votes"]["proposal"] == {"likes": 0, "dislikes": 0, "total": 0}
+    assert "proposal_likes" not in body and "dispute_agree" not in body
+    tally = (await api.client.get(f"/api/markets/{market_id}/votes")).json()["tally"]
+    assert (tally["yes"], tally["no"]) == (1, 3)
+
+
+async def test_the_indexer_refresh_writes_both_tallies_into_the_detail(api) -> None:
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    await _vote(api, market_id, True)
+    await api.execute(
+        "UPDATE markets SET proposal_likes = 7, proposal_dislikes = 2, dispute_agree = 1"
+        " WHERE id = :id",
+        id=market_id,
+    )
+    async with api.container.database.session() as session:
+        assert await MarketCache(api.container.pages).refresh(session, [market_id]) == 1
+    detail = await api.client.get(f"/api/markets/{market_id}")
+    assert detail.headers["X-Cache"] == "hit"
+    assert detail.json()["votes"]["proposal"] == {"likes": 1, "dislikes": 0, "total": 1}
+    assert detail.json()["on_chain_votes"] == {
+        "proposal": {"likes": 7, "dislikes": 2, "total": 9},
+        "dispute": {"agree": 1, "disagree": 0, "total": 1},
+    }
+    listed = (await api.client.get("/api/markets", params={"category": "other"})).json()["items"]
+    assert listed[0]["on_chain_votes"]["proposal"]["likes"] == 7 and "votes" not in listed[0]

@@ -33,6 +33,7 @@ class Instance:
     realtime: Realtime
     server: uvicorn.Server
     port: int
+    metrics_port: int | None = None
 
     @property
     def ws_url(self) -> str:
@@ -121,8 +122,8 @@ async def instance_factory(
     started: list[tuple[Instance, asyncio.Task[None]]] = []
     prefix = redis_prefix + "realtime:" + str(id(started)) + ":"
 
-    async def start(**ws_settings: Any) -> Instance:
-        settings = make_settings(redis_prefix=prefix)
+    async def start(*, metrics: bool = False, **ws_settings: Any) -> Instance:
+        settings = make_settings(redis_prefix=prefix, metrics_port=0 if metrics else None)
         container = Container.build(settings)
         if settings.is_embedded_database:
             await upgrade(container.database.engine)
@@ -138,7 +139,14 @@ async def instance_factory(
         while not server.started:
             assert not task.done(), "uvicorn did not start"
             await asyncio.sleep(0.01)
-        instance = Instance(container, realtime, server, sock.getsockname()[1])
+        metrics_server = getattr(app.state, "metrics_server", None)
+        instance = Instance(
+            container,
+            realtime,
+            server,
+            sock.getsockname()[1],
+            metrics_server.port if metrics_server is not None else None,
+        )
         started.append((instance, task))
         return instance
 

@@ -8,6 +8,7 @@ import pytest
 
 from marketd.realtime import protocol
 from marketd.realtime.protocol import (
+    MAX_SEQ,
     Auth,
     Ping,
     ProtocolError,
@@ -54,6 +55,16 @@ def test_valid_messages(text, parsed):
         ('{"type":"auth","token":""}', "invalid_message"),
         ('{"type":"auth","token":' + json.dumps("t" * 513) + "}", "invalid_message"),
         ("[" * 3000 + "]" * 3000, "message_too_large"),
+        # Nested past the JSON parser's depth within the size limit.
+        ("[" * 2000 + "]" * 2000, "invalid_json"),
+        ('{"type":"ping","id":' + "[" * 2000 + "]" * 2000 + "}", "invalid_json"),
+        # Lone surrogates and NUL cannot be sent to Redis, PostgreSQL or the socket.
+        ('{"type":"auth","token":"\\ud800abc"}', "invalid_message"),
+        ('{"type":"subscribe","marketId":"m\\udfff"}', "invalid_message"),
+        ('{"type":"subscribe","marketId":"m\\u0000"}', "invalid_message"),
+        # Beyond any seq (Redis refuses stream ids past 2^64; the in-memory log did not).
+        ('{"type":"subscribe","marketId":"m","sinceSeq":' + str(10**30) + "}", "invalid_message"),
+        ('{"type":"subscribe","marketId":"m","sinceSeq":' + str(2**53) + "}", "invalid_message"),
     ],
 )
 def test_invalid_messages_have_a_stable_code(text, code):
@@ -64,6 +75,18 @@ def test_invalid_messages_have_a_stable_code(text, code):
     assert frame["type"] == "error"
     assert frame["code"] == code
     assert frame["message"]
+
+
+def test_the_largest_since_seq_is_accepted():
+    assert parse_client_message(
+        '{"type":"subscribe","marketId":"m","sinceSeq":' + str(MAX_SEQ) + "}"
+    ) == Subscribe("m", MAX_SEQ)
+
+
+def test_an_error_never_echoes_a_market_id_that_cannot_be_sent():
+    with pytest.raises(ProtocolError) as raised:
+        parse_client_message('{"type":"subscribe","marketId":"\\ud800","sinceSeq":-1}')
+    assert "marketId" not in json.loads(raised.value.frame())
 
 
 def test_errors_about_a_market_name_it():

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from marketd.core.bus import EventBus, InProcessBus, Subscription
+from marketd.realtime.budget import MessageBudget
 from marketd.realtime.buffer import MemoryEventLog, Replay
 from marketd.realtime.hub import Connection, Hub
 from marketd.realtime.service import Realtime
@@ -41,7 +42,13 @@ async def test_a_storage_failure_during_subscribe_is_an_error_frame():
     connection = Connection(send, "ip", 10_000)
     hub.register(connection)
     session = ClientSession(
-        connection, hub, BrokenLog(InProcessBus()), market, no_token, asyncio.Semaphore(1)
+        connection,
+        hub,
+        BrokenLog(InProcessBus()),
+        market,
+        no_token,
+        asyncio.Semaphore(1),
+        MessageBudget(rate=100, burst=100),
     )
     await session.handle('{"type":"subscribe","marketId":"m"}')
     await session.handle('{"type":"ping"}')
@@ -85,3 +92,41 @@ async def test_start_fails_loudly_when_the_bus_is_unreachable(make_settings):
     await realtime.start()
     await realtime.stop()
     await container.close()
+
+
+async def test_frames_over_the_connection_budget_are_answered_with_an_error_and_ignored():
+    reads: list[str] = []
+
+    async def market(market_id: str, fresh: bool) -> tuple[int, dict[str, Any]]:
+        reads.append(market_id)
+        return 0, {"id": market_id}
+
+    hub = Hub(max_connections_per_ip=1, max_subscriptions=10, max_held_events=1)
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    connection = Connection(send, "ip", 100_000)
+    hub.register(connection)
+    now = [0.0]
+    session = ClientSession(
+        connection,
+        hub,
+        MemoryEventLog(InProcessBus()),
+        market,
+        no_token,
+        asyncio.Semaphore(1),
+        MessageBudget(rate=1, burst=3, clock=lambda: now[0]),
+    )
+    for n in range(5):
+        await session.handle(json.dumps({"type": "subscribe", "marketId": f"m{n}"}))
+    assert reads == ["m0", "m1", "m2"]  # the last two cost nothing
+    now[0] = 1.0  # one more message a second later
+    await session.handle(json.dumps({"type": "subscribe", "marketId": "m5"}))
+    assert reads == ["m0", "m1", "m2", "m5"]
+    await connection.stopped()
+    errors = [json.loads(f) for f in sent if json.loads(f)["type"] == "error"]
+    assert [e["code"] for e in errors] == ["rate_limited", "rate_limited"]
+    assert "1 messages a second" in errors[0]["message"]
+    assert connection.close_code is None  # the connection stays open

@@ -299,7 +299,7 @@ async def test_auth_with_a_session_token(instance_factory):
 
 
 async def test_metrics_count_connections_subscriptions_and_frames(instance_factory):
-    a = await instance_factory()
+    a = await instance_factory(metrics=True)
     market_id = await a.market()
     connections = WS_CONNECTIONS._value.get()
     subscriptions = WS_SUBSCRIPTIONS._value.get()
@@ -309,8 +309,9 @@ async def test_metrics_count_connections_subscriptions_and_frames(instance_facto
     assert WS_CONNECTIONS._value.get() == connections + 1
     assert WS_SUBSCRIPTIONS._value.get() == subscriptions + 1
     assert WS_MESSAGES_OUT._value.get() >= frames + 2
-    async with httpx.AsyncClient(base_url=a.http_url) as http:
-        text = (await http.get("/metrics")).text
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{a.metrics_port}/metrics")).text
+        assert (await http.get(f"{a.http_url}/metrics")).status_code == 404  # not on the API
     assert "marketd_ws_connections" in text
     assert "marketd_ws_messages_out_total" in text
 

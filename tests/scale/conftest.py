@@ -313,11 +313,11 @@ class Cluster:
         return env
 
     async def spawn(self, command: str, name: str, **overrides: str) -> Process:
-        """Start `marketd <command>` (serve: on PORT; worker: metrics on WORKER_METRICS_PORT)."""
+        """Start `marketd <command>` (serve: on PORT; worker: metrics on METRICS_PORT)."""
         workdir = self.root / name
         workdir.mkdir(parents=True, exist_ok=True)  # no .env there: the environment only
         port = free_port()
-        port_variable = "PORT" if command == "serve" else "WORKER_METRICS_PORT"
+        port_variable = "PORT" if command == "serve" else "METRICS_PORT"
         env = self.environment(name, **{port_variable: str(port)}, **overrides)
         log_path = workdir / f"{name}.log"
         with log_path.open("ab") as log:
@@ -562,6 +562,8 @@ async def start_cluster(root: Path, **settings: str) -> Cluster:
 SCALE_SETTINGS = {
     "PROPOSAL_MIN_VOTES": "3",  # with the chain's 70 %: three likes approve
     "RATE_LIMIT": "5/minute",
+    "SIGN_IN_RATE_LIMIT": "100000/minute",  # every test client signs in from one address
+    "IP_WALLETS_LIMIT": "100000",
     "LOCK_TTL_SECONDS": "3",  # a dead worker's jobs move within seconds
     "INDEXER_AUTO_ACTIVATE": "false",  # APPROVED stays APPROVED: one backend action per market
 }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
+import pytest
 from multiformats import CID
 
 from marketd.core.pagination import encode_cursor
@@ -137,3 +140,27 @@ async def test_known_cid_nobody_serves_is_a_502_problem(snap: Snap) -> None:
     assert through_gateways.status_code == 502
     assert through_gateways.json()["gateways"] == [down]
     assert "unreachable" in through_gateways.json()["reason"]
+
+
+async def test_serving_content_opens_no_http_client_per_request(
+    snap: Snap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stores (and their gateway reader) are built once per app on the process's shared
+    client; one per request cost a new pool and TLS context (~0.8 MB) per call."""
+    market = await snap.market()
+    await snap.post(market, "kept", at(DAY, 9))
+    run = await run_snapshot(snap.container, day=DAY, config=snap.config)
+    assert run is not None
+    cid = run.pinned[0].cid
+    snap.serve(snapshot_settings(ipfs_gateways=["https://gateway.invalid"]))
+    opened: list[int] = []
+    original = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        opened.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+    for _ in range(50):
+        assert (await snap.api.client.get(f"/api/snapshots/{cid}")).status_code == 200
+    assert opened == []

@@ -51,8 +51,8 @@ async def resolve_wallet(scope: Scope, container: Container) -> str | None:
     return wallet
 
 
-def rate_limit_identity(container: Container, memo: RecentMemo[str, str] | None = None) -> Any:
-    """Whose budget a request spends: its wallet when signed in, else its client IP.
+class RequestCaller:
+    """Who sends a request, for the rate limiter (`marketd.core.ratelimit.Caller`).
 
     Token -> wallet is remembered in the process for half a minute, so a signed-in client's
     reads spend no Redis round trip on who they are (with 5 s, every pause of a reader longer
@@ -60,20 +60,27 @@ def rate_limit_identity(container: Container, memo: RecentMemo[str, str] | None 
     wallet still resolves the session itself (a revoked token is refused at once), and a stale
     entry at worst counts a request against its wallet.
     """
-    wallets = memo if memo is not None else RecentMemo[str, str](IDENTITY_MEMO_SECONDS)
 
-    async def identify(scope: Scope) -> str:
+    def __init__(self, container: Container, memo: RecentMemo[str, str] | None = None) -> None:
+        self.container = container
+        self.wallets = memo if memo is not None else RecentMemo[str, str](IDENTITY_MEMO_SECONDS)
+
+    def address(self, scope: Scope) -> str:
+        return client_ip(scope, self.container.settings.trusted_proxy_networks)
+
+    def has_token(self, scope: Scope) -> bool:
+        return bearer_token(scope) is not None
+
+    def remembered(self, scope: Scope) -> str | None:
         token = bearer_token(scope)
-        wallet = wallets.get(token) if token is not None else None
-        if wallet is None:
-            wallet = await resolve_wallet(scope, container)
-            if token is not None and wallet is not None:
-                wallets.put(token, wallet)
-        if wallet is not None:
-            return f"wallet:{wallet}"
-        return f"ip:{client_ip(scope, container.settings.trusted_proxy_networks)}"
+        return self.wallets.get(token) if token is not None else None
 
-    return identify
+    async def resolve(self, scope: Scope) -> str | None:
+        wallet = await resolve_wallet(scope, self.container)
+        token = bearer_token(scope)
+        if token is not None and wallet is not None:
+            self.wallets.put(token, wallet)
+        return wallet
 
 
 async def require_wallet(request: Request) -> str:

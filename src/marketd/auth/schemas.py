@@ -4,10 +4,19 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from marketd.auth.siws import (
+    SIGNATURE_MAX_CHARS,
+    SIGNATURE_MIN_CHARS,
+    WALLET_MAX_CHARS,
+    WALLET_MIN_CHARS,
+)
+
 
 class ChallengeRequest(BaseModel):
     wallet: str = Field(
-        min_length=32, max_length=44, examples=["9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"]
+        min_length=WALLET_MIN_CHARS,
+        max_length=WALLET_MAX_CHARS,
+        examples=["9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"],
     )
 
 
@@ -23,7 +32,11 @@ class VerifyRequest(BaseModel):
     )
 
     message: str = Field(min_length=1, max_length=2000)
-    signature: str = Field(min_length=64, max_length=100, description="base58 ed25519 signature")
+    signature: str = Field(
+        min_length=SIGNATURE_MIN_CHARS,
+        max_length=SIGNATURE_MAX_CHARS,
+        description="base58 ed25519 signature",
+    )
 
 
 class SessionResponse(BaseModel):

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketd.auth.origin import SiwsOrigin
 from marketd.auth.repository import AuthRepository
 from marketd.auth.siws import (
     SiwsError,
     SiwsMessage,
     check_against_issued,
+    check_origin,
     parse_message,
     parse_wallet,
     verify_signature,
@@ -97,17 +99,17 @@ class AuthService:
         self.nonce_purge = nonce_purge
         self.repository = AuthRepository(session)
 
-    async def challenge(self, wallet: str) -> SiwsMessage:
+    async def challenge(self, wallet: str, origin: SiwsOrigin) -> SiwsMessage:
         try:
             parse_wallet(wallet)
         except SiwsError as exc:
             raise MalformedSignIn(str(exc), reason=exc.reason) from exc
         issued_at = _now()
         message = SiwsMessage(
-            domain=self.settings.siws_domain,
+            domain=origin.domain,
             address=wallet,
             statement=self.settings.siws_statement,
-            uri=self.settings.siws_uri,
+            uri=origin.uri,
             version="1",
             chain_id=self.settings.siws_chain_id,
             nonce=secrets.token_hex(16),
@@ -126,7 +128,9 @@ class AuthService:
         await self.session.commit()
         return message
 
-    async def verify(self, text: str, signature: str) -> IssuedSession:
+    async def verify(self, text: str, signature: str, origin: SiwsOrigin) -> IssuedSession:
+        """A session for a message this server issued, for the origin this request resolves
+        (`origin`, the same way the challenge did), signed by its wallet."""
         now = datetime.now(UTC)
         try:
             received = parse_message(text)
@@ -136,6 +140,7 @@ class AuthService:
             if issued_row.used_at is not None:
                 raise SiwsError("nonce_used", "the nonce has already been used")
             check_against_issued(received, parse_message(issued_row.message), now)
+            check_origin(received, origin.domain, origin.uri)
             verify_signature(text, signature, received.address)
             if not await self.repository.consume_nonce(received.nonce, now):
                 raise SiwsError("nonce_used", "the nonce has already been used")

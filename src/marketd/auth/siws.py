@@ -25,6 +25,10 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 HEADER_SUFFIX = " wants you to sign in with your Solana account:"
+WALLET_MIN_CHARS, WALLET_MAX_CHARS = 32, 44
+"""Base58 of a 32-byte public key (each leading zero byte is one "1")."""
+SIGNATURE_MIN_CHARS, SIGNATURE_MAX_CHARS = 64, 88
+"""Base58 of a 64-byte ed25519 signature."""
 NONCE_PATTERN = re.compile(r"^[A-Za-z0-9]{8,64}$")
 _FIELD_ORDER = ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time")
 
@@ -135,3 +139,11 @@ def check_against_issued(received: SiwsMessage, issued: SiwsMessage, now: dateti
         raise SiwsError("field_mismatch", "times differ from the issued challenge")
     if now >= issued.expiration_time:
         raise SiwsError("expired", "the challenge has expired")
+
+
+def check_origin(received: SiwsMessage, domain: str, uri: str) -> None:
+    """The message is for the domain and URI this server signs in for (see auth.origin)."""
+    if received.domain != domain:
+        raise SiwsError("domain_mismatch", f"the message is for {received.domain}, not {domain}")
+    if received.uri != uri:
+        raise SiwsError("field_mismatch", "uri differs from this server's sign-in URI")

@@ -9,6 +9,9 @@ and it moves a submission to `confirmed`. The relay's job per pending submission
   re-send can never trade twice; the user signed exactly one transaction);
 * not landed, blockhash expired (and still not landed when checked again) -> `failed`;
 * refused by the node (bad signature, preflight program error) -> `failed` with the reason;
+* refused because the user's own wallet cannot pay (no account, too little SOL for the fee) ->
+  `failed` at once: only the user can fix that, by signing a new trade after funding the wallet
+  (for the backend's own transactions the same errors are retryable: an operator funds the key);
 * RPC unavailable -> left pending for the next pass.
 
 Only submissions younger than `max_age_seconds` are looked at, so a landed trade whose indexer
@@ -25,6 +28,7 @@ from enum import StrEnum
 
 import structlog
 from prometheus_client import Counter
+from solders.transaction_status import TransactionErrorFieldless
 from sqlalchemy import select, update
 
 from marketd.chain.client import (
@@ -48,6 +52,13 @@ RELAY_RESULTS = Counter(
 PENDING = "pending"
 FAILED = "failed"
 MAX_STATUS_BATCH = 256  # getSignatureStatuses limit
+# Runtime refusals that retrying the same signed bytes cannot cure: the user's wallet pays the
+# fee, so a missing account or an empty wallet stays so until the user acts.
+# (a tuple: solders' error enums are not hashable)
+USER_MUST_FIX = (
+    TransactionErrorFieldless.AccountNotFound,
+    TransactionErrorFieldless.InsufficientFundsForFee,
+)
 
 
 class RelayResult(StrEnum):
@@ -155,7 +166,7 @@ class TradeRelay:
             await self.client.send(submission.raw, skip_preflight=self.skip_preflight)
             return RelayResult.SENT
         except TransactionFailed as exc:
-            if exc.retryable:
+            if exc.retryable and exc.err not in USER_MUST_FIX:
                 return self._retry(submission, exc)
             return await self._fail(submission, exc.error_name, exc.reason)
         except BlockhashExpired:

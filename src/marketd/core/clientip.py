@@ -8,11 +8,10 @@ from typing import Any
 
 
 def client_ip(scope: Mapping[str, Any], trusted: list[IPv4Network | IPv6Network]) -> str:
-    peer = scope.get("client")
-    address = peer[0] if peer else "unknown"
-    if not trusted or not _is_trusted(address, trusted):
+    address = _peer(scope)
+    if not from_trusted_proxy(scope, trusted):
         return address
-    forwarded = _header(scope, b"x-forwarded-for")
+    forwarded = header(scope, b"x-forwarded-for")
     if not forwarded:
         return address
     # Walk right to left: each hop was appended by the proxy before it; the first
@@ -24,6 +23,16 @@ def client_ip(scope: Mapping[str, Any], trusted: list[IPv4Network | IPv6Network]
     return hops[0] if hops else address
 
 
+def from_trusted_proxy(scope: Mapping[str, Any], trusted: list[IPv4Network | IPv6Network]) -> bool:
+    """Whether the request came through one of our proxies (its X-Forwarded-* are believed)."""
+    return bool(trusted) and _is_trusted(_peer(scope), trusted)
+
+
+def _peer(scope: Mapping[str, Any]) -> str:
+    peer = scope.get("client")
+    return str(peer[0]) if peer else "unknown"
+
+
 def _is_trusted(address: str, trusted: list[IPv4Network | IPv6Network]) -> bool:
     try:
         parsed = ip_address(address)
@@ -32,7 +41,8 @@ def _is_trusted(address: str, trusted: list[IPv4Network | IPv6Network]) -> bool:
     return any(parsed in network for network in trusted)
 
 
-def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
+def header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    """The first value of a request header (`name` in lower case)."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return str(value.decode("latin-1"))

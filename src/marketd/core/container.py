@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import httpx
 from redis.asyncio import Redis
 
 from marketd.config import Settings
+from marketd.core.address_wallets import AddressWallets, create_address_wallets
 from marketd.core.bus import EventBus, InProcessBus, RedisBus
 from marketd.core.cache import Cache, MemoryCache, RedisCache
 from marketd.core.database import Database, create_engine
@@ -23,8 +25,14 @@ class Container:
     cache: Cache
     bus: EventBus
     limiter: RateLimiter
+    sign_in_limiter: RateLimiter
+    address_wallets: AddressWallets
     locks: Locks
     pages: PageCache
+    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30.0))
+    """One HTTP connection pool for the process's outbound calls (readiness probes, IPFS
+    gateways and stores): a client per call costs a new pool and TLS context (~0.8 MB) each
+    time. Callers pass their own per-request timeouts."""
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -47,10 +55,27 @@ class Container:
             cache, bus = MemoryCache(), InProcessBus()
             locks = MemoryLocks(ttl=settings.lock_ttl_seconds)
             pages = MemoryPageCache()
-        limiter = RateLimiter(create_storage(redis, settings.redis_prefix), settings.rate_limit)
-        return cls(settings, database, redis, cache, bus, limiter, locks, pages)
+        storage = create_storage(redis, settings.redis_prefix)
+        limiter = RateLimiter(storage, settings.rate_limit)
+        sign_in_limiter = RateLimiter(storage, settings.sign_in_rate_limit)
+        address_wallets = create_address_wallets(
+            redis, settings.redis_prefix, settings.ip_wallets_limit, settings.ip_wallets_window
+        )
+        return cls(
+            settings,
+            database,
+            redis,
+            cache,
+            bus,
+            limiter,
+            sign_in_limiter,
+            address_wallets,
+            locks,
+            pages,
+        )
 
     async def close(self) -> None:
+        await self.http.aclose()
         await self.bus.close()
         await self.database.dispose()
         if self.redis is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -99,6 +100,23 @@ _HTTP_TITLES = {
 }
 
 
+_PYDANTIC_PREFIXES = {"value_error": "Value error, ", "assertion_error": "Assertion failed, "}
+
+
+def validation_error(error: Mapping[str, Any]) -> dict[str, str]:
+    """One entry of a 422's `errors`: the field, a message a client can show, pydantic's code.
+
+    Bad JSON names the body (pydantic's location is a character offset into it, and its message
+    the decoder's); a rule's own ValueError text is shown without pydantic's "Value error, "
+    prefix."""
+    code = str(error["type"])
+    if code == "json_invalid":
+        return {"field": "body", "message": "request body is not valid JSON", "code": code}
+    message = str(error["msg"]).removeprefix(_PYDANTIC_PREFIXES.get(code, ""))
+    field = ".".join(str(part) for part in error["loc"])
+    return {"field": field, "message": message, "code": code}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -106,16 +124,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [
-            {
-                "field": ".".join(str(part) for part in error["loc"]),
-                "message": error["msg"],
-                "code": error["type"],
-            }
-            for error in exc.errors()
-        ]
-        fields = ", ".join(e["field"] for e in errors)
-        problem = Problem(f"Invalid request: {fields}", errors=errors)
+        errors = [validation_error(error) for error in exc.errors()]
+        if any(error["code"] == "json_invalid" for error in errors):
+            detail = "The request body is not valid JSON."
+        else:
+            detail = "Invalid request: " + ", ".join(e["field"] for e in errors)
+        problem = Problem(detail, errors=errors)
         problem.status, problem.slug, problem.title = 422, "validation-error", "Validation error"
         return problem_response(problem, request)
 

@@ -1,7 +1,14 @@
 """Per-client request budget (DESIGN: 100/min), shared across instances through Redis.
 
 The client is the signed-in wallet when the request carries a valid session, else the client
-IP. Health, readiness and metrics probes are exempt so a load balancer never locks itself out.
+IP. Health and readiness probes are exempt so a load balancer never locks itself out.
+
+Order, so that no lookup costs I/O for a client over budget: a token the process does not
+remember yet is paid for by the client's address *before* it is looked up (random tokens
+spend the address's budget, not database reads); once resolved, the address must not act for
+more than IP_WALLETS_LIMIT wallets (free keypairs cannot multiply a budget), and the request
+is counted against the wallet. Sign-in (challenge, verify) has its own budget per address
+(SIGN_IN_RATE_LIMIT), apart from every other request.
 
 The budget is `limits`' sliding-window counter, on `limits`' own storage and keys, so any
 `limits` client sees the same windows. Its strategy API takes two calls per request (hit,
@@ -13,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,11 +28,42 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from marketd.core.address_wallets import AddressWallets
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+SIGN_IN_PATHS = frozenset({"/api/auth/challenge", "/api/auth/verify"})
 
-Identify = Callable[[Scope], Awaitable[str]]
+
+class Caller(Protocol):
+    """Who sends a request, as far as the budget needs to know."""
+
+    def address(self, scope: Scope) -> str:
+        """The client's IP (no I/O)."""
+        ...
+
+    def has_token(self, scope: Scope) -> bool: ...
+
+    def remembered(self, scope: Scope) -> str | None:
+        """The wallet of the request's token if this process remembers it (no I/O)."""
+        ...
+
+    async def resolve(self, scope: Scope) -> str | None:
+        """The wallet of the request's token, looked up (I/O); None when invalid."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One request's verdict with what its RateLimit headers say."""
+
+    allowed: bool
+    remaining: int
+    reset_in: int
+    limit: int
+    window: int
+    slug: str = "rate-limited"
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,29 +178,46 @@ class RateLimiter:
         )
         return (counts.acquired, *remaining_and_reset(self.item, counts))
 
+    async def decide(self, identity: str) -> Decision:
+        allowed, remaining, reset_in = await self.hit(identity)
+        detail = "" if allowed else f"Request budget exhausted; retry in {reset_in} s."
+        return Decision(
+            allowed, remaining, reset_in, self.item.amount, self.item.get_expiry(), detail=detail
+        )
+
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, identify: Identify) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        sign_in: RateLimiter,
+        caller: Caller,
+        wallets: AddressWallets,
+    ) -> None:
         self.app = app
         self.limiter = limiter
-        self.identify = identify
+        self.sign_in = sign_in
+        self.caller = caller
+        self.wallets = wallets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        identity = await self.identify(scope)
-        allowed, remaining, reset_in = await self.limiter.hit(identity)
-        limit = self.limiter.item.amount
-        window = self.limiter.item.get_expiry()
+        address = self.caller.address(scope)
+        if scope["path"] in SIGN_IN_PATHS:
+            decision = await self.sign_in.decide(f"signin:{address}")
+        else:
+            decision = await self._decide(scope, address)
         headers = [
-            (b"ratelimit-limit", str(limit).encode()),
-            (b"ratelimit-remaining", str(remaining).encode()),
-            (b"ratelimit-reset", str(reset_in).encode()),
-            (b"ratelimit-policy", f"{limit};w={window}".encode()),
+            (b"ratelimit-limit", str(decision.limit).encode()),
+            (b"ratelimit-remaining", str(decision.remaining).encode()),
+            (b"ratelimit-reset", str(decision.reset_in).encode()),
+            (b"ratelimit-policy", f"{decision.limit};w={decision.window}".encode()),
         ]
-        if not allowed:
-            await _reject(scope, send, headers, reset_in)
+        if not decision.allowed:
+            await _reject(scope, send, headers, decision)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -173,13 +227,47 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
+    async def _decide(self, scope: Scope, address: str) -> Decision:
+        wallet = self.caller.remembered(scope)
+        if wallet is None and self.caller.has_token(scope):
+            # A token this process does not know yet: its address pays before the lookup.
+            gate = await self.limiter.decide(f"ip:{address}")
+            if not gate.allowed:
+                return gate
+            wallet = await self.caller.resolve(scope)
+            if wallet is None:
+                return gate  # an invalid token: the route answers 401, counted once
+            if not await self.wallets.admit(address, wallet):
+                return self._too_many_wallets(gate)
+        if wallet is None:
+            return await self.limiter.decide(f"ip:{address}")
+        return await self.limiter.decide(f"wallet:{wallet}")
 
-async def _reject(scope: Scope, send: Send, headers: list[tuple[bytes, bytes]], retry: int) -> None:
+    def _too_many_wallets(self, gate: Decision) -> Decision:
+        window = math.ceil(self.wallets.window)
+        return Decision(
+            False,
+            gate.remaining,
+            window,
+            gate.limit,
+            gate.window,
+            slug="too-many-wallets",
+            detail=(
+                f"This address already acts for {self.wallets.limit} wallets within "
+                f"{window} s; a new one is not taken until one of them has been idle that long."
+            ),
+        )
+
+
+async def _reject(
+    scope: Scope, send: Send, headers: list[tuple[bytes, bytes]], decision: Decision
+) -> None:
+    retry = decision.reset_in
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + "rate-limited",
+        "type": PROBLEM_BASE + decision.slug,
         "title": "Too many requests",
         "status": 429,
-        "detail": f"Request budget exhausted; retry in {retry} s.",
+        "detail": decision.detail,
         "instance": scope["path"],
     }
     raw = json.dumps(body).encode()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -12,6 +12,13 @@ T = TypeVar("T")
 
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def length_limits(min_length: int, max_length: int) -> dict[str, Any]:
+    """JSON Schema limits of a text that a rule checks (after trimming, or after decoding) rather
+    than pydantic: give the rule's own constants, so the documented limits are the enforced
+    ones and the rule's error (its wording, its `reason`) is what a client sees."""
+    return {"minLength": min_length, "maxLength": max_length}
 
 
 class Page(BaseModel, Generic[T]):

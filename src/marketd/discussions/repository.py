@@ -5,17 +5,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, bindparam, insert, select
+from sqlalchemy import CursorResult, RowMapping, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.keyset import NewestFirst
-from marketd.models import Discussion
+from marketd.discussions.rules import CLOSED_STATES
+from marketd.models import Discussion, Market
 
 _DISCUSSIONS = cast(Table, Discussion.__table__)
-_INSERT = insert(_DISCUSSIONS)
+_MARKETS = cast(Table, Market.__table__)
 _POSTS = _DISCUSSIONS.c
+_INSERT_IF_OPEN = insert(_DISCUSSIONS).from_select(
+    ["id", "market_id", "user_wallet", "content", "created_at"],
+    select(
+        bindparam("id", type_=_POSTS.id.type),
+        _MARKETS.c.id,
+        bindparam("user_wallet", type_=_POSTS.user_wallet.type),
+        bindparam("content", type_=_POSTS.content.type),
+        bindparam("created_at", type_=_POSTS.created_at.type),
+    ).where(
+        _MARKETS.c.id == bindparam("market_id"),
+        _MARKETS.c.state.not_in(sorted(state.value for state in CLOSED_STATES)),
+    ),
+)
+"""The post, inserted only when its market exists and takes posts: one statement, no look-up
+first (posting is a hot write path)."""
 _LIVE = select(
     _POSTS.id, _POSTS.market_id, _POSTS.user_wallet, _POSTS.content, _POSTS.created_at
 ).where(_POSTS.market_id == bindparam("market_id"), _POSTS.deleted_at.is_(None))
@@ -29,10 +45,11 @@ class DiscussionRepository:
 
     async def insert(
         self, post_id: uuid.UUID, market_id: str, wallet: str, content: str, now: datetime
-    ) -> None:
-        """A Core insert: posting is a hot write path and needs no ORM unit of work."""
-        await self.session.execute(
-            _INSERT,
+    ) -> bool:
+        """Whether the post was inserted (False: no such market, or it takes no posts). A Core
+        statement: posting is a hot write path and needs no ORM unit of work."""
+        result = await self.session.execute(
+            _INSERT_IF_OPEN,
             {
                 "id": post_id,
                 "market_id": market_id,
@@ -41,6 +58,7 @@ class DiscussionRepository:
                 "created_at": now,
             },
         )
+        return bool(cast(CursorResult[Any], result).rowcount)
 
     async def get_live(self, post_id: uuid.UUID) -> Discussion | None:
         return await self.session.scalar(

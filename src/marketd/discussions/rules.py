@@ -1,16 +1,25 @@
-"""Discussion content rules (pure)."""
+"""Discussion rules (pure): what a post may contain, and which markets take posts."""
 
 from __future__ import annotations
 
+from marketd.markets.rules import MarketState
+
+MIN_CONTENT = 1
 MAX_CONTENT = 1000
-"""The platform's `discussions.content_max_length` (char_length(content) <= 1000)."""
+"""Characters of a post after trimming (the schema of DiscussionCreate states these): the
+platform's `discussions` checks (`content_not_empty`, `content_max_length`)."""
+
+CLOSED_STATES = frozenset({MarketState.CANCELLED, MarketState.FINALIZED})
+"""Markets whose discussion takes no new posts (409): the question is settled or withdrawn, so
+a post could no longer inform anyone's trade or vote, and the last daily snapshot stays the
+thread's final record. Their threads stay readable, and authors may still delete their posts."""
 
 
 def normalise_content(content: str) -> str:
-    """Trimmed content; raises ValueError when empty or over `MAX_CONTENT` characters after
-    trimming (the platform's `content_not_empty` and `content_max_length` checks)."""
+    """Trimmed content; raises ValueError when empty or over MAX_CONTENT characters after
+    trimming."""
     trimmed = content.strip()
-    if not trimmed:
+    if len(trimmed) < MIN_CONTENT:
         raise ValueError("content is empty after trimming")
     if len(trimmed) > MAX_CONTENT:
         raise ValueError(f"content is longer than {MAX_CONTENT} characters after trimming")

@@ -5,14 +5,16 @@ from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from marketd.core.schemas import Schema
-from marketd.discussions.rules import MAX_CONTENT, normalise_content
+from marketd.core.schemas import Schema, length_limits
+from marketd.discussions.rules import MAX_CONTENT, MIN_CONTENT, normalise_content
 
 
 class DiscussionCreate(Schema):
     market_id: str
     content: str = Field(
-        min_length=1, max_length=MAX_CONTENT * 4, examples=["Resolution source looks solid."]
+        description=f"{MIN_CONTENT}-{MAX_CONTENT:,} characters after trimming surrounding space",
+        json_schema_extra=length_limits(MIN_CONTENT, MAX_CONTENT),
+        examples=["Resolution source looks solid."],
     )
 
     @field_validator("content")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import NoReturn
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.bus import EventBus
-from marketd.core.errors import Forbidden, NotFound
+from marketd.core.errors import Conflict, Forbidden, NotFound
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.discussions.repository import DiscussionRepository
@@ -17,6 +17,10 @@ from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
 from marketd.users.service import UserService
+
+
+class DiscussionClosed(Conflict):
+    slug, title = "discussion-closed", "Discussion closed"
 
 
 class DiscussionService:
@@ -31,6 +35,15 @@ class DiscussionService:
     async def _require_market(self, market_id: str) -> None:
         if not await MarketRepository(self.session).exists(market_id):
             raise NotFound(f"No market with id {market_id}.")
+
+    async def _refuse_post(self, market_id: str) -> NoReturn:
+        """Why a post was not inserted: no such market (404), or it takes no posts (409)."""
+        state = await MarketRepository(self.session).state(market_id)
+        if state is None:
+            raise NotFound(f"No market with id {market_id}.")
+        raise DiscussionClosed(
+            f"The market is {state}: its discussion takes no new posts.", state=state
+        )
 
     async def thread(self, market_id: str, limit: int, cursor: str | None) -> Page[DiscussionOut]:
         after = None
@@ -56,13 +69,10 @@ class DiscussionService:
             content=body.content,
             created_at=datetime.now(UTC),
         )
-        try:
-            # The foreign key checks the market: no lookup before the insert.
-            await self.repository.insert(out.id, out.market_id, wallet, out.content, out.created_at)
-        except IntegrityError:
-            await self.session.rollback()
-            await self._require_market(body.market_id)
-            raise
+        if not await self.repository.insert(
+            out.id, out.market_id, wallet, out.content, out.created_at
+        ):
+            await self._refuse_post(body.market_id)
         await UserService(self.session).touch_active(wallet, out.created_at)
         await self.session.commit()
         if self.cache is not None:

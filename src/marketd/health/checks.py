@@ -13,6 +13,7 @@ does not offer ``getHealth`` (method not found) is asked ``getSlot`` instead. IP
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -42,6 +43,9 @@ class ReadinessSettings(BaseSettings):
     )
 
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    readiness_cache_seconds: float = Field(
+        default=1.0, ge=0, description="How long one probe's result answers /readyz."
+    )
     readiness_optional_checks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Checks reported but not failing readiness (e.g. chain_rpc,ipfs).",
@@ -176,7 +180,38 @@ def readiness_checks(
 
 
 async def check_readiness(container: Container, config: ReadinessSettings) -> Readiness:
+    """Probe every dependency now, through the process's shared HTTP client."""
     timeout = config.readiness_timeout_seconds
-    async with httpx.AsyncClient(timeout=timeout) as http:
-        checks = readiness_checks(container, config, http)
-        return await run_checks(checks, timeout, config.readiness_optional_checks)
+    checks = readiness_checks(container, config, container.http)
+    return await run_checks(checks, timeout, config.readiness_optional_checks)
+
+
+class ReadinessProbe:
+    """The readiness of one process, probed at most once per ``cache_seconds``.
+
+    A load balancer, an orchestrator and a monitor may each ask several times a second, and
+    /readyz is public: without this, every call touches the database, Redis, the RPC node and
+    the IPFS node. Callers that arrive while a probe runs wait for that probe instead of
+    starting their own."""
+
+    def __init__(
+        self,
+        container: Container,
+        config: ReadinessSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.container = container
+        self.config = config
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._last: tuple[float, Readiness] | None = None
+
+    async def readiness(self) -> Readiness:
+        async with self._lock:
+            now = self._clock()
+            if self._last is not None and now - self._last[0] < self.config.readiness_cache_seconds:
+                return self._last[1]
+            result = await check_readiness(self.container, self.config)
+            self._last = (self._clock(), result)
+            return result

@@ -1,23 +1,29 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness and readiness. (Prometheus metrics have a port of their own:
+marketd.core.metrics_server.)"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from marketd.core.deps import ContainerDep
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
-from marketd.health.checks import ReadinessSettings, check_readiness
+from marketd.core.openapi import problems
+from marketd.health.checks import ReadinessProbe, ReadinessSettings
 
 router = APIRouter(tags=["health"])
 
 
-def get_readiness_settings() -> ReadinessSettings:
-    """Read per probe, so a changed environment needs no restart; overridable in tests."""
-    return ReadinessSettings()
+def get_readiness_probe(request: Request, container: ContainerDep) -> ReadinessProbe:
+    """One probe per app, built (and its settings read from the environment) at the first
+    /readyz, so its cached result is shared by every caller."""
+    probe: ReadinessProbe | None = getattr(request.app.state, "readiness_probe", None)
+    if probe is None or probe.container is not container:
+        probe = ReadinessProbe(container, ReadinessSettings())
+        request.app.state.readiness_probe = probe
+    return probe
 
 
 @router.get("/healthz")
@@ -26,14 +32,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
-async def readyz(
-    container: ContainerDep,
-    config: Annotated[ReadinessSettings, Depends(get_readiness_settings)],
-) -> Response:
+@router.get(
+    "/readyz",
+    responses=problems(
+        {503: "`not-ready`: a required dependency is unreachable (`failed`, `checks`)."}
+    ),
+)
+async def readyz(probe: Annotated[ReadinessProbe, Depends(get_readiness_probe)]) -> Response:
     """Ready when the database, Redis, the chain RPC and the IPFS node (each when configured)
-    answer within READINESS_TIMEOUT_SECONDS; checks in READINESS_OPTIONAL_CHECKS only degrade."""
-    readiness = await check_readiness(container, config)
+    answer within READINESS_TIMEOUT_SECONDS; checks in READINESS_OPTIONAL_CHECKS only degrade.
+    One probe's result answers for READINESS_CACHE_SECONDS."""
+    readiness = await probe.readiness()
     checks = readiness.details()
     if readiness.ready:
         status = "degraded" if readiness.degraded else "ready"
@@ -48,8 +57,3 @@ async def readyz(
         "checks": checks,
     }
     return JSONResponse(body, status_code=503, media_type=PROBLEM_MEDIA_TYPE)
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -2,8 +2,9 @@
 
 * `market:<id>` — the `GET /api/markets/{id}` body, rewritten by the indexer after every batch
   that touched the market (so the route is served from cache), read through on a miss;
-* `market:<id>:votes` — the first pages of the market's votes, dropped by every vote on the
-  market (API, chain action confirmed, indexed on-chain vote);
+* `market:<id>:votes` — the first pages of the market's votes, dropped (with `market:<id>`,
+  whose detail shows the live tally) by every vote on the market (API, chain action confirmed,
+  indexed on-chain vote);
 * `market:<id>:discussion` — the first pages of its discussion, dropped by every post and
   delete (kept apart so that the votes on a hot market do not keep dropping its thread);
 * `markets` — the listing's hot pages (one per query), dropped whenever any market changes.
@@ -21,7 +22,7 @@ from starlette.responses import Response
 
 from marketd.core.pages import PageCache, cached_json
 from marketd.markets.repository import MarketRepository
-from marketd.markets.schemas import MarketOut
+from marketd.markets.schemas import MarketDetailOut
 
 DETAIL = "detail"
 LISTING_GROUP = "markets"
@@ -47,11 +48,13 @@ class MarketCache:
     def __init__(self, pages: PageCache) -> None:
         self.pages = pages
 
-    async def get(self, market_id: str) -> MarketOut | None:
+    async def get(self, market_id: str) -> MarketDetailOut | None:
         found = await self.pages.get(market_group(market_id), DETAIL)
-        return None if found.body is None else MarketOut.model_validate_json(found.body)
+        return None if found.body is None else MarketDetailOut.model_validate_json(found.body)
 
-    async def detail(self, market_id: str, render: Callable[[], Awaitable[MarketOut]]) -> Response:
+    async def detail(
+        self, market_id: str, render: Callable[[], Awaitable[MarketDetailOut]]
+    ) -> Response:
         group = market_group(market_id)
         return await cached_json(self.pages, group, DETAIL, READ_THROUGH_TTL_SECONDS, render)
 
@@ -76,7 +79,8 @@ class MarketCache:
         await self.pages.drop(*(market_group(market_id) for market_id in market_ids))
 
     async def drop_votes(self, market_id: str) -> None:
-        await self.pages.drop(votes_group(market_id))
+        """After a vote: the votes pages, and the detail (its live tally)."""
+        await self.pages.drop(votes_group(market_id), market_group(market_id))
 
     async def drop_discussion(self, market_id: str) -> None:
         await self.pages.drop(discussion_group(market_id))
@@ -94,8 +98,8 @@ class MarketCache:
         )
         version_of = dict(zip(ids, versions, strict=False))
         count = 0
-        for row in await MarketRepository(session).get_many(ids):
-            body = MarketOut.of_row(row).model_dump_json().encode()
+        for row in await MarketRepository(session).details(ids):
+            body = MarketDetailOut.of_row(row).model_dump_json().encode()
             group = market_group(row["id"])
             await self.pages.put(group, DETAIL, version_of[row["id"]], body, INDEXED_TTL_SECONDS)
             count += 1

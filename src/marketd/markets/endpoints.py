@@ -8,12 +8,19 @@ from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
+from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
 from marketd.markets.dependencies import MarketCacheDep as Cache
 from marketd.markets.repository import MarketFilter
-from marketd.markets.rules import MarketState
-from marketd.markets.schemas import MarketCreate, MarketOut, MarketSort, PriceHistoryOut
+from marketd.markets.rules import CATEGORY_CHARS, MarketState
+from marketd.markets.schemas import (
+    MarketCreate,
+    MarketDetailOut,
+    MarketOut,
+    MarketSort,
+    PriceHistoryOut,
+)
 from marketd.markets.service import MarketService
 from marketd.trades.schemas import TradeOut
 from marketd.trades.service import TradeService
@@ -34,12 +41,18 @@ async def market_service(
 Markets = Annotated[MarketService, Depends(market_service)]
 
 
-@router.get("", response_model=Page[MarketOut])
+@router.get(
+    "",
+    response_model=Page[MarketOut],
+    responses=problems(
+        {422: "Also `invalid-cursor`: the cursor is malformed or from another listing."}
+    ),
+)
 async def list_markets(
     container: ContainerDep,
     cache: Cache,
     state: MarketState | None = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=CATEGORY_CHARS[1])] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the question")] = None,
     sort: MarketSort = MarketSort.NEWEST,
     limit: Limit = DEFAULT_LIMIT,
@@ -62,11 +75,17 @@ async def list_markets(
     return await cache.listing(hot_page, render)
 
 
-@router.get("/{market_id}", response_model=MarketOut)
+@router.get(
+    "/{market_id}",
+    response_model=MarketDetailOut,
+    responses=problems({404: "No market with this id."}),
+)
 async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> Response:
-    """One market (served from the market cache the indexer keeps current)."""
+    """One market (served from the market cache the indexer keeps current): `votes` is the live
+    tally of off-chain votes (a vote refreshes it at once), `on_chain_votes` the counts
+    recorded on chain once voting was decided."""
 
-    async def render() -> MarketOut:
+    async def render() -> MarketDetailOut:
         async with container.database.session(read_only=True) as session:
             markets = MarketService(session, container.settings, container.bus)
             return await markets.get_market(market_id)
@@ -74,13 +93,34 @@ async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> R
     return await cache.detail(market_id, render)
 
 
-@router.post("", response_model=MarketOut, status_code=status.HTTP_201_CREATED)
-async def propose_market(body: MarketCreate, wallet: CurrentWallet, markets: Markets) -> MarketOut:
+@router.post(
+    "",
+    response_model=MarketDetailOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(
+        {
+            422: "Also `invalid-range` (`field`): `closes_at` is not in the future, or "
+            "`resolver_wallet` is not a Solana address."
+        }
+    ),
+)
+async def propose_market(
+    body: MarketCreate, wallet: CurrentWallet, markets: Markets
+) -> MarketDetailOut:
     """Register a proposed market (state PROPOSED) created by the signed-in wallet."""
     return await markets.propose(wallet, body)
 
 
-@router.get("/{market_id}/trades", response_model=Page[TradeOut])
+@router.get(
+    "/{market_id}/trades",
+    response_model=Page[TradeOut],
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
+        }
+    ),
+)
 async def market_trades(
     market_id: str,
     session: SessionDep,
@@ -92,7 +132,16 @@ async def market_trades(
     return await TradeService(session, container.settings).market_trades(market_id, limit, cursor)
 
 
-@router.get("/{market_id}/votes", response_model=MarketVotesOut)
+@router.get(
+    "/{market_id}/votes",
+    response_model=MarketVotesOut,
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
+        }
+    ),
+)
 async def market_votes(
     market_id: str,
     container: ContainerDep,
@@ -112,7 +161,17 @@ async def market_votes(
     return await cache.votes(market_id, hot_page, render)
 
 
-@router.get("/{market_id}/prices", response_model=PriceHistoryOut)
+@router.get(
+    "/{market_id}/prices",
+    response_model=PriceHistoryOut,
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-range` (`field`): `from` is not before `to`, or the range "
+            "needs more than 1,000 buckets of `interval`.",
+        }
+    ),
+)
 async def market_prices(
     market_id: str,
     markets: Markets,

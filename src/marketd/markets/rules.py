@@ -1,4 +1,5 @@
-"""Market rules with no I/O: the lifecycle state machine and the price-history buckets."""
+"""Market rules with no I/O: the lifecycle state machine, what a proposed market's text may be,
+and the price-history buckets."""
 
 from __future__ import annotations
 
@@ -49,14 +50,38 @@ Category = Literal["politics", "sports", "crypto", "science", "entertainment", "
 """The platform's categories (its `markets.valid_category` check); a market names one."""
 CATEGORIES: tuple[str, ...] = get_args(Category)
 DEFAULT_CATEGORY: Category = "other"
-QUESTION_LENGTH = (10, 200)  # the platform's `question_length` check, in characters
-MAX_DESCRIPTION = 2000  # the platform's `description_length` check
 
 LIVE_STATES = frozenset({MarketState.ACTIVE, MarketState.RESOLVING, MarketState.DISPUTED})
 
 
 def can_transition(current: MarketState, target: MarketState) -> bool:
     return target in TRANSITIONS[current]
+
+
+QUESTION_CHARS = (10, 200)
+"""A question's length after trimming surrounding space (the platform's `question_length`)."""
+DESCRIPTION_MAX_CHARS = 2000  # the platform's `description_length`
+CATEGORY_CHARS = (1, 64)  # a listing's category filter
+MAX_TAGS = 10
+TAG_CHARS = (1, 32)
+"""A tag's length after trimming (tags are kept lower-case, once each)."""
+
+
+def normalise_question(question: str) -> str:
+    trimmed = question.strip()
+    low, high = QUESTION_CHARS
+    if not low <= len(trimmed) <= high:
+        raise ValueError(f"question must have {low}-{high} characters")
+    return trimmed
+
+
+def normalise_tags(tags: Iterable[str]) -> list[str]:
+    """Trimmed, lower-case, each once, sorted; raises ValueError for an empty or long tag."""
+    cleaned = [tag.strip().lower() for tag in tags]
+    low, high = TAG_CHARS
+    if any(not low <= len(tag) <= high for tag in cleaned):
+        raise ValueError(f"tags must be {low}-{high} characters")
+    return sorted(set(cleaned))
 
 
 PRICE_QUANTUM = Decimal("0.000000001")

@@ -3,18 +3,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Self
 
 from pydantic import AwareDatetime, Field, field_validator
 
-from marketd.core.schemas import Price, Schema
-from marketd.markets.rules import (
-    DEFAULT_CATEGORY,
-    MAX_DESCRIPTION,
-    QUESTION_LENGTH,
-    Category,
-    MarketState,
-)
+from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
+from marketd.core.schemas import Price, Schema, length_limits
+from marketd.markets import rules
+from marketd.markets.rules import Category, MarketState
 
 
 class MarketSort(enum.StrEnum):
@@ -23,7 +19,48 @@ class MarketSort(enum.StrEnum):
     CLOSING_SOON = "closing_soon"
 
 
+class ProposalVotesOut(Schema):
+    likes: int
+    dislikes: int
+    total: int
+
+
+class DisputeVotesOut(Schema):
+    agree: int
+    disagree: int
+    total: int
+
+
+class VoteCountsOut(Schema):
+    proposal: ProposalVotesOut
+    dispute: DisputeVotesOut
+
+    @classmethod
+    def of(cls, proposal_yes: int, proposal_no: int, dispute_yes: int, dispute_no: int) -> Self:
+        return cls(
+            proposal=ProposalVotesOut(
+                likes=proposal_yes, dislikes=proposal_no, total=proposal_yes + proposal_no
+            ),
+            dispute=DisputeVotesOut(
+                agree=dispute_yes, disagree=dispute_no, total=dispute_yes + dispute_no
+            ),
+        )
+
+
+_ON_CHAIN_COLUMNS = ("proposal_likes", "proposal_dislikes", "dispute_agree", "dispute_disagree")
+LIVE_COLUMNS = (
+    "live_proposal_yes",
+    "live_proposal_total",
+    "live_dispute_yes",
+    "live_dispute_total",
+)
+"""The live tallies a detail read adds to the market's columns (markets.repository)."""
+
+
 class MarketOut(Schema):
+    """A market as listed. `on_chain_votes` are the counts recorded on chain; the live tally of
+    off-chain votes is on the detail (`MarketDetailOut.votes`) and `/votes`."""
+
     id: str
     on_chain_address: str
     question: str
@@ -44,10 +81,10 @@ class MarketOut(Schema):
     proposed_outcome: bool | None
     final_outcome: bool | None
     ipfs_evidence_hash: str | None
-    proposal_likes: int
-    proposal_dislikes: int
-    dispute_agree: int
-    dispute_disagree: int
+    on_chain_votes: VoteCountsOut = Field(
+        description="The vote counts recorded in the market's account on chain: the tally the "
+        "backend submitted once voting was decided (0 until then), not the live votes."
+    )
     created_at: datetime
     approved_at: datetime | None
     activated_at: datetime | None
@@ -58,41 +95,76 @@ class MarketOut(Schema):
     closes_at: datetime | None = None
 
     @classmethod
-    def of_row(cls, row: Mapping[Any, Any]) -> MarketOut:
-        """A market as the repository reads it: its columns and `closes_at`."""
-        return cls.model_validate(dict(row))
+    def of_row(cls, row: Mapping[Any, Any]) -> Self:
+        """A market as the repository reads it: its columns and `closes_at` (and, for the
+        detail, the live tallies)."""
+        values = dict(row)
+        recorded = (int(values.pop(column)) for column in _ON_CHAIN_COLUMNS)
+        values["on_chain_votes"] = VoteCountsOut.of(*recorded)
+        return cls.model_validate(values)
+
+
+class MarketDetailOut(MarketOut):
+    """One market: what the listing shows, and the live tally of its off-chain votes."""
+
+    votes: VoteCountsOut = Field(
+        description="Live tally of the off-chain votes (what /api/markets/{id}/votes counts), "
+        "current with every vote."
+    )
+
+    @classmethod
+    def of_row(cls, row: Mapping[Any, Any]) -> Self:
+        values = dict(row)
+        proposal_yes, proposal_total, dispute_yes, dispute_total = (
+            int(values.pop(column)) for column in LIVE_COLUMNS
+        )
+        values["votes"] = VoteCountsOut.of(
+            proposal_yes, proposal_total - proposal_yes, dispute_yes, dispute_total - dispute_yes
+        )
+        return super().of_row(values)
+
+
+Tag = Annotated[str, Field(json_schema_extra=length_limits(*rules.TAG_CHARS))]
+Wallet = Annotated[
+    str, Field(json_schema_extra=length_limits(WALLET_MIN_CHARS, WALLET_MAX_CHARS))
+]  # checked by the service, which names the field in its 422
 
 
 class MarketCreate(Schema):
     question: str = Field(
-        min_length=QUESTION_LENGTH[0],
-        max_length=QUESTION_LENGTH[1] * 4,  # checked after trimming, below
+        description="{}-{} characters after trimming surrounding space".format(
+            *rules.QUESTION_CHARS
+        ),
+        json_schema_extra=length_limits(*rules.QUESTION_CHARS),
         examples=["Will SOL close above $300 on 2027-01-01?"],
     )
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
-    category: Category = Field(default=DEFAULT_CATEGORY, examples=["crypto"])
-    tags: list[str] = Field(default_factory=list, max_length=10)
-    resolver_wallet: str | None = None
+    description: str | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
+    category: Category = Field(
+        default=rules.DEFAULT_CATEGORY,
+        description="One of the platform's categories",
+        examples=["crypto"],
+    )
+    tags: list[Tag] = Field(
+        default_factory=list,
+        max_length=rules.MAX_TAGS,
+        description="Kept trimmed, lower-case, each once; {}-{} characters each".format(
+            *rules.TAG_CHARS
+        ),
+    )
+    resolver_wallet: Wallet | None = Field(default=None, description="Defaults to the creator")
     b_parameter: int = Field(default=100_000_000_000, gt=0, le=2**63 - 1)
     initial_liquidity: int = Field(default=0, ge=0, le=2**63 - 1)
     closes_at: AwareDatetime | None = None
 
     @field_validator("question")
     @classmethod
-    def _strip(cls, value: str) -> str:
-        stripped = value.strip()
-        low, high = QUESTION_LENGTH
-        if not low <= len(stripped) <= high:
-            raise ValueError(f"question must have {low} to {high} characters")
-        return stripped
+    def _question(cls, value: str) -> str:
+        return rules.normalise_question(value)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        cleaned = [tag.strip().lower() for tag in value]
-        if any(not tag or len(tag) > 32 for tag in cleaned):
-            raise ValueError("tags must be 1-32 characters")
-        return sorted(set(cleaned))
+        return rules.normalise_tags(value)
 
 
 class PriceBucketOut(Schema):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from solders.pubkey import Pubkey
-from sqlalchemy import RowMapping
+from sqlalchemy import RowMapping, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.auth.siws import SiwsError, parse_wallet
@@ -23,7 +23,9 @@ from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketFilter, MarketRepository
 from marketd.markets.rules import MarketState
 from marketd.markets.schemas import (
+    LIVE_COLUMNS,
     MarketCreate,
+    MarketDetailOut,
     MarketOut,
     MarketSort,
     PriceBucketOut,
@@ -37,6 +39,9 @@ _CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {
     MarketSort.VOLUME: (int, str),
     MarketSort.CLOSING_SOON: (datetime, str),
 }
+
+
+_MARKET_COLUMNS = cast(Table, Market.__table__).columns
 
 
 class InvalidRange(BadRequest):
@@ -74,17 +79,17 @@ class MarketService:
         items = [MarketOut.of_row(row) for row in page]
         return Page[MarketOut](items=items, next_cursor=next_cursor)
 
-    async def get_market(self, market_id: str) -> MarketOut:
-        row = await self.repository.get(market_id)
+    async def get_market(self, market_id: str) -> MarketDetailOut:
+        row = await self.repository.detail(market_id)
         if row is None:
             raise NotFound(f"No market with id {market_id}.")
-        return MarketOut.of_row(row)
+        return MarketDetailOut.of_row(row)
 
     async def require_market(self, market_id: str) -> None:
         if not await self.repository.exists(market_id):
             raise NotFound(f"No market with id {market_id}.")
 
-    async def propose(self, wallet: str, body: MarketCreate) -> MarketOut:
+    async def propose(self, wallet: str, body: MarketCreate) -> MarketDetailOut:
         now = datetime.now(UTC)
         if body.closes_at is not None and body.closes_at <= now:
             raise InvalidRange("closes_at must be in the future.", field="closes_at")
@@ -121,8 +126,9 @@ class MarketService:
         )
         await self.repository.add(market, body.closes_at)
         await self.session.commit()
-        out = MarketOut.model_validate(market)
-        out.closes_at = body.closes_at
+        columns = {column.key: getattr(market, column.key) for column in _MARKET_COLUMNS}
+        no_votes = dict.fromkeys(LIVE_COLUMNS, 0)
+        out = MarketDetailOut.of_row(columns | no_votes | {"closes_at": body.closes_at})
         if self.cache is not None:
             await self.cache.drop_listing()
         await self.bus.publish(

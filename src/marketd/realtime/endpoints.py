@@ -11,6 +11,7 @@ router = APIRouter(tags=["realtime"])
 
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    """Per-market live events; protocol in `marketd.realtime.protocol`."""
+    """Per-market live events; protocol in `marketd.realtime.protocol`, for API users in
+    `websocket.md` (see `marketd.realtime.docs`)."""
     realtime: Realtime = websocket.app.state.realtime
     await realtime.serve(websocket)

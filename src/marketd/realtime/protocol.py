@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 MAX_MESSAGE_CHARS = 4096
 MAX_MARKET_ID_CHARS = 64
 MAX_TOKEN_CHARS = 512
+MAX_SEQ = 2**53 - 1
+"""The largest `sinceSeq` (JavaScript's largest safe integer): a market's seq never gets near it,
+and both event logs answer anything up to it the same way (Redis stream ids refuse > 2^64)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ def parse_client_message(text: str) -> ClientMessage:
         data = json.loads(text)
     except ValueError as exc:
         raise ProtocolError("invalid_json", "The message is not valid JSON.") from exc
+    except RecursionError as exc:  # e.g. "[[[[...]]]]" nested past the parser's depth
+        raise ProtocolError("invalid_json", "The message is nested too deeply.") from exc
     if not isinstance(data, dict):
         raise ProtocolError("invalid_message", "A message is a JSON object with a `type`.")
     kind = data.get("type")
@@ -80,7 +85,7 @@ def parse_client_message(text: str) -> ClientMessage:
         return Ping(data.get("id"))
     if kind == "auth":
         token = data.get("token")
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        if not _is_text(token) or not token or len(token) > MAX_TOKEN_CHARS:
             raise ProtocolError("invalid_message", "`auth` needs a `token` string.")
         return Auth(token)
     raise ProtocolError("unknown_type", f"Unknown message type {str(kind)[:40]!r}.")
@@ -88,18 +93,32 @@ def parse_client_message(text: str) -> ClientMessage:
 
 def _market_id(data: dict[str, Any]) -> str:
     market_id = data.get("marketId")
-    if not isinstance(market_id, str) or not 0 < len(market_id) <= MAX_MARKET_ID_CHARS:
+    if not _is_text(market_id) or not 0 < len(market_id) <= MAX_MARKET_ID_CHARS:
         raise ProtocolError("invalid_message", "`marketId` must be a non-empty string.")
     return market_id
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    """A string that can leave the process: JSON may carry lone surrogates ("\\ud800"), which
+    no UTF-8 encoder (Redis, PostgreSQL, the socket) accepts; NUL is refused by PostgreSQL."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _since_seq(data: dict[str, Any]) -> int | None:
     since = data.get("sinceSeq")
     if since is None:
         return None
-    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
         raise ProtocolError(
-            "invalid_message", "`sinceSeq` must be a non-negative integer.", data.get("marketId")
+            "invalid_message",
+            f"`sinceSeq` must be an integer from 0 to {MAX_SEQ}.",
+            data.get("marketId") if _is_text(data.get("marketId")) else None,
         )
     return since
 

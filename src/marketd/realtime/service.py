@@ -21,6 +21,7 @@ from marketd.core.clientip import client_ip
 from marketd.core.container import Container
 from marketd.markets.service import MarketService
 from marketd.realtime import protocol
+from marketd.realtime.budget import MessageBudget
 from marketd.realtime.buffer import EventLog, MemoryEventLog, RedisEventLog
 from marketd.realtime.fanout import Fanout
 from marketd.realtime.hub import CLIENT_GONE, GOING_AWAY, POLICY_VIOLATION, Connection, Hub
@@ -93,7 +94,13 @@ class Realtime:
             await websocket.close(POLICY_VIOLATION, "too many connections from this address")
             return
         session = ClientSession(
-            connection, self.hub, self.event_log, self._read_market, self._read_token, self._reads
+            connection,
+            self.hub,
+            self.event_log,
+            self._read_market,
+            self._read_token,
+            self._reads,
+            MessageBudget(self.settings.message_rate, self.settings.message_burst),
         )
         reader = asyncio.create_task(self._read_loop(websocket, session))
         try:

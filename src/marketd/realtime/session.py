@@ -26,6 +26,7 @@ import structlog
 
 from marketd.core.errors import NotFound
 from marketd.realtime import protocol
+from marketd.realtime.budget import MessageBudget
 from marketd.realtime.buffer import EventLog, Replay
 from marketd.realtime.hub import Connection, Hub
 from marketd.realtime.protocol import Auth, Ping, ProtocolError, Subscribe, Unsubscribe
@@ -57,6 +58,7 @@ class ClientSession:
         read_market: MarketReader,
         read_token: TokenReader,
         reads: asyncio.Semaphore,
+        budget: MessageBudget,
     ) -> None:
         self.connection = connection
         self._hub = hub
@@ -64,9 +66,19 @@ class ClientSession:
         self._read_market = read_market
         self._read_token = read_token
         self._reads = reads
+        self._budget = budget
 
     async def handle(self, text: str) -> None:
         """Answer one text frame; every failure becomes an `error` frame."""
+        if not self._budget.take():
+            self.connection.send(
+                protocol.error(
+                    "rate_limited",
+                    f"At most {self._budget.rate:g} messages a second "
+                    f"(bursts of {self._budget.burst}); this one was ignored.",
+                )
+            )
+            return
         try:
             message = protocol.parse_client_message(text)
             if isinstance(message, Subscribe):

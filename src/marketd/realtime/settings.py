@@ -16,6 +16,14 @@ class RealtimeSettings(BaseSettings):
     send_buffer_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Queued bytes before a slow client is dropped."
     )
+    message_rate: float = Field(
+        default=10.0, gt=0, description="Client frames per second per connection, on average."
+    )
+    message_burst: int = Field(
+        default=60,
+        ge=1,
+        description="Client frames in a burst (a page subscribing to its markets).",
+    )
     heartbeat_seconds: float = Field(default=25.0, gt=0)
     replay_events: int = Field(default=DEFAULT_MAX_EVENTS, ge=1, description="Buffer per market.")
     state_cache_seconds: int = Field(default=2, ge=1)

@@ -40,6 +40,9 @@ class SnapshotSettings(BaseSettings):
     snapshot_cron: str = "0 0 * * *"
     prune_cron: str = "30 1 * * *"
     snapshot_lock_ttl_seconds: float = 300.0
+    # Rows left pending by an interrupted run are uploaded at worker start and then this often
+    # (whenever the lock is free), not only by the next day's run.
+    snapshot_retry_seconds: float = Field(default=300.0, gt=0)
     snapshot_market_states: Annotated[list[MarketState], NoDecode] = Field(
         default_factory=lambda: sorted(LIVE_STATES)
     )

@@ -2,8 +2,11 @@
 
 ``run_snapshot`` is what the scheduler, the CLI (``marketd snapshot [--market ID] [--date D]``)
 and tests call: it takes the ``snapshots`` lock (returning None at once when another instance
-holds it), builds the configured stores and archives the day. ``snapshot_jobs`` lists the cron
-jobs of this domain (snapshot, prune) for the worker process to schedule.
+holds it), builds the configured stores and archives the day. ``run_pending`` only uploads the
+rows an interrupted run left pending (same lock). ``snapshot_jobs`` lists the jobs of this
+domain for the worker process to schedule: the daily snapshot and prune, and the pending
+catch-up, which runs at worker start and every ``SNAPSHOT_RETRY_SECONDS``, so a run killed
+mid-upload is finished as soon as its lock is free, not a day later.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from datetime import UTC, date, datetime
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from marketd.core.container import Container
 from marketd.snapshots.config import SnapshotSettings, snapshot_config
@@ -43,8 +48,46 @@ async def run_snapshot(
     closed afterwards) and ``now`` are for tests and benchmarks.
     """
     config = config or snapshot_config(container.settings)
-    now = now or datetime.now(UTC)
-    day = day or last_complete_day(now)
+    moment = now or datetime.now(UTC)
+    target = day or last_complete_day(moment)
+
+    async def archive(service: SnapshotService, should_stop: Callable[[], bool]) -> SnapshotRun:
+        return await service.run(target, market_id, now=moment, should_stop=should_stop)
+
+    return await _locked(container, config, stores, archive, target)
+
+
+async def run_pending(
+    container: Container,
+    *,
+    config: SnapshotSettings | None = None,
+    stores: SnapshotStores | None = None,
+) -> SnapshotRun | None:
+    """Upload what an interrupted run left ``pending`` (any day), under the snapshot lock.
+
+    None when another instance holds the lock (it pins the same rows itself)."""
+    config = config or snapshot_config(container.settings)
+    today = datetime.now(UTC).date()
+
+    async def catch_up(service: SnapshotService, should_stop: Callable[[], bool]) -> SnapshotRun:
+        run = SnapshotRun(day=today)
+        await service.pin_pending(run, should_stop=should_stop)
+        if run.pinned or run.failed:
+            await log.ainfo("snapshot catch-up", pinned=len(run.pinned), failed=len(run.failed))
+        return run
+
+    return await _locked(container, config, stores, catch_up, today)
+
+
+async def _locked(
+    container: Container,
+    config: SnapshotSettings,
+    stores: SnapshotStores | None,
+    work: Callable[[SnapshotService, Callable[[], bool]], Awaitable[SnapshotRun]],
+    day: date,
+) -> SnapshotRun | None:
+    """Run ``work`` holding the ``snapshots`` lock with the configured stores (built and closed
+    here unless given); None at once when another instance holds the lock."""
     async with container.locks.hold(SNAPSHOT_LOCK, config.snapshot_lock_ttl_seconds) as lease:
         if lease is None:
             await log.ainfo("snapshot skipped: another instance holds the lock", day=str(day))
@@ -53,7 +96,7 @@ async def run_snapshot(
         stores = stores or build_stores(container.settings, config)
         try:
             service = SnapshotService(container.database, container.bus, stores, config)
-            return await service.run(day, market_id, now=now, should_stop=lease.lost.is_set)
+            return await work(service, lease.lost.is_set)
         finally:
             if owned:
                 await stores.aclose()
@@ -61,15 +104,18 @@ async def run_snapshot(
 
 @dataclass(frozen=True)
 class Job:
-    """A periodic job: the worker adds ``run`` to its scheduler under ``trigger``."""
+    """A periodic job: the worker adds ``run`` to its scheduler under ``trigger`` (and runs it
+    once at start too when ``at_start``)."""
 
     name: str
-    trigger: CronTrigger
+    trigger: BaseTrigger
     run: Callable[[], Awaitable[None]]
+    at_start: bool = False
 
 
 def snapshot_jobs(container: Container, config: SnapshotSettings | None = None) -> list[Job]:
-    """The daily snapshot and prune jobs, on their configured crontabs (UTC)."""
+    """The daily snapshot and prune jobs, on their configured crontabs (UTC), and the pending
+    catch-up (at start, then every ``snapshot_retry_seconds``)."""
     config = config or snapshot_config(container.settings)
 
     async def snapshot() -> None:
@@ -78,15 +124,25 @@ def snapshot_jobs(container: Container, config: SnapshotSettings | None = None) 
     async def prune() -> None:
         await run_prune(container, config=config)
 
+    async def pending() -> None:
+        await run_pending(container, config=config)
+
     return [
         Job("snapshot", CronTrigger.from_crontab(config.snapshot_cron, timezone=UTC), snapshot),
         Job("prune", CronTrigger.from_crontab(config.prune_cron, timezone=UTC), prune),
+        Job(
+            "snapshot-pending",
+            IntervalTrigger(seconds=config.snapshot_retry_seconds, timezone=UTC),
+            pending,
+            at_start=True,
+        ),
     ]
 
 
 def schedule(scheduler: AsyncIOScheduler, jobs: list[Job]) -> None:
     """Add jobs so that a late or missed firing runs once (coalesced), never concurrently."""
     for job in jobs:
+        start: dict[str, datetime] = {"next_run_time": datetime.now(UTC)} if job.at_start else {}
         scheduler.add_job(
             job.run,
             job.trigger,
@@ -96,6 +152,7 @@ def schedule(scheduler: AsyncIOScheduler, jobs: list[Job]) -> None:
             max_instances=1,
             misfire_grace_time=3600,
             replace_existing=True,
+            **start,
         )
 
 

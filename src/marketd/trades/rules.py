@@ -16,6 +16,8 @@ from marketd.chain.errors import CoderError
 from marketd.chain.idl import IdlCoder
 
 MAX_TRANSACTION_BYTES = 1232  # Solana's packet limit
+MAX_TRANSACTION_BASE64 = 4 * -(-MAX_TRANSACTION_BYTES // 3)
+"""Characters of the longest base64 text that can decode to MAX_TRANSACTION_BYTES."""
 
 
 class TradeType(enum.StrEnum):

@@ -7,14 +7,17 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlalchemy import Row
 
-from marketd.core.schemas import Price, Schema
+from marketd.core.schemas import Price, Schema, length_limits
 from marketd.models import Trade
+from marketd.trades.rules import MAX_TRANSACTION_BASE64, MAX_TRANSACTION_BYTES
 
 
 class TradeSubmit(Schema):
     market_id: str
     transaction: str = Field(
-        min_length=1, max_length=4096, description="base64 of the wallet-signed transaction"
+        description=f"base64 of the wallet-signed transaction (at most {MAX_TRANSACTION_BYTES:,} "
+        "bytes: Solana's packet limit)",
+        json_schema_extra=length_limits(1, MAX_TRANSACTION_BASE64),
     )
 
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from marketd.core.deps import SessionDep
+from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Page
 from marketd.trades.schemas import TradeOut
@@ -15,13 +16,21 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-@router.get("/{wallet}", response_model=UserOut)
+@router.get(
+    "/{wallet}", response_model=UserOut, responses=problems({404: "No user with this wallet."})
+)
 async def user_profile(wallet: str, session: SessionDep) -> UserOut:
     """A wallet's profile and activity totals."""
     return await UserReadService(session).profile(wallet)
 
 
-@router.get("/{wallet}/trades", response_model=Page[TradeOut])
+@router.get(
+    "/{wallet}/trades",
+    response_model=Page[TradeOut],
+    responses=problems(
+        {422: "Also `invalid-cursor`: the cursor is malformed or from another listing."}
+    ),
+)
 async def user_trades(
     wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[TradeOut]:
@@ -29,7 +38,13 @@ async def user_trades(
     return await UserReadService(session).trades(wallet, limit, cursor)
 
 
-@router.get("/{wallet}/votes", response_model=Page[UserVoteOut])
+@router.get(
+    "/{wallet}/votes",
+    response_model=Page[UserVoteOut],
+    responses=problems(
+        {422: "Also `invalid-cursor`: the cursor is malformed or from another listing."}
+    ),
+)
 async def user_votes(
     wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[UserVoteOut]:
@@ -37,7 +52,13 @@ async def user_votes(
     return await UserReadService(session).votes(wallet, limit, cursor)
 
 
-@router.get("/{wallet}/positions", response_model=Page[PositionOut])
+@router.get(
+    "/{wallet}/positions",
+    response_model=Page[PositionOut],
+    responses=problems(
+        {422: "Also `invalid-cursor`: the cursor is malformed or from another listing."}
+    ),
+)
 async def user_positions(
     wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[PositionOut]:

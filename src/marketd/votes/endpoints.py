@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
+from marketd.core.openapi import problems
 from marketd.markets.dependencies import MarketCacheDep
 from marketd.votes.rules import VoteKind
 from marketd.votes.schemas import VoteAccepted, VoteCreate
@@ -12,7 +13,17 @@ from marketd.votes.service import VoteService
 router = APIRouter(prefix="/api/votes", tags=["votes"])
 
 
-@router.post("/proposal", response_model=VoteAccepted)
+@router.post(
+    "/proposal",
+    response_model=VoteAccepted,
+    responses=problems(
+        {
+            404: "No market with this `market_id`.",
+            409: "`voting-closed`: the market is not PROPOSED (`state`); `voted-on-chain`: "
+            "this wallet's on-chain vote for the market is final.",
+        }
+    ),
+)
 async def vote_on_proposal(
     body: VoteCreate,
     wallet: CurrentWallet,
@@ -26,7 +37,17 @@ async def vote_on_proposal(
     )
 
 
-@router.post("/dispute", response_model=VoteAccepted)
+@router.post(
+    "/dispute",
+    response_model=VoteAccepted,
+    responses=problems(
+        {
+            404: "No market with this `market_id`.",
+            409: "`voting-closed`: the market is not DISPUTED (`state`); `voted-on-chain`: "
+            "this wallet's on-chain vote for the market is final.",
+        }
+    ),
+)
 async def vote_on_dispute(
     body: VoteCreate,
     wallet: CurrentWallet,

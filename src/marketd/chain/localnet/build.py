@@ -1,11 +1,13 @@
-"""Rebuild the stand-in program: ``python -m marketd.chain.localnet.build [--check]``.
+"""Rebuild the local programs: ``python -m marketd.chain.localnet.build [--check] [--program P]``.
 
-Compiles ``program/zmart_standin.c`` with clang-14 for ``bpfel`` and links the object with
-:mod:`marketd.chain.localnet.sbf_link` into ``zmart_standin.so``. ``--check`` rebuilds in
-a temporary directory and fails when the bytes differ from the committed artifact, so CI
-proves the artifact comes from the sources. clang runs from the program directory with
-relative paths and no debug info, which keeps its output byte-identical across machines
-with the same clang version.
+Compiles ``program/zmart_standin.c`` (the stand-in) and ``program/zmart_twin.c`` (the faithful
+twin of zmart_core, twice: as deployed, and with ``-DZMART_FIXED_PROGRAM`` for the intended
+behaviour of its runtime defects) with clang-14 for ``bpfel`` and links each object with
+:mod:`marketd.chain.localnet.sbf_link` into ``zmart_standin.so`` / ``zmart_twin.so`` /
+``zmart_twin_fixed.so``. ``--check`` rebuilds in a temporary directory and fails when the
+bytes differ from a committed artifact, so CI proves the artifacts come from the sources.
+clang runs from the program directory with relative paths and no debug info, which keeps its
+output byte-identical across machines with the same clang version.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from marketd.chain.localnet.sbf_link import link
@@ -39,6 +42,45 @@ CLANG_FLAGS = (
     "-Wextra",
     "-Werror",
 )
+
+
+@dataclass(frozen=True)
+class ProgramBuild:
+    """One SBF artifact: which C file, which extra clang flags, where the .so lives."""
+
+    name: str
+    source: str
+    artifact: Path
+    extra_flags: tuple[str, ...] = ()
+
+
+# The twin's shared headers hold helpers not every family uses.
+_TWIN_FLAGS = ("-Wno-unused-function",)
+STANDIN = ProgramBuild("standin", SOURCE_NAME, ARTIFACT)
+TWIN = ProgramBuild("twin", "zmart_twin.c", LOCALNET_DIR / "zmart_twin.so", _TWIN_FLAGS)
+TWIN_FIXED = ProgramBuild(
+    "twin-fixed",
+    "zmart_twin.c",
+    LOCALNET_DIR / "zmart_twin_fixed.so",
+    (*_TWIN_FLAGS, "-DZMART_FIXED_PROGRAM"),
+)
+PROGRAMS = {build.name: build for build in (STANDIN, TWIN, TWIN_FIXED)}
+LOCAL_PROGRAMS = ("standin", "twin")
+"""What a local chain can run: the stand-in (the default until marketd moves onto the
+faithful program, issue #17) or the twin of zmart_core."""
+
+
+def program_artifact(program: str = "standin", *, fixed: bool = False) -> Path:
+    """The committed .so a local chain deploys. ``fixed`` (twin only) gives the intended
+    behaviour of zmart_core's runtime defects (sell_shares pays out) instead of the
+    deployed outcome (PrivilegeEscalation)."""
+    if program not in LOCAL_PROGRAMS:
+        raise ValueError(f"unknown local program {program!r}; one of {LOCAL_PROGRAMS}")
+    if program == "standin":
+        if fixed:
+            raise ValueError("the fixed-program switch applies to the twin only")
+        return STANDIN.artifact
+    return (TWIN_FIXED if fixed else TWIN).artifact
 
 
 class BuildError(RuntimeError):
@@ -71,39 +113,58 @@ def compile_object(
     return output.read_bytes()
 
 
-def build_program(work_dir: Path, source_dir: Path = PROGRAM_DIR) -> bytes:
+def build_program(
+    work_dir: Path, source_dir: Path = PROGRAM_DIR, target: ProgramBuild = STANDIN
+) -> bytes:
     """Compile and link into ``work_dir``; return the shared object bytes."""
-    obj = compile_object(find_clang(), source_dir, SOURCE_NAME, work_dir / "zmart_standin.o")
+    obj_path = work_dir / target.artifact.with_suffix(".o").name
+    obj = compile_object(find_clang(), source_dir, target.source, obj_path, target.extra_flags)
     program = link(obj)
-    (work_dir / ARTIFACT.name).write_bytes(program)
+    (work_dir / target.artifact.name).write_bytes(program)
     return program
+
+
+def _check_or_write(target: ProgramBuild, output: Path, check: bool) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        program = build_program(Path(tmp), target=target)
+    if check:
+        committed = output.read_bytes() if output.exists() else b""
+        if committed != program:
+            print(f"{output} is stale: rebuild with `python -m marketd.chain.localnet.build`")
+            return 1
+        print(f"{output} matches its sources ({len(program)} bytes)")
+        return 0
+    output.write_bytes(program)
+    print(f"wrote {output} ({len(program)} bytes)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--check", action="store_true", help="fail if the committed .so differs from a rebuild"
+        "--check", action="store_true", help="fail if a committed .so differs from a rebuild"
     )
-    parser.add_argument("--output", type=Path, default=ARTIFACT, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--program",
+        choices=sorted(PROGRAMS),
+        help="only this program (default: all; with --output: standin)",
+    )
+    parser.add_argument("--output", type=Path, default=None, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    if options.output is not None:
+        targets = [(PROGRAMS[options.program or STANDIN.name], options.output)]
+    elif options.program is not None:
+        targets = [(PROGRAMS[options.program], PROGRAMS[options.program].artifact)]
+    else:
+        targets = [(target, target.artifact) for target in PROGRAMS.values()]
+    status = 0
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            program = build_program(Path(tmp))
+        for target, output in targets:
+            status = max(status, _check_or_write(target, output, options.check))
     except BuildError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if options.check:
-        committed = options.output.read_bytes() if options.output.exists() else b""
-        if committed != program:
-            print(
-                f"{options.output} is stale: rebuild with `python -m marketd.chain.localnet.build`"
-            )
-            return 1
-        print(f"{options.output} matches its sources ({len(program)} bytes)")
-        return 0
-    options.output.write_bytes(program)
-    print(f"wrote {options.output} ({len(program)} bytes)")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from marketd.chain.idl import IdlCoder
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.seed import LocalProgram, ensure_global_config, seed_chain
 from marketd.chain.localnet.svm import LocalChain
@@ -150,6 +150,12 @@ class LocalChainRuntime:
             raise RuntimeError("the local chain is not running")
         return self._backend
 
+    def program_artifact(self) -> Path:
+        settings = self.settings
+        return program_artifact(
+            settings.local_chain_program, fixed=settings.local_chain_fixed_program
+        )
+
     def program(self) -> LocalProgram:
         return LocalProgram(self.chain, self.program_id, self.coder)
 
@@ -175,7 +181,7 @@ class LocalChainRuntime:
         backend = backend_keypair(self.settings)
         chain = PersistentLocalChain(self.data_dir)
         with chain.batch():
-            chain.load_program(self.program_id, ARTIFACT)
+            chain.load_program(self.program_id, self.program_artifact())
             ensure_global_config(LocalProgram(chain, self.program_id, self.coder), backend)
         stack = AsyncExitStack()
         endpoint = await stack.enter_async_context(self._serve(chain))  # empty stack if it fails

@@ -7,16 +7,7 @@
 #ifndef ZMART_SBF_H
 #define ZMART_SBF_H
 
-typedef unsigned char u8;
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long u64;
-typedef long i64;
-typedef int i32;
-typedef _Bool bool;
-#define true 1
-#define false 0
-#define NULL ((void *)0)
+#include "types.h"
 
 #define HEAP_START 0x300000000UL
 #define MAX_PERMITTED_DATA_INCREASE 10240UL

@@ -2,7 +2,7 @@
 #ifndef ZMART_WIDE_H
 #define ZMART_WIDE_H
 
-#include "sbf.h"
+#include "types.h"
 
 typedef struct {
     u64 hi;
