@@ -74,6 +74,9 @@ async def seed(url: str, votes: int = VOTES) -> list[str]:
     market_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(MARKETS)]
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
+        await connection.copy_records_to_table(  # the platform's tables reference users
+            "users", records=[(w, now) for w in wallets], columns=["wallet", "created_at"]
+        )
         market_rows: list[tuple[Any, ...]] = []
         for index, market_id in enumerate(market_ids):
             created = now - timedelta(minutes=index)
