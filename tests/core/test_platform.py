@@ -118,7 +118,7 @@ async def test_rule_messages_are_shown_without_pydantic_prefixes(api):
     (error,) = blank.json()["errors"]
     assert error == {
         "field": "body.question",
-        "message": "question must have 10-500 characters",
+        "message": "question must have 10-200 characters",
         "code": "value_error",
     }
 
