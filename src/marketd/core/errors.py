@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,8 +84,19 @@ class BadGateway(Problem):
     status, slug, title = 502, "bad-gateway", "Bad gateway"
 
 
+class ProblemResponse(JSONResponse):
+    """A problem+json body that can always be sent: a lone surrogate in what it echoes (the
+    request's path as `instance`, say) becomes `?` instead of failing the encoding."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "replace")
+
+
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
-    return JSONResponse(
+    return ProblemResponse(
         problem.body(request.url.path),
         status_code=problem.status,
         headers=problem.headers,
@@ -135,10 +147,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
         slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
         problem = Problem(str(exc.detail))
         problem.status, problem.slug, problem.title = exc.status_code, slug, title
-        problem.headers = dict(exc.headers or {})
+        problem.headers = headers
         return problem_response(problem, request)
 
     app.add_exception_handler(Problem, on_problem)

@@ -2,16 +2,79 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from annotated_types import MaxLen
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from marketd.core import inputs
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def _as_validation_error(rule: Callable[[V], V]) -> Callable[[V], V]:
+    """`rule` with its `InputError` as pydantic's error of the same code (a 422 that names the
+    field, the rule's message and code)."""
+
+    def check(value: V) -> V:
+        try:
+            return rule(value)
+        except inputs.InputError as exc:
+            raise PydanticCustomError(exc.code, str(exc)) from exc
+
+    return check
+
+
+TEXT_RULE = AfterValidator(_as_validation_error(inputs.check_text))
+"""The check every inbound string carries (tests/core/test_inputs.py walks the routes)."""
+
+Text = Annotated[str, TEXT_RULE]
+"""Any text from a client (path, query, body): no NUL character, no lone surrogate."""
+
+MARKET_ID_MAX_CHARS = 36
+"""A market id is a UUID's text (the `markets.id` column is 36 characters)."""
+
+MarketId = Annotated[str, MaxLen(MARKET_ID_MAX_CHARS), TEXT_RULE]
+"""A market id as a client sends it: an id that cannot exist (too long for the column) is a
+422, one that merely is not there a 404."""
+
+WALLET_ID_MAX_CHARS = 44
+"""A wallet's base58 text (the `users.wallet` column)."""
+
+WalletId = Annotated[str, MaxLen(WALLET_ID_MAX_CHARS), TEXT_RULE]
+
+CURSOR_MAX_CHARS = 512
+"""Every cursor marketd hands out is far shorter (two values, base64)."""
+
+Cursor = Annotated[str, MaxLen(CURSOR_MAX_CHARS), TEXT_RULE]
+
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(_as_validation_error(inputs.check_moment)),
+    Field(
+        description=(
+            "ISO 8601 with an offset, from "
+            f"{inputs.MIN_MOMENT.isoformat()} to before {inputs.MAX_MOMENT.isoformat()} (UTC)."
+        )
+    ),
+]
+"""A moment from a client: aware, representable in UTC with room to spare (as UTC)."""
 
 
 def length_limits(min_length: int, max_length: int) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from datetime import datetime
 
 from pydantic import Field
 
-from marketd.core.schemas import Schema
+from marketd.core.schemas import MarketId, Schema
 from marketd.votes.rules import VoteKind
 
 
 class VoteCreate(Schema):
-    market_id: str = Field(examples=["3f1c6a4e-2b7d-4c55-9a0e-6f7d2b1c9e10"])
+    market_id: MarketId = Field(examples=["3f1c6a4e-2b7d-4c55-9a0e-6f7d2b1c9e10"])
     vote: bool = Field(description="Proposal: true = like. Dispute: true = agree with the dispute.")
 
 
