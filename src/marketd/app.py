@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from marketd import __version__
 from marketd.auth.dependencies import RequestCaller, require_wallet
@@ -17,10 +16,12 @@ from marketd.auth.origin import require_configured_domain
 from marketd.config import Settings
 from marketd.core.bodylimit import BodyLimitMiddleware
 from marketd.core.container import Container
+from marketd.core.crash import InternalErrorMiddleware
 from marketd.core.docs import Document, install_docs
 from marketd.core.errors import install_error_handlers
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
+from marketd.core.methods import RouteCORSMiddleware
 from marketd.core.metrics_server import start_metrics_server
 from marketd.core.openapi import install_openapi
 from marketd.core.ratelimit import EXEMPT_PATHS, RateLimitMiddleware
@@ -139,7 +140,8 @@ def create_app(
         app.include_router(router)
 
     # Outermost last: CORS answers preflights before the limiter counts them; the limiter
-    # counts a flood of oversized bodies before they are refused unread.
+    # counts a flood of oversized bodies before they are refused unread; an unexpected
+    # exception anywhere inside CORS answers a problem+json 500 with the CORS headers.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RateLimitMiddleware,
@@ -148,10 +150,11 @@ def create_app(
         caller=RequestCaller(container),
         wallets=container.address_wallets,
     )
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(
-        CORSMiddleware,
+        RouteCORSMiddleware,
+        routes=app.router.routes,  # a preflight allows the methods of the path it asks about
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
         max_age=600,

@@ -10,6 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from marketd.core.methods import allow_header, path_methods
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://marketd.dev/problems/"
@@ -145,9 +148,15 @@ def install_error_handlers(app: FastAPI) -> None:
         problem.status, problem.slug, problem.title = 422, "validation-error", "Validation error"
         return problem_response(problem, request)
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only.
+            allow = allow_header(path_methods(request.app.router.routes, request.scope))
+            if request.method == "OPTIONS":  # (a CORS preflight is answered before routing)
+                return Response(status_code=204, headers={"Allow": allow})
+            headers["Allow"] = allow
         slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
         problem = Problem(str(exc.detail))
         problem.status, problem.slug, problem.title = exc.status_code, slug, title

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from marketd.core.inputs import strip_blank
+
 
 class MarketState(enum.StrEnum):
     """The program's MarketState, in its u8 order (Proposed 0 … Cancelled 6)."""
@@ -53,7 +55,8 @@ def can_transition(current: MarketState, target: MarketState) -> bool:
 
 
 QUESTION_CHARS = (10, 500)
-"""A question's length after trimming surrounding space."""
+"""A question's length after trimming surrounding blanks (space and invisible characters:
+`marketd.core.inputs.strip_blank`)."""
 DESCRIPTION_MAX_CHARS = 5000
 CATEGORY_CHARS = (1, 64)
 MAX_TAGS = 10
@@ -62,7 +65,7 @@ TAG_CHARS = (1, 32)
 
 
 def normalise_question(question: str) -> str:
-    trimmed = question.strip()
+    trimmed = strip_blank(question)
     low, high = QUESTION_CHARS
     if not low <= len(trimmed) <= high:
         raise ValueError(f"question must have {low}-{high} characters")
@@ -71,7 +74,7 @@ def normalise_question(question: str) -> str:
 
 def normalise_tags(tags: Iterable[str]) -> list[str]:
     """Trimmed, lower-case, each once, sorted; raises ValueError for an empty or long tag."""
-    cleaned = [tag.strip().lower() for tag in tags]
+    cleaned = [strip_blank(tag).lower() for tag in tags]
     low, high = TAG_CHARS
     if any(not low <= len(tag) <= high for tag in cleaned):
         raise ValueError(f"tags must be {low}-{high} characters")
