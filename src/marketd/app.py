@@ -48,8 +48,12 @@ from marketd.worker import build_jobs, chain_services
 DESCRIPTION = f"""Off-chain backend of the zmart prediction-market platform on Solana.
 
 Errors are RFC 9457 `application/problem+json` (the `Problem` schema); each route lists the
-ones it can answer. Lists are cursor-paginated: pass the `next_cursor` of a page back as
-`cursor`. Amounts are integers (lamports; shares with 9 decimals); prices are decimal strings.
+ones it can answer. Text anywhere (path, query, body, cursor) must not hold NUL or lone
+surrogates, and moments must lie from 1970 to before 9999 (UTC): else a 422. A failure of the
+server itself is a 500 problem (`internal-error`) that says nothing more.
+
+Lists are cursor-paginated: pass the `next_cursor` of a page back as `cursor`. Amounts are
+integers (lamports; shares with 9 decimals); prices are decimal strings.
 
 Routes with a lock need `Authorization: Bearer <token>` from Sign-In With Solana
 (`/api/auth/challenge`, then `/api/auth/verify`): paste the token under **Authorize**.

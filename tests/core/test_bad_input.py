@@ -340,3 +340,18 @@ async def test_an_account_index_past_the_keys_is_a_problem(api: Any) -> None:
     )
     assert_problem(response, 422)
     assert response.json()["type"].endswith("/invalid-transaction")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 60_000 + b"]" * 60_000, b'{"a":' * 20_000 + b"1" + b"}" * 20_000],
+    ids=["deep-array", "deep-object"],
+)
+async def test_a_body_nested_too_deep_to_parse_is_a_bad_request(api: Any, body: bytes) -> None:
+    response = await api.client.post(
+        "/api/auth/challenge",
+        content=body,
+        headers={"content-type": "application/json", "origin": TEST_ORIGIN},
+    )
+    assert_problem(response, 400)
+    assert response.json()["type"].endswith("/bad-request")

@@ -108,6 +108,7 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
 
 
 _HTTP_TITLES = {
+    400: ("bad-request", "Bad request"),  # FastAPI: a body it cannot parse (nested too deep)
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     401: ("unauthorized", "Authentication required"),
