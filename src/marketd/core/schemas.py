@@ -6,7 +6,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from annotated_types import MaxLen
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -14,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StringConstraints,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
@@ -50,19 +50,19 @@ Text = Annotated[str, TEXT_RULE]
 MARKET_ID_MAX_CHARS = 36
 """A market id is a UUID's text (the `markets.id` column is 36 characters)."""
 
-MarketId = Annotated[str, MaxLen(MARKET_ID_MAX_CHARS), TEXT_RULE]
+MarketId = Annotated[str, StringConstraints(max_length=MARKET_ID_MAX_CHARS), TEXT_RULE]
 """A market id as a client sends it: an id that cannot exist (too long for the column) is a
 422, one that merely is not there a 404."""
 
 WALLET_ID_MAX_CHARS = 44
 """A wallet's base58 text (the `users.wallet` column)."""
 
-WalletId = Annotated[str, MaxLen(WALLET_ID_MAX_CHARS), TEXT_RULE]
+WalletId = Annotated[str, StringConstraints(max_length=WALLET_ID_MAX_CHARS), TEXT_RULE]
 
 CURSOR_MAX_CHARS = 512
 """Every cursor marketd hands out is far shorter (two values, base64)."""
 
-Cursor = Annotated[str, MaxLen(CURSOR_MAX_CHARS), TEXT_RULE]
+Cursor = Annotated[str, StringConstraints(max_length=CURSOR_MAX_CHARS), TEXT_RULE]
 
 Moment = Annotated[
     AwareDatetime,
