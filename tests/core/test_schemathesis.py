@@ -2,7 +2,8 @@
 
 For every operation, schemathesis generates requests from the document (those of routes with
 a security requirement carry a real session; logout a session of its own) and each answer must
-be no 5xx, with a status, a content type and a body the document lists for the operation.
+be no 5xx, with a status, a content type, the headers and a body the document lists for the
+operation.
 Examples are bounded per operation (`PASSES`) and derandomized, so a run is reproducible and
 its cost fixed: ~1,100 requests per backend, 12 s embedded and 17 s on PostgreSQL + Redis.
 
@@ -25,6 +26,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -49,6 +51,7 @@ CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
 ]
 
