@@ -3,9 +3,9 @@
 For every operation, schemathesis generates requests from the document (those of routes with
 a security requirement carry a real session; logout a session of its own) and each answer must
 be no 5xx, with a status, a content type, the headers and a body the document lists for the
-operation.
-Examples are bounded per operation (`PASSES`) and derandomized, so a run is reproducible and
-its cost fixed: ~1,100 requests per backend, 12 s embedded and 17 s on PostgreSQL + Redis.
+operation. Examples are bounded per operation (`PASSES`) and derandomized, so a run is
+reproducible and its cost fixed: ~900 requests per backend, 12 s embedded and 17 s on
+PostgreSQL + Redis (16 s and 20 s under coverage).
 
 Hypothesis drives a synchronous test, and the app lives on the test's event loop: the examples
 run in a worker thread, and each request is handed to the loop (`run_coroutine_threadsafe`)
