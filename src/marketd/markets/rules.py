@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, get_args
 
+from marketd.core.inputs import strip_blank
+
 
 class MarketState(enum.StrEnum):
     """The program's MarketState, in its u8 order (Proposed 0 … Cancelled 6)."""
@@ -59,7 +61,8 @@ def can_transition(current: MarketState, target: MarketState) -> bool:
 
 
 QUESTION_CHARS = (10, 200)
-"""A question's length after trimming surrounding space (the platform's `question_length`)."""
+"""A question's length after trimming surrounding blanks (space and invisible characters:
+`marketd.core.inputs.strip_blank`; the platform's `question_length`)."""
 DESCRIPTION_MAX_CHARS = 2000  # the platform's `description_length`
 CATEGORY_CHARS = (1, 64)  # a listing's category filter
 MAX_TAGS = 10
@@ -68,7 +71,7 @@ TAG_CHARS = (1, 32)
 
 
 def normalise_question(question: str) -> str:
-    trimmed = question.strip()
+    trimmed = strip_blank(question)
     low, high = QUESTION_CHARS
     if not low <= len(trimmed) <= high:
         raise ValueError(f"question must have {low}-{high} characters")
@@ -77,7 +80,7 @@ def normalise_question(question: str) -> str:
 
 def normalise_tags(tags: Iterable[str]) -> list[str]:
     """Trimmed, lower-case, each once, sorted; raises ValueError for an empty or long tag."""
-    cleaned = [tag.strip().lower() for tag in tags]
+    cleaned = [strip_blank(tag).lower() for tag in tags]
     low, high = TAG_CHARS
     if any(not low <= len(tag) <= high for tag in cleaned):
         raise ValueError(f"tags must be {low}-{high} characters")

@@ -5,10 +5,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
-from marketd.core.schemas import Price, Schema, length_limits
+from marketd.core.schemas import Moment, Price, Schema, Text, length_limits
 from marketd.markets import rules
 from marketd.markets.rules import Category, MarketState
 
@@ -124,21 +124,21 @@ class MarketDetailOut(MarketOut):
         return super().of_row(values)
 
 
-Tag = Annotated[str, Field(json_schema_extra=length_limits(*rules.TAG_CHARS))]
+Tag = Annotated[Text, Field(json_schema_extra=length_limits(*rules.TAG_CHARS))]
 Wallet = Annotated[
-    str, Field(json_schema_extra=length_limits(WALLET_MIN_CHARS, WALLET_MAX_CHARS))
+    Text, Field(json_schema_extra=length_limits(WALLET_MIN_CHARS, WALLET_MAX_CHARS))
 ]  # checked by the service, which names the field in its 422
 
 
 class MarketCreate(Schema):
-    question: str = Field(
+    question: Text = Field(
         description="{}-{} characters after trimming surrounding space".format(
             *rules.QUESTION_CHARS
         ),
         json_schema_extra=length_limits(*rules.QUESTION_CHARS),
         examples=["Will SOL close above $300 on 2027-01-01?"],
     )
-    description: str | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
+    description: Text | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
     category: Category = Field(
         default=rules.DEFAULT_CATEGORY,
         description="One of the platform's categories",
@@ -154,7 +154,7 @@ class MarketCreate(Schema):
     resolver_wallet: Wallet | None = Field(default=None, description="Defaults to the creator")
     b_parameter: int = Field(default=100_000_000_000, gt=0, le=2**63 - 1)
     initial_liquidity: int = Field(default=0, ge=0, le=2**63 - 1)
-    closes_at: AwareDatetime | None = None
+    closes_at: Moment | None = None
 
     @field_validator("question")
     @classmethod

@@ -4,13 +4,17 @@ from datetime import datetime
 
 from pydantic import Field
 
-from marketd.core.schemas import Schema
+from marketd.core.schemas import MarketId, Schema
 from marketd.votes.rules import VoteKind
 
 
 class VoteCreate(Schema):
-    market_id: str = Field(examples=["3f1c6a4e-2b7d-4c55-9a0e-6f7d2b1c9e10"])
-    vote: bool = Field(description="Proposal: true = like. Dispute: true = agree with the dispute.")
+    market_id: MarketId = Field(examples=["3f1c6a4e-2b7d-4c55-9a0e-6f7d2b1c9e10"])
+    vote: bool = Field(
+        strict=True,
+        description="Proposal: true = like. Dispute: true = agree with the dispute. A JSON "
+        'boolean: `"yes"`, `1` and the like are refused.',
+    )
 
 
 class TallyOut(Schema):
