@@ -172,7 +172,13 @@ class ChainWorld:
             [self.admin],
         )
 
+    def tick(self, seconds: int = 1) -> None:
+        """Move the chain's clock on: the real program refuses resolve in the activation
+        second and dispute/finalize in the resolution second (InvalidTimestamp)."""
+        self.chain.set_unix_timestamp(self.chain.unix_timestamp + seconds)
+
     def resolve(self, market_id: str) -> None:
+        self.tick()
         resolver = self.funded()
         self.send(
             "resolve_market",
@@ -182,6 +188,7 @@ class ChainWorld:
         )
 
     def dispute(self, market_id: str) -> None:
+        self.tick()
         initiator = self.funded()
         self.send(
             "initiate_dispute",
