@@ -252,7 +252,8 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
         ("APPROVED", "ACTIVE"),
         ("ACTIVE", "RESOLVING"),
         ("RESOLVING", "DISPUTED"),
-        ("DISPUTED", "FINALIZED"),
+        ("DISPUTED", "RESOLVING"),  # an upheld aggregate_dispute_votes re-opens (§3.12)
+        ("RESOLVING", "FINALIZED"),
     ]
     trades_out = [n.payload for n in applied.notices if n.topic == "trades"]
     assert [(t["tradeType"], t["outcome"], t["price"]) for t in trades_out] == [
@@ -514,3 +515,66 @@ async def test_relayed_trades_are_confirmed_or_failed_by_the_chain(api, tape):
     assert rows[ok.signature].status == "confirmed"
     assert rows[failed.signature].status == "failed"
     assert "6000" in (rows[failed.signature].error or "")
+
+
+async def test_an_aggregation_by_another_signer_moves_the_market_as_the_program_does(
+    api, make_tape
+):
+    """DisputeAggregated is a state change with no state event (PROGRAM.md §3.12): upheld ->
+    RESOLVING, rejected -> FINALIZED with no final outcome; a later one never moves back."""
+    results = {}
+    for succeeded in (True, False):
+        tape = make_tape()
+        mid, creator = tape.mid(), str(tape.wallet())
+        created = {"market_id": mid, "creator": creator, "b_parameter": 5, "state": 0}
+        resolved = {
+            "market_id": mid,
+            "resolver": creator,
+            "outcome": True,
+            "evidence_hash": b"E" * 46,
+            "timestamp": T0 + 2,
+        }
+        aggregated = {
+            "market_id": mid,
+            "agrees": 8 if succeeded else 2,
+            "disagrees": 2 if succeeded else 8,
+            "agreement_percentage": 80 if succeeded else 20,
+            "dispute_succeeded": succeeded,
+            "timestamp": T0 + 4,
+        }
+        applied = await index(
+            api.container,
+            [
+                tape.tx(("MarketCreated", {**created, "timestamp": T0})),
+                tape.tx(("MarketResolved", resolved)),
+                tape.tx(
+                    (
+                        "DisputeInitiated",
+                        {
+                            "market_id": mid,
+                            "initiator": creator,
+                            "disputed_outcome": True,
+                            "timestamp": T0 + 3,
+                        },
+                    )
+                ),
+                tape.tx(("DisputeAggregated", aggregated)),
+                tape.tx(("DisputeAggregated", {**aggregated, "timestamp": T0 + 5})),
+            ],
+        )
+        async with api.container.database.session() as session:
+            market = await session.get(Market, tape.market_id)
+            assert market is not None
+            results[succeeded] = (
+                market.state,
+                market.final_outcome,
+                market.dispute_agree,
+                market.finalized_at is not None,
+            )
+        states = [n.payload["newState"] for n in applied.notices if n.topic == "markets"]
+        # The second aggregation moved nothing.
+        assert states[-2:] == ["DISPUTED", "RESOLVING" if succeeded else "FINALIZED"]
+    assert results == {
+        True: ("RESOLVING", None, 8, False),
+        False: ("FINALIZED", None, 2, True),
+    }

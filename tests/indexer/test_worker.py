@@ -173,7 +173,8 @@ def test_settings_and_due_intents() -> None:
     assert due_intent(OnChainState.APPROVED, fields, 0, 10, False) is None
     assert due_intent(OnChainState.RESOLVING, fields, 109, 10, True) is None
     assert due_intent(OnChainState.RESOLVING, fields, 110, 10, True) == "finalize_market"
-    assert due_intent(OnChainState.DISPUTED, fields, 210, 10, True) == "resolve_dispute"
+    # Disputes are the vote aggregator's (quorum, no-votes wait), never a transition's.
+    assert due_intent(OnChainState.DISPUTED, fields, 210, 10, True) is None
     assert due_intent(OnChainState.ACTIVE, fields, 10**9, 10, True) is None
 
 

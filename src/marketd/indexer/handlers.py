@@ -268,9 +268,22 @@ def on_proposal_aggregated(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_dispute_aggregated(ws: Workspace, event: IndexedEvent) -> None:
+    """aggregate_dispute_votes is a state change on the real program (PROGRAM.md §3.12) though
+    it emits no state event: upheld -> Resolving (the original outcome kept, finalize waits for
+    the period), not upheld (no votes included) -> Finalized with no final outcome (the
+    INVALID/refund path; no MarketFinalized follows). marketd never sends it (it finalizes with
+    the counts), but anyone holding the backend key may."""
     if (market := ws.market(event)) is not None:
         market.dispute_agree = event.data["agrees"]
         market.dispute_disagree = event.data["disagrees"]
+        if market.state != MarketState.DISPUTED.value:
+            return  # a replay over a later state: never move a market back
+        if event.data["dispute_succeeded"]:
+            ws.set_state(market, MarketState.RESOLVING, event)
+        else:
+            market.final_outcome = None
+            market.finalized_at = event.at
+            ws.set_state(market, MarketState.FINALIZED, event)
 
 
 def on_proposal_approved(ws: Workspace, event: IndexedEvent) -> None:
