@@ -208,9 +208,12 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
         assert (market.proposal_likes, market.proposal_dislikes) == (1, 1)
         assert (market.dispute_agree, market.dispute_disagree) == (1, 0)
         assert (market.shares_yes, market.shares_no) == (200, 100)
-        gross_sale = FEES.gross_from_net(90)
-        assert market.current_liquidity == 1000 + 200 + 50 - gross_sale
-        assert market.total_volume == 200 + 50 + gross_sale
+        # The program's accounting (§3.7, §3.8, fees 300/200/500 bps): the buys' costs are
+        # totals incl. fees (200 = 182 + 18 -> resolver 3 + LP 10 stay; 50 = 46 + 4 -> 0 + 3);
+        # the sale's 90 is net of the gross 99 (fees 9: protocol 2), paying out 90 + 2.
+        assert FEES.cost_before_fees(200) == 182 and FEES.gross_from_net(90) == 99
+        assert market.current_liquidity == 1000 + (3 + 10) + (0 + 3) - (90 + 2) == 924
+        assert market.total_volume == 200 + 50 + 99
         assert market.current_price_yes == Decimal("0.525000000")
         assert market.current_price_no == Decimal("0.475000000")
         assert (market.proposed_outcome, market.final_outcome) == (True, False)
@@ -231,7 +234,7 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
         positions = {p.user_wallet: p for p in (await session.scalars(select(Position))).all()}
         alice = positions[who["alice"]]
         assert (alice.shares_yes, alice.shares_no, alice.trades_count) == (200, 0, 2)
-        assert alice.total_invested == 200 + FEES.fees_on(200)
+        assert alice.total_invested == 200  # SharesBought.cost includes the fees
         assert alice.realized_pnl == 90
         assert positions[who["bob"]].shares_no == 100
         votes = {v.user_wallet: v for v in (await session.scalars(select(ProposalVote))).all()}
@@ -468,7 +471,7 @@ async def test_cancel_withdraw_claim_config_and_unknown_events(api, tape):
         assert (market.state, market.is_cancelled, market.current_liquidity) == (
             "CANCELLED",
             True,
-            300,
+            0,  # withdraw_liquidity sets current_liquidity to 0 (§3.14)
         )
         position = (await session.scalars(select(Position))).one()
         assert (position.user_wallet, position.realized_pnl) == (user, 77)

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 PRICE_SCALE = Decimal(1_000_000_000)
 PRICE_QUANTUM = Decimal("0.000000001")
 UNKNOWN_QUESTION = "(created on chain; question not registered)"
+SEED_DIVISOR = 1000  # create_market seeds shares_yes = shares_no = floor(b / 1000)
 
 
 @dataclass(slots=True, eq=False)
@@ -215,6 +216,9 @@ def on_market_created(ws: Workspace, event: IndexedEvent) -> None:
         ws.new_markets.add(market_id)
     market.creator_wallet = data["creator"]
     market.b_parameter = data["b_parameter"]
+    if market_id in ws.new_markets or market.shares_yes == market.shares_no == 0:
+        # The program seeds both quantities with floor(b / 1000) unowned shares (§3.2).
+        market.shares_yes = market.shares_no = int(data["b_parameter"]) // SEED_DIVISOR
     market.updated_at = at
     ws.touched.add(market_id)
     ws.set_state(market, MarketState.from_code(data["state"]), event)
@@ -302,6 +306,10 @@ def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
+    """A buy or sale, moving the rows exactly as the program moves its accounts (§3.7, §3.8):
+    a buy's `cost` is the buyer's total incl. fees: volume and total_invested grow by it,
+    liquidity by the resolver + LP fees of the pre-fee cost; a sale's `proceeds` is the net:
+    volume grows by the gross, liquidity shrinks by net + protocol fee."""
     market = ws.market(event)
     if market is None:
         return
@@ -309,14 +317,19 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
     wallet, yes, shares = data["user"], bool(data["outcome"]), int(data["shares"])
     buy = trade_type == "buy"
     amount = int(data["cost"] if buy else data["proceeds"])
-    gross = amount if buy else ws.fees.gross_from_net(amount)
     sign = 1 if buy else -1
+    if buy:
+        fees = ws.fees.split(ws.fees.cost_before_fees(amount))
+        market.current_liquidity += fees.resolver + fees.lp
+        market.total_volume += amount
+    else:
+        gross = ws.fees.gross_from_net(amount)
+        market.current_liquidity -= amount + ws.fees.split(gross).protocol
+        market.total_volume += gross
     if yes:
         market.shares_yes += sign * shares
     else:
         market.shares_no += sign * shares
-    market.current_liquidity += sign * gross
-    market.total_volume += gross
     market.current_price_yes, market.current_price_no = price_of(data["new_price_yes"])
 
     position = ws.position(market.id, wallet, at)
@@ -326,7 +339,7 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
         position.shares_no += sign * shares
     position.trades_count += 1
     if buy:
-        position.total_invested += amount + ws.fees.fees_on(amount)
+        position.total_invested += amount
     else:
         position.realized_pnl += amount
 
@@ -403,6 +416,8 @@ def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:
+    """The event names the market by its account address (§3.13); a claim moves neither the
+    market's liquidity nor its quantities, only the claimer's position."""
     if (market := ws.market(event)) is not None:
         wallet, at = event.data["user"], event.at
         ws.position(market.id, wallet, at).realized_pnl += int(event.data["amount"])
@@ -410,8 +425,10 @@ def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_liquidity_withdrawn(ws: Workspace, event: IndexedEvent) -> None:
+    """withdraw_liquidity takes the market's lamports above rent and sets the bookkeeping
+    current_liquidity to 0, whatever the amount (§3.14)."""
     if (market := ws.market(event)) is not None:
-        market.current_liquidity -= int(event.data["amount"])
+        market.current_liquidity = 0
 
 
 def on_global_config_initialized(ws: Workspace, event: IndexedEvent) -> None:
