@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
@@ -38,6 +39,13 @@ from marketd.models import (
 
 from .conftest import PROGRAM_ID, SOL, ChainWorld
 from .standin_helpers import vote_pda
+
+
+@pytest.fixture
+def chain_fixed_program() -> bool:
+    """The fixed build of the twin: sales pay out (SharesSold), so the indexer's sale
+    accounting is checked against the accounts too."""
+    return True
 
 
 @pytest_asyncio.fixture
@@ -131,6 +139,13 @@ def trade(
     )
 
 
+async def on_chain_position(world: ChainWorld, market_id: str, user: Pubkey) -> dict[str, Any]:
+    address = world.client.position_address(world.client.market_address(market_id), user)
+    data = await world.client.account_data(address)
+    assert data is not None
+    return world.coder.decode_account("UserPosition", data, allow_trailing=True)
+
+
 async def assert_matches_chain(world: ChainWorld, container: Container, market_id: str) -> Market:
     account = await world.client.market(market_id)
     assert account is not None
@@ -179,13 +194,13 @@ async def test_a_scripted_lifecycle_is_indexed_exactly_as_the_chain_has_it(
     chain_world: ChainWorld, monitor_container: Container, zmart_idl_path: Any
 ) -> None:
     world = chain_world
-    # The real IDL decodes the stand-in's accounts the same way.
     world.coder = IdlCoder(Idl.from_path(zmart_idl_path))
     world.initialize()
+    creator = world.funded()
     running = Running(world, monitor_container)
     async with monitor_container.bus.subscribe("markets", "trades", "votes") as sub:
         try:
-            market_id = world.create_market()
+            market_id = world.create_market(creator)
             voters = [world.funded() for _ in range(3)]
             for i, voter in enumerate(voters):
                 vote(world, "proposal", market_id, voter, i != 2)
@@ -216,17 +231,32 @@ async def test_a_scripted_lifecycle_is_indexed_exactly_as_the_chain_has_it(
             world.dispute(market_id)
             for i, voter in enumerate(voters):
                 vote(world, "dispute", market_id, voter, i == 0)
-            world.send(
-                "aggregate_dispute_votes",
-                {"final_agrees": 1, "final_disagrees": 2},
-                {**world._market_accounts(market_id), "backend_authority": world.backend.pubkey},
-                [world.backend.signer],
-            )
+            # marketd's dispute settlement: ONE finalize with the counts (1/3 < 60%: YES stands).
             world.send(
                 "finalize_market",
                 {"dispute_agree": 1, "dispute_disagree": 2},
                 {**world._market_accounts(market_id), "backend_authority": world.backend.pubkey},
                 [world.backend.signer],
+            )
+            # A YES holder claims (pro rata of current_liquidity), then the creator withdraws.
+            account = await world.client.market(market_id)
+            assert account is not None
+            world.send(
+                "claim_winnings",
+                {},
+                {
+                    **world._market_accounts(market_id),
+                    "position": world.client.position_address(account.address, traders[2].pubkey()),
+                    "user": traders[2].pubkey(),
+                    "resolver": account.data["resolver"],
+                },
+                [traders[2]],
+            )
+            world.send(
+                "withdraw_liquidity",
+                {},
+                {"market": account.address, "creator": creator.pubkey()},
+                [creator],
             )
             await running.caught_up(world)
             assert running.stream.reconnects >= 1
@@ -235,7 +265,17 @@ async def test_a_scripted_lifecycle_is_indexed_exactly_as_the_chain_has_it(
 
         market = await assert_matches_chain(world, monitor_container, market_id)
         assert market.state == "FINALIZED" and market.final_outcome is True
+        assert market.current_liquidity == 0  # withdrawn
+        claimed = await on_chain_position(world, market_id, traders[2].pubkey())
+        assert claimed["has_claimed"] and claimed["claimed_amount"] > 0
         async with monitor_container.database.session() as session:
+            claimer = await session.scalar(
+                select(Position).where(
+                    Position.market_id == market_id,
+                    Position.user_wallet == str(traders[2].pubkey()),
+                )
+            )
+            assert claimer is not None and claimer.realized_pnl == claimed["claimed_amount"]
             trades = (await session.scalars(select(Trade).order_by(Trade.block_time))).all()
             assert len(trades) == 5
             assert len({t.tx_signature for t in trades}) == 5
@@ -314,7 +354,8 @@ async def test_a_transaction_dropped_by_a_fork_is_rolled_back(
         [TransactionEvents(ghost, world.chain.slot, None, "confirmed", None, (event,), "live")]
     )
     async with monitor_container.database.session() as session:
-        assert (await session.get(Market, market_id)).shares_no == 5 * SOL  # type: ignore[union-attr]
+        seed = 100 * SOL // 1000  # create_market's unowned floor(b / 1000) shares
+        assert (await session.get(Market, market_id)).shares_no == seed + 5 * SOL  # type: ignore[union-attr]
 
     world.chain.advance_slots(40)  # the real transactions finalize
     report = await indexer.check_finality()
@@ -334,7 +375,7 @@ async def test_a_transaction_dropped_by_a_fork_is_rolled_back(
             == 0
         )
     cached = await MarketCache(monitor_container.pages).get(market_id)
-    assert cached is not None and cached.shares_no == 0
+    assert cached is not None and cached.shares_no == 100 * SOL // 1000  # the seed shares
 
 
 async def test_transitions_are_enqueued_once_from_chain_time(
@@ -395,7 +436,7 @@ async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
         fixes = await reconcile(monitor_container, world.client)
         assert {(f.field, f.database, f.chain) for f in fixes} == {
             ("state", "PROPOSED", "ACTIVE"),
-            ("shares_yes", 9, 0),
+            ("shares_yes", 9, 100 * SOL // 1000),  # the seed shares
         }
         change = await sub.get()
         assert (change["oldState"], change["newState"]) == ("PROPOSED", "ACTIVE")

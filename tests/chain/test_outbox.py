@@ -263,6 +263,7 @@ async def test_finalize_waits_for_the_dispute_period_then_lands(
 ) -> None:
     chain_world.initialize()
     market_id = chain_world.market_in("Resolving")
+    chain_world.tick()  # past the resolution second (else InvalidTimestamp, for good)
     row = await add_row(chain_database, Intent.FINALIZE_MARKET, market_id, {})
     runner = make_runner(chain_world, chain_database, backoff_base_seconds=5.0)
     report = await runner.run_once()
@@ -744,6 +745,7 @@ async def test_retryable_failure_on_chain_signs_again_later(
 ) -> None:
     chain_world.initialize()
     market_id = chain_world.market_in("Resolving")
+    chain_world.tick()  # past the resolution second (else InvalidTimestamp, for good)
     row = await add_row(chain_database, Intent.FINALIZE_MARKET, market_id, {})
     client = chain_world.client
     real_send = client.send

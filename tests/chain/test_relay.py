@@ -127,7 +127,7 @@ async def test_trade_the_program_refuses_is_marked_failed_with_its_error(
     await TradeRelay(chain_database, chain_world.client).run_once()
     failed = await submission(chain_database, signature)
     assert failed.status == "failed"
-    assert failed.error is not None and failed.error.startswith("ZeroAmount: ")
+    assert failed.error is not None and failed.error.startswith("TradeTooSmall: ")
 
 
 async def test_trade_from_an_unfunded_wallet_fails_at_once(
@@ -162,7 +162,7 @@ async def test_without_preflight_a_failed_landing_is_reported_next_pass(
     assert record is not None and record.err is not None
     assert (await relay.run_once()).count(RelayResult.FAILED) == 1
     failed = await submission(chain_database, signature)
-    assert failed.error is not None and failed.error.startswith("ZeroAmount: ")
+    assert failed.error is not None and failed.error.startswith("TradeTooSmall: ")
 
 
 async def test_tampered_transaction_is_rejected(

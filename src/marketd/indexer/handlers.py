@@ -23,6 +23,7 @@ import structlog
 from solders.pubkey import Pubkey
 
 from marketd.chain.addresses import market_address, market_id_from_bytes
+from marketd.indexer import lmsr
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.rows import MarketRow, PositionRow, TradeRow, VoteRow
 from marketd.markets.rules import MarketState
@@ -143,6 +144,9 @@ class Workspace:
     touched: set[str] = field(default_factory=set)
     trade_signatures: set[str] = field(default_factory=set)
     paused: bool | None = None
+    # Markets whose account holds what no event carried (a disputed finalize's counts): the
+    # indexer re-reads them after the commit.
+    reread: set[str] = field(default_factory=set)
 
     # -- lookups
     def market(self, event: IndexedEvent) -> MarketRow | None:
@@ -305,6 +309,18 @@ def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
         ws.set_state(market, MarketState.ACTIVE, event)
 
 
+def _sale_gross(ws: Workspace, market: MarketRow, yes: bool, shares: int, net: int) -> int:
+    """A sale's gross: C(before) - C(after) on the row's quantities (equal to the account's),
+    when that gives the event's net; else the smallest gross with that net."""
+    try:
+        gross = lmsr.sale_gross(
+            market.shares_yes, market.shares_no, market.b_parameter, yes, shares
+        )
+    except lmsr.LmsrError:
+        return ws.fees.gross_from_net(net)
+    return gross if ws.fees.net_of(gross) == net else ws.fees.gross_from_net(net)
+
+
 def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
     """A buy or sale, moving the rows exactly as the program moves its accounts (§3.7, §3.8):
     a buy's `cost` is the buyer's total incl. fees: volume and total_invested grow by it,
@@ -323,7 +339,7 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
         market.current_liquidity += fees.resolver + fees.lp
         market.total_volume += amount
     else:
-        gross = ws.fees.gross_from_net(amount)
+        gross = _sale_gross(ws, market, yes, shares, amount)
         market.current_liquidity -= amount + ws.fees.split(gross).protocol
         market.total_volume += gross
     if yes:
@@ -403,10 +419,14 @@ def on_dispute_initiated(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
+    """A disputed finalize_market(Some, Some) writes the dispute counts to the account, but
+    MarketFinalized does not carry them: the market is re-read after the commit."""
     if (market := ws.market(event)) is not None:
         market.final_outcome = event.data["final_outcome"]
         market.finalized_at = event.at
         ws.set_state(market, MarketState.FINALIZED, event)
+        if event.data.get("was_disputed"):
+            ws.reread.add(market.id)
 
 
 def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
