@@ -243,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--program",
             choices=("standin", "twin"),
             default=None,
-            help="program of the local chain: the stand-in (default) or the faithful twin of "
-            "zmart_core (LOCAL_CHAIN_PROGRAM)",
+            help="program of the local chain: the faithful twin of zmart_core (default) or the "
+            "older stand-in (LOCAL_CHAIN_PROGRAM)",
         )
         chain_parser.add_argument(
             "--fixed-program",

@@ -201,7 +201,7 @@ def _position_row(
         shares_no=account["shares_no"],
         total_invested=account["total_invested"],
         trades_count=account["trades_count"],
-        realized_pnl=0,
+        realized_pnl=account["claimed_amount"],  # the demo sells nowhere the program refuses
         created_at=first,
         updated_at=timestamp(account["last_trade_at"]) or first,
     )

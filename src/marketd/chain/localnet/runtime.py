@@ -172,8 +172,10 @@ class LocalChainRuntime:
 
     def seed_demo_chain(self, now: int) -> bool:
         """Create the demo markets on the chain unless present (one snapshot write)."""
+        settings = self.settings  # sell_shares pays out on the stand-in and the fixed twin only
+        sells = settings.local_chain_program == "standin" or settings.local_chain_fixed_program
         with self.chain.batch():
-            return seed_chain(self.program(), self.backend, now)
+            return seed_chain(self.program(), self.backend, now, sells=sells)
 
     async def start(self) -> None:
         if self._stack is not None:
@@ -187,8 +189,9 @@ class LocalChainRuntime:
         endpoint = await stack.enter_async_context(self._serve(chain))  # empty stack if it fails
         self._stack, self._chain, self._endpoint, self._backend = stack, chain, endpoint, backend
         log.warning(
-            "SIMULATED Solana chain: LiteSVM running the zmart stand-in program, not a real "
-            "network (set SOLANA_RPC_URL to use one)",
+            "SIMULATED Solana chain: LiteSVM running a local build of the zmart program, not a "
+            "real network (set SOLANA_RPC_URL to use one)",
+            program=self.settings.local_chain_program,
             rpc_url=endpoint.http_url,
             ws_url=endpoint.ws_url,
             program_id=str(self.program_id),
