@@ -416,12 +416,90 @@ async def test_transitions_are_enqueued_once_from_chain_time(
     )
 
 
+async def index_everything(world: ChainWorld, container: Container) -> None:
+    running = Running(world, container)
+    try:
+        await running.caught_up(world)
+    finally:
+        await running.close()
+
+
+async def db_columns(container: Container, market_id: str) -> dict[str, Any]:
+    async with container.database.session() as session:
+        market = await session.get(Market, market_id)
+        assert market is not None
+        return {name: getattr(market, name) for name in ("state", "shares_yes", "total_volume")}
+
+
+async def test_reconcile_never_moves_a_row_back_when_the_indexer_is_quicker(
+    chain_world: ChainWorld, monitor_container: Container
+) -> None:
+    """The race of the issue, made deterministic: reconcile reads the accounts (slot S), then a
+    trade and a resolution land and are indexed before it writes. Their markets are newer in
+    the database than in the snapshot: left alone (no shares/volume reverted, no state going
+    back, no market_state_change)."""
+    world = chain_world
+    world.initialize()
+    market_id = world.market_in("Active")
+    trader = world.funded()
+    await index_everything(world, monitor_container)
+
+    async def land_and_index(stage: str) -> None:
+        if stage == "snapshot":
+            world.chain.advance_slots(1)
+            trade(world, market_id, trader, "buy_shares", {"outcome": True, "target_cost": SOL})
+            world.resolve(market_id)
+            await index_everything(world, monitor_container)
+
+    before = await db_columns(monitor_container, market_id)
+    # No fix at all, hence no market_state_change published by reconcile either.
+    assert await reconcile(monitor_container, world.client, race=land_and_index) == []
+    after = await db_columns(monitor_container, market_id)
+    assert after["state"] == "RESOLVING" and after["shares_yes"] > before["shares_yes"]
+    await assert_matches_chain(world, monitor_container, market_id)
+    assert await reconcile(monitor_container, world.client) == []  # and the next round agrees
+
+
+async def test_reconcile_skips_a_fix_the_indexer_overtook_between_compare_and_write(
+    chain_world: ChainWorld, monitor_container: Container
+) -> None:
+    world = chain_world
+    world.initialize()
+    market_id = world.market_in("Active")
+    await index_everything(world, monitor_container)
+    async with monitor_container.database.session() as session:
+        await session.execute(
+            Market.__table__.update().where(Market.id == market_id).values(total_volume=1)
+        )
+        await session.commit()
+
+    async def another_writer(stage: str) -> None:
+        if stage == "compared":  # after the comparison, before the write
+            async with monitor_container.database.session() as session:
+                await session.execute(
+                    Market.__table__.update().where(Market.id == market_id).values(total_volume=2)
+                )
+                await session.commit()
+
+    assert await reconcile(monitor_container, world.client, race=another_writer) == []
+    assert (await db_columns(monitor_container, market_id))["total_volume"] == 2
+    fixes = await reconcile(monitor_container, world.client)
+    assert [(f.field, f.database, f.chain) for f in fixes] == [("total_volume", 2, 0)]
+
+
 async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
     chain_world: ChainWorld, monitor_container: Container
 ) -> None:
     world = chain_world
     world.initialize()
     market_id = world.market_in("Active")
+    # The indexer behind the snapshot (it has not run): nothing is repaired, not even a row
+    # created (the indexer would then apply the market's events on top of it).
+    assert await reconcile(monitor_container, world.client) == []
+    await index_everything(world, monitor_container)
+    async with monitor_container.database.session() as session:
+        await session.execute(delete(Market).where(Market.id == market_id))
+        await session.commit()
     fixes = await reconcile(monitor_container, world.client)
     assert ("row", "created") in {(f.field, f.chain) for f in fixes}
     await monitor_container.cache.delete(f"market:{market_id}")

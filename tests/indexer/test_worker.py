@@ -376,3 +376,13 @@ async def test_an_instance_that_stops_indexing_stops_showing_a_lag(api, tape):
             with pytest.raises(asyncio.CancelledError):
                 await task
         assert lag() == 0
+
+
+def test_reconcile_compares_only_what_both_sides_reflect() -> None:
+    from marketd.indexer.reconcile import database_complete_through
+
+    assert database_complete_through(10, 11, 12)  # the indexer is past the snapshot
+    assert database_complete_through(10, 5, 5)  # nothing on chain since the checkpoint
+    assert database_complete_through(10, 0, None)  # no program transaction at all
+    assert not database_complete_through(10, 10, 11)  # slot 10 may be partly indexed
+    assert not database_complete_through(10, 5, 7)  # the indexer is behind
