@@ -260,6 +260,7 @@ async def latency_figures(url: str, count: int) -> None:
         "REDIS_URL": REDIS_URL,
         "REDIS_PREFIX": prefix,
         "RATE_LIMIT": "1000000/minute",
+        "VOTE_ELIGIBILITY": "any",  # the bench's voters are fresh wallets
     }
     local = LocalChain()
     local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), ARTIFACT)

@@ -119,6 +119,8 @@ async def main() -> None:
             "RATE_LIMIT": "1000000/minute",
             "SIGN_IN_RATE_LIMIT": "1000000/minute",
             "IP_WALLETS_LIMIT": "1000000",
+            # The simulated voters are fresh wallets of a chain that is not there.
+            "VOTE_ELIGIBILITY": "any",
             # PostgreSQL allows 100 connections: 80 in all, split between the worker
             # processes.
             "DATABASE_POOL_SIZE": str(80 // workers),

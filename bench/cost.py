@@ -124,6 +124,7 @@ async def main() -> None:
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": prefix,
             "RATE_LIMIT": "1000000/minute",
+            "VOTE_ELIGIBILITY": "any",  # fresh wallets, no chain
             "WORKERS": "1",
         }
         try:

@@ -416,6 +416,7 @@ async def run_phase(
         # address before sign-in) would throttle the sign-ins and the subscribers.
         "RATE_LIMIT": "1000000/minute",
         "SIGN_IN_RATE_LIMIT": "1000000/minute",
+        "VOTE_ELIGIBILITY": "any",
         "IP_WALLETS_LIMIT": "1000000",
         "WS_MAX_CONNECTIONS_PER_IP": "1000000",
         # The same database budget in both phases, split between the instances.
@@ -639,6 +640,7 @@ def write_report(
         "",
         "Server settings changed for the run: `RATE_LIMIT=1000000/minute` and"
         " `WS_MAX_CONNECTIONS_PER_IP=1000000` (every simulated client is 127.0.0.1),"
+        " `VOTE_ELIGIBILITY=any` (the voters are fresh wallets),"
         f" `DATABASE_POOL_SIZE={args.pool}` split between the instances.",
         "",
         "## Targets",

@@ -182,6 +182,9 @@ def make_settings(
             # Every test client is one address (203.0.113.9) signing in many wallets.
             "sign_in_rate_limit": "100000/minute",
             "ip_wallets_limit": 100_000,
+            # Fresh keypairs vote in most tests; tests/votes/test_eligibility.py sets policies.
+            "vote_eligibility": "any",
+            "dispute_vote_eligibility": "any",
             "cors_origins": [TEST_ORIGIN],
             "_env_file": None,
         }

@@ -126,6 +126,8 @@ def test_demo_serves_the_app_on_the_seeded_local_chain(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "serve_async", fake_serve)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SOLANA_RPC_URL", raising=False)
+    monkeypatch.delenv("VOTE_ELIGIBILITY", raising=False)
+    monkeypatch.delenv("DISPUTE_VOTE_ELIGIBILITY", raising=False)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["demo", "--chain-port", "0"]) == 0
     assert cli.main(["demo", "--chain-port", "0"]) == 0  # restart: reuses chain and database
@@ -135,6 +137,18 @@ def test_demo_serves_the_app_on_the_seeded_local_chain(tmp_path, monkeypatch):
     assert settings.solana_ws_url.startswith("ws://127.0.0.1:")
     assert settings.backend_keypair == again.backend_keypair is not None
     assert (tmp_path / "chain" / "chain.json").is_file()
+    # The demo's wallets are minutes old: any signed-in wallet may vote (and the log says so).
+    assert settings.vote_eligibility == settings.dispute_vote_eligibility == "any"
+
+
+def test_demo_keeps_a_configured_vote_eligibility(monkeypatch):
+    monkeypatch.setenv("VOTE_ELIGIBILITY", "min_balance_sol=1")
+    monkeypatch.delenv("DISPUTE_VOTE_ELIGIBILITY", raising=False)
+    settings = cli.demo_vote_eligibility(Settings(_env_file=None))
+    assert settings.vote_eligibility == "min_balance_sol=1"  # the operator's choice stands
+    assert settings.dispute_vote_eligibility == "any"
+    explicit = Settings(_env_file=None, dispute_vote_eligibility="position")
+    assert cli.demo_vote_eligibility(explicit).dispute_vote_eligibility == "position"
 
 
 def test_demo_refuses_a_configured_chain(tmp_path, monkeypatch, capsys):

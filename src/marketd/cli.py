@@ -145,11 +145,27 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+DEMO_ELIGIBILITY = "any"
+
+
+def demo_vote_eligibility(settings: Settings) -> Settings:
+    """The demo's wallets are minutes old on a fresh chain: unless VOTE_ELIGIBILITY /
+    DISPUTE_VOTE_ELIGIBILITY are set, any signed-in wallet may vote (the production defaults
+    would refuse every one of them)."""
+    updates = {
+        name: DEMO_ELIGIBILITY
+        for name in ("vote_eligibility", "dispute_vote_eligibility")
+        if name not in settings.model_fields_set
+    }
+    return settings.model_copy(update=updates) if updates else settings
+
+
 async def demo(settings: Settings, chain_port: int | None = None) -> None:
     """The embedded default on the simulated chain, seeded, then serving until stopped."""
     from marketd.chain.localnet.runtime import LocalChainRuntime
 
     log = structlog.get_logger("marketd.cli")
+    settings = demo_vote_eligibility(settings)
     async with LocalChainRuntime(settings, port=chain_port) as runtime:
         created = await seed(settings, runtime)
         log.info(
@@ -157,6 +173,13 @@ async def demo(settings: Settings, chain_port: int | None = None) -> None:
             markets_created=created,
             chain_rpc=runtime.endpoint.http_url,
             url=f"http://{settings.host}:{settings.port}/docs",
+            vote_eligibility=settings.vote_eligibility,
+            dispute_vote_eligibility=settings.dispute_vote_eligibility,
+            votes=(
+                "any signed-in wallet may vote off-chain (demo)"
+                if settings.vote_eligibility == DEMO_ELIGIBILITY
+                else "off-chain votes need VOTE_ELIGIBILITY's strategies"
+            ),
         )
         await serve_async(runtime.settings_for_clients(), run_jobs=True)
 

@@ -12,8 +12,10 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from marketd.votes.eligibility import Strategy, parse_policy
 
 DEFAULT_PROGRAM_ID = "6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw"
 
@@ -112,6 +114,25 @@ class Settings(BaseSettings):
     dispute_min_votes: int = 10
     dispute_success_threshold_bps: int = 6000
     sweep_interval_seconds: int = 300
+    # Who may vote off-chain (marketd.votes.eligibility): strategies, all of which a wallet
+    # must meet. On-chain votes always count. docs/deploy.md says why these defaults.
+    vote_eligibility: str = Field(
+        default="min_balance_sol=0.05,min_wallet_age_days=7",
+        description="Proposal votes: comma-separated strategies (any, allowlist=A|B, "
+        "min_balance_sol=X, min_wallet_age_days=N, min_transactions=N)",
+    )
+    dispute_vote_eligibility: str = Field(
+        default="position,min_wallet_age_days=7",
+        description="Dispute votes: the same strategies, and `position` (holds shares of the "
+        "market)",
+    )
+    vote_eligibility_cache_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="How long a wallet's chain facts (balance, history) are reused, in the "
+        "shared cache",
+    )
 
     # Leader locks of the background jobs.
     lock_ttl_seconds: float | None = Field(
@@ -126,6 +147,16 @@ class Settings(BaseSettings):
         if self.local_chain_fixed_program and self.local_chain_program != "twin":
             raise ValueError("LOCAL_CHAIN_FIXED_PROGRAM applies to LOCAL_CHAIN_PROGRAM=twin only")
         return self
+
+    @field_validator("vote_eligibility", "dispute_vote_eligibility")
+    @classmethod
+    def _eligibility_parses(cls, value: str, info: ValidationInfo) -> str:
+        policy = parse_policy(value)
+        if info.field_name == "vote_eligibility" and policy.get(Strategy.POSITION) is not None:
+            raise ValueError(
+                "`position` applies to dispute votes only (a PROPOSED market has no trades)"
+            )
+        return value
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -304,6 +304,8 @@ class Cluster:
             BACKEND_KEYPAIR=chain.backend_keypair.get_secret_value(),
             HOST="127.0.0.1",
             TRUSTED_PROXIES="127.0.0.1/32",  # the test's clients say who they are
+            VOTE_ELIGIBILITY="any",  # the test's voters are fresh wallets
+            DISPUTE_VOTE_ELIGIBILITY="any",
             LOG_JSON="true",
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",

@@ -72,6 +72,9 @@ class Harness:
         return await asyncio.wait_for(self.reports.get(), 10)
 
 
+CHECKED = {"strategy": "any", "checks": [], "checked_at": "2026-12-06T12:00:00+00:00"}
+
+
 async def add_market(api: Any, state: str = "PROPOSED", **fields: Any) -> str:
     market_id = str(uuid.uuid4())
     async with api.container.database.session() as session, session.begin():
@@ -103,6 +106,8 @@ async def add_votes(
                     vote=index < yes,
                     voted_at=now - timedelta(seconds=index),
                     tx_signature="sig" + str(index) if index < on_chain else None,
+                    # What the API stores with an off-chain vote (an unrecorded one does not count).
+                    eligibility=None if index < on_chain else CHECKED,
                 )
             )
     return wallets

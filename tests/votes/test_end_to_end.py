@@ -446,6 +446,7 @@ async def test_dispute_decided_at_the_end_of_its_period(api, world, stacks, agre
                         user_wallet=str(Pubkey.new_unique()),
                         vote=index < agree,
                         voted_at=datetime.now(UTC),
+                        tx_signature=f"sig{index}",
                     )
                 )
     assert (await stack.aggregator.sweep()).results == []  # the period is not over

@@ -211,6 +211,15 @@ class SignatureState:
 
 
 @dataclass(frozen=True)
+class AddressSignature:
+    """One transaction that involves an address (`getSignaturesForAddress`, newest first)."""
+
+    signature: str
+    block_time: int | None  # unix seconds; None when the node does not know it
+    failed: bool
+
+
+@dataclass(frozen=True)
 class MarketAccount:
     address: Pubkey
     market_id: str
@@ -339,6 +348,29 @@ class ChainClient:
             response = await self.rpc.get_account_info(address, commitment=self.commitment)
         account = response.value
         return None if account is None else bytes(account.data)
+
+    async def balance(self, address: Pubkey) -> int:
+        """The address's lamports (0 for an account that does not exist)."""
+        async with _rpc_errors():
+            response = await self.rpc.get_balance(address, commitment=self.commitment)
+        return int(response.value)
+
+    async def signatures_for_address(
+        self, address: Pubkey, *, before: str | None = None, limit: int = 1000
+    ) -> list[AddressSignature]:
+        """One page of the transactions involving `address`, newest first, older than
+        `before` (a signature) when given."""
+        async with _rpc_errors():
+            response = await self.rpc.get_signatures_for_address(
+                address,
+                before=None if before is None else Signature.from_string(before),
+                limit=limit,
+                commitment=self.commitment,
+            )
+        return [
+            AddressSignature(str(item.signature), item.block_time, item.err is not None)
+            for item in response.value
+        ]
 
     async def market(self, market_id: str) -> MarketAccount | None:
         """The market's account, decoded; None when it does not exist (yet)."""

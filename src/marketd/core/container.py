@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from redis.asyncio import Redis
@@ -15,6 +16,9 @@ from marketd.core.database import Database, create_engine
 from marketd.core.locks import Locks, MemoryLocks, RedisLocks
 from marketd.core.pages import MemoryPageCache, PageCache, RedisPageCache
 from marketd.core.ratelimit import RateLimiter, create_storage
+
+if TYPE_CHECKING:
+    from marketd.chain.client import ChainClient
 
 
 @dataclass
@@ -33,6 +37,17 @@ class Container:
     """One HTTP connection pool for the process's outbound calls (readiness probes, IPFS
     gateways and stores): a client per call costs a new pool and TLS context (~0.8 MB) each
     time. Callers pass their own per-request timeouts."""
+
+    _chain: ChainClient | None = field(default=None, init=False, repr=False)
+
+    def chain_reader(self) -> ChainClient | None:
+        """The process's chain client for reads a request needs (vote eligibility), made on
+        first use; None when no SOLANA_RPC_URL is configured."""
+        if self._chain is None and self.settings.solana_rpc_url is not None:
+            from marketd.chain.client import ChainClient
+
+            self._chain = ChainClient.from_settings(self.settings)
+        return self._chain
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -76,6 +91,8 @@ class Container:
 
     async def close(self) -> None:
         await self.http.aclose()
+        if self._chain is not None:
+            await self._chain.close()
         await self.bus.close()
         await self.database.dispose()
         if self.redis is not None:

@@ -16,9 +16,10 @@ from marketd.health.checks import ReadinessProbe, ReadinessSettings
 router = APIRouter(tags=["health"])
 
 
-def get_readiness_probe(request: Request, container: ContainerDep) -> ReadinessProbe:
+async def get_readiness_probe(request: Request, container: ContainerDep) -> ReadinessProbe:
     """One probe per app, built (and its settings read from the environment) at the first
-    /readyz, so its cached result is shared by every caller."""
+    /readyz, so its cached result is shared by every caller. Async on purpose: FastAPI runs a
+    plain `def` dependency in a thread pool, where two first calls could each build a probe."""
     probe: ReadinessProbe | None = getattr(request.app.state, "readiness_probe", None)
     if probe is None or probe.container is not container:
         probe = ReadinessProbe(container, ReadinessSettings())

@@ -29,7 +29,12 @@ _BY_ID = _WITH_SCHEDULE.where(_MARKETS.c.id == bindparam("market_id"))
 
 
 def _live_count(votes: Table, name: str, *, yes_only: bool) -> Any:
-    count = select(func.count()).where(votes.c.market_id == _MARKETS.c.id)
+    count = select(func.count()).where(
+        votes.c.market_id == _MARKETS.c.id,
+        # The votes that count, as /votes counts them (marketd.votes.repository.counted):
+        # on-chain ones and off-chain ones with an eligibility record.
+        or_(votes.c.tx_signature.is_not(None), votes.c.eligibility.is_not(None)),
+    )
     if yes_only:
         count = count.where(votes.c.vote.is_(True))
     return count.scalar_subquery().label(name)

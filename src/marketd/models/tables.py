@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -133,6 +134,10 @@ class _VoteColumns:
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the vote was cast on-chain (indexed); an on-chain vote outranks an off-chain one.
     tx_signature: Mapped[str | None] = mapped_column(String(88))
+    # Why an off-chain vote was eligible when cast (marketd.votes.eligibility); NULL for
+    # on-chain votes (always counted) and for off-chain votes cast before it was recorded
+    # (never counted).
+    eligibility: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class ProposalVote(_VoteColumns, Base):

@@ -20,7 +20,7 @@ from marketd.snapshots.stores import SnapshotStores, build_stores
 router = APIRouter(tags=["snapshots"])
 
 
-def get_snapshot_config(request: Request, container: ContainerDep) -> SnapshotSettings:
+async def get_snapshot_config(request: Request, container: ContainerDep) -> SnapshotSettings:
     """Read from the environment once per app; overridable (``app.dependency_overrides``)
     until the settings are merged."""
     config: SnapshotSettings | None = getattr(request.app.state, "snapshot_config", None)
@@ -35,14 +35,15 @@ class _BuiltStores:
     stores: SnapshotStores
 
 
-def snapshot_service(
+async def snapshot_service(
     request: Request,
     container: ContainerDep,
     config: Annotated[SnapshotSettings, Depends(get_snapshot_config)],
 ) -> SnapshotService:
     """The routes only read: their stores are built once per app (again only if the
     configuration changes), on the process's shared HTTP client, which the container closes.
-    Building them per request cost a new client and TLS context (~0.8 MB) per call."""
+    Building them per request cost a new client and TLS context (~0.8 MB) per call. Async so
+    that it runs on the event loop, never twice at once in the thread pool."""
     built: _BuiltStores | None = getattr(request.app.state, "snapshot_stores", None)
     if built is None or built.config != config:
         stores = build_stores(container.settings, config, client=container.http)

@@ -19,6 +19,29 @@ class TallyOut(Schema):
     total: int
 
 
+class EligibilityCheckOut(Schema):
+    strategy: str = Field(
+        examples=["min_balance"],
+        description="allowlist | position | min_balance | min_wallet_age | min_transactions | any",
+    )
+    required: str = Field(examples=["0.05 SOL"])
+    value: str = Field(examples=["0.12 SOL"], description="What the wallet had when checked")
+
+
+class EligibilityOut(Schema):
+    """Why a vote counts, so a recount can check it."""
+
+    strategy: str = Field(
+        description="on_chain: cast on chain (submit_proposal_vote / submit_dispute_vote), "
+        "always counts; all_of: met every strategy in `checks` when cast; any: cast while "
+        "every signed-in wallet could vote"
+    )
+    checks: list[EligibilityCheckOut] = Field(
+        description="The strategies met and what the wallet had, when it was checked"
+    )
+    checked_at: datetime | None = Field(description="When the wallet was checked (off-chain)")
+
+
 class VoteAccepted(Schema):
     market_id: str
     kind: VoteKind
@@ -26,6 +49,9 @@ class VoteAccepted(Schema):
     vote: bool
     voted_at: datetime
     tally: TallyOut
+    eligibility: EligibilityOut = Field(
+        description="Why this vote counts, as the votes page shows it"
+    )
 
 
 class VoteOut(Schema):
@@ -33,6 +59,7 @@ class VoteOut(Schema):
     vote: bool
     voted_at: datetime
     tx_signature: str | None
+    eligibility: EligibilityOut
 
 
 class CountedVoteOut(Schema):

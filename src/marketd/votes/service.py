@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,9 +19,13 @@ from marketd.markets.rules import MarketState
 from marketd.models import Market
 from marketd.realtime.fanout import publish_event
 from marketd.users.service import UserService
+from marketd.votes.eligibility import ON_CHAIN
+from marketd.votes.eligibility_service import EligibilityChecker
 from marketd.votes.repository import VoteRepository
 from marketd.votes.rules import NO_VOTES_REASON, Tally, VoteKind
 from marketd.votes.schemas import (
+    EligibilityCheckOut,
+    EligibilityOut,
     MarketVotesOut,
     SubmittedTallyOut,
     TallyOut,
@@ -39,6 +45,18 @@ class AlreadyVotedOnChain(Conflict):
     slug, title = "voted-on-chain", "Vote already cast on-chain"
 
 
+def eligibility_out(tx_signature: str | None, record: Mapping[str, Any] | None) -> EligibilityOut:
+    """Why a counted vote counts: cast on chain, else the record stored when it was cast."""
+    if tx_signature is not None or record is None:
+        return EligibilityOut(strategy=ON_CHAIN, checks=[], checked_at=None)
+    checked_at = record.get("checked_at")
+    return EligibilityOut(
+        strategy=str(record.get("strategy", "")),
+        checks=[EligibilityCheckOut.model_validate(item) for item in record.get("checks", [])],
+        checked_at=None if checked_at is None else datetime.fromisoformat(str(checked_at)),
+    )
+
+
 class VoteService:
     def __init__(
         self, session: AsyncSession, bus: EventBus, cache: MarketCache | None = None
@@ -48,18 +66,31 @@ class VoteService:
         self.cache = cache
         self.repository = VoteRepository(session)
 
-    async def cast(self, kind: VoteKind, market_id: str, wallet: str, vote: bool) -> VoteAccepted:
+    async def cast(
+        self,
+        kind: VoteKind,
+        market_id: str,
+        wallet: str,
+        vote: bool,
+        eligibility: EligibilityChecker,
+    ) -> VoteAccepted:
+        """Store the vote if the market takes votes of `kind` and the wallet is eligible
+        (VoteIneligible, 403, otherwise); the vote row keeps the eligibility decision."""
+        if not eligibility.policy(kind).is_open:
+            # 404 and 409 before 403 (and before any RPC call); then no transaction is held
+            # across the checks' reads.
+            state, on_chain = await self.repository.before_cast(kind, market_id, wallet)
+            self._require_open(kind, market_id, state)
+            await self.session.rollback()
+            if on_chain:
+                raise AlreadyVotedOnChain("This wallet's on-chain vote for this market is final.")
+        decision = await eligibility.require(kind, market_id, wallet)
         now = datetime.now(UTC)
         required = VOTING_STATE[kind]
-        outcome = await self.repository.cast(kind, market_id, wallet, vote, now, required.value)
-        if outcome.state is None:
-            raise NotFound(f"No market with id {market_id}.")
-        if outcome.state != required.value:
-            raise VotingClosed(
-                f"{kind.value.capitalize()} votes are taken only while the market is "
-                f"{required.value}; it is {outcome.state}.",
-                state=outcome.state,
-            )
+        outcome = await self.repository.cast(
+            kind, market_id, wallet, vote, now, required.value, decision.record()
+        )
+        self._require_open(kind, market_id, outcome.state)
         if not outcome.written:
             await self.session.rollback()
             raise AlreadyVotedOnChain("This wallet's on-chain vote for this market is final.")
@@ -91,7 +122,20 @@ class VoteService:
             vote=vote,
             voted_at=now,
             tally=TallyOut(yes=tally.yes, no=tally.no, total=tally.total),
+            eligibility=eligibility_out(None, decision.record()),
         )
+
+    @staticmethod
+    def _require_open(kind: VoteKind, market_id: str, state: str | None) -> None:
+        required = VOTING_STATE[kind]
+        if state is None:
+            raise NotFound(f"No market with id {market_id}.")
+        if state != required.value:
+            raise VotingClosed(
+                f"{kind.value.capitalize()} votes are taken only while the market is "
+                f"{required.value}; it is {state}.",
+                state=state,
+            )
 
     async def market_votes(
         self, kind: VoteKind, market_id: str, limit: int, cursor: str | None
@@ -117,6 +161,7 @@ class VoteService:
                     vote=r.vote,
                     voted_at=r.voted_at,
                     tx_signature=r.tx_signature,
+                    eligibility=eligibility_out(r.tx_signature, r.eligibility),
                 )
                 for r in rows[:limit]
             ],

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.actions import Intent
 from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, DisputeVote, Market, ProposalVote
-from marketd.votes.repository import TABLES, VoteTable
+from marketd.votes.repository import TABLES, VoteTable, counted
 from marketd.votes.rules import CastVote, Tally, VoteKind
 
 INTENT_OF: dict[VoteKind, Intent] = {
@@ -65,11 +65,12 @@ class TallyRepository:
     # ------------------------------------------------------------------ the sweep
     async def open_proposal_tallies(self) -> list[MarketTally]:
         """Every undecided PROPOSED market with votes and its tally: ONE grouped query (a
-        vote row is already one per wallet and market, so count = counted votes)."""
+        vote row is already one per wallet and market, so count = counted votes; rows that
+        do not count, `repository.counted`, are left out)."""
         statement = (
             select(Market.id, _yes(ProposalVote), func.count(ProposalVote.id))
             .select_from(Market)
-            .join(ProposalVote, ProposalVote.market_id == Market.id)
+            .join(ProposalVote, (ProposalVote.market_id == Market.id) & counted(ProposalVote))
             .where(Market.state == MarketState.PROPOSED.value, _undecided(Intent.APPROVE_MARKET))
             .group_by(Market.id)
         )
@@ -90,7 +91,7 @@ class TallyRepository:
                 func.count(DisputeVote.id),
             )
             .select_from(Market)
-            .outerjoin(DisputeVote, DisputeVote.market_id == Market.id)
+            .outerjoin(DisputeVote, (DisputeVote.market_id == Market.id) & counted(DisputeVote))
             .where(Market.state == MarketState.DISPUTED.value, _undecided(Intent.RESOLVE_DISPUTE))
             .group_by(Market.id, Market.resolution_proposed_at)
         )
@@ -115,7 +116,7 @@ class TallyRepository:
         table = TABLES[kind]
         rows = await self.session.execute(
             select(table.user_wallet, table.vote, table.voted_at, table.tx_signature)
-            .where(table.market_id == market_id)
+            .where(table.market_id == market_id, counted(table))
             .order_by(table.user_wallet)
         )
         return [
