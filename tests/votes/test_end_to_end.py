@@ -474,7 +474,8 @@ async def test_dispute_decided_at_the_end_of_its_period(api, world, stacks, agre
 
 
 async def dispute_votes(api: Any, market_id: str, agree: int, disagree: int) -> None:
-    """Dispute votes straight into the table (as the indexer records on-chain votes)."""
+    """Dispute votes straight into the table (as the indexer records on-chain votes: with
+    their signature, so they count whatever the eligibility strategies)."""
     async with api.container.database.session() as session, session.begin():
         for index in range(agree + disagree):
             session.add(
@@ -483,6 +484,7 @@ async def dispute_votes(api: Any, market_id: str, agree: int, disagree: int) -> 
                     user_wallet=str(Pubkey.new_unique()),
                     vote=index < agree,
                     voted_at=datetime.now(UTC),
+                    tx_signature=f"sig-{market_id[:8]}-{agree}-{disagree}-{index}",
                 )
             )
 
