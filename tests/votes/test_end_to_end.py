@@ -31,7 +31,7 @@ from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market
-from marketd.votes.aggregator import TallyResult, VoteAggregator
+from marketd.votes.aggregator import MarketOnChain, TallyResult, VoteAggregator
 from marketd.votes.evidence import evidence_votes
 from marketd.votes.handlers import vote_outbox_handlers
 from marketd.votes.rules import VoteKind
@@ -110,6 +110,7 @@ class Stack:
             self.runner.notify,
             clock=world.clock,
             chain_clock=ChainClock(world.client) if chain_time else None,
+            on_chain=MarketOnChain(world.client),  # as the worker wires it
             leader_ttl_seconds=2.0,
             observer=self._observe,
         )
@@ -256,6 +257,27 @@ async def test_seven_likes_of_ten_approve_on_chain_within_two_seconds(api, world
     assert world.chain.get_record(submitted["signature"]).err is None
     recount = [v["vote"] for v in submitted["votes"]]
     assert (recount.count(True), recount.count(False)) == (7, 3)
+
+
+async def test_a_proposal_is_approved_only_once_its_market_is_on_chain(api, world, stacks):
+    """Proposed through the API, its creator's create_market not landed yet: the passing tally
+    enqueues nothing (an approval would retry for nothing); once the market is on chain the
+    next tally approves it."""
+    world.initialize()
+    stack = Stack(api, world)
+    _, creator = await api.sign_in()
+    market_id: str = await api.market(creator)
+    for index, voter in enumerate(await voters(api, 10)):
+        await vote(api, voter, market_id, index < 8, "proposal")
+    report = await stack.aggregator.tally_market(VoteKind.PROPOSAL, market_id)
+    assert report.result is TallyResult.NOT_ON_CHAIN
+    assert (await stack.aggregator.sweep()).enqueued() == []
+    assert await outbox_rows(api, market_id) == []
+    create_on_chain(world, market_id)
+    assert (await stack.aggregator.sweep()).enqueued() == [market_id]
+    assert (await stack.runner.run_once()).results == {"confirmed": 1}
+    assert (await world.client.market(market_id)).state == "Approved"
+    assert (await db_market(api, market_id)).state == "APPROVED"
 
 
 @pytest.mark.parametrize(("likes", "dislikes"), [(6, 4), (9, 0)])

@@ -22,6 +22,11 @@ flip the outcome waits for the quorum; one that would not is finalized as it is)
 with no vote at all waits for its first vote (the program refuses it: NoVotesRecorded); the
 votes page says so (`waiting`).
 
+A passing proposal is approved only once its market has an account on chain (`on_chain`, the
+worker's reads it): a market proposed through the API exists only in the database until its
+creator's create_market lands, and an approval enqueued before would retry for nothing. It is
+NOT_ON_CHAIN until then; the next vote or sweep decides it.
+
 Time: a dispute's period ends by the CHAIN's clock (the Clock sysvar the program judges by),
 not this machine's. With `chain_clock` (the worker passes one reading the Clock sysvar), every
 tally and sweep reads it, and the loop's wake-up for a deadline uses the last offset seen
@@ -42,6 +47,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from marketd.chain.client import ChainClient
 from marketd.chain.clock import ChainClock
 from marketd.chain.outbox import OutboxRunner, enqueue, retry_delay
 from marketd.config import Settings
@@ -100,6 +106,7 @@ class TallyResult(StrEnum):
     NO_VOTES = "no_votes"  # a dispute over without a vote: waits for one (NoVotesRecorded)
     AWAITING_QUORUM = "awaiting_quorum"
     UNKNOWN_PERIOD = "unknown_period"  # a dispute without resolution_proposed_at
+    NOT_ON_CHAIN = "not_on_chain"  # a passing proposal whose create_market has not landed
     ENQUEUED = "enqueued"
 
 
@@ -148,6 +155,7 @@ class VoteAggregator:
         retry_cap_seconds: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
         chain_clock: Callable[[], Awaitable[datetime]] | None = None,
+        on_chain: Callable[[str], Awaitable[bool]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
     ) -> None:
@@ -166,6 +174,7 @@ class VoteAggregator:
         self.retry_cap = retry_cap_seconds
         self.clock = clock
         self.chain_clock = chain_clock
+        self.on_chain = on_chain
         self._chain_offset = timedelta(0)  # chain clock - local clock, as last read
         self.monotonic = monotonic
         self.observer = observer
@@ -232,6 +241,13 @@ class VoteAggregator:
             result, verdict = self._decide(
                 kind, market_id, tally, thresholds, facts.resolution_proposed_at, now
             )
+            if (
+                result is TallyResult.ENQUEUED
+                and kind is VoteKind.PROPOSAL
+                and self.on_chain is not None
+                and not await self.on_chain(market_id)
+            ):
+                result = TallyResult.NOT_ON_CHAIN
             if result is not TallyResult.ENQUEUED:
                 return await self._report(kind, market_id, trigger, result, tally)
             threshold = (
@@ -494,6 +510,16 @@ class VoteAggregator:
                 await self.tally_safely(VoteKind.DISPUTE, market_id, "deadline")
 
 
+class MarketOnChain:
+    """`await MarketOnChain(client)(market_id)`: whether the market has its account."""
+
+    def __init__(self, client: ChainClient) -> None:
+        self.client = client
+
+    async def __call__(self, market_id: str) -> bool:
+        return await self.client.market(market_id) is not None
+
+
 def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[Job]:
     """The aggregator as a job of the worker process. The runner must carry the votes
     domain's handlers (`handlers.vote_outbox_handlers`); its client supplies the thresholds."""
@@ -506,5 +532,6 @@ def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[Job]:
         thresholds,
         runner.notify,
         chain_clock=ChainClock(runner.client),
+        on_chain=MarketOnChain(runner.client),
     )
     return [Job("votes-aggregator", aggregator.run)]
