@@ -101,8 +101,10 @@ async def test_a_paused_program_degrades_readiness_until_it_is_resumed(
     accounts = {"admin": admin.pubkey(), "global_config": program.config}
     async with serve_local_rpc(chain) as endpoint:
         program.call("emergency_pause", {}, accounts, [admin])
+        chain.advance_slots(2)  # confirmed (the probe reads at "confirmed")
         paused = await (await api_factory(solana_rpc_url=endpoint.http_url)).client.get("/readyz")
         program.call("emergency_pause", {}, accounts, [admin])  # toggles back
+        chain.advance_slots(2)
         resumed = await (await api_factory(solana_rpc_url=endpoint.http_url)).client.get("/readyz")
     assert paused.status_code == 200
     assert paused.json()["status"] == "degraded"

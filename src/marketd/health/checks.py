@@ -147,7 +147,7 @@ async def chain_program_state(
         "jsonrpc": "2.0",
         "id": 1,
         "method": "getAccountInfo",
-        "params": [config_address, {"encoding": "base64"}],
+        "params": [config_address, {"encoding": "base64", "commitment": "confirmed"}],
     }
     response = await http.post(rpc_url, json=request)
     _require_success(response)
