@@ -323,7 +323,8 @@ async def test_a_trade_sent_while_the_program_is_paused_waits_and_lands_after_re
     relay = TradeRelay(chain_database, chain_world.client)
     assert (await relay.run_once()).count(RelayResult.RETRY) == 1
     waiting = await submission(chain_database, signature)
-    assert waiting.status == "pending" and waiting.error is None
+    assert waiting.status == "pending"  # and it says why it waits
+    assert waiting.error is not None and waiting.error.startswith("ProtocolPaused: ")
     assert chain_world.chain.get_record(signature) is None  # nothing landed, nothing spent
     chain_world.send("emergency_pause", {}, pause, [chain_world.admin])  # resume
     assert (await relay.run_once()).count(RelayResult.SENT) == 1
