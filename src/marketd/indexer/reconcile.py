@@ -119,10 +119,6 @@ async def market_snapshot(client: ChainClient) -> Snapshot:
     return Snapshot(int(response.context.slot), out)
 
 
-async def market_accounts(client: ChainClient) -> list[tuple[Pubkey, dict[str, Any]]]:
-    return (await market_snapshot(client)).accounts
-
-
 async def newest_program_slot(client: ChainClient) -> int | None:
     response = await client.rpc.get_signatures_for_address(
         client.program_id, limit=1, commitment=client.commitment
