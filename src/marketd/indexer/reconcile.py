@@ -25,7 +25,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import base58
 import structlog
@@ -37,17 +37,18 @@ from solders.rpc.config import RpcAccountInfoConfig, RpcProgramAccountsConfig
 from solders.rpc.filter import Memcmp as SoldersMemcmp
 from solders.rpc.requests import GetProgramAccounts
 from solders.rpc.responses import GetProgramAccountsWithContextResp
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
+from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
 from marketd.markets.cache import MarketCache
 from marketd.markets.rules import MarketState
-from marketd.models import ChainEvent, Market, utcnow
+from marketd.models import ChainEvent, Market, User, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +120,22 @@ async def market_snapshot(client: ChainClient) -> Snapshot:
     return Snapshot(int(response.context.slot), out)
 
 
+FIRST_SEEN = BulkInsert(cast(Table, User.__table__), ("wallet", "created_at"), conflict=("wallet",))
+
+
+async def _first_seen(session: AsyncSession, expected: list[dict[str, Any]]) -> None:
+    """The users rows of the accounts' creators and resolvers (the platform's markets
+    reference users), in one statement."""
+    wallets = {
+        wallet
+        for columns in expected
+        for wallet in (columns.get("creator_wallet"), columns.get("resolver_wallet"))
+        if wallet
+    }
+    now = utcnow()
+    await FIRST_SEEN.execute(session, [(wallet, now) for wallet in sorted(wallets)])
+
+
 async def newest_program_slot(client: ChainClient) -> int | None:
     response = await client.rpc.get_signatures_for_address(
         client.program_id, limit=1, commitment=client.commitment
@@ -158,6 +175,9 @@ async def reconcile(
                 newest_slot=newest,
             )
             return []
+        await _first_seen(
+            session, [expected_columns(fields) for _address, fields in snapshot.accounts]
+        )
         newer = set(
             (
                 await session.scalars(

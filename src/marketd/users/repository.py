@@ -57,6 +57,13 @@ class UserRepository:
             )
         )
 
+    async def ensure(self, wallet: str, now: datetime) -> None:
+        """Create the user if absent, not seen yet (a market's resolver: the platform's
+        `markets.resolver_wallet` references `users`)."""
+        users = cast(Table, User.__table__)
+        statement = upsert_insert(self.session)(users).values(wallet=wallet, created_at=now)
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["wallet"]))
+
     async def profile(self, wallet: str) -> RowMapping | None:
         """The user's columns and activity counts (`_PROFILE`), None for an unknown wallet."""
         return (await self.session.execute(_PROFILE, {"wallet": wallet})).mappings().first()
