@@ -43,7 +43,8 @@ TRANSITIONS: dict[MarketState, frozenset[MarketState]] = {
     MarketState.APPROVED: frozenset({MarketState.ACTIVE, MarketState.CANCELLED}),
     MarketState.ACTIVE: frozenset({MarketState.RESOLVING, MarketState.CANCELLED}),
     MarketState.RESOLVING: frozenset({MarketState.DISPUTED, MarketState.FINALIZED}),
-    MarketState.DISPUTED: frozenset({MarketState.FINALIZED}),
+    # An upheld aggregate_dispute_votes re-opens the market (PROGRAM.md §3.12).
+    MarketState.DISPUTED: frozenset({MarketState.RESOLVING, MarketState.FINALIZED}),
     MarketState.FINALIZED: frozenset(),
     MarketState.CANCELLED: frozenset(),
 }
@@ -59,6 +60,17 @@ LIVE_STATES = frozenset({MarketState.ACTIVE, MarketState.RESOLVING, MarketState.
 def can_transition(current: MarketState, target: MarketState) -> bool:
     return target in TRANSITIONS[current]
 
+
+# What create_market accepts and trades on (PROGRAM.md §1, §3.2): b = 0 fails at once, and
+# 0 < b < MIN_B creates a market on which every trade fails (InvalidBParameter); liquidity 0
+# fails InvalidLiquidity. A proposal outside these is refused (422) before any transaction.
+MIN_B = 100 * 1_000_000_000
+"""The program's MIN_B (100 shares of 9 decimals): the smallest b_parameter LMSR accepts."""
+DEFAULT_B = MIN_B
+DEFAULT_INITIAL_LIQUIDITY = 10 * 1_000_000_000
+"""10 SOL: create_market records it, it is never deposited (the number bounds the loss)."""
+U63_MAX = 2**63 - 1
+"""u64 on chain, BIGINT in the database: the database bounds it."""
 
 QUESTION_CHARS = (10, 200)
 """A question's length after trimming surrounding blanks (space and invisible characters:

@@ -152,8 +152,19 @@ class MarketCreate(Schema):
         ),
     )
     resolver_wallet: Wallet | None = Field(default=None, description="Defaults to the creator")
-    b_parameter: int = Field(default=100_000_000_000, gt=0, le=2**63 - 1)
-    initial_liquidity: int = Field(default=0, ge=0, le=2**63 - 1)
+    b_parameter: int = Field(
+        default=rules.DEFAULT_B,
+        ge=rules.MIN_B,
+        le=rules.U63_MAX,
+        description="LMSR liquidity in shares of 9 decimals; at least the program's MIN_B "
+        "(100 * 10^9): below it every trade on chain fails (InvalidBParameter)",
+    )
+    initial_liquidity: int = Field(
+        default=rules.DEFAULT_INITIAL_LIQUIDITY,
+        gt=0,
+        le=rules.U63_MAX,
+        description="Lamports; more than 0 (the program refuses 0: InvalidLiquidity)",
+    )
     closes_at: Moment | None = None
 
     @field_validator("question")

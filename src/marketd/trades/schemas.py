@@ -28,6 +28,11 @@ class TradeAccepted(Schema):
     trade_type: str
     outcome: Literal["YES", "NO"]
     amount: int
+    error: str | None = Field(
+        default=None,
+        description="Why it failed, or why a pending trade waits (e.g. ProtocolPaused: the "
+        "program is paused; it is sent again while its blockhash lives)",
+    )
 
 
 class TradeOut(Schema):

@@ -40,6 +40,7 @@ def _accepted(submission: TradeSubmission) -> TradeAccepted:
         trade_type=submission.trade_type,
         outcome="YES" if submission.outcome else "NO",
         amount=submission.amount,
+        error=submission.error,
     )
 
 

@@ -106,3 +106,8 @@ class MarketVotesOut(Schema):
     submitted: SubmittedTallyOut | None = Field(
         default=None, description="The tally sent on chain for this market and kind, if any."
     )
+    waiting: str | None = Field(
+        default=None,
+        description="Why a disputed market is not being decided, e.g. no_votes: the program "
+        "refuses a dispute tally without votes (NoVotesRecorded), so it waits for the first vote.",
+    )
