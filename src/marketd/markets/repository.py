@@ -7,12 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, and_, bindparam, func, or_, select
+from sqlalchemy import RowMapping, Table, and_, bindparam, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.markets.rules import MarketState, PricePoint
-from marketd.markets.schemas import LIVE_COLUMNS, MarketSort
-from marketd.models import DisputeVote, Market, MarketSchedule, ProposalVote, Trade
+from marketd.markets.rules import VOTING_STATES, MarketState, PricePoint, window_start
+from marketd.markets.schemas import CARD_COLUMNS, LIVE_COLUMNS, MarketSort
+from marketd.models import (
+    DisputeVote,
+    Market,
+    MarketSchedule,
+    MarketStats,
+    MarketTradeHour,
+    ProposalVote,
+    Trade,
+)
+from marketd.models.base import UTCDateTime
 
 _MARKETS = cast(Table, Market.__table__)
 _SCHEDULES = cast(Table, MarketSchedule.__table__)
@@ -48,15 +57,49 @@ _LIVE_COUNTS = [
     (_DISPUTE_VOTES, True),
     (_DISPUTE_VOTES, False),
 ]  # in the order of LIVE_COLUMNS: yes votes, then all votes, of each kind
-_WITH_LIVE_VOTES = _WITH_SCHEDULE.add_columns(
+"""The live tallies of a market's off-chain votes: four counts over the vote tables'
+(market_id, user_wallet) index, in the same statement as the market."""
+
+_STATS = cast(Table, MarketStats.__table__)
+_HOURS = cast(Table, MarketTradeHour.__table__)
+_SINCE = bindparam("since", type_=UTCDateTime())
+"""The first hour of the 24-hour window (`rules.window_start`), given with every card read."""
+_CARD_VALUES = (
+    select(func.coalesce(func.sum(_HOURS.c.volume), 0))
+    .where(_HOURS.c.market_id == _MARKETS.c.id, _HOURS.c.hour >= _SINCE)
+    .scalar_subquery(),
+    select(_HOURS.c.close_price)
+    .where(_HOURS.c.market_id == _MARKETS.c.id, _HOURS.c.hour < _SINCE)
+    .order_by(_HOURS.c.hour.desc())
+    .limit(1)
+    .scalar_subquery(),
+    func.coalesce(_STATS.c.trades_count, 0),
+    func.coalesce(_STATS.c.traders_count, 0),
+)
+"""What a card shows beside the market's columns, in the order of CARD_COLUMNS: the 24-hour
+volume (at most 24 hour rows over their primary key), the YES price when the window opened
+(the close of the last hour before it), trades and traders (one row of market_stats)."""
+_CARDS = _WITH_SCHEDULE.outerjoin(_STATS, _STATS.c.market_id == _MARKETS.c.id).add_columns(
+    *(value.label(name) for value, name in zip(_CARD_VALUES, CARD_COLUMNS, strict=True))
+)
+_VOTING = _MARKETS.c.state.in_([state.value for state in VOTING_STATES])
+_LISTED = _CARDS.add_columns(
+    *(
+        case((_VOTING, _live_count(votes, name, yes_only=yes_only)), else_=literal(None)).label(
+            name
+        )
+        for (votes, yes_only), name in zip(_LIVE_COUNTS, LIVE_COLUMNS, strict=True)
+    )
+)
+"""A listed market: its card, and the live tallies only while voting is open (PostgreSQL runs
+the counts of the other markets' rows not at all)."""
+_DETAILED = _CARDS.add_columns(
     *(
         _live_count(votes, name, yes_only=yes_only)
         for (votes, yes_only), name in zip(_LIVE_COUNTS, LIVE_COLUMNS, strict=True)
     )
 )
-"""A market with the live tallies of its off-chain votes (the detail): four counts over the
-vote tables' (market_id, user_wallet) index, in the same statement as the market."""
-_DETAIL_BY_ID = _WITH_LIVE_VOTES.where(_MARKETS.c.id == bindparam("market_id"))
+_DETAIL_BY_ID = _DETAILED.where(_MARKETS.c.id == bindparam("market_id"))
 _EXISTS = select(_MARKETS.c.id).where(_MARKETS.c.id == bindparam("market_id"))
 _STATE = select(_MARKETS.c.state).where(_MARKETS.c.id == bindparam("market_id"))
 
@@ -80,15 +123,17 @@ class MarketRepository:
         """The market's columns and its closing time (`closes_at`)."""
         return (await self.session.execute(_BY_ID, {"market_id": market_id})).mappings().first()
 
-    async def detail(self, market_id: str) -> RowMapping | None:
-        """The market's columns, `closes_at` and the live tallies (`LIVE_COLUMNS`)."""
-        params = {"market_id": market_id}
+    async def detail(self, market_id: str, now: datetime) -> RowMapping | None:
+        """The market's columns, `closes_at`, its card (`CARD_COLUMNS`) and the live tallies
+        (`LIVE_COLUMNS`)."""
+        params = {"market_id": market_id, "since": window_start(now)}
         return (await self.session.execute(_DETAIL_BY_ID, params)).mappings().first()
 
-    async def details(self, market_ids: Sequence[str]) -> Sequence[RowMapping]:
+    async def details(self, market_ids: Sequence[str], now: datetime) -> Sequence[RowMapping]:
         """`detail` of several markets at once."""
-        query = _WITH_LIVE_VOTES.where(_MARKETS.c.id.in_(market_ids))
-        return (await self.session.execute(query)).mappings().all()
+        query = _DETAILED.where(_MARKETS.c.id.in_(market_ids))
+        params = {"since": window_start(now)}
+        return (await self.session.execute(query, params)).mappings().all()
 
     async def exists(self, market_id: str) -> bool:
         return await self.session.scalar(_EXISTS, {"market_id": market_id}) is not None
@@ -119,9 +164,9 @@ class MarketRepository:
         after: Sequence[Any] | None,
         now: datetime,
     ) -> Sequence[RowMapping]:
-        """A page of markets (their columns and `closes_at`)."""
+        """A page of markets: their columns, `closes_at`, cards and live tallies (`_LISTED`)."""
         markets, closes_at = _MARKETS.c, _SCHEDULES.c.closes_at
-        query = _WITH_SCHEDULE
+        query = _LISTED
         if filters.state is not None:
             query = query.where(markets.state == filters.state.value)
         if filters.category is not None:
@@ -157,7 +202,8 @@ class MarketRepository:
                     )
                 )
             query = query.order_by(closes_at.asc(), markets.id.asc())
-        return (await self.session.execute(query.limit(limit))).mappings().all()
+        params = {"since": window_start(now)}
+        return (await self.session.execute(query.limit(limit), params)).mappings().all()
 
     async def price_points(
         self, market_id: str, start: datetime, end: datetime

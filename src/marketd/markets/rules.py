@@ -52,6 +52,37 @@ def can_transition(current: MarketState, target: MarketState) -> bool:
     return target in TRANSITIONS[current]
 
 
+VOTING_STATES = (MarketState.PROPOSED, MarketState.DISPUTED)
+"""The states in which off-chain votes are open (proposal votes, then dispute votes)."""
+
+HOUR = timedelta(hours=1)
+WINDOW_HOURS = 24
+OPENING_PRICE = Decimal("0.5")
+"""A market's YES price before its first trade (both outcomes' shares at 0)."""
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour `moment` falls in."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def window_start(now: datetime) -> datetime:
+    """The first hour of the "24-hour" window: the current hour and the 23 before it, so the
+    window covers between 23 and 24 hours of trades and moves only on the hour."""
+    return hour_of(now) - HOUR * (WINDOW_HOURS - 1)
+
+
+def seconds_to_next_hour(now: datetime) -> int:
+    """How long what a window shows stays true without a new trade (at least 1 s)."""
+    return max(1, int((hour_of(now) + HOUR - now).total_seconds()) + 1)
+
+
+def price_change(current: Decimal, opening: Decimal | None) -> Decimal:
+    """The YES price's move over the window: from the close of the last hour before it (the
+    opening price when the market had not traded before)."""
+    return current - (OPENING_PRICE if opening is None else opening)
+
+
 QUESTION_CHARS = (10, 500)
 """A question's length after trimming surrounding space."""
 DESCRIPTION_MAX_CHARS = 5000

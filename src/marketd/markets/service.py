@@ -23,6 +23,7 @@ from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketFilter, MarketRepository
 from marketd.markets.rules import MarketState
 from marketd.markets.schemas import (
+    CARD_COLUMNS,
     LIVE_COLUMNS,
     MarketCreate,
     MarketDetailOut,
@@ -79,7 +80,7 @@ class MarketService:
         return Page[MarketOut](items=items, next_cursor=next_cursor)
 
     async def get_market(self, market_id: str) -> MarketDetailOut:
-        row = await self.repository.detail(market_id)
+        row = await self.repository.detail(market_id, datetime.now(UTC))
         if row is None:
             raise NotFound(f"No market with id {market_id}.")
         return MarketDetailOut.of_row(row)
@@ -122,7 +123,8 @@ class MarketService:
         await self.session.commit()
         columns = {column.key: getattr(market, column.key) for column in _MARKET_COLUMNS}
         no_votes = dict.fromkeys(LIVE_COLUMNS, 0)
-        out = MarketDetailOut.of_row(columns | no_votes | {"closes_at": body.closes_at})
+        no_trades = dict.fromkeys(CARD_COLUMNS, 0) | {"price_24h_ago": None}
+        out = MarketDetailOut.of_row(columns | no_votes | no_trades | {"closes_at": body.closes_at})
         if self.cache is not None:
             await self.cache.drop_listing()
         await self.bus.publish(

@@ -1,0 +1,107 @@
+"""Front-end rollups: trade counters and hourly trade buckets per market
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-06 17:00:00.000000
+
+`market_stats` (trades and unique traders of a market, all time) and `market_trade_hours`
+(volume, trade count and closing YES price per market and UTC hour) are kept by the indexer
+in the transaction that writes the trades (`marketd.indexer.rollups`), so the listing's 24-hour
+volume, price change, trade count and traders read a handful of rows, never the trades. Both
+are derived: the upgrade fills them from the trades and positions already stored.
+"""
+
+import itertools
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from marketd.indexer.rollups import fold_hours
+from marketd.models.base import Price, UTCDateTime
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "market_stats",
+        sa.Column("market_id", sa.String(36), nullable=False),
+        sa.Column("trades_count", sa.BigInteger(), nullable=False),
+        sa.Column("traders_count", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["market_id"],
+            ["markets.id"],
+            name="fk_market_stats_market_id_markets",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("market_id", name="pk_market_stats"),
+    )
+    op.create_table(
+        "market_trade_hours",
+        sa.Column("market_id", sa.String(36), nullable=False),
+        sa.Column("hour", UTCDateTime(), nullable=False),
+        sa.Column("volume", sa.BigInteger(), nullable=False),
+        sa.Column("trades", sa.Integer(), nullable=False),
+        sa.Column("close_price", Price(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["market_id"],
+            ["markets.id"],
+            name="fk_market_trade_hours_market_id_markets",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("market_id", "hour", name="pk_market_trade_hours"),
+    )
+    # Existing history: the counters from the positions, the hours from the trades (folded in
+    # Python: hour truncation differs between the two backends).
+    op.execute(
+        "INSERT INTO market_stats (market_id, trades_count, traders_count) "
+        "SELECT market_id, SUM(trades_count), "
+        "SUM(CASE WHEN trades_count > 0 THEN 1 ELSE 0 END) FROM positions GROUP BY market_id"
+    )
+
+    trades = sa.table(
+        "trades",
+        sa.column("market_id", sa.String()),
+        sa.column("block_time", UTCDateTime()),
+        sa.column("cost", sa.BigInteger()),
+        sa.column("price_after", Price()),
+        sa.column("tx_signature", sa.String()),
+    )
+    hours = sa.table(
+        "market_trade_hours",
+        sa.column("market_id", sa.String()),
+        sa.column("hour", UTCDateTime()),
+        sa.column("volume", sa.BigInteger()),
+        sa.column("trades", sa.Integer()),
+        sa.column("close_price", Price()),
+    )
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.select(
+            trades.c.market_id, trades.c.block_time, trades.c.cost, trades.c.price_after
+        ).order_by(trades.c.market_id, trades.c.block_time, trades.c.tx_signature)
+    )
+    for market_id, group in itertools.groupby(rows, key=lambda row: row[0]):
+        folded = fold_hours((at, cost, price) for _m, at, cost, price in group)
+        bind.execute(
+            hours.insert(),
+            [
+                {
+                    "market_id": market_id,
+                    "hour": hour,
+                    "volume": totals.volume,
+                    "trades": totals.trades,
+                    "close_price": totals.close_price,
+                }
+                for hour, totals in sorted(folded.items())
+            ],
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("market_trade_hours")
+    op.drop_table("market_stats")
