@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, and_, bindparam, case, func, literal, or_, select
+from sqlalchemy import (
+    RowMapping,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketd.core.database import dialect_of
 from marketd.markets.rules import VOTING_STATES, MarketState, PricePoint, window_start
 from marketd.markets.schemas import CARD_COLUMNS, LIVE_COLUMNS, MarketSort
 from marketd.models import (
@@ -204,6 +221,93 @@ class MarketRepository:
             query = query.order_by(closes_at.asc(), markets.id.asc())
         params = {"since": window_start(now)}
         return (await self.session.execute(query.limit(limit), params)).mappings().all()
+
+    async def cards(self, market_ids: Collection[str], now: datetime) -> Sequence[RowMapping]:
+        """The listed form (`page`) of the markets with these ids, in no order."""
+        if not market_ids:
+            return []
+        query = _LISTED.where(_MARKETS.c.id.in_(list(market_ids)))
+        return (await self.session.execute(query, {"since": window_start(now)})).mappings().all()
+
+    async def category_counts(self) -> list[tuple[str | None, str, int]]:
+        """(category, state, markets) of every category and state that has markets."""
+        markets = _MARKETS.c
+        rows = await self.session.execute(
+            select(markets.category, markets.state, func.count()).group_by(
+                markets.category, markets.state
+            )
+        )
+        return [(category, str(state), int(count)) for category, state, count in rows.all()]
+
+    async def trending_candidates(self, now: datetime) -> list[tuple[str, Decimal, int, Any]]:
+        """(id, YES price, 24-hour volume, YES price when the window opened) of every ACTIVE
+        market that traded in the window: the hours of the window over their hour index."""
+        since = window_start(now)
+        window = (
+            select(_HOURS.c.market_id, func.sum(_HOURS.c.volume).label("volume"))
+            .where(_HOURS.c.hour >= since)
+            .group_by(_HOURS.c.market_id)
+            .subquery()
+        )
+        opening = (
+            select(_HOURS.c.close_price)
+            .where(_HOURS.c.market_id == _MARKETS.c.id, _HOURS.c.hour < since)
+            .order_by(_HOURS.c.hour.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = await self.session.execute(
+            select(_MARKETS.c.id, _MARKETS.c.current_price_yes, window.c.volume, opening)
+            .join(window, window.c.market_id == _MARKETS.c.id)
+            .where(_MARKETS.c.state == MarketState.ACTIVE.value)
+        )
+        return [(market_id, price, int(volume), start) for market_id, price, volume, start in rows]
+
+    async def most_traded_active(
+        self, exclude: Collection[str], limit: int, now: datetime
+    ) -> Sequence[RowMapping]:
+        """ACTIVE markets not in `exclude`, by all-time volume (to fill the trending list)."""
+        markets = _MARKETS.c
+        query = _LISTED.where(markets.state == MarketState.ACTIVE.value)
+        if exclude:
+            query = query.where(markets.id.not_in(list(exclude)))
+        query = query.order_by(markets.total_volume.desc(), markets.id.desc()).limit(limit)
+        return (await self.session.execute(query, {"since": window_start(now)})).mappings().all()
+
+    async def related_candidates(
+        self, market_id: str, category: str | None, tags: Sequence[str], limit: int
+    ) -> list[tuple[str, str, str | None, list[str], int]]:
+        """(id, state, category, tags, total_volume) of up to `limit` other markets of the same
+        category or sharing a tag, active and same-category ones first, then by volume."""
+        markets = _MARKETS.c
+        alike = []
+        if category is not None:
+            alike.append(markets.category == category)
+        if tags:
+            if dialect_of(self.session) == "postgresql":  # text[]: its overlap operator
+                as_array = type_coerce(markets.tags, postgresql.ARRAY(Text()))
+                alike.append(as_array.overlap(list(tags)))
+            else:  # a JSON array of strings: each tag as it is written in it
+                alike += [
+                    markets.tags.cast(String).like(
+                        "%" + _escape_like(json.dumps(tag)) + "%", escape="\\"
+                    )
+                    for tag in tags
+                ]
+        if not alike:
+            return []
+        active = case((markets.state == MarketState.ACTIVE.value, 0), else_=1)
+        same = case((markets.category == category, 0), else_=1) if category else literal(1)
+        rows = await self.session.execute(
+            select(markets.id, markets.state, markets.category, markets.tags, markets.total_volume)
+            .where(markets.id != market_id, or_(*alike))
+            .order_by(active, same, markets.total_volume.desc(), markets.id)
+            .limit(limit)
+        )
+        return [
+            (other, str(state), other_category, list(other_tags or []), int(volume))
+            for other, state, other_category, other_tags, volume in rows.all()
+        ]
 
     async def price_points(
         self, market_id: str, start: datetime, end: datetime

@@ -83,6 +83,31 @@ def price_change(current: Decimal, opening: Decimal | None) -> Decimal:
     return current - (OPENING_PRICE if opening is None else opening)
 
 
+TRENDING_MOVE_WEIGHT = 4
+"""How much a price move weighs against volume in `trending_score`."""
+
+
+def trending_score(volume_24h: int, change_24h: Decimal) -> Decimal:
+    """How much a market is trending: its 24-hour volume, weighted up by how far its YES price
+    moved over the window: volume x (1 + 4 x |change|), so a 25-point move counts as much as
+    doubling the volume. A market that did not trade in the window scores 0."""
+    return Decimal(volume_24h) * (1 + TRENDING_MOVE_WEIGHT * abs(change_24h))
+
+
+def related_rank(
+    market: tuple[str | None, Sequence[str]],
+    other: tuple[str, str | None, Sequence[str], int, str],
+) -> tuple[bool, bool, int, int, str]:
+    """Sort key of a market related to `market` (category, tags): `other` is its (state,
+    category, tags, total_volume, id). Active markets first; among them those of the same
+    category, then those sharing more tags, then the more traded; the id breaks ties."""
+    category, tags = market
+    state, other_category, other_tags, volume, market_id = other
+    same_category = category is not None and other_category == category
+    shared = len(set(tags) & set(other_tags))
+    return (state != MarketState.ACTIVE.value, not same_category, -shared, -volume, market_id)
+
+
 QUESTION_CHARS = (10, 500)
 """A question's length after trimming surrounding space."""
 DESCRIPTION_MAX_CHARS = 5000

@@ -207,3 +207,28 @@ class PriceHistoryOut(Schema):
     market_id: str
     interval: str
     buckets: list[PriceBucketOut]
+
+
+class CategoryOut(Schema):
+    category: str | None = Field(description="null: the markets proposed without a category")
+    total: int = Field(examples=[12])
+    by_state: dict[MarketState, int] = Field(
+        description="Markets of the category in each state (every state, 0 included).",
+        examples=[
+            {
+                "PROPOSED": 2,
+                "APPROVED": 0,
+                "ACTIVE": 9,
+                "RESOLVING": 0,
+                "DISPUTED": 0,
+                "FINALIZED": 1,
+                "CANCELLED": 0,
+            }
+        ],
+    )
+
+
+class CategoriesOut(Schema):
+    """Every category that has markets, the largest first."""
+
+    items: list[CategoryOut]

@@ -25,6 +25,8 @@ from marketd.markets.rules import MarketState
 from marketd.markets.schemas import (
     CARD_COLUMNS,
     LIVE_COLUMNS,
+    CategoriesOut,
+    CategoryOut,
     MarketCreate,
     MarketDetailOut,
     MarketOut,
@@ -42,6 +44,11 @@ _CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {
 
 
 _MARKET_COLUMNS = cast(Table, Market.__table__).columns
+
+
+RELATED_CANDIDATES = 200
+"""Related markets are ranked among at most this many of the same category or sharing a tag
+(active, same-category and more traded ones are read first)."""
 
 
 class InvalidRange(BadRequest):
@@ -84,6 +91,63 @@ class MarketService:
         if row is None:
             raise NotFound(f"No market with id {market_id}.")
         return MarketDetailOut.of_row(row)
+
+    async def categories(self) -> CategoriesOut:
+        counts: dict[str | None, dict[MarketState, int]] = {}
+        for category, state, count in await self.repository.category_counts():
+            by_state = counts.setdefault(category, dict.fromkeys(MarketState, 0))
+            by_state[MarketState(state)] += count
+        items = [
+            CategoryOut(category=category, total=sum(by_state.values()), by_state=by_state)
+            for category, by_state in counts.items()
+        ]
+        items.sort(key=lambda item: (-item.total, item.category is None, item.category or ""))
+        return CategoriesOut(items=items)
+
+    async def trending(self, limit: int) -> Page[MarketOut]:
+        """ACTIVE markets by `rules.trending_score`; when fewer than `limit` traded in the
+        window, the most traded other ACTIVE markets follow."""
+        now = datetime.now(UTC)
+        scored = sorted(
+            (
+                (
+                    rules.trending_score(
+                        volume,
+                        rules.price_change(
+                            Decimal(price), None if opening is None else Decimal(opening)
+                        ),
+                    ),
+                    market_id,
+                )
+                for market_id, price, volume, opening in await self.repository.trending_candidates(
+                    now
+                )
+            ),
+            reverse=True,
+        )
+        top = [market_id for _score, market_id in scored[:limit]]
+        rows = {row["id"]: row for row in await self.repository.cards(top, now)}
+        items = [MarketOut.of_row(rows[market_id]) for market_id in top if market_id in rows]
+        if len(items) < limit:
+            more = await self.repository.most_traded_active(top, limit - len(items), now)
+            items += [MarketOut.of_row(row) for row in more]
+        return Page[MarketOut](items=items)
+
+    async def related(self, market_id: str, limit: int) -> Page[MarketOut]:
+        found = await self.repository.get(market_id)
+        if found is None:
+            raise NotFound(f"No market with id {market_id}.")
+        category, tags = found["category"], list(found["tags"] or [])
+        candidates = await self.repository.related_candidates(
+            market_id, category, tags, RELATED_CANDIDATES
+        )
+        ranked = sorted(
+            candidates,
+            key=lambda c: rules.related_rank((category, tags), (c[1], c[2], c[3], c[4], c[0])),
+        )
+        ids = [candidate[0] for candidate in ranked[:limit]]
+        rows = {row["id"]: row for row in await self.repository.cards(ids, datetime.now(UTC))}
+        return Page[MarketOut](items=[MarketOut.of_row(rows[i]) for i in ids if i in rows])
 
     async def require_market(self, market_id: str) -> None:
         if not await self.repository.exists(market_id):

@@ -103,6 +103,8 @@ class MarketTradeHour(Base):
     trade. The 24-hour volume and price change of a listing sum at most 24 of these rows."""
 
     __tablename__ = "market_trade_hours"
+    # Trending reads the window's hours of every market.
+    __table_args__ = (Index("ix_market_trade_hours_hour", "hour"),)
 
     market_id: Mapped[str] = mapped_column(
         ForeignKey("markets.id", ondelete="CASCADE"), primary_key=True

@@ -55,6 +55,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("market_id", "hour", name="pk_market_trade_hours"),
     )
+    op.create_index("ix_market_trade_hours_hour", "market_trade_hours", ["hour"])
     # Existing history: the counters from the positions, the hours from the trades (folded in
     # Python: hour truncation differs between the two backends).
     op.execute(
