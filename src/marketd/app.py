@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from marketd import __version__
+from marketd.activity.endpoints import router as activity_router
 from marketd.auth.dependencies import RequestCaller, require_wallet
 from marketd.auth.endpoints import router as auth_router
 from marketd.auth.origin import require_configured_domain
@@ -129,6 +130,7 @@ def create_app(
         health_router,
         auth_router,
         markets_router,
+        activity_router,
         votes_router,
         discussions_router,
         trades_router,

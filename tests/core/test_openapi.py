@@ -56,6 +56,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("post", "/api/auth/logout"): {401, 429},
     ("get", "/api/markets"): {422, 429},
     ("post", "/api/markets"): {400, 413, 401, 422, 429},
+    ("get", "/api/activity"): {422, 429},
     ("get", "/api/markets/categories"): {429},
     ("get", "/api/markets/trending"): {422, 429},
     ("get", "/api/markets/{market_id}"): {404, 429},

@@ -63,5 +63,18 @@ async def trade(container: Container, market_id: str, *fills: Fill) -> Applied:
     return applied
 
 
+async def chain_event(
+    container: Container, market_id: str, name: str, at: datetime, **fields: object
+) -> Applied:
+    """Index one program event of the market (e.g. MarketActivated) at `at`."""
+    signature = str(Keypair().sign_message(uuid.uuid4().bytes))
+    slot, when = next(_SLOTS), int(at.timestamp())
+    data = {"market_id": market_id_bytes(market_id), "timestamp": when, **fields}
+    event = StreamEvent(signature, slot, when, 0, name, data, "confirmed")
+    tx = TransactionEvents(signature, slot, when, "confirmed", None, (event,), "backfill")
+    async with container.database.session() as session, session.begin():
+        return await apply_transactions(session, [tx], PROGRAM_ID, FeeSchedule())
+
+
 def wallet() -> str:
     return str(Keypair().pubkey())

@@ -72,7 +72,10 @@ class VoteLog(Base):
     """Every accepted vote, including the ones a later vote replaced: who, what and when."""
 
     __tablename__ = "vote_log"
-    __table_args__ = (Index("ix_vote_log_market", "market_id", "kind", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_vote_log_market", "market_id", "kind", "recorded_at"),
+        Index("ix_vote_log_recorded_at", "recorded_at"),  # the activity feed's votes
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(8))  # proposal | dispute

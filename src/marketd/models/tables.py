@@ -67,6 +67,7 @@ class Market(Base):
         Index("ix_markets_state_created", "state", "created_at"),
         Index("ix_markets_category", "category"),
         Index("ix_markets_total_volume", "total_volume"),
+        Index("ix_markets_created_at", "created_at"),  # the activity feed's new markets
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -174,7 +175,10 @@ class IpfsAnchor(Base):
 
 class Trade(Base):
     __tablename__ = "trades"
-    __table_args__ = (Index("ix_trades_market_block_time", "market_id", "block_time"),)
+    __table_args__ = (
+        Index("ix_trades_market_block_time", "market_id", "block_time"),
+        Index("ix_trades_block_time", "block_time"),  # the activity feed's trades
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))

@@ -4,6 +4,9 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06 17:00:00.000000
 
+Also the activity feed's indexes: trades, vote log and markets by time, and the state-change
+events by block time (a partial index).
+
 `market_stats` (trades and unique traders of a market, all time) and `market_trade_hours`
 (volume, trade count and closing YES price per market and UTC hour) are kept by the indexer
 in the transaction that writes the trades (`marketd.indexer.rollups`), so the listing's 24-hour
@@ -19,6 +22,7 @@ from alembic import op
 
 from marketd.indexer.rollups import fold_hours
 from marketd.models.base import Price, UTCDateTime
+from marketd.models.chain_tables import STATE_CHANGE_EVENTS
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -56,6 +60,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("market_id", "hour", name="pk_market_trade_hours"),
     )
     op.create_index("ix_market_trade_hours_hour", "market_trade_hours", ["hour"])
+    # The activity feed: each kind's newest rows by an ordered index scan.
+    op.create_index("ix_trades_block_time", "trades", ["block_time"])
+    op.create_index("ix_vote_log_recorded_at", "vote_log", ["recorded_at"])
+    op.create_index("ix_markets_created_at", "markets", ["created_at"])
+    where = sa.text(STATE_CHANGE_EVENTS)
+    op.create_index(
+        "ix_chain_events_state_changes",
+        "chain_events",
+        ["block_time"],
+        postgresql_where=where,
+        sqlite_where=where,
+    )
     # Existing history: the counters from the positions, the hours from the trades (folded in
     # Python: hour truncation differs between the two backends).
     op.execute(
@@ -104,5 +120,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_chain_events_state_changes", table_name="chain_events")
+    op.drop_index("ix_markets_created_at", table_name="markets")
+    op.drop_index("ix_vote_log_recorded_at", table_name="vote_log")
+    op.drop_index("ix_trades_block_time", table_name="trades")
     op.drop_table("market_trade_hours")
     op.drop_table("market_stats")
