@@ -41,7 +41,15 @@ async def stored(container: Container) -> dict[str, Any]:
             for row in (await session.scalars(select(MarketStats))).all()
         }
         hours = sorted(
-            (row.market_id, row.hour, row.volume, row.trades, row.close_price)
+            (
+                row.market_id,
+                row.hour,
+                row.volume,
+                row.trades,
+                row.close_price,
+                row.high_price,
+                row.low_price,
+            )
             for row in (await session.scalars(select(MarketTradeHour))).all()
         )
     return {"stats": stats, "hours": hours}
@@ -59,7 +67,10 @@ async def recomputed(container: Container) -> dict[str, Any]:
         mine = [t for t in trades if t.market_id == market_id]
         stats[market_id] = (len(mine), len({t.user_wallet for t in mine}))
         folded = fold_hours((t.block_time, t.cost, t.price_after) for t in mine)
-        hours += [(market_id, h, v.volume, v.trades, v.close_price) for h, v in folded.items()]
+        hours += [
+            (market_id, h, v.volume, v.trades, v.close_price, v.high_price, v.low_price)
+            for h, v in folded.items()
+        ]
     return {"stats": stats, "hours": sorted(hours)}
 
 
@@ -122,9 +133,12 @@ def test_hours_fold_volume_count_and_the_last_price():
             (at + timedelta(minutes=60), 7, Decimal("0.7")),
         ]
     )
-    assert [(h - at, v.volume, v.trades, v.close_price) for h, v in folded.items()] == [
-        (timedelta(0), 15, 2, Decimal("0.55")),
-        (timedelta(hours=1), 7, 1, Decimal("0.7")),
+    assert [
+        (h - at, v.volume, v.trades, v.close_price, v.high_price, v.low_price)
+        for h, v in folded.items()
+    ] == [
+        (timedelta(0), 15, 2, Decimal("0.55"), Decimal("0.6"), Decimal("0.55")),
+        (timedelta(hours=1), 7, 1, Decimal("0.7"), Decimal("0.7"), Decimal("0.7")),
     ]
 
 

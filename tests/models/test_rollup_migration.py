@@ -71,14 +71,14 @@ async def test_0006_fills_the_rollups_from_stored_trades_and_positions(postgres_
                 await connection.execute(
                     text(
                         "SELECT extract(hour from hour at time zone 'UTC'), volume, trades,"
-                        " close_price FROM market_trade_hours ORDER BY hour"
+                        " close_price, high_price, low_price FROM market_trade_hours ORDER BY hour"
                     )
                 )
             ).all()
         assert [tuple(row) for row in stats] == [(MARKET, 3, 2)]
-        assert [(int(h), v, n, p) for h, v, n, p in hours] == [
-            (10, 30, 2, Decimal("0.550000000")),
-            (12, 5, 1, Decimal("0.700000000")),
+        assert [(int(h), *rest) for h, *rest in hours] == [
+            (10, 30, 2, Decimal("0.550000000"), Decimal("0.600000000"), Decimal("0.550000000")),
+            (12, 5, 1, Decimal("0.700000000"), Decimal("0.700000000"), Decimal("0.700000000")),
         ]
     finally:
         await scratch.dispose()

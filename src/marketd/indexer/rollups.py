@@ -8,7 +8,8 @@ applies nothing) leaves them as they are, a fork rollback (which rebuilds a mark
 positions, `store.rebuild_markets`) recomputes them whole, and they always equal a full
 recomputation from the trades.
 
-The close price of an hour is the YES price after its last trade in (block time, signature)
+An hour keeps the highest and lowest YES price after its trades and the close, the price after
+its last trade in (block time, signature)
 order: trades of one block second have no stored chain order, the signature makes the choice
 the same on every recomputation.
 """
@@ -40,17 +41,40 @@ class HourTotals:
     volume: int = 0
     trades: int = 0
     close_price: Decimal = OPENING_PRICE
+    high_price: Decimal = OPENING_PRICE
+    low_price: Decimal = OPENING_PRICE
 
 
 def fold_hours(trades: Iterable[tuple[datetime, int, Decimal]]) -> dict[datetime, HourTotals]:
     """Hour buckets of (block_time, amount, price_after) given in trade order (pure)."""
     hours: dict[datetime, HourTotals] = {}
     for at, amount, price in trades:
-        totals = hours.setdefault(hour_of(at), HourTotals())
+        price = Decimal(price)
+        totals = hours.get(hour_of(at))
+        if totals is None:
+            totals = hours[hour_of(at)] = HourTotals(high_price=price, low_price=price)
         totals.volume += int(amount)
         totals.trades += 1
-        totals.close_price = Decimal(price)
+        totals.close_price = price
+        totals.high_price = max(totals.high_price, price)
+        totals.low_price = min(totals.low_price, price)
     return hours
+
+
+def hour_values(market_id: str, hours: dict[datetime, HourTotals]) -> list[dict[str, object]]:
+    """`market_trade_hours` rows of folded hours."""
+    return [
+        {
+            "market_id": market_id,
+            "hour": hour,
+            "volume": totals.volume,
+            "trades": totals.trades,
+            "close_price": totals.close_price,
+            "high_price": totals.high_price,
+            "low_price": totals.low_price,
+        }
+        for hour, totals in sorted(hours.items())
+    ]
 
 
 def _trades_query(market_id: str, start: datetime | None, end: datetime | None) -> Any:
@@ -76,19 +100,7 @@ async def recompute_hours(
     rows = (await session.execute(_trades_query(market_id, start, end))).all()
     hours = fold_hours((at, amount, price) for at, amount, price in rows)
     if hours:
-        await session.execute(
-            insert(HOURS),
-            [
-                {
-                    "market_id": market_id,
-                    "hour": hour,
-                    "volume": totals.volume,
-                    "trades": totals.trades,
-                    "close_price": totals.close_price,
-                }
-                for hour, totals in sorted(hours.items())
-            ],
-        )
+        await session.execute(insert(HOURS), hour_values(market_id, hours))
 
 
 async def recompute_stats(session: AsyncSession, market_ids: Collection[str]) -> None:

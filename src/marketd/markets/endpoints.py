@@ -237,5 +237,9 @@ async def market_prices(
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> PriceHistoryOut:
-    """YES price history as OHLC buckets from trades (at most 1,000 buckets)."""
+    """YES price history over [`from`, `to`) at the resolution `interval` (at most 1,000
+    buckets): OHLC `buckets`, and `series`, the chart's line [{t, yes, no}] sampled at each
+    bucket's start with the current price as its last point. Intervals of an hour or more are
+    read from the hourly rollups (cost independent of the number of trades) when `to` is on an
+    hour or omitted (now); shorter ones from the range's trades."""
     return await markets.price_history(market_id, interval, start, end)

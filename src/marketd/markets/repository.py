@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.database import dialect_of
-from marketd.markets.rules import VOTING_STATES, MarketState, PricePoint, window_start
+from marketd.markets.rules import VOTING_STATES, HourPrices, MarketState, PricePoint, window_start
 from marketd.markets.schemas import CARD_COLUMNS, LIVE_COLUMNS, MarketSort
 from marketd.models import (
     DisputeVote,
@@ -318,6 +318,26 @@ class MarketRepository:
             .order_by(Trade.block_time, Trade.id)
         )
         return [PricePoint(at, price, cost) for at, price, cost in rows]
+
+    async def hour_prices(self, market_id: str, start: datetime, end: datetime) -> list[HourPrices]:
+        """The market's hour rollups in [start, end) (at most one row per hour)."""
+        h = _HOURS.c
+        rows = await self.session.execute(
+            select(h.hour, h.volume, h.trades, h.close_price, h.high_price, h.low_price)
+            .where(h.market_id == market_id, h.hour >= start, h.hour < end)
+            .order_by(h.hour)
+        )
+        return [HourPrices(*row) for row in rows.all()]
+
+    async def hour_close_before(self, market_id: str, moment: datetime) -> Any:
+        """The YES price after the last trade before `moment` (on an hour), from the rollups."""
+        h = _HOURS.c
+        return await self.session.scalar(
+            select(h.close_price)
+            .where(h.market_id == market_id, h.hour < moment)
+            .order_by(h.hour.desc())
+            .limit(1)
+        )
 
     async def price_before(self, market_id: str, moment: datetime) -> Any:
         return await self.session.scalar(

@@ -217,3 +217,75 @@ def price_buckets(
         buckets.append(bucket)
         cursor = upper
     return buckets
+
+
+@dataclass(frozen=True)
+class HourPrices:
+    """One row of `market_trade_hours`: an hour's trades, its close, high and low."""
+
+    hour: datetime
+    volume: int
+    trades: int
+    close: Decimal
+    high: Decimal
+    low: Decimal
+
+
+def buckets_from_hours(
+    hours: Iterable[HourPrices],
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    opening_price: Decimal,
+) -> list[PriceBucket]:
+    """`price_buckets` of an interval of whole hours, from the hours' rollups instead of the
+    trades: the same buckets when `start` is on an hour and no trade is at or after `end`
+    within its hour. `hours` must be sorted."""
+    ordered: Sequence[HourPrices] = list(hours)
+    buckets: list[PriceBucket] = []
+    cursor = bucket_start(start, interval)
+    index = 0
+    last = opening_price
+    while cursor < end:
+        upper = cursor + interval
+        inside: list[HourPrices] = []
+        while index < len(ordered) and ordered[index].hour < upper:
+            if ordered[index].hour >= cursor:
+                inside.append(ordered[index])
+            else:
+                last = ordered[index].close
+            index += 1
+        if inside:
+            bucket = PriceBucket(
+                cursor,
+                last,
+                max(last, *(h.high for h in inside)),
+                min(last, *(h.low for h in inside)),
+                inside[-1].close,
+                sum(h.volume for h in inside),
+                sum(h.trades for h in inside),
+            )
+            last = inside[-1].close
+        else:
+            bucket = PriceBucket(cursor, last, last, last, last, 0, 0)
+        buckets.append(bucket)
+        cursor = upper
+    return buckets
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    t: datetime
+    yes: Decimal
+    no: Decimal
+
+
+def price_series(
+    buckets: Sequence[PriceBucket], last_at: datetime, last_price: Decimal
+) -> list[SeriesPoint]:
+    """The chart's line: the YES price at each bucket's start (its open: the price after the
+    last trade before it), then `last_price` at `last_at` (the current price at the current
+    time when the range reaches now). NO is 1 - YES."""
+    points = [(bucket.start, bucket.open) for bucket in buckets if bucket.start < last_at]
+    points.append((last_at, last_price))
+    return [SeriesPoint(at, yes, Decimal(1) - yes) for at, yes in points]

@@ -203,10 +203,28 @@ class PriceBucketOut(Schema):
     trades: int
 
 
+class SeriesPointOut(Schema):
+    t: datetime
+    yes: Price
+    no: Price
+
+
 class PriceHistoryOut(Schema):
     market_id: str
     interval: str
     buckets: list[PriceBucketOut]
+    series: list[SeriesPointOut] = Field(
+        description="The chart's line: the YES (and NO = 1 - YES) price at the start of each "
+        "bucket, then the last point: the current price now when the range reaches the "
+        "present, else the price at `to`.",
+        examples=[
+            [
+                {"t": "2026-12-06T15:00:00Z", "yes": "0.500000000", "no": "0.500000000"},
+                {"t": "2026-12-06T16:00:00Z", "yes": "0.540000000", "no": "0.460000000"},
+                {"t": "2026-12-06T16:42:10Z", "yes": "0.550000000", "no": "0.450000000"},
+            ]
+        ],
+    )
 
 
 class CategoryOut(Schema):

@@ -33,6 +33,7 @@ from marketd.markets.schemas import (
     MarketSort,
     PriceBucketOut,
     PriceHistoryOut,
+    SeriesPointOut,
 )
 from marketd.models import Market
 
@@ -199,11 +200,15 @@ class MarketService:
     async def price_history(
         self, market_id: str, interval: str, start: datetime | None, end: datetime | None
     ) -> PriceHistoryOut:
+        """OHLC buckets and the chart's series. Hourly and longer intervals read the hour
+        rollups (at most one row per hour, whatever the number of trades) when the range ends
+        on an hour or at the current time; shorter ones read the range's trades."""
         found = await self.repository.get(market_id)
         if found is None:
             raise NotFound(f"No market with id {market_id}.")
         step = rules.INTERVALS[interval]
-        end = end or datetime.now(UTC)
+        now = datetime.now(UTC)
+        end = end or now
         start = start or max(found["created_at"], end - step * 200)
         if start >= end:
             raise InvalidRange("`from` must be before `to`.", field="from")
@@ -213,13 +218,26 @@ class MarketService:
                 field="interval",
             )
         aligned = rules.bucket_start(start, step)
-        opening = await self.repository.price_before(market_id, aligned)
-        points = await self.repository.price_points(market_id, aligned, end)
-        buckets = rules.price_buckets(
-            points, aligned, end, step, Decimal(opening) if opening is not None else Decimal("0.5")
-        )
+        if step >= rules.HOUR and (end >= now or rules.hour_of(end) == end):
+            opening = await self.repository.hour_close_before(market_id, aligned)
+            hours = await self.repository.hour_prices(market_id, aligned, end)
+            buckets = rules.buckets_from_hours(hours, aligned, end, step, _price(opening))
+        else:
+            opening = await self.repository.price_before(market_id, aligned)
+            points = await self.repository.price_points(market_id, aligned, end)
+            buckets = rules.price_buckets(points, aligned, end, step, _price(opening))
+        if end >= now:
+            last_at, last_price = now, Decimal(found["current_price_yes"])
+        else:
+            last_at, last_price = end, buckets[-1].close
+        series = rules.price_series(buckets, last_at, last_price)
         return PriceHistoryOut(
             market_id=market_id,
             interval=interval,
             buckets=[PriceBucketOut.model_validate(bucket) for bucket in buckets],
+            series=[SeriesPointOut.model_validate(point) for point in series],
         )
+
+
+def _price(stored: Any) -> Decimal:
+    return rules.OPENING_PRICE if stored is None else Decimal(stored)

@@ -102,8 +102,10 @@ class MarketStats(Base):
 
 
 class MarketTradeHour(Base):
-    """A market's trades of one UTC hour: volume, count and the YES price after the hour's last
-    trade. The 24-hour volume and price change of a listing sum at most 24 of these rows."""
+    """A market's trades of one UTC hour: volume, count, and the YES price after its last trade
+    (close), highest and lowest after any of them. The 24-hour volume and price change of a
+    listing read at most 25 of these rows; hourly and longer price charts read these, not the
+    trades."""
 
     __tablename__ = "market_trade_hours"
     # Trending reads the window's hours of every market.
@@ -116,3 +118,5 @@ class MarketTradeHour(Base):
     volume: Mapped[int] = mapped_column(BigInteger, default=0)
     trades: Mapped[int] = mapped_column(Integer, default=0)
     close_price: Mapped[Decimal] = mapped_column(Price)
+    high_price: Mapped[Decimal] = mapped_column(Price)
+    low_price: Mapped[Decimal] = mapped_column(Price)

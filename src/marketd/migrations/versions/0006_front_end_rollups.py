@@ -8,9 +8,10 @@ Also the activity feed's indexes: trades, vote log and markets by time, and the 
 events by block time (a partial index).
 
 `market_stats` (trades and unique traders of a market, all time) and `market_trade_hours`
-(volume, trade count and closing YES price per market and UTC hour) are kept by the indexer
-in the transaction that writes the trades (`marketd.indexer.rollups`), so the listing's 24-hour
-volume, price change, trade count and traders read a handful of rows, never the trades. Both
+(volume, trade count, closing, highest and lowest YES price per market and UTC hour) are kept
+by the indexer in the transaction that writes the trades (`marketd.indexer.rollups`), so the
+listing's 24-hour figures and the hourly and longer price charts read a handful of rows, never
+the trades. Both
 are derived: the upgrade fills them from the trades and positions already stored.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from marketd.indexer.rollups import fold_hours
+from marketd.indexer.rollups import fold_hours, hour_values
 from marketd.models.base import Price, UTCDateTime
 from marketd.models.chain_tables import STATE_CHANGE_EVENTS
 
@@ -51,6 +52,8 @@ def upgrade() -> None:
         sa.Column("volume", sa.BigInteger(), nullable=False),
         sa.Column("trades", sa.Integer(), nullable=False),
         sa.Column("close_price", Price(), nullable=False),
+        sa.Column("high_price", Price(), nullable=False),
+        sa.Column("low_price", Price(), nullable=False),
         sa.ForeignKeyConstraint(
             ["market_id"],
             ["markets.id"],
@@ -95,6 +98,8 @@ def upgrade() -> None:
         sa.column("volume", sa.BigInteger()),
         sa.column("trades", sa.Integer()),
         sa.column("close_price", Price()),
+        sa.column("high_price", Price()),
+        sa.column("low_price", Price()),
     )
     bind = op.get_bind()
     rows = bind.execute(
@@ -104,19 +109,7 @@ def upgrade() -> None:
     )
     for market_id, group in itertools.groupby(rows, key=lambda row: row[0]):
         folded = fold_hours((at, cost, price) for _m, at, cost, price in group)
-        bind.execute(
-            hours.insert(),
-            [
-                {
-                    "market_id": market_id,
-                    "hour": hour,
-                    "volume": totals.volume,
-                    "trades": totals.trades,
-                    "close_price": totals.close_price,
-                }
-                for hour, totals in sorted(folded.items())
-            ],
-        )
+        bind.execute(hours.insert(), hour_values(market_id, folded))
 
 
 def downgrade() -> None:
