@@ -77,6 +77,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/api/users/{wallet}/trades"): {422, 429},
     ("get", "/api/users/{wallet}/votes"): {422, 429},
     ("get", "/api/users/{wallet}/positions"): {422, 429},
+    ("get", "/api/users/{wallet}/portfolio"): {429},
     ("get", "/ws"): set(),
 }
 
