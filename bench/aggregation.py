@@ -92,12 +92,15 @@ async def seed(url: str, markets: int, votes: int) -> None:
     per_market = votes // markets
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
+        await connection.copy_records_to_table(  # the platform's tables reference users
+            "users", records=[(w, now) for w in wallets], columns=["wallet", "created_at"]
+        )
         rows = [
             (
                 market_id,
                 str(market_address(program, market_id)),
                 f"Will aggregation benchmark market {index} pass?",
-                "bench",
+                "other",
                 [],
                 wallets[index % len(wallets)],
                 MarketState.PROPOSED.value,

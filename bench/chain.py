@@ -173,8 +173,7 @@ async def send_all(
 async def transactions_per_second(
     bench: Bench, kind: str, count: int, concurrency: int, skip_preflight: bool
 ) -> float:
-    # A fresh blockhash first: the local chain's faucet drops an airdrop signed with a
-    # blockhash at its last valid height (it lands one block later).
+    # A fresh blockhash first, so the funding airdrops and the batches start a new lifetime.
     bench.chain.expire_blockhash()
     market_id = bench.active_market() if kind == "buy_shares" else ""
     payers = [bench.funded(10 * SOL) for _ in range(min(count, 50))]

@@ -35,7 +35,7 @@ from common import ROOT, free_port, scratch_database
 from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.core.migrate import upgrade
-from marketd.models import Discussion, IpfsAnchor, Market, SnapshotPin
+from marketd.models import Discussion, IpfsAnchor, Market, SnapshotPin, User
 from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.service import SnapshotRun
 from marketd.snapshots.snapshotter import run_snapshot
@@ -74,6 +74,8 @@ async def seed(container: Container, markets: int, posts: int) -> None:
                 }
             )
     async with container.database.session() as session:
+        users = [{"wallet": wallet} for wallet in wallets]
+        await session.execute(insert(User), users)  # the platform's tables reference users
         await session.execute(insert(Market), market_rows)
         for offset in range(0, len(post_rows), 5_000):
             await session.execute(insert(Discussion), post_rows[offset : offset + 5_000])

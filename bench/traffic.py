@@ -47,7 +47,7 @@ from marketd.config import DEFAULT_PROGRAM_ID, Settings
 
 MARKETS = 10_000
 VOTES = int(os.environ.get("BENCH_VOTES", 1_000_000))
-CATEGORIES = ["crypto", "sports", "politics", "tech", "science", "culture", "economy"]
+CATEGORIES = ["crypto", "sports", "politics", "science", "entertainment", "other"]  # the platform's
 STATES = ["PROPOSED"] * 4 + ["ACTIVE"] * 4 + ["APPROVED", "RESOLVING", "DISPUTED", "FINALIZED"]
 SORTS = ["newest", "volume", "closing_soon"]
 PROGRAM = Pubkey.from_string(DEFAULT_PROGRAM_ID)
@@ -74,6 +74,9 @@ async def seed(url: str, votes: int = VOTES) -> list[str]:
     market_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(MARKETS)]
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
+        await connection.copy_records_to_table(  # the platform's tables reference users
+            "users", records=[(w, now) for w in wallets], columns=["wallet", "created_at"]
+        )
         market_rows: list[tuple[Any, ...]] = []
         for index, market_id in enumerate(market_ids):
             created = now - timedelta(minutes=index)

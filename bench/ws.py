@@ -105,7 +105,7 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
     async with container.database.session() as session:
         market = await MarketService(session, settings, InProcessBus()).propose(
             str(Keypair().pubkey()),
-            MarketCreate(question="Benchmark market: will it scale?", category="bench"),
+            MarketCreate(question="Benchmark market: will it scale?", category="other"),
         )
     app = create_app(container=container)
     realtime = Realtime(

@@ -29,6 +29,7 @@ from marketd.core.container import Container
 from marketd.core.database import create_engine
 from marketd.core.migrate import upgrade
 from marketd.markets.cache import LISTING_GROUP, market_group
+from marketd.migrations.supabase_schema import load_description, original_schema_sql
 from marketd.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -65,29 +66,101 @@ def zmart_idl_path() -> Path:
     return BUNDLED_IDL
 
 
-@pytest_asyncio.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh, migrated PostgreSQL database of this test run, dropped at the end."""
-    name = f"marketd_test_{RUN_ID}"
+async def create_database(name: str) -> str:
+    """A new empty database on the test server; its SQLAlchemy (asyncpg) URL."""
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = (
+    return (
         PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
         + "/"
         + name
     )
-    engine = create_engine(Settings(database_url=url))
-    await upgrade(engine)
-    await engine.dispose()
-    yield url
+
+
+async def drop_database(name: str) -> None:
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def migrate(url: str) -> None:
+    """`marketd migrate` on the database at `url`."""
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def plain_url(url: str) -> str:
+    """The asyncpg form of a SQLAlchemy URL."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+SUPABASE = FIXTURES / "supabase"
+ROLES_LOCK = 0x6D61726B6574  # advisory lock key: one run at a time creates the API roles
+
+
+async def apply_baseline(url: str) -> None:
+    """baseline.sql: what a new Supabase project has (the API roles, `auth.jwt()`, default
+    grants). Roles are cluster-wide and shared by concurrent runs: their creation is
+    serialised by an advisory lock (taken in the admin database, which every run shares),
+    and they are never dropped."""
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute("SELECT pg_advisory_lock($1)", ROLES_LOCK)
+        connection = await asyncpg.connect(plain_url(url))
+        try:
+            await connection.execute((SUPABASE / "baseline.sql").read_text(encoding="utf-8"))
+        finally:
+            await connection.close()
+    finally:
+        await admin.execute("SELECT pg_advisory_unlock($1)", ROLES_LOCK)
+        await admin.close()
+
+
+async def build_original_database(url: str, *, rows: bool) -> None:
+    """The platform's database before marketd: baseline.sql, then the tables, constraints,
+    indexes, triggers, row-level security and policies that original_schema.json describes
+    (built by `original_schema_sql`), and with `rows` the platform's rows (rows.sql)."""
+    await apply_baseline(url)
+    description = load_description(SUPABASE / "original_schema.json")
+    connection = await asyncpg.connect(plain_url(url))
+    try:
+        async with connection.transaction():
+            for statement in original_schema_sql(description):
+                await connection.execute(statement)
+            if rows:
+                await connection.execute((SUPABASE / "rows.sql").read_text(encoding="utf-8"))
+    finally:
+        await connection.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database of this test run, dropped at the end."""
+    name = f"marketd_test_{RUN_ID}"
+    url = await create_database(name)
+    await migrate(url)
+    yield url
+    await drop_database(name)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def supabase_url() -> AsyncIterator[str]:
+    """The platform's database as marketd finds it on Supabase (baseline.sql, the original
+    schema, the platform's rows), then `marketd migrate`: the third backend of the API tests."""
+    name = f"marketd_test_{RUN_ID}_supabase"
+    url = await create_database(name)
+    await build_original_database(url, rows=True)
+    await migrate(url)
+    yield url
+    await drop_database(name)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -135,7 +208,7 @@ class Api:
 
     async def market(self, headers: dict[str, str], state: str = "PROPOSED", **fields: Any) -> str:
         """Propose a market through the API, then move it to `state` as the chain would."""
-        body = {"question": "Will the integration test pass today?", "category": "tests"}
+        body = {"question": "Will the integration test pass today?", "category": "other"}
         created = await self.client.post("/api/markets", json=body | fields, headers=headers)
         assert created.status_code == 201, created.text
         market_id: str = created.json()["id"]
@@ -145,6 +218,13 @@ class Api:
             )
             await self.container.pages.drop(market_group(market_id), LISTING_GROUP)  # as indexed
         return market_id
+
+    async def market_address(self, market_id: str) -> str:
+        """The market's on-chain address (the platform's trades and positions copy it)."""
+        rows = await self.execute(
+            "SELECT on_chain_address FROM markets WHERE id = :id", id=market_id
+        )
+        return str(rows[0][0])
 
     async def execute(self, sql: str, **params: Any) -> list[Any]:
         """Run SQL directly (as the chain or an operator would change rows); SELECT rows."""
@@ -163,14 +243,25 @@ async def _truncate(container: Container) -> None:
                 await connection.execute(text(f"DELETE FROM {name}"))
 
 
-@pytest.fixture(params=["postgres", "embedded"])
+@pytest.fixture(params=["postgres", "embedded", "supabase"])
 def backend(request: pytest.FixtureRequest) -> str:
+    """Where the API runs: marketd's own fresh PostgreSQL schema, the embedded SQLite
+    database, or the platform's Supabase database marketd adopted (`supabase_url`)."""
     return str(request.param)
 
 
 @pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """The PostgreSQL database of the backend (None: embedded); the adopted Supabase one is
+    built only when a test asks for it."""
+    if backend == "embedded":
+        return None
+    return str(request.getfixturevalue("supabase_url" if backend == "supabase" else "postgres_url"))
+
+
+@pytest.fixture
 def make_settings(
-    backend: str, postgres_url: str, redis_prefix: str, redis_url: str, tmp_path: Path
+    database_url: str | None, redis_prefix: str, redis_url: str, tmp_path: Path
 ) -> Callable[..., Settings]:
     isolated = f"{redis_prefix}api-{uuid.uuid4().hex[:8]}:"  # this test's cache and budgets
 
@@ -188,9 +279,9 @@ def make_settings(
             "cors_origins": [TEST_ORIGIN],
             "_env_file": None,
         }
-        if backend == "postgres":
+        if database_url is not None:
             values |= {
-                "database_url": postgres_url,
+                "database_url": database_url,
                 "redis_url": redis_url,
                 "redis_prefix": isolated,
             }
@@ -207,12 +298,13 @@ async def api_factory(
     containers: list[Container] = []
     clients: list[httpx.AsyncClient] = []
 
-    async def start(**overrides: Any) -> Api:
+    async def start(*, keep_rows: bool = False, **overrides: Any) -> Api:
+        """An app instance; the first one empties the database (unless `keep_rows`)."""
         settings = make_settings(**overrides)
         container = Container.build(settings)
         if settings.is_embedded_database:
             await upgrade(container.database.engine)
-        if not containers:
+        if not containers and not keep_rows:
             await _truncate(container)
         containers.append(container)
         app = create_app(container=container)

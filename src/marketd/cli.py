@@ -166,7 +166,7 @@ async def demo(settings: Settings, chain_port: int | None = None) -> None:
 
     log = structlog.get_logger("marketd.cli")
     settings = demo_vote_eligibility(settings)
-    async with LocalChainRuntime(settings, port=chain_port) as runtime:
+    async with LocalChainRuntime(settings, port=chain_port, controls=True) as runtime:
         created = await seed(settings, runtime)
         log.info(
             "demo ready",

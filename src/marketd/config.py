@@ -107,6 +107,26 @@ class Settings(BaseSettings):
     local_chain_program: Literal["standin", "twin"] = "standin"
     local_chain_fixed_program: bool = False
 
+    # The simulated local chain (used when SOLANA_RPC_URL is unset).
+    localnet_slot_ms: int = Field(
+        default=400,
+        ge=0,
+        description="Milliseconds per slot of the local chain, produced in real time as on a "
+        "cluster (0: deterministic, slots move only with transactions)",
+    )
+    localnet_confirmation_slots: int = Field(
+        default=2,
+        ge=0,
+        le=32,
+        description="Slots from landing to confirmed on the local chain (2 x 400 ms: a "
+        "transaction is confirmed 400-800 ms after it lands)",
+    )
+    localnet_history_slots: int | None = Field(
+        default=None,
+        ge=32,
+        description="Slots of transaction history the local chain keeps (unset: all)",
+    )
+
     # Votes.
     proposal_min_votes: int = 10
     proposal_approval_threshold_bps: int = 7000

@@ -192,7 +192,7 @@ def market_row(
 
 
 def _position_row(
-    market_id: str, wallet: str, account: dict[str, Any], first: datetime
+    market_id: str, market_pubkey: str, wallet: str, account: dict[str, Any], first: datetime
 ) -> Position:
     return Position(
         market_id=market_id,
@@ -202,6 +202,10 @@ def _position_row(
         total_invested=account["total_invested"],
         trades_count=account["trades_count"],
         realized_pnl=0,
+        market_pubkey=market_pubkey,
+        user_pubkey=wallet,
+        first_trade_at=first,
+        last_trade_at=timestamp(account["last_trade_at"]) or first,
         created_at=first,
         updated_at=timestamp(account["last_trade_at"]) or first,
     )
@@ -244,9 +248,12 @@ async def seed_demo(
                 "UserPosition", program.position(address, Pubkey.from_string(wallet))
             )
             assert position is not None, "every trade writes its position"
-            session.add(_position_row(planned.id, wallet, position, first))
+            session.add(_position_row(planned.id, str(address), wallet, position, first))
     session.add_all(history.proposal_votes)
     session.add_all(history.dispute_votes)
+    for trade in history.trades:  # the platform's copies of the keys
+        trade.market_pubkey = str(program.market(trade.market_id))
+        trade.trader_pubkey = trade.user_wallet
     session.add_all(history.trades)
     await _start_indexer_after(session, program, runtime)
     await session.commit()

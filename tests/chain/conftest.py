@@ -36,7 +36,7 @@ from marketd.chain.localnet.svm import LocalChain, TxRecord
 from marketd.chain.program import BUNDLED_IDL
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
-from marketd.models import ChainOutbox, Market, TradeSubmission
+from marketd.models import ChainOutbox, Market, TradeSubmission, User
 from marketd.models.base import utcnow
 
 PROGRAM_ID = Pubkey.from_string("6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw")
@@ -280,13 +280,16 @@ def chain_add_market(
     """Insert the `markets` row of an on-chain market (trade_submissions references it)."""
 
     async def add(market_id: str) -> None:
+        creator = str(Pubkey.new_unique())
         async with chain_database.session() as session, session.begin():
+            session.add(User(wallet=creator))  # the platform's markets reference users
+            await session.flush()
             session.add(
                 Market(
                     id=market_id,
                     on_chain_address=str(chain_world.client.market_address(market_id)),
                     question="Will the relay test pass?",
-                    creator_wallet=str(Pubkey.new_unique()),
+                    creator_wallet=creator,
                     state="ACTIVE",
                 )
             )

@@ -168,8 +168,12 @@ async def test_raw_transaction_shapes(
 ) -> None:
     destination = Pubkey.new_unique()
     tx = await transfer_tx(client, funded, destination, SOL)
-    # sendTransaction defaults to base58, as on Solana.
-    sent = await rpc(endpoint, "sendTransaction", base58.b58encode(bytes(tx)).decode())
+    # sendTransaction defaults to base58, as on Solana; its preflight to finalized state, where
+    # the payer funded a slot ago does not exist yet.
+    encoded = base58.b58encode(bytes(tx)).decode()
+    too_early = await rpc(endpoint, "sendTransaction", encoded)
+    assert too_early["error"]["data"]["err"] == "AccountNotFound"
+    sent = await rpc(endpoint, "sendTransaction", encoded, {"preflightCommitment": "confirmed"})
     signature = sent["result"]
     assert signature == str(tx.signatures[0])
     reply = await rpc(
@@ -328,7 +332,10 @@ async def test_preflight_failure_has_solanas_error_shape(
     assert error.data.err == TransactionErrorInstructionError(0, InstructionErrorCustom(1))
     assert error.data.units_consumed == 150
     raw = await rpc(
-        endpoint, "sendTransaction", base64.b64encode(bytes(tx)).decode(), {"encoding": "base64"}
+        endpoint,
+        "sendTransaction",
+        base64.b64encode(bytes(tx)).decode(),
+        {"encoding": "base64", "preflightCommitment": "confirmed"},
     )
     assert raw["error"]["code"] == -32002
     assert raw["error"]["data"]["err"] == {"InstructionError": [0, {"Custom": 1}]}
@@ -433,6 +440,7 @@ async def test_simulate_transaction_options(
         encoded,
         {
             "encoding": "base64",
+            "commitment": "confirmed",
             "replaceRecentBlockhash": True,
             "innerInstructions": True,
             "accounts": {"addresses": [str(destination), str(Pubkey.new_unique())]},
@@ -685,8 +693,14 @@ async def test_server_startup_failure_is_raised(
 def test_standalone_main_builds_the_chain_and_serves_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served: list[uvicorn.Config] = []
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: served.append(self.config))
+    served: list[tuple[LocalChain, str, int, bool, float | None]] = []
+
+    async def serve_forever(
+        chain: LocalChain, host: str, port: int, controls: bool, slot_seconds: float | None
+    ) -> None:
+        served.append((chain, host, port, controls, slot_seconds))
+
+    monkeypatch.setattr(rpc_server, "_serve_forever", serve_forever)
     elf = LiteSVM().get_account(MEMO_PROGRAM)
     assert elf is not None
     program_path = tmp_path / "memo.so"
@@ -702,9 +716,9 @@ def test_standalone_main_builds_the_chain_and_serves_it(
             f"{program_id}={program_path}",
         ]
     )
-    (config,) = served
-    assert config.port == 18999 and config.host == "127.0.0.1"
-    chain: LocalChain = config.app.state.chain  # type: ignore[union-attr]
+    ((chain, host, port, controls, slot_seconds),) = served
+    assert (host, port, controls, slot_seconds) == ("127.0.0.1", 18999, False, 0.4)
+    assert not chain.timing.slot_per_transaction and chain.timing.confirmation_slots == 2
     account = chain.get_account(program_id)
     assert account is not None and account.executable
     assert (tmp_path / "chain" / "chain.json").is_file()
@@ -744,10 +758,37 @@ async def test_return_data_appears_in_transaction_meta(
 
 
 def test_module_runs_standalone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    served: list[uvicorn.Config] = []
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: served.append(self.config))
-    monkeypatch.setattr(sys, "argv", ["rpc_server", "--data-dir", str(tmp_path), "--port", "0"])
+    ran: list[str] = []
+
+    def run(coroutine: Any) -> None:
+        ran.append(coroutine.cr_code.co_name)
+        coroutine.close()
+
+    monkeypatch.setattr(asyncio, "run", run)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["rpc_server", "--data-dir", str(tmp_path), "--port", "0", "--slot-ms", "0"],
+    )
     # Run it the way `python -m` does: as a fresh __main__ module.
     monkeypatch.delitem(sys.modules, "marketd.chain.localnet.rpc_server")
     runpy.run_module("marketd.chain.localnet.rpc_server", run_name="__main__")
-    assert [config.port for config in served] == [0]
+    assert ran == ["_serve_forever"]
+
+
+async def test_serve_forever_serves_until_cancelled(
+    chain: LocalChain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serving = asyncio.create_task(rpc_server._serve_forever(chain, "127.0.0.1", 0, False, None))
+    printed = ""
+    async with asyncio.timeout(RECV_TIMEOUT):
+        while "PubSub" not in printed:
+            await asyncio.sleep(0.01)
+            printed += capsys.readouterr().out
+    http_url = printed.split("JSON-RPC ")[1].split(",")[0]
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{http_url}/health")).text == "ok"
+        assert (await http.post(f"{http_url}/_control/state")).status_code == 404  # off
+    serving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await serving

@@ -25,14 +25,17 @@ from solders.transaction import VersionedTransaction
 
 from marketd.chain.localnet.svm import (
     BLOCKHASH_LIFETIME,
+    FAUCET_KEYPAIR,
     FINALITY_DEPTH,
     ChainEvent,
+    ChainTiming,
     Commitment,
     InvalidTransactionError,
     LocalChain,
     PreflightFailureError,
     SignatureVerificationError,
     _write_atomically,
+    derive_blockhash,
     describe_transaction_error,
 )
 
@@ -139,7 +142,7 @@ def test_set_unix_timestamp_moves_time_and_keeps_following_the_wall_clock(
     assert record is not None and record.block_time == 2_000_000_010
 
 
-def test_commitment_goes_confirmed_then_finalized_and_listeners_hear_both(
+def test_deterministic_commitment_goes_confirmed_at_once_then_finalized_and_listeners_hear_all(
     chain: LocalChain, funded: Keypair
 ) -> None:
     events: list[ChainEvent] = []
@@ -152,7 +155,8 @@ def test_commitment_goes_confirmed_then_finalized_and_listeners_hear_both(
     assert chain.commitment_of(record) is Commitment.CONFIRMED
     assert chain.confirmations(record) == 0
     assert [(e.commitment, e.record.signature) for e in events] == [
-        (Commitment.CONFIRMED, str(signature))
+        (Commitment.PROCESSED, str(signature)),
+        (Commitment.CONFIRMED, str(signature)),
     ]
     chain.advance_slots(FINALITY_DEPTH - 1)
     assert chain.confirmations(record) == FINALITY_DEPTH - 1
@@ -163,6 +167,7 @@ def test_commitment_goes_confirmed_then_finalized_and_listeners_hear_both(
     assert chain.is_visible(record, Commitment.FINALIZED)
     # The funding airdrop (one slot older) finalized first, then this transfer.
     assert [e.commitment for e in events] == [
+        Commitment.PROCESSED,
         Commitment.CONFIRMED,
         Commitment.FINALIZED,
         Commitment.FINALIZED,
@@ -172,7 +177,7 @@ def test_commitment_goes_confirmed_then_finalized_and_listeners_hear_both(
     remove()
     remove()
     chain.airdrop(Pubkey.new_unique(), SOL)
-    assert len(events) == 3
+    assert len(events) == 4
 
 
 def test_slot_at_finalized_lags_by_the_finality_depth(chain: LocalChain) -> None:
@@ -549,23 +554,86 @@ def test_a_failed_snapshot_write_leaves_no_temporary_file(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied"]
 
 
-def test_transaction_signed_in_the_last_valid_block_still_lands(tmp_path: Path) -> None:
-    """LiteSVM knows only its latest blockhash: the chain must not rotate it away before
-    running a transaction signed in that blockhash's last valid block."""
+def test_a_blockhash_lands_up_to_its_last_valid_block_height_and_not_after(
+    tmp_path: Path,
+) -> None:
+    """In the deterministic timing a transaction lands in the next block: one sent at
+    height last_valid - 1 lands in the blockhash's last valid block, one sent later expires."""
     chain = LocalChain(tmp_path)
     payer = Keypair()
     chain.airdrop(payer.pubkey(), 10**9)
     blockhash, last_valid = chain.latest_blockhash
-    chain.advance_slots(last_valid - chain.block_height)
-    assert chain.block_height == last_valid
-    transfer_ix = transfer(
-        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10**7)
-    )
-    message = Message.new_with_blockhash([transfer_ix], payer.pubkey(), blockhash)
-    tx = VersionedTransaction(message, [payer])
-    chain.send_transaction(tx)
-    record = chain.get_record(str(tx.signatures[0]))
-    assert record is not None and record.err is None
-    assert chain.latest_blockhash[0] != blockhash  # rotated right after
+
+    def send() -> VersionedTransaction:
+        transfer_ix = transfer(
+            TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10**7)
+        )
+        message = Message.new_with_blockhash([transfer_ix], payer.pubkey(), blockhash)
+        tx = VersionedTransaction(message, [payer])
+        chain.send_transaction(tx, skip_preflight=True)
+        return tx
+
+    chain.advance_slots(last_valid - 1 - chain.block_height)
+    landed = send()
+    record = chain.get_record(str(landed.signatures[0]))
+    assert record is not None and record.err is None and record.slot == last_valid
+    late = send()
+    assert chain.get_record(str(late.signatures[0])) is None
+    assert chain.latest_blockhash[0] != blockhash  # a new one every slot
     reloaded = LocalChain(tmp_path)
     assert reloaded.latest_blockhash == chain.latest_blockhash
+
+
+def test_a_snapshot_whose_blockhashes_are_not_derived_here_is_refused(tmp_path: Path) -> None:
+    LocalChain(tmp_path).advance_slots(3)
+    snapshot = json.loads((tmp_path / "chain.json").read_text())
+    snapshot["blockhash"]["valid"][0][0] = str(Hash.new_unique())
+    (tmp_path / "chain.json").write_text(json.dumps(snapshot))
+    with pytest.raises(ValueError, match="blockhash sequence"):
+        LocalChain(tmp_path)
+
+
+def test_a_version_1_snapshot_is_restored_with_fresh_blockhashes(tmp_path: Path) -> None:
+    first = LocalChain(tmp_path)
+    recipient = Keypair().pubkey()
+    signature = first.airdrop(recipient, SOL)
+    snapshot = json.loads((tmp_path / "chain.json").read_text())
+    snapshot["version"] = 1
+    snapshot["blockhash"] = {"value": "x", "last_valid_block_height": 150, "expirations": 0}
+    del snapshot["versions"], snapshot["first_available_slot"]
+    (tmp_path / "chain.json").write_text(json.dumps(snapshot))
+    restored = LocalChain(tmp_path)
+    assert restored.get_balance(recipient) == SOL
+    assert restored.get_record(str(signature)) is not None
+    assert restored.latest_blockhash == (derive_blockhash(restored.slot, 0), restored.slot + 150)
+
+
+def test_reads_at_a_commitment_survive_a_restart(tmp_path: Path) -> None:
+    timing = ChainTiming.cluster()
+    chain = LocalChain(tmp_path, timing=timing)
+    recipient = Keypair().pubkey()
+    chain.airdrop(recipient, SOL)
+    chain.advance_slots(1)
+    restarted = LocalChain(tmp_path, timing=timing)
+    assert restarted.get_balance(recipient, Commitment.PROCESSED) == SOL
+    assert restarted.get_balance(recipient, Commitment.CONFIRMED) == 0  # lands 2 slots later
+    assert restarted.get_account(recipient, Commitment.FINALIZED) is None
+    confirmed = dict(restarted.program_accounts(Pubkey.default(), Commitment.CONFIRMED))
+    processed = dict(restarted.program_accounts(Pubkey.default()))
+    assert set(processed) - set(confirmed) == {recipient}
+    faucet = FAUCET_KEYPAIR.pubkey()
+    assert confirmed[faucet].lamports == processed[faucet].lamports + SOL + 5000
+    restarted.advance_slots(1)
+    assert restarted.get_balance(recipient, Commitment.CONFIRMED) == SOL
+
+
+def test_slot_per_transaction_can_be_asked_for_in_a_cluster_timing() -> None:
+    chain = LocalChain(timing=ChainTiming.cluster())
+    start = chain.slot
+    with chain.slot_per_transaction():
+        chain.airdrop(Keypair().pubkey(), SOL)
+        chain.airdrop(Keypair().pubkey(), SOL)
+    chain.airdrop(Keypair().pubkey(), SOL)
+    assert [record.slot for record in chain.records()] == [start + 1, start + 2, start + 2]
+    with pytest.raises(ValueError):
+        chain.tick(-1)

@@ -751,6 +751,17 @@ async def test_retryable_failure_on_chain_signs_again_later(
         return await real_send(raw, skip_preflight=True)
 
     monkeypatch.setattr(client, "send", send_without_preflight)
+    # The node answers the same blockhash until told otherwise, as a cluster does to requests
+    # within one slot (the local chain issues a new one per slot).
+    real_latest = client.latest_blockhash
+    pinned: list[Any] = []
+
+    async def same_blockhash_within_the_slot() -> Any:
+        if not pinned:
+            pinned.append(await real_latest())
+        return pinned[0]
+
+    monkeypatch.setattr(client, "latest_blockhash", same_blockhash_within_the_slot)
     runner = make_runner(chain_world, chain_database, backoff_base_seconds=1.0)
     assert (await runner.run_once()).count(RowResult.RETRY) == 1
     spent = await load(chain_database, row.id)
@@ -765,6 +776,7 @@ async def test_retryable_failure_on_chain_signs_again_later(
     assert (await runner.run_once()).count(RowResult.RETRY) == 1
     assert "StaleBlockhash" in ((await load(chain_database, row.id)).last_error or "")
     await chain_world.control("expire_blockhash")
+    pinned.clear()
     chain_world.clock.advance(60)
     assert (await runner.run_once()).count(RowResult.CONFIRMED) == 1
     done = await load(chain_database, row.id)

@@ -444,9 +444,11 @@ def test_backoff_grows_and_is_capped() -> None:
     assert [backoff.delay(n) for n in range(4)] == [0.5, 1.5, 4.0, 4.0]
 
 
-def test_websocket_url_is_on_the_same_host_and_port() -> None:
-    assert websocket_url("http://127.0.0.1:8899") == "ws://127.0.0.1:8899"
-    assert websocket_url("https://rpc.example/key") == "wss://rpc.example/key"
+def test_websocket_url_is_on_port_plus_one_or_the_same_host() -> None:
+    assert websocket_url("http://127.0.0.1:8899") == "ws://127.0.0.1:8900"  # Agave's ports
+    assert websocket_url("http://[::1]:8899/x?k=1") == "ws://[::1]:8900/x?k=1"
+    assert websocket_url("https://user@rpc.example:8443/") == "wss://user@rpc.example:8444/"
+    assert websocket_url("https://rpc.example/key") == "wss://rpc.example/key"  # a provider
     assert websocket_url("ws://already") == "ws://already"
 
 

@@ -351,7 +351,7 @@ async def test_signed_in_routes_answer_documented_statuses(serve, document):
     _, client = await serve()
     headers = await _sign_in(client)
     bodies: dict[str, dict[str, Any]] = {
-        "/api/markets": {"question": "Will the documented statuses hold?", "category": "docs"},
+        "/api/markets": {"question": "Will the documented statuses hold?", "category": "other"},
         "/api/votes/proposal": {"market_id": PATH_VALUES["market_id"], "vote": True},
         "/api/votes/dispute": {"market_id": PATH_VALUES["market_id"], "vote": False},
         "/api/discussions": {"market_id": PATH_VALUES["market_id"], "content": "Hello."},

@@ -34,9 +34,10 @@ def limits(model: type[BaseModel], field: str) -> tuple[Any, Any]:
 
 
 def test_documented_limits_are_the_rules_constants() -> None:
-    assert limits(DiscussionCreate, "content") == (1, MAX_CONTENT) == (1, 5000)
-    assert limits(MarketCreate, "question") == market_rules.QUESTION_CHARS
-    assert limits(MarketCreate, "category") == market_rules.CATEGORY_CHARS
+    assert limits(DiscussionCreate, "content") == (1, MAX_CONTENT) == (1, 1000)
+    assert limits(MarketCreate, "question") == market_rules.QUESTION_CHARS == (10, 200)
+    category = MarketCreate.model_json_schema()["properties"]["category"]
+    assert tuple(category["enum"]) == market_rules.CATEGORIES
     assert limits(MarketCreate, "description")[1] == market_rules.DESCRIPTION_MAX_CHARS
     assert limits(MarketCreate, "tags") == (market_rules.MAX_TAGS, market_rules.TAG_CHARS[1])
     assert limits(MarketCreate, "resolver_wallet") == limits(ChallengeRequest, "wallet")

@@ -34,7 +34,7 @@ class _Server(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Serve `app` on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))

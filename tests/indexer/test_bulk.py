@@ -57,19 +57,23 @@ async def test_insert_if_absent_returns_only_the_new_rows_across_chunks(api, sma
     assert count == 5
 
 
+def position(market: tuple[str, str], wallet: str, yes: int, no: int, invested: int, trades: int):
+    """A POSITION_COLUMNS row of `market` (id, address)."""
+    market_id, address = market
+    head = (market_id, wallet, yes, no, invested, trades, 0, AT, AT)
+    return (*head, address, wallet, False, None, AT, AT)
+
+
 async def test_upsert_updates_only_the_named_columns_and_gives_new_rows_an_id(api, small_chunks):
-    market_id = await _market(api)
-    rows = [(market_id, f"w{i}", i, 0, 10 * i, 1, 0, AT, AT) for i in range(3)]
+    market = await _market(api)
+    rows = [position(market, f"w{i}", i, 0, 10 * i, 1) for i in range(3)]
     async with api.container.database.session() as session, session.begin():
         assert await POSITION_UPSERT.execute(session, rows) == []
     async with api.container.database.session() as session:
         before = {p.user_wallet: p for p in (await session.scalars(select(Position))).all()}
     assert len({p.id for p in before.values()}) == 3 and None not in {p.id for p in before.values()}
 
-    changed = [
-        (market_id, "w0", 100, 9, 999, 5, 0, AT, AT),
-        (market_id, "w3", 1, 1, 1, 1, 0, AT, AT),
-    ]
+    changed = [position(market, "w0", 100, 9, 999, 5), position(market, "w3", 1, 1, 1, 1)]
     async with api.container.database.session() as session, session.begin():
         await POSITION_UPSERT.execute(session, changed)
     async with api.container.database.session() as session:
@@ -81,10 +85,10 @@ async def test_upsert_updates_only_the_named_columns_and_gives_new_rows_an_id(ap
 
 
 async def test_update_by_key_writes_each_row_its_own_values(api, small_chunks):
-    market_id = await _market(api)
+    market = await _market(api)
     async with api.container.database.session() as session, session.begin():
         await POSITION_UPSERT.execute(
-            session, [(market_id, f"w{i}", 0, 0, 0, 0, 0, AT, AT) for i in range(3)]
+            session, [position(market, f"w{i}", 0, 0, 0, 0) for i in range(3)]
         )
     async with api.container.database.session() as session:
         ids = {p.user_wallet: p.id for p in (await session.scalars(select(Position))).all()}
@@ -100,19 +104,24 @@ async def test_update_by_key_writes_each_row_its_own_values(api, small_chunks):
 
 
 async def test_a_value_too_long_for_its_column_is_rejected_on_postgresql(api):
-    users = BulkInsert(USERS, ("wallet", "created_at"), conflict=("wallet",))
-    too_long = "x" * 45  # wallet is VARCHAR(44): the arrays are TEXT[], so no silent truncation
+    users = BulkInsert(USERS, ("wallet", "display_name", "created_at"), conflict=("wallet",))
+    too_long = "x" * 65  # display_name is VARCHAR(64): the arrays are TEXT[], no truncation
     async with api.container.database.session() as session:
         if api.container.database.dialect == "postgresql":
             with pytest.raises(DBAPIError):
-                await users.execute(session, [(too_long, AT)])
+                await users.execute(session, [("w", too_long, AT)])
         else:  # SQLite does not enforce lengths
-            await users.execute(session, [(too_long, AT)])
-            assert await session.scalar(select(User.wallet)) == too_long
+            await users.execute(session, [("w", too_long, AT)])
+            assert await session.scalar(select(User.display_name)) == too_long
         await session.rollback()
 
 
-async def _market(api: Any) -> str:
+async def _market(api: Any) -> tuple[str, str]:
+    """A market, and the users w0-w3 whose positions the tests write (the platform's positions
+    reference users)."""
     _keypair, headers = await api.sign_in()
     market_id: str = await api.market(headers)
-    return market_id
+    async with api.container.database.session() as session, session.begin():
+        session.add_all([User(wallet=f"w{i}") for i in range(4)])
+    rows = await api.execute("SELECT on_chain_address FROM markets WHERE id = :id", id=market_id)
+    return market_id, rows[0][0]

@@ -228,11 +228,28 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
             Decimal("0.550000000"),
             Decimal("0.525000000"),
         ]
+        # The platform's copies of the keys, and when each trade was recorded.
+        assert {(t.market_pubkey, t.trader_pubkey == t.user_wallet) for t in trades} == {
+            (market.on_chain_address, True)
+        }
+        assert all(t.created_at is not None for t in trades)
         positions = {p.user_wallet: p for p in (await session.scalars(select(Position))).all()}
         alice = positions[who["alice"]]
         assert (alice.shares_yes, alice.shares_no, alice.trades_count) == (200, 0, 2)
         assert alice.total_invested == 200 + FEES.fees_on(200)
         assert alice.realized_pnl == 90
+        assert (alice.market_pubkey, alice.user_pubkey) == (market.on_chain_address, who["alice"])
+        # Her buy, then her sell (the events' own times).
+        assert alice.first_trade_at is not None and alice.last_trade_at is not None
+        assert alice.first_trade_at < alice.last_trade_at
+        assert positions[who["bob"]].first_trade_at == positions[who["bob"]].last_trade_at
+        assert (alice.has_claimed, alice.claimed_amount) == (False, None)
+        totals = {
+            u.wallet: (u.total_trades, u.total_volume)
+            for u in (await session.scalars(select(User))).all()
+        }
+        assert totals[who["alice"]] == (2, 200 + 90) and totals[who["bob"]] == (1, 50)
+        assert totals[who["carol"]] == (0, 0)
         assert positions[who["bob"]].shares_no == 100
         votes = {v.user_wallet: v for v in (await session.scalars(select(ProposalVote))).all()}
         assert {w: v.vote for w, v in votes.items()} == {who["alice"]: True, who["bob"]: False}
@@ -471,7 +488,33 @@ async def test_cancel_withdraw_claim_config_and_unknown_events(api, tape):
         )
         position = (await session.scalars(select(Position))).one()
         assert (position.user_wallet, position.realized_pnl) == (user, 77)
+        assert (position.has_claimed, position.claimed_amount) == (True, 77)
+        assert (position.first_trade_at, position.last_trade_at) == (None, None)  # no trade
         assert len((await session.scalars(select(Market))).all()) == 1
+
+
+async def test_a_trade_without_shares_or_amount_moves_the_position_but_writes_no_trade_row(
+    api, tape
+):
+    """The platform's trades table holds positive shares and cost only (positive_shares,
+    positive_cost): such an event must not fail the batch."""
+    creator, user = str(tape.wallet()), str(tape.wallet())
+    mid = tape.mid()
+    created = {"market_id": mid, "creator": creator, "b_parameter": 1, "state": 2, "timestamp": T0}
+    trade = {"market_id": mid, "user": user, "outcome": True, "new_price_yes": 5 * 10**8}
+    await index(
+        api.container,
+        [
+            tape.tx(("MarketCreated", created)),
+            tape.tx(("SharesBought", trade | {"shares": 10, "cost": 0, "timestamp": T0 + 1})),
+            tape.tx(("SharesSold", trade | {"shares": 0, "proceeds": 3, "timestamp": T0 + 2})),
+        ],
+    )
+    async with api.container.database.session() as session:
+        assert (await session.scalars(select(Trade))).all() == []
+        position = (await session.scalars(select(Position))).one()
+        assert (position.shares_yes, position.trades_count, position.realized_pnl) == (10, 2, 3)
+        assert (await session.get(User, user)).total_trades in (0, None)  # type: ignore[union-attr]
 
 
 async def test_relayed_trades_are_confirmed_or_failed_by_the_chain(api, tape):

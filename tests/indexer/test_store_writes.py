@@ -118,7 +118,12 @@ async def test_rows_that_appear_between_load_and_write_never_fail_the_batch(api,
         fresh = await record_events(session, events, {})
         ws = await load_workspace(session, fresh, PROGRAM_ID, FEES)
         assert tape.market_id not in ws.markets and not ws.positions  # nothing there yet
-        # ... and now the other writers:
+        # ... and now the other writers (as the platform's rows reference users, with theirs):
+        session.add_all([User(wallet=wallet) for wallet in ("api", alice, bob, "someone")])
+        await session.flush()
+        other_address = await session.scalar(
+            select(Market.on_chain_address).where(Market.id == other.market_id)
+        )
         session.add(
             Market.new(
                 id=tape.market_id,
@@ -134,6 +139,8 @@ async def test_rows_that_appear_between_load_and_write_never_fail_the_batch(api,
                 Position(
                     market_id=other.market_id,
                     user_wallet=alice,
+                    market_pubkey=other_address,
+                    user_pubkey=alice,
                     shares_yes=1000,
                     shares_no=0,
                     total_invested=0,
@@ -144,6 +151,8 @@ async def test_rows_that_appear_between_load_and_write_never_fail_the_batch(api,
                 Trade(
                     market_id=other.market_id,
                     user_wallet="someone",
+                    market_pubkey=other_address,
+                    trader_pubkey="someone",
                     trade_type="buy",
                     outcome=False,
                     shares=1,

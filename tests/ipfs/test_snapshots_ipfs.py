@@ -16,7 +16,7 @@ from solders.keypair import Keypair
 
 from marketd.ipfs.gateway import GatewayReader
 from marketd.ipfs.kubo import KuboBlockstore
-from marketd.models import Discussion, Market
+from marketd.models import Discussion, Market, User
 from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.endpoints import get_snapshot_config, router
 from marketd.snapshots.retention import run_prune
@@ -48,14 +48,16 @@ def settings_for(peer: IpfsPeer, gateways: Gateways) -> SnapshotSettings:
 
 
 async def add_market(api: Any) -> str:
-    market_id = str(uuid.uuid4())
+    market_id, creator = str(uuid.uuid4()), str(Keypair().pubkey())
     async with api.container.database.session() as session:
+        session.add(User(wallet=creator))  # the platform's markets reference users
+        await session.flush()
         session.add(
             Market(
                 id=market_id,
                 on_chain_address=str(Keypair().pubkey()),
                 question="Is the archive verifiable?",
-                creator_wallet=str(Keypair().pubkey()),
+                creator_wallet=creator,
                 state="ACTIVE",
                 created_at=datetime(2026, 1, 1, tzinfo=UTC),
             )
@@ -65,11 +67,14 @@ async def add_market(api: Any) -> str:
 
 
 async def add_post(api: Any, market_id: str, content: str, created_at: datetime) -> None:
+    author = str(Keypair().pubkey())
     async with api.container.database.session() as session:
+        session.add(User(wallet=author))  # the platform's posts reference users
+        await session.flush()
         session.add(
             Discussion(
                 market_id=market_id,
-                user_wallet=str(Keypair().pubkey()),
+                user_wallet=author,
                 content=content,
                 created_at=created_at,
             )

@@ -16,14 +16,14 @@ async def test_categories_count_markets_by_state(api):
     for state in ("ACTIVE", "ACTIVE", "PROPOSED"):
         await api.market(headers, state=state, category="sports")
     await api.market(headers, state="FINALIZED", category="crypto")
-    await api.market(headers, category=None)
+    await api.market(headers, category="other")
     first = await api.client.get("/api/markets/categories")
     assert first.status_code == 200 and first.headers["X-Cache"] == "miss"
     items = first.json()["items"]
     assert [(i["category"], i["total"]) for i in items] == [
         ("sports", 3),
         ("crypto", 1),
-        (None, 1),
+        ("other", 1),
     ]
     assert items[0]["by_state"] == {
         "PROPOSED": 1,
@@ -76,11 +76,11 @@ async def test_related_markets_share_category_or_tags_active_first(api):
     base = await api.market(headers, state="ACTIVE", category="crypto", tags=["sol", "eth"])
     both = await api.market(headers, state="ACTIVE", category="crypto", tags=["sol"])
     same_category = await api.market(headers, state="ACTIVE", category="crypto")
-    two_tags = await api.market(headers, state="ACTIVE", category="tech", tags=["eth", "sol"])
-    one_tag = await api.market(headers, state="ACTIVE", category="tech", tags=["eth"])
+    two_tags = await api.market(headers, state="ACTIVE", category="science", tags=["eth", "sol"])
+    one_tag = await api.market(headers, state="ACTIVE", category="science", tags=["eth"])
     finished = await api.market(headers, state="FINALIZED", category="crypto", tags=["sol"])
     await api.market(headers, state="ACTIVE", category="sports", tags=["nba"])  # unrelated
-    await api.market(headers, state="ACTIVE", category="tech", tags=["so%l"])  # no LIKE match
+    await api.market(headers, state="ACTIVE", category="science", tags=["so%l"])  # no LIKE match
     answer = await api.client.get(f"/api/markets/{base}/related")
     assert answer.status_code == 200, answer.text
     ids = [item["id"] for item in answer.json()["items"]]
@@ -91,7 +91,7 @@ async def test_related_markets_share_category_or_tags_active_first(api):
             "items"
         ]
     ] == [both, same_category]
-    lonely = await api.market(headers, category=None)
+    lonely = await api.market(headers, category="entertainment")
     assert (await api.client.get(f"/api/markets/{lonely}/related")).json()["items"] == []
     missing = await api.client.get(f"/api/markets/{uuid.uuid4()}/related")
     assert missing.status_code == 404
@@ -103,8 +103,8 @@ def test_related_rank_orders_active_category_tags_volume():
     ranked = sorted(
         [
             ("FINALIZED", "crypto", ["a", "b"], 9, "f"),
-            ("ACTIVE", "tech", ["a", "b"], 1, "t2"),
-            ("ACTIVE", "tech", ["a"], 5, "t1"),
+            ("ACTIVE", "science", ["a", "b"], 1, "t2"),
+            ("ACTIVE", "science", ["a"], 5, "t1"),
             ("ACTIVE", "crypto", [], 0, "c"),
         ],
         key=lambda other: rules.related_rank(base, other),

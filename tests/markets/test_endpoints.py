@@ -12,11 +12,14 @@ from marketd.models import Trade
 
 
 async def _insert_trade(api, market_id: str, at: datetime, price: str, cost: int, wallet: str):
+    address = await api.market_address(market_id)
     async with api.container.database.session() as session:
         session.add(
             Trade(
                 market_id=market_id,
                 user_wallet=wallet,
+                market_pubkey=address,
+                trader_pubkey=wallet,
                 trade_type="buy",
                 outcome=True,
                 shares=1_000_000_000,
@@ -38,7 +41,7 @@ async def test_propose_then_read_market(api):
         "/api/markets",
         json={
             "question": "  Will the bridge open before spring?  ",
-            "category": "civic",
+            "category": "politics",
             "tags": ["Infra", "infra", "city"],
             "closes_at": closes,
         },
@@ -113,7 +116,7 @@ async def test_filters_sorting_and_cursor_pagination(api):
                 headers,
                 state="ACTIVE" if index % 2 else "PROPOSED",
                 question=f"Will market number {index} resolve YES?",
-                category="even" if index % 2 == 0 else "odd",
+                category="sports" if index % 2 == 0 else "science",
                 closes_at=(datetime.now(UTC) + timedelta(days=5 - index)).isoformat(),
             )
         )
@@ -151,7 +154,7 @@ async def test_filters_sorting_and_cursor_pagination(api):
 
     active = (await api.client.get("/api/markets", params={"state": "ACTIVE"})).json()
     assert {m["id"] for m in active["items"]} == {ids[1], ids[3]}
-    even = (await api.client.get("/api/markets", params={"category": "even"})).json()
+    even = (await api.client.get("/api/markets", params={"category": "sports"})).json()
     assert {m["id"] for m in even["items"]} == {ids[0], ids[2], ids[4]}
     text = (await api.client.get("/api/markets", params={"q": "NUMBER 3"})).json()
     assert [m["id"] for m in text["items"]] == [ids[3]]

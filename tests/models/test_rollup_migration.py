@@ -23,26 +23,31 @@ async def test_0006_fills_the_rollups_from_stored_trades_and_positions(postgres_
     try:
         await upgrade(scratch, "0005")
         async with scratch.begin() as connection:
+            for user in ("c", "w1", "w2", "w3"):
+                await connection.execute(
+                    text("INSERT INTO users (wallet, created_at) VALUES (:w, now())"), {"w": user}
+                )
             await connection.execute(
                 text(
                     "INSERT INTO markets (id, on_chain_address, question, creator_wallet, state,"
                     " b_parameter, initial_liquidity, current_liquidity, shares_yes, shares_no,"
                     " current_price_yes, current_price_no, total_volume, proposal_likes,"
                     " proposal_dislikes, dispute_agree, dispute_disagree, is_cancelled,"
-                    " created_at, updated_at, tags) VALUES (:id, 'addr', 'q?', 'c', 'ACTIVE',"
-                    " 1, 0, 0, 0, 0, 0.5, 0.5, 0, 0, 0, 0, 0, false, now(), now(), '{}')"
+                    " created_at, updated_at, tags, category) VALUES (:id, 'addr',"
+                    " 'Will the rollups be filled?', 'c', 'ACTIVE',"
+                    " 1, 0, 0, 0, 0, 0.5, 0.5, 0, 0, 0, 0, 0, false, now(), now(), '{}', 'other')"
                 ),
                 {"id": MARKET},
             )
             for wallet, count in (("w1", 2), ("w2", 1), ("w3", 0)):
                 await connection.execute(
                     text(
-                        "INSERT INTO positions (id, market_id, user_wallet, shares_yes,"
-                        " shares_no, total_invested, trades_count, realized_pnl, created_at,"
-                        " updated_at) VALUES (:pid, :id, :wallet, 0, 0, 0, :count, 0, now(),"
-                        " now())"
+                        "INSERT INTO positions (market_id, user_wallet, market_pubkey,"
+                        " user_pubkey, shares_yes, shares_no, total_invested, trades_count,"
+                        " realized_pnl, updated_at) VALUES (:id, :wallet, 'addr', :wallet, 0,"
+                        " 0, 0, :count, 0, now())"
                     ),
-                    {"pid": uuid.uuid4(), "id": MARKET, "wallet": wallet, "count": count},
+                    {"id": MARKET, "wallet": wallet, "count": count},
                 )
             for signature, at, cost, price in (
                 ("s1", "2026-12-01T10:05:00Z", 10, "0.6"),
@@ -51,9 +56,10 @@ async def test_0006_fills_the_rollups_from_stored_trades_and_positions(postgres_
             ):
                 await connection.execute(
                     text(
-                        "INSERT INTO trades (id, market_id, user_wallet, trade_type, outcome,"
-                        " shares, cost, price_after, tx_signature, block_time) VALUES (:tid,"
-                        " :id, 'w1', 'buy', true, 1, :cost, :price, :sig, :at)"
+                        "INSERT INTO trades (id, market_id, user_wallet, market_pubkey,"
+                        " trader_pubkey, trade_type, outcome, shares, cost, price_after,"
+                        " tx_signature, block_time) VALUES (:tid, :id, 'w1', 'addr', 'w1',"
+                        " 'buy', true, 1, :cost, :price, :sig, :at)"
                     ),
                     {
                         "tid": uuid.uuid4(),

@@ -51,7 +51,7 @@ class Instance:
         """A new market, created without publishing anything (tests control the events)."""
         async with self.container.database.session() as session:
             service = MarketService(session, self.container.settings, InProcessBus())
-            body = MarketCreate(question="Will the websocket test pass?", category="tests")
+            body = MarketCreate(question="Will the websocket test pass?", category="other")
             created = await service.propose(str(Keypair().pubkey()), body)
         return created.id
 
@@ -104,7 +104,7 @@ class Client:
 
 
 def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock

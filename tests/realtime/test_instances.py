@@ -97,7 +97,7 @@ async def test_resume_on_another_instance(instance_factory):
 
 async def _slow_connection(url: str) -> Any:
     """A client that stops reading: tiny receive buffer and a 1-frame client queue."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
     host, port = url.removeprefix("ws://").split("/")[0].split(":")

@@ -468,7 +468,7 @@ class Cluster:
             f"{serve.url}/api/markets",
             json={
                 "question": "Will the scale-out test pass?",
-                "category": "tests",
+                "category": "other",
                 "b_parameter": 100 * SOL,
                 "initial_liquidity": 10 * SOL,  # as created on chain below
             },

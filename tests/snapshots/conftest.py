@@ -12,7 +12,7 @@ from typing import Any
 import pytest_asyncio
 from solders.keypair import Keypair
 
-from marketd.models import Discussion, DisputeVote, Market, ProposalVote
+from marketd.models import Discussion, DisputeVote, Market, ProposalVote, User
 from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.endpoints import get_snapshot_config, router
 from marketd.snapshots.service import SnapshotService
@@ -49,14 +49,16 @@ class Snap:
 
     async def market(self, state: str = "ACTIVE", created_at: datetime | None = None) -> str:
         """A market created (by default) the day before ``DAY``."""
-        market_id = str(uuid.uuid4())
+        market_id, creator = str(uuid.uuid4()), str(Keypair().pubkey())
         async with self.container.database.session() as session:
+            session.add(User(wallet=creator))  # the platform's markets reference users
+            await session.flush()
             session.add(
                 Market(
                     id=market_id,
                     on_chain_address=str(Keypair().pubkey()),
                     question="Will it snow?",
-                    creator_wallet=str(Keypair().pubkey()),
+                    creator_wallet=creator,
                     state=state,
                     created_at=created_at or at(DAY, -24),
                 )
@@ -73,13 +75,15 @@ class Snap:
         wallet: str | None = None,
         deleted: bool = False,
     ) -> str:
-        post_id = uuid.uuid4()
+        post_id, author = uuid.uuid4(), wallet or str(Keypair().pubkey())
         async with self.container.database.session() as session:
+            await session.merge(User(wallet=author))
+            await session.flush()
             session.add(
                 Discussion(
                     id=post_id,
                     market_id=market_id,
-                    user_wallet=wallet or str(Keypair().pubkey()),
+                    user_wallet=author,
                     content=content,
                     created_at=created_at,
                     deleted_at=created_at + timedelta(minutes=1) if deleted else None,
@@ -91,7 +95,10 @@ class Snap:
     async def vote(self, market_id: str, kind: str, vote: bool) -> None:
         table = ProposalVote if kind == "proposal" else DisputeVote
         async with self.container.database.session() as session:
-            session.add(table(market_id=market_id, user_wallet=str(Keypair().pubkey()), vote=vote))
+            voter = str(Keypair().pubkey())
+            session.add(User(wallet=voter))
+            await session.flush()
+            session.add(table(market_id=market_id, user_wallet=voter, vote=vote))
             await session.commit()
 
     def stores(self, config: SnapshotSettings | None = None) -> SnapshotStores:

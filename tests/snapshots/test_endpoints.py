@@ -117,7 +117,11 @@ async def test_known_cid_nobody_serves_is_a_502_problem(snap: Snap) -> None:
     market = await snap.market()
     cid = cid_to_str(file_cid(b"an old anchor whose content lives elsewhere"))
     async with snap.container.database.session() as session:
-        session.add(IpfsAnchor(market_id=market, ipfs_hash=cid, created_at=datetime.now(UTC)))
+        session.add(
+            IpfsAnchor(
+                market_id=market, ipfs_hash=cid, snapshot_date=DAY, created_at=datetime.now(UTC)
+            )
+        )
         await session.commit()
 
     snap.serve()

@@ -22,12 +22,15 @@ async def test_profile_history_and_positions(api):
         )
         assert response.status_code == 200
     base = datetime.now(UTC) - timedelta(hours=1)
+    addresses = {m: await api.market_address(m) for m in (active, disputed)}
     async with api.container.database.session() as session:
         for index in range(3):
             session.add(
                 Trade(
                     market_id=active,
                     user_wallet=wallet,
+                    market_pubkey=addresses[active],
+                    trader_pubkey=wallet,
                     trade_type="buy",
                     outcome=index != 1,
                     shares=10**9,
@@ -42,6 +45,8 @@ async def test_profile_history_and_positions(api):
                 Position(
                     market_id=market_id,
                     user_wallet=wallet,
+                    market_pubkey=addresses[market_id],
+                    user_pubkey=wallet,
                     shares_yes=2 * 10**9,
                     shares_no=0,
                     total_invested=300,

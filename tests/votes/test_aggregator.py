@@ -18,7 +18,7 @@ from marketd.chain.client import MarketAccount, OnChainState, RpcUnavailable
 from marketd.chain.keys import BackendKey
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.core.locks import Locks
-from marketd.models import ChainOutbox, DisputeVote, Market, ProposalVote
+from marketd.models import ChainOutbox, DisputeVote, Market, ProposalVote, User
 from marketd.votes import handlers as handlers_module
 from marketd.votes.aggregator import (
     DISPUTES_AWAITING_QUORUM,
@@ -75,14 +75,16 @@ CHECKED = {"strategy": "any", "checks": [], "checked_at": "2026-12-06T12:00:00+0
 
 
 async def add_market(api: Any, state: str = "PROPOSED", **fields: Any) -> str:
-    market_id = str(uuid.uuid4())
+    market_id, creator = str(uuid.uuid4()), str(Pubkey.new_unique())
     async with api.container.database.session() as session, session.begin():
+        session.add(User(wallet=creator))  # the platform's markets reference users
+        await session.flush()
         session.add(
             Market(
                 id=market_id,
                 on_chain_address=str(Pubkey.new_unique()),
                 question="Will the aggregator decide?",
-                creator_wallet=str(Pubkey.new_unique()),
+                creator_wallet=creator,
                 state=state,
                 **fields,
             )
@@ -97,6 +99,8 @@ async def add_votes(
     wallets = [str(Pubkey.new_unique()) for _ in range(yes + no)]
     now = datetime.now(UTC)
     async with api.container.database.session() as session, session.begin():
+        session.add_all([User(wallet=wallet) for wallet in wallets])
+        await session.flush()
         for index, wallet in enumerate(wallets):
             session.add(
                 table(

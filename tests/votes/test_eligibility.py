@@ -27,7 +27,7 @@ from marketd.chain.program import BUNDLED_IDL, program_id
 from marketd.config import Settings
 from marketd.core.cache import Cache, MemoryCache, RedisCache
 from marketd.core.database import Database, create_engine
-from marketd.models import Position, ProposalVote
+from marketd.models import Position, ProposalVote, User
 from marketd.votes import eligibility_service
 from marketd.votes.eligibility_service import (
     EligibilityChecker,
@@ -303,8 +303,18 @@ async def test_dispute_votes_need_a_position_in_the_market(api_factory):
     assert refused.json()["reason"] == "position"
     assert refused.json()["unmet"][0]["value"] == "no position"
 
+    address = await api.market_address(market_id)
     async with api.container.database.session() as session, session.begin():
-        session.add(Position(market_id=market_id, user_wallet=str(holder.pubkey()), shares_yes=7))
+        wallet = str(holder.pubkey())
+        session.add(
+            Position(
+                market_id=market_id,
+                user_wallet=wallet,
+                market_pubkey=address,
+                user_pubkey=wallet,
+                shares_yes=7,
+            )
+        )
     accepted = await _vote(api, headers, market_id, "dispute")
     assert accepted.status_code == 200, accepted.text
     page = await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
@@ -326,7 +336,11 @@ async def test_on_chain_votes_always_count_and_unrecorded_ones_do_not(api_factor
     _, creator = await api.sign_in()
     market_id = await api.market(creator)
     on_chain = sorted(str(Pubkey.new_unique()) for _ in range(3))
+    legacy = str(Pubkey.new_unique())
     async with api.container.database.session() as session, session.begin():
+        # The platform's votes reference users.
+        session.add_all([User(wallet=wallet) for wallet in [*on_chain, legacy]])
+        await session.flush()
         for index, wallet in enumerate(on_chain):
             session.add(
                 ProposalVote(
@@ -337,8 +351,7 @@ async def test_on_chain_votes_always_count_and_unrecorded_ones_do_not(api_factor
                     tx_signature=f"sig{index}",  # as the indexer records submit_proposal_vote
                 )
             )
-        # An off-chain vote without a record (cast before eligibility was checked).
-        legacy = str(Pubkey.new_unique())
+        # An off-chain vote without a record (marketd never writes one).
         session.add(ProposalVote(market_id=market_id, user_wallet=legacy, vote=False))
 
     # None of the on-chain voters is on the allowlist: it does not apply to them.

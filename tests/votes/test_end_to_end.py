@@ -29,7 +29,7 @@ from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
 from marketd.markets.cache import MarketCache
-from marketd.models import ChainOutbox, DisputeVote, Market
+from marketd.models import ChainOutbox, DisputeVote, Market, User
 from marketd.votes.aggregator import TallyResult, VoteAggregator
 from marketd.votes.evidence import evidence_votes
 from marketd.votes.handlers import vote_outbox_handlers
@@ -402,13 +402,16 @@ async def disputed_market(api: Any, world: Any) -> str:
     """A market disputed on chain (proposed outcome YES), DISPUTED in the database with its
     dispute period still running."""
     market_id: str = world.market_in("Disputed")
+    creator = str(Pubkey.new_unique())
     async with api.container.database.session() as session, session.begin():
+        session.add(User(wallet=creator))  # the platform's markets reference users
+        await session.flush()
         session.add(
             Market(
                 id=market_id,
                 on_chain_address=str(world.client.market_address(market_id)),
                 question="Will the dispute be decided?",
-                creator_wallet=str(Pubkey.new_unique()),
+                creator_wallet=creator,
                 state="DISPUTED",
                 proposed_outcome=True,
                 resolution_proposed_at=datetime.now(UTC) - timedelta(hours=1),
@@ -430,12 +433,15 @@ async def test_dispute_decided_at_the_end_of_its_period(api, world, stacks, agre
         for index, voter in enumerate(await voters(api, 10)):
             await vote(api, voter, market_id, index < agree, "dispute")
     else:  # 100 votes: straight into the table (as the indexer records on-chain votes)
+        wallets = [str(Pubkey.new_unique()) for _ in range(agree + disagree)]
         async with api.container.database.session() as session, session.begin():
-            for index in range(agree + disagree):
+            session.add_all([User(wallet=wallet) for wallet in wallets])
+            await session.flush()  # the platform's votes reference users
+            for index, wallet in enumerate(wallets):
                 session.add(
                     DisputeVote(
                         market_id=market_id,
-                        user_wallet=str(Pubkey.new_unique()),
+                        user_wallet=wallet,
                         vote=index < agree,
                         voted_at=datetime.now(UTC),
                         tx_signature=f"sig{index}",

@@ -13,6 +13,16 @@ events, so this is the (signature, event index) key applied a transaction at a t
 disconnect or RPC error it waits (exponential backoff), resubscribes and backfills again from the
 last batch it yielded, so nothing is lost and nothing repeats.
 
+History gaps: a node keeps a bounded history. When the checkpoint is older than the node's
+oldest slot (minimumLedgerSlot) and the node cannot find the checkpoint's transaction either,
+the transactions between are gone from this node: listing "until" an unknown signature would
+silently start at the oldest one it has. The stream raises `HistoryGapError` instead, logs it at
+error level, sets `marketd_chain_history_gap` and yields nothing (the checkpoint stays) while it
+retries with backoff, so an operator sees it and can point SOLANA_RPC_URL at a node with that
+history (an archive RPC), after which it resumes with nothing lost. Market rows meanwhile stay
+right through reconcile (getProgramAccounts); only the event history would be incomplete, and
+that is not done silently.
+
 Nothing is persisted here: the consumer (the indexer) owns the checkpoint. It passes the last
 batch's `checkpoint` back in when it restarts.
 
@@ -28,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -36,6 +47,7 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Commitment, Confirmed
 from solana.rpc.core import RPCException
 from solders.pubkey import Pubkey
+from solders.rpc.errors import MethodNotFoundMessage
 from solders.rpc.responses import RpcConfirmedTransactionStatusWithSignature
 from solders.signature import Signature
 from solders.transaction_status import TransactionConfirmationStatus
@@ -46,6 +58,7 @@ from marketd.chain.events import parse_program_events
 from marketd.chain.idl import IdlCoder
 from marketd.chain.program import program_coder, program_id
 from marketd.config import Settings
+from marketd.core.metrics import CHAIN_HISTORY_GAP
 
 log = structlog.get_logger(__name__)
 
@@ -110,6 +123,19 @@ class SubscriptionError(Exception):
     """The node refused the logs subscription."""
 
 
+class HistoryGapError(Exception):
+    """The checkpoint is older than the node's transaction history (see the module doc)."""
+
+    def __init__(self, checkpoint: Checkpoint, first_available_slot: int) -> None:
+        super().__init__(
+            f"checkpoint {checkpoint.signature} (slot {checkpoint.slot}) is older than the "
+            f"node's transaction history, which starts at slot {first_available_slot}: the "
+            "program's transactions in between cannot be read from this node"
+        )
+        self.checkpoint = checkpoint
+        self.first_available_slot = first_available_slot
+
+
 CLOSE_TIMEOUT_SECONDS = 2.0
 """How long closing the subscription socket waits for the node's close frame (the websockets
 default, 10 s, is a service manager's whole stop budget)."""
@@ -123,14 +149,28 @@ _RETRYABLE = (
     WebSocketException,
     StreamGapError,
     SubscriptionError,
+    HistoryGapError,
 )
 
 
 def websocket_url(http_url: str) -> str:
-    """The websocket URL on the same host and port (how Solana RPC nodes serve it)."""
+    """The PubSub URL of an RPC URL, as Solana's own clients derive it.
+
+    With an explicit port the websocket is on port + 1 (Agave: RPC 8899, PubSub 8900); without
+    one (a hosted provider behind https) it is on the same host and path. A provider that
+    serves it elsewhere is configured with SOLANA_WS_URL.
+    """
     for plain, secure in (("http://", "ws://"), ("https://", "wss://")):
         if http_url.startswith(plain):
-            return secure + http_url[len(plain) :]
+            parts = urlsplit(secure + http_url[len(plain) :])
+            if parts.port is None:
+                return parts.geturl()
+            host = parts.hostname or ""
+            if ":" in host:
+                host = f"[{host}]"  # IPv6 literal
+            userinfo = parts.netloc.rpartition("@")[0]
+            netloc = f"{userinfo}@" if userinfo else ""
+            return parts._replace(netloc=f"{netloc}{host}:{parts.port + 1}").geturl()
     return http_url
 
 
@@ -207,6 +247,9 @@ class ProgramEventStream:
         self.live = asyncio.Event()
         """Set while `follow` is caught up and reading the subscription; cleared on a drop."""
         self.last_error: BaseException | None = None
+        self._warned_no_ledger_slot = False
+        self.history_gap: HistoryGapError | None = None
+        """Set while `follow` is halted at a history gap (see the module doc)."""
         self._client = AsyncClient(http_url, commitment=commitment)
 
     @classmethod
@@ -252,10 +295,37 @@ class ProgramEventStream:
         return TransactionEvents(signature, slot, block_time, commitment, err, events, source)
 
     # ----------------------------------------------------------------- backfill
+    async def check_history(self, since: Checkpoint) -> None:
+        """Raise HistoryGapError when the node no longer has the history after `since`.
+
+        One cheap call normally (minimumLedgerSlot); below the node's ledger the checkpoint's
+        own transaction is looked up too, since an archive-backed node still finds it."""
+        try:
+            first = (await self._client.get_minimum_ledger_slot()).value
+        except RPCException as exc:
+            if not isinstance(exc.args[0] if exc.args else None, MethodNotFoundMessage):
+                raise
+            if not self._warned_no_ledger_slot:
+                self._warned_no_ledger_slot = True
+                log.warning(
+                    "the RPC node does not serve minimumLedgerSlot: a checkpoint older than its "
+                    "history cannot be detected"
+                )
+            return
+        if since.slot >= first:
+            return
+        found = await self._client.get_signature_statuses(
+            [Signature.from_string(since.signature)], search_transaction_history=True
+        )
+        if found.value[0] is None:
+            raise HistoryGapError(since, first)
+
     async def _signatures_since(
         self, since: Checkpoint | None, to: Checkpoint | None
     ) -> list[_Listed]:
         """Signatures after `since` up to `to` (inclusive) or the head, oldest first."""
+        if since is not None:
+            await self.check_history(since)
         until = Signature.from_string(since.signature) if since is not None else None
         before: Signature | None = None
         newest_first: list[_Listed] = []
@@ -380,8 +450,10 @@ class ProgramEventStream:
                 ) as ws:
                     await self._subscribe(ws)
                     async for batch in _unseen(self.backfill(last), seen):
+                        self._gap_closed()
                         last = batch.checkpoint
                         yield batch
+                    self._gap_closed()
                     failures = 0
                     self.live.set()
                     async for batch in _unseen(self._live(ws), seen):
@@ -389,6 +461,17 @@ class ProgramEventStream:
                         yield batch
                 failed = False
                 log.warning("chain event stream closed by the node; reconnecting")
+            except HistoryGapError as exc:
+                failed = True
+                self.last_error = self.history_gap = exc
+                CHAIN_HISTORY_GAP.set(1)
+                log.error(
+                    "chain history gap: not indexing until a node with the missing history "
+                    "is configured (SOLANA_RPC_URL); nothing is skipped",
+                    checkpoint=exc.checkpoint.signature,
+                    checkpoint_slot=exc.checkpoint.slot,
+                    first_available_slot=exc.first_available_slot,
+                )
             except _RETRYABLE as exc:
                 failed = True
                 self.last_error = exc
@@ -399,6 +482,12 @@ class ProgramEventStream:
                 self.on_reconnect(self.last_error if failed else None)
             await asyncio.sleep(self.backoff.delay(failures))
             failures += 1
+
+    def _gap_closed(self) -> None:
+        if self.history_gap is not None:
+            self.history_gap = None
+            CHAIN_HISTORY_GAP.set(0)
+            log.warning("chain history gap closed: the node has the history again")
 
 
 async def _unseen(

@@ -28,3 +28,9 @@ INDEXER_LAG_SLOTS = Gauge(
     "Slots between the newest program transaction known (chain or stream) and the indexer's "
     "checkpoint (set by the instance that indexes; 0 on the others: max() across instances).",
 )
+CHAIN_HISTORY_GAP = Gauge(
+    "marketd_chain_history_gap",
+    "1 while the program event stream (the indexer) is halted because its checkpoint is older "
+    "than the RPC node's transaction history: the events in between cannot be read from this "
+    "node, so nothing is indexed until a node with that history (an archive RPC) is configured.",
+)

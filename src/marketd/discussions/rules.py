@@ -5,8 +5,9 @@ from __future__ import annotations
 from marketd.markets.rules import MarketState
 
 MIN_CONTENT = 1
-MAX_CONTENT = 5000
-"""Characters of a post after trimming (the schema of DiscussionCreate states these)."""
+MAX_CONTENT = 1000
+"""Characters of a post after trimming (the schema of DiscussionCreate states these): the
+platform's `discussions` checks (`content_not_empty`, `content_max_length`)."""
 
 CLOSED_STATES = frozenset({MarketState.CANCELLED, MarketState.FINALIZED})
 """Markets whose discussion takes no new posts (409): the question is settled or withdrawn, so

@@ -159,11 +159,11 @@ class Workspace:
         market.updated_at = event.at
         return market
 
-    def position(self, market_id: str, wallet: str, at: datetime) -> PositionRow:
-        key = (market_id, wallet)
+    def position(self, market: MarketRow, wallet: str, at: datetime) -> PositionRow:
+        key = (market.id, wallet)
         position = self.positions.get(key)
         if position is None:
-            position = self.positions[key] = PositionRow.new(market_id, wallet, at)
+            position = self.positions[key] = PositionRow.new(market, wallet, at)
         self.changed_positions[key] = position
         position.updated_at = at
         return position
@@ -306,7 +306,9 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
     market.total_volume += gross
     market.current_price_yes, market.current_price_no = price_of(data["new_price_yes"])
 
-    position = ws.position(market.id, wallet, at)
+    position = ws.position(market, wallet, at)
+    position.first_trade_at = position.first_trade_at or at
+    position.last_trade_at = at
     if yes:
         position.shares_yes += sign * shares
     else:
@@ -317,24 +319,32 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
     else:
         position.realized_pnl += amount
 
+    ws.seen(wallet, at)
     signature = event.signature
     if signature in ws.trade_signatures:  # a second trade in one transaction
         signature = f"{signature[:80]}#{event.index}"
-    ws.trade_signatures.add(signature)
-    ws.trades.append(
-        TradeRow(
-            market.id,
-            wallet,
-            trade_type,
-            yes,
-            shares,
-            amount,
-            market.current_price_yes,
-            signature,
-            event.block_time or at,
+    if shares <= 0 or amount <= 0:
+        # The platform's trades table holds positive shares and cost only (positive_shares,
+        # positive_cost); the market and the position took the event above.
+        log.warning("trade without shares or amount not recorded", signature=signature)
+    else:
+        ws.trade_signatures.add(signature)
+        ws.trades.append(
+            TradeRow(
+                market.id,
+                wallet,
+                trade_type,
+                yes,
+                shares,
+                amount,
+                market.current_price_yes,
+                signature,
+                event.block_time or at,
+                market.on_chain_address,
+                wallet,
+                datetime.now(UTC),
+            )
         )
-    )
-    ws.seen(wallet, at)
     ws.notices.append(
         Notice(
             "trades",
@@ -391,8 +401,11 @@ def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
 
 def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
-        wallet, at = event.data["user"], event.at
-        ws.position(market.id, wallet, at).realized_pnl += int(event.data["amount"])
+        wallet, at, amount = event.data["user"], event.at, int(event.data["amount"])
+        position = ws.position(market, wallet, at)
+        position.realized_pnl += amount
+        position.has_claimed = True
+        position.claimed_amount = (position.claimed_amount or 0) + amount
         ws.seen(wallet, at)
 
 

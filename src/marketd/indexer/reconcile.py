@@ -12,20 +12,23 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import base58
 import structlog
 from solana.rpc.models import MemcmpOpts
 from solders.pubkey import Pubkey
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
+from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.handlers import UNKNOWN_QUESTION
 from marketd.markets.cache import MarketCache
 from marketd.markets.rules import MarketState
-from marketd.models import Market, utcnow
+from marketd.models import Market, User, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +82,22 @@ async def market_accounts(client: ChainClient) -> list[tuple[Pubkey, dict[str, A
     return out
 
 
+FIRST_SEEN = BulkInsert(cast(Table, User.__table__), ("wallet", "created_at"), conflict=("wallet",))
+
+
+async def _first_seen(session: AsyncSession, expected: list[dict[str, Any]]) -> None:
+    """The users rows of the accounts' creators and resolvers (the platform's markets
+    reference users), in one statement."""
+    wallets = {
+        wallet
+        for columns in expected
+        for wallet in (columns.get("creator_wallet"), columns.get("resolver_wallet"))
+        if wallet
+    }
+    now = utcnow()
+    await FIRST_SEEN.execute(session, [(wallet, now) for wallet in sorted(wallets)])
+
+
 async def reconcile(container: Container, client: ChainClient) -> list[Fix]:
     """Compare every market account with its row and repair the row; returns the fixes."""
     accounts = await market_accounts(client)
@@ -86,6 +105,7 @@ async def reconcile(container: Container, client: ChainClient) -> list[Fix]:
     notices: list[dict[str, Any]] = []
     touched: set[str] = set()
     async with container.database.session() as session, session.begin():
+        await _first_seen(session, [expected_columns(fields) for _address, fields in accounts])
         for address, fields in accounts:
             try:
                 market_id = market_id_from_bytes(bytes(fields["market_id"]))

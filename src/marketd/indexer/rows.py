@@ -110,10 +110,21 @@ class PositionRow:
     realized_pnl: int
     created_at: datetime
     updated_at: datetime
+    # The platform's columns: the market's account address and the wallet (its copies of the
+    # key), whether and how much was claimed, the first and the latest trade.
+    market_pubkey: str
+    user_pubkey: str
+    has_claimed: bool
+    claimed_amount: int | None
+    first_trade_at: datetime | None
+    last_trade_at: datetime | None
 
     @classmethod
-    def new(cls, market_id: str, wallet: str, at: datetime) -> PositionRow:
-        return cls(None, market_id, wallet, 0, 0, 0, 0, 0, at, at)
+    def new(cls, market: MarketRow, wallet: str, at: datetime) -> PositionRow:
+        return cls(
+            None, market.id, wallet, 0, 0, 0, 0, 0, at, at, market.on_chain_address, wallet,
+            False, None, None, None,
+        )  # fmt: skip
 
     def values(self) -> tuple[Any, ...]:
         """The values of `POSITION_COLUMNS` (all but the id)."""
@@ -127,6 +138,12 @@ class PositionRow:
             self.realized_pnl,
             self.created_at,
             self.updated_at,
+            self.market_pubkey,
+            self.user_pubkey,
+            self.has_claimed,
+            self.claimed_amount,
+            self.first_trade_at,
+            self.last_trade_at,
         )
 
 
@@ -172,6 +189,9 @@ class TradeRow(NamedTuple):
     price_after: Decimal
     tx_signature: str
     block_time: datetime
+    market_pubkey: str  # the platform's copies of the keys
+    trader_pubkey: str
+    created_at: datetime  # when indexed
 
 
 TRADE_COLUMNS: tuple[str, ...] = TradeRow._fields

@@ -57,7 +57,7 @@ from marketd.indexer.rows import (
     PositionRow,
     VoteRow,
 )
-from marketd.markets.rules import MarketState
+from marketd.markets.rules import DEFAULT_CATEGORY, MarketState
 from marketd.models import (
     ChainEvent,
     DisputeVote,
@@ -98,9 +98,8 @@ CHAIN_EVENTS = BulkInsert(
     conflict=("signature", "event_index"),
     returning=("signature", "event_index"),
 )
-USERS = BulkInsert(
-    cast(Table, User.__table__), ("wallet", "created_at", "last_seen_at"), conflict=("wallet",)
-)
+USERS_TABLE = cast(Table, User.__table__)
+USERS = BulkInsert(USERS_TABLE, ("wallet", "created_at", "last_seen_at"), conflict=("wallet",))
 POSITION_COUNTERS = (
     "shares_yes",
     "shares_no",
@@ -108,7 +107,13 @@ POSITION_COUNTERS = (
     "trades_count",
     "realized_pnl",
     "updated_at",
+    "has_claimed",
+    "claimed_amount",
+    "first_trade_at",
+    "last_trade_at",
 )
+# Read back as the indexer counts them: the platform's rows may hold NULL where it defaults.
+POSITION_NULLS = {"trades_count": 0, "realized_pnl": 0, "has_claimed": False}
 # New positions: upserted, so a row that appeared meanwhile never fails the batch. Loaded ones
 # (their market rows are locked by the batch) are updated by id, which is cheaper.
 NEW_POSITIONS = BulkInsert(
@@ -256,8 +261,16 @@ async def _pairs(
     session: AsyncSession, table: Table, market_ids: Collection[str], wallets: Collection[str]
 ) -> list[Any]:
     """Rows of a (market, wallet)-keyed table for any of the markets and wallets."""
-    columns = POSITION_FIELDS if table is POSITIONS_TABLE else VOTE_FIELDS
-    query = select(*(table.c[name] for name in columns)).where(
+    if table is POSITIONS_TABLE:
+        picked = [
+            func.coalesce(table.c[name], POSITION_NULLS[name]).label(name)
+            if name in POSITION_NULLS
+            else table.c[name]
+            for name in POSITION_FIELDS
+        ]
+    else:
+        picked = [table.c[name] for name in VOTE_FIELDS]
+    query = select(*picked).where(
         member_of(session, table.c.market_id, market_ids),
         member_of(session, table.c.user_wallet, wallets),
     )
@@ -321,7 +334,12 @@ async def _write_markets(session: AsyncSession, ws: Workspace) -> None:
         )
         new = [
             ws.markets[market_id].as_dict()
-            | {"question": UNKNOWN_QUESTION, "tags": [], "description": None, "category": None}
+            | {
+                "question": UNKNOWN_QUESTION,
+                "tags": [],
+                "description": None,
+                "category": DEFAULT_CATEGORY,
+            }
             for market_id in sorted(ws.new_markets)
         ]
         await session.execute(statement, new)
@@ -360,6 +378,7 @@ async def write_workspace(session: AsyncSession, ws: Workspace) -> None:
             await statement.execute(session, rows)
     if ws.trades:
         await TRADES.execute(session, ws.trades)
+        await _count_user_trades(session, {trade.user_wallet for trade in ws.trades})
     if ws.vote_log:
         await VOTE_LOG.execute(
             session,
@@ -385,6 +404,23 @@ async def _roll_up(session: AsyncSession, ws: Workspace) -> None:
         trade_times.setdefault(trade.market_id, []).append(trade.block_time)
     if trade_times:
         await rollups.after_batch(session, trade_times)
+
+
+async def _count_user_trades(session: AsyncSession, wallets: Collection[str]) -> None:
+    """The platform's `users.total_trades` and `total_volume`, recounted from the trades table
+    (so a market rebuilt from its events after a fork cannot count a trade twice)."""
+    trades = TRADES.table
+    mine = trades.c.user_wallet == USERS_TABLE.c.wallet
+    await session.execute(
+        update(USERS_TABLE)
+        .where(member_of(session, USERS_TABLE.c.wallet, wallets))
+        .values(
+            total_trades=select(func.count()).where(mine).scalar_subquery(),
+            total_volume=select(func.coalesce(func.sum(trades.c.cost), 0))
+            .where(mine)
+            .scalar_subquery(),
+        )
+    )
 
 
 async def _vote_counts(session: AsyncSession, kind: str, market_id: str) -> tuple[int, int]:

@@ -236,10 +236,12 @@ async def market_prices(
     interval: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h",
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-) -> PriceHistoryOut:
+) -> Response:
     """YES price history over [`from`, `to`) at the resolution `interval` (at most 1,000
     buckets): OHLC `buckets`, and `series`, the chart's line [{t, yes, no}] sampled at each
     bucket's start with the current price as its last point. Intervals of an hour or more are
     read from the hourly rollups (cost independent of the number of trades) when `to` is on an
     hour or omitted (now); shorter ones from the range's trades."""
-    return await markets.price_history(market_id, interval, start, end)
+    history = await markets.price_history(market_id, interval, start, end)
+    # Serialised once: up to 1,000 buckets and points, which FastAPI would validate again.
+    return Response(history.model_dump_json(), media_type="application/json")

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Literal, get_args
 
 
 class MarketState(enum.StrEnum):
@@ -44,6 +45,11 @@ TRANSITIONS: dict[MarketState, frozenset[MarketState]] = {
     MarketState.FINALIZED: frozenset(),
     MarketState.CANCELLED: frozenset(),
 }
+
+Category = Literal["politics", "sports", "crypto", "science", "entertainment", "other"]
+"""The platform's categories (its `markets.valid_category` check); a market names one."""
+CATEGORIES: tuple[str, ...] = get_args(Category)
+DEFAULT_CATEGORY: Category = "other"
 
 LIVE_STATES = frozenset({MarketState.ACTIVE, MarketState.RESOLVING, MarketState.DISPUTED})
 
@@ -108,10 +114,10 @@ def related_rank(
     return (state != MarketState.ACTIVE.value, not same_category, -shared, -volume, market_id)
 
 
-QUESTION_CHARS = (10, 500)
-"""A question's length after trimming surrounding space."""
-DESCRIPTION_MAX_CHARS = 5000
-CATEGORY_CHARS = (1, 64)
+QUESTION_CHARS = (10, 200)
+"""A question's length after trimming surrounding space (the platform's `question_length`)."""
+DESCRIPTION_MAX_CHARS = 2000  # the platform's `description_length`
+CATEGORY_CHARS = (1, 64)  # a listing's category filter
 MAX_TAGS = 10
 TAG_CHARS = (1, 32)
 """A tag's length after trimming (tags are kept lower-case, once each)."""

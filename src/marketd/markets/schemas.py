@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field, field_validator
 from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
 from marketd.core.schemas import Price, PriceChange, Schema, length_limits
 from marketd.markets import rules
-from marketd.markets.rules import MarketState
+from marketd.markets.rules import Category, MarketState
 
 
 class MarketSort(enum.StrEnum):
@@ -164,10 +164,9 @@ class MarketCreate(Schema):
         examples=["Will SOL close above $300 on 2027-01-01?"],
     )
     description: str | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
-    category: str | None = Field(
-        default=None,
-        min_length=rules.CATEGORY_CHARS[0],
-        max_length=rules.CATEGORY_CHARS[1],
+    category: Category = Field(
+        default=rules.DEFAULT_CATEGORY,
+        description="One of the platform's categories",
         examples=["crypto"],
     )
     tags: list[Tag] = Field(

@@ -36,6 +36,7 @@ from marketd.markets.schemas import (
     SeriesPointOut,
 )
 from marketd.models import Market
+from marketd.users.repository import UserRepository
 
 _CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {
     MarketSort.NEWEST: (datetime, str),
@@ -165,6 +166,11 @@ class MarketService:
                 raise InvalidRange(
                     "resolver_wallet is not a Solana address.", field="resolver_wallet"
                 ) from exc
+        # The platform's markets reference their creator and resolver in `users` (sign-in
+        # creates the creator's row; a resolver may never have signed in).
+        users = UserRepository(self.session)
+        for user in sorted({wallet, body.resolver_wallet or wallet}):
+            await users.ensure(user, now)
         market_id = str(uuid.uuid4())
         market = Market.new(
             id=market_id,

@@ -39,7 +39,7 @@ class ChainOutbox(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     intent: Mapped[str] = mapped_column(String(32))
-    market_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    market_id: Mapped[str | None] = mapped_column(Text, index=True)
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Evidence kept with the action, e.g. the exact list of counted votes of a tally.
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -94,7 +94,7 @@ class ChainEvent(Base):
     event_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     slot: Mapped[int] = mapped_column(BigInteger)
     name: Mapped[str] = mapped_column(String(64))
-    market_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    market_id: Mapped[str | None] = mapped_column(Text, index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     block_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     commitment: Mapped[str] = mapped_column(String(16), default="confirmed")

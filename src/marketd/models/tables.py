@@ -1,14 +1,17 @@
-"""The tables of the platform's (Supabase) schema, names and columns as DESIGN.md fixes them.
+"""The tables of the platform's (Supabase) schema that marketd reads and writes.
 
-Columns the platform's schema does not have live in marketd's own tables
-(see `service_tables.py`), so the shared schema stays exactly compatible.
+The database's own definition of these tables is the platform's (migration 0001 adopts or
+builds it, 0004 adds marketd's few columns); these models map the columns marketd uses,
+including the platform's columns marketd fills (trade and position keys, claim and trade
+times, users' totals, the anchor's snapshot date). Columns only marketd needs otherwise live in
+its own tables (see `service_tables.py`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -17,8 +20,8 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
-    Index,
     Integer,
     String,
     Text,
@@ -27,18 +30,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from marketd.markets.rules import DEFAULT_CATEGORY
 from marketd.models.base import Base, Price, TagList, UTCDateTime, utcnow
+
+USER = "users.wallet"  # the platform's tables reference their users by wallet
 
 
 class User(Base):
     __tablename__ = "users"
 
-    wallet: Mapped[str] = mapped_column(String(44), primary_key=True)
+    wallet: Mapped[str] = mapped_column(Text, primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(64))
     avatar_url: Mapped[str | None] = mapped_column(Text)
     bio: Mapped[str | None] = mapped_column(Text)
+    # Kept by the indexer from the user's trades (`indexer.store`).
+    total_trades: Mapped[int | None] = mapped_column(Integer, default=0)
+    total_volume: Mapped[int | None] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 MARKET_START: Mapping[str, Any] = MappingProxyType(
@@ -63,22 +73,16 @@ MARKET_START: Mapping[str, Any] = MappingProxyType(
 
 class Market(Base):
     __tablename__ = "markets"
-    __table_args__ = (
-        Index("ix_markets_state_created", "state", "created_at"),
-        Index("ix_markets_category", "category"),
-        Index("ix_markets_total_volume", "total_volume"),
-        Index("ix_markets_created_at", "created_at"),  # the activity feed's new markets
-    )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    on_chain_address: Mapped[str] = mapped_column(String(44), unique=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    on_chain_address: Mapped[str] = mapped_column(Text, unique=True)
     question: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    category: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(Text, default=DEFAULT_CATEGORY)
     tags: Mapped[list[str]] = mapped_column(TagList, default=list)
-    creator_wallet: Mapped[str] = mapped_column(String(44), index=True)
-    resolver_wallet: Mapped[str | None] = mapped_column(String(44))
-    state: Mapped[str] = mapped_column(String(16), default="PROPOSED")
+    creator_wallet: Mapped[str] = mapped_column(ForeignKey(USER))
+    resolver_wallet: Mapped[str | None] = mapped_column(ForeignKey(USER))
+    state: Mapped[str] = mapped_column(Text, default="PROPOSED")
     b_parameter: Mapped[int] = mapped_column(BigInteger, default=0)
     initial_liquidity: Mapped[int] = mapped_column(BigInteger, default=0)
     current_liquidity: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -112,29 +116,42 @@ class Market(Base):
 
 
 class Position(Base):
+    """The database's key is (market_id, user_wallet); `id` (unique, added by 0004) is how
+    marketd addresses a row."""
+
     __tablename__ = "positions"
     __table_args__ = (UniqueConstraint("market_id", "user_wallet"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
-    user_wallet: Mapped[str] = mapped_column(String(44), index=True)
+    user_wallet: Mapped[str] = mapped_column(ForeignKey(USER), index=True)
+    # The platform's copies of the keys: the market's account address and the wallet.
+    market_pubkey: Mapped[str] = mapped_column(Text)
+    user_pubkey: Mapped[str] = mapped_column(Text)
     shares_yes: Mapped[int] = mapped_column(BigInteger, default=0)
     shares_no: Mapped[int] = mapped_column(BigInteger, default=0)
     total_invested: Mapped[int] = mapped_column(BigInteger, default=0)
     trades_count: Mapped[int] = mapped_column(Integer, default=0)
     realized_pnl: Mapped[int] = mapped_column(BigInteger, default=0)
+    has_claimed: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_amount: Mapped[int | None] = mapped_column(BigInteger)
+    first_trade_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_trade_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class _VoteColumns:
+    """The database's key is (market_id, user_wallet); `id` (unique, added by 0004) is how
+    marketd addresses a row."""
+
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
-    user_wallet: Mapped[str] = mapped_column(String(44), index=True)
+    user_wallet: Mapped[str] = mapped_column(ForeignKey(USER), index=True)
     vote: Mapped[bool] = mapped_column(Boolean)
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the vote was cast on-chain (indexed); an on-chain vote outranks an off-chain one.
-    tx_signature: Mapped[str | None] = mapped_column(String(88))
+    tx_signature: Mapped[str | None] = mapped_column(Text)
     # Why an off-chain vote was eligible when cast (marketd.votes.eligibility); NULL for
     # on-chain votes (always counted) and for off-chain votes cast before it was recorded
     # (never counted).
@@ -153,11 +170,10 @@ class DisputeVote(_VoteColumns, Base):
 
 class Discussion(Base):
     __tablename__ = "discussions"
-    __table_args__ = (Index("ix_discussions_market_created", "market_id", "created_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
-    user_wallet: Mapped[str] = mapped_column(String(44), index=True)
+    user_wallet: Mapped[str] = mapped_column(ForeignKey(USER))
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -167,26 +183,28 @@ class IpfsAnchor(Base):
     __tablename__ = "ipfs_anchors"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"), index=True)
-    ipfs_hash: Mapped[str] = mapped_column(String(128))
+    market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
+    ipfs_hash: Mapped[str] = mapped_column(Text)
     discussions_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The day the anchored snapshot covers (unique per market with market_id).
+    snapshot_date: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Trade(Base):
     __tablename__ = "trades"
-    __table_args__ = (
-        Index("ix_trades_market_block_time", "market_id", "block_time"),
-        Index("ix_trades_block_time", "block_time"),  # the activity feed's trades
-    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     market_id: Mapped[str] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"))
-    user_wallet: Mapped[str] = mapped_column(String(44), index=True)
-    trade_type: Mapped[str] = mapped_column(String(4))  # buy | sell
+    user_wallet: Mapped[str] = mapped_column(ForeignKey(USER))
+    # The platform's copies of the keys: the market's account address and the wallet.
+    market_pubkey: Mapped[str] = mapped_column(Text)
+    trader_pubkey: Mapped[str] = mapped_column(Text)
+    trade_type: Mapped[str] = mapped_column(Text)  # buy | sell
     outcome: Mapped[bool] = mapped_column(Boolean)  # true = YES
-    shares: Mapped[int] = mapped_column(BigInteger)
-    cost: Mapped[int] = mapped_column(BigInteger)
+    shares: Mapped[int] = mapped_column(BigInteger)  # > 0 (positive_shares)
+    cost: Mapped[int] = mapped_column(BigInteger)  # > 0 (positive_cost)
     price_after: Mapped[Decimal] = mapped_column(Price)
-    tx_signature: Mapped[str] = mapped_column(String(88), unique=True)
+    tx_signature: Mapped[str] = mapped_column(Text, unique=True)
     block_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

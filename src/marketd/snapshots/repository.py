@@ -209,6 +209,7 @@ class SnapshotRepository:
                     "market_id": row.market_id,
                     "ipfs_hash": row.cid,
                     "discussions_count": row.discussions_count,
+                    "snapshot_date": row.day,
                     "created_at": now,
                 }
                 for row in pinned

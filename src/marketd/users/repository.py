@@ -10,7 +10,7 @@ from sqlalchemy import RowMapping, String, Table, bindparam, func, literal, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.database import upsert_insert
-from marketd.models import ChainEvent, DisputeVote, Market, Position, ProposalVote, Trade, User
+from marketd.models import DisputeVote, Market, Position, ProposalVote, Trade, User
 
 _WALLET = bindparam("wallet", type_=String)
 _POSITIONS = cast(Table, Position.__table__)
@@ -57,6 +57,13 @@ class UserRepository:
                 index_elements=[users.c.wallet], set_={"last_seen_at": now}
             )
         )
+
+    async def ensure(self, wallet: str, now: datetime) -> None:
+        """Create the user if absent, not seen yet (a market's resolver: the platform's
+        `markets.resolver_wallet` references `users`)."""
+        users = cast(Table, User.__table__)
+        statement = upsert_insert(self.session)(users).values(wallet=wallet, created_at=now)
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["wallet"]))
 
     async def profile(self, wallet: str) -> RowMapping | None:
         """The user's columns and activity counts (`_PROFILE`), None for an unknown wallet."""
@@ -135,20 +142,3 @@ class UserRepository:
         for market_id, outcome, trade_type, shares, cost in rows.all():
             out.setdefault(market_id, []).append((outcome, trade_type == "buy", shares, cost))
         return out
-
-    async def claims(self, wallet: str, market_ids: Collection[str]) -> dict[str, int]:
-        """Winnings the wallet claimed (indexed WinningsClaimed events) per market."""
-        if not market_ids:
-            return {}
-        events = cast(Table, ChainEvent.__table__).c
-        rows = await self.session.execute(
-            select(events.market_id, events.data).where(
-                events.name == "WinningsClaimed",
-                events.market_id.in_(list(market_ids)),
-                events.data["user"].as_string() == wallet,
-            )
-        )
-        claimed: dict[str, int] = {}
-        for market_id, data in rows.all():
-            claimed[market_id] = claimed.get(market_id, 0) + int(data.get("amount", 0))
-        return claimed

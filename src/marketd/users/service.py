@@ -139,10 +139,9 @@ class UserReadService:
     async def _valued(self, wallet: str, rows: Sequence[RowMapping]) -> list[PositionOut]:
         ids = [row["market_id"] for row in rows]
         fills = await self.repository.fills(wallet, ids)
-        claims = await self.repository.claims(wallet, ids)
         items = []
         for row in rows:
-            market_id, claimed = row["market_id"], row["market_id"] in claims
+            market_id, claimed = row["market_id"], bool(row["has_claimed"])
             value = portfolio.current_value(
                 row["state"],
                 row["final_outcome"],
@@ -162,7 +161,7 @@ class UserReadService:
             valuation = portfolio.evaluate(
                 (portfolio.Fill(*fill) for fill in fills.get(market_id, [])),
                 value,
-                claims.get(market_id),
+                (row["claimed_amount"] or 0) if claimed else None,
                 row["state"],
                 row["final_outcome"],
                 winning,

@@ -34,7 +34,8 @@ class EligibilityOut(Schema):
     strategy: str = Field(
         description="on_chain: cast on chain (submit_proposal_vote / submit_dispute_vote), "
         "always counts; all_of: met every strategy in `checks` when cast; any: cast while "
-        "every signed-in wallet could vote"
+        "every signed-in wallet could vote; cast_before_eligibility: stored before marketd "
+        "checked eligibility (migration 0005), kept counting"
     )
     checks: list[EligibilityCheckOut] = Field(
         description="The strategies met and what the wallet had, when it was checked"

@@ -1,17 +1,24 @@
 """Solana JSON-RPC 2.0 over a `LocalChain`, so production clients (solana-py) run unchanged.
 
-One Starlette app serves, on the same port:
+One Starlette app serves, on the RPC port:
 
 * ``POST /``: the JSON-RPC methods marketd uses, with Solana's exact result and error shapes
-  (single and batch requests);
-* ``WS /``: ``logsSubscribe`` / ``logsUnsubscribe`` with ``"all"`` or ``{"mentions": [key]}``,
-  notifying at the requested commitment (finalized by default, as Solana does);
+  (single and batch requests); reads answer at the commitment asked for (finalized by default,
+  as Solana does);
+* ``WS /``: PubSub: ``logsSubscribe`` (``"all"`` or ``{"mentions": [key]}``) and
+  ``signatureSubscribe``, notifying when a transaction reaches the subscription's commitment;
 * ``GET /health``: ``ok``, like a validator;
-* ``POST /_control/<action>``: test controls (advance_slots, set_clock, expire_blockhash,
-  drop_next_sends, close_subscriptions) and ``GET /_control/state``.
+* ``POST /_control/<action>`` (only when controls are on: tests and the demo): test controls
+  (advance_slots, pause_slots, resume_slots, set_clock, expire_blockhash, drop_next_sends,
+  front_run_next_send, close_subscriptions) and ``GET /_control/state``.
 
-Run it in-process with ``async with serve_local_rpc(chain) as endpoint:`` (a free port is
-picked) or standalone with ``python -m marketd.chain.localnet.rpc_server --data-dir DIR``.
+PubSub is served on RPC port + 1 as well, where Agave serves it (8899 -> 8900), by a second
+server sharing the subscriptions. With `slot_seconds` a `SlotTicker` produces the slots in real
+time.
+
+Run it in-process with ``async with serve_local_rpc(chain) as endpoint:`` (a free port pair is
+picked) or standalone with ``python -m marketd.chain.localnet.rpc_server --data-dir DIR``
+(cluster timing by default; ``--slot-ms 0`` for the deterministic one).
 """
 
 from __future__ import annotations
@@ -43,7 +50,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from marketd.chain.localnet.svm import (
+    CLUSTER_CONFIRMATION_SLOTS,
     ChainEvent,
+    ChainTiming,
     Commitment,
     InvalidTransactionError,
     LocalChain,
@@ -52,6 +61,7 @@ from marketd.chain.localnet.svm import (
     SimulationResult,
     TxRecord,
 )
+from marketd.chain.localnet.ticker import SlotTicker
 
 SOLANA_CORE_VERSION = "2.1.21"
 FEATURE_SET = 0
@@ -122,8 +132,8 @@ def _signature(value: Json) -> Signature:
         raise RpcError(INVALID_PARAMS, "Invalid param: Invalid") from exc
 
 
-def _commitment(config: dict[str, Json]) -> Commitment:
-    raw = config.get("commitment") or Commitment.FINALIZED.value
+def _commitment(config: dict[str, Json], name: str = "commitment") -> Commitment:
+    raw = config.get(name) or Commitment.FINALIZED.value
     try:
         return Commitment(raw)
     except ValueError as exc:
@@ -292,6 +302,7 @@ class RpcMethods:
             "getBlockHeight": self.get_block_height,
             "getFeeForMessage": self.get_fee_for_message,
             "getHealth": lambda _params: "ok",
+            "getFirstAvailableBlock": self.minimum_ledger_slot,
             "getLatestBlockhash": self.get_latest_blockhash,
             "getMinimumBalanceForRentExemption": self.get_minimum_balance_for_rent_exemption,
             "getMultipleAccounts": self.get_multiple_accounts,
@@ -305,6 +316,7 @@ class RpcMethods:
                 "feature-set": FEATURE_SET,
             },
             "isBlockhashValid": self.is_blockhash_valid,
+            "minimumLedgerSlot": self.minimum_ledger_slot,
             "requestAirdrop": self.request_airdrop,
             "sendTransaction": self.send_transaction,
             "simulateTransaction": self.simulate_transaction,
@@ -316,20 +328,26 @@ class RpcMethods:
             raise RpcError(METHOD_NOT_FOUND, "Method not found")
         return handler(params)
 
-    def _context(self) -> dict[str, Json]:
-        return {"apiVersion": SOLANA_CORE_VERSION, "slot": self._chain.slot}
+    def _context(self, commitment: Commitment) -> dict[str, Json]:
+        return {"apiVersion": SOLANA_CORE_VERSION, "slot": self._chain.slot_at(commitment)}
 
-    def _with_context(self, value: Json) -> dict[str, Json]:
-        return {"context": self._context(), "value": value}
+    def _with_context(
+        self, value: Json, commitment: Commitment = Commitment.PROCESSED
+    ) -> dict[str, Json]:
+        return {"context": self._context(commitment), "value": value}
 
-    def _account_or_none(self, pubkey: Pubkey, config: dict[str, Json]) -> Json:
-        account = self._chain.get_account(pubkey)
+    def _account_or_none(
+        self, pubkey: Pubkey, config: dict[str, Json], commitment: Commitment
+    ) -> Json:
+        account = self._chain.get_account(pubkey, commitment)
         return None if account is None else _encode_account(account, config)
 
-    # ---- accounts
+    # ---- accounts (each read sees the state of the bank at the commitment asked for)
     def get_account_info(self, params: list[Json]) -> Json:
         pubkey = _pubkey(_arg(params, 0))
-        return self._with_context(self._account_or_none(pubkey, _config(params, 1)))
+        config = _config(params, 1)
+        commitment = _commitment(config)
+        return self._with_context(self._account_or_none(pubkey, config, commitment), commitment)
 
     def get_multiple_accounts(self, params: list[Json]) -> Json:
         keys = _arg(params, 0)
@@ -338,8 +356,11 @@ class RpcMethods:
         if len(keys) > MAX_MULTIPLE_ACCOUNTS:
             raise _invalid(f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
         config = _config(params, 1)
+        commitment = _commitment(config)
         pubkeys = [_pubkey(key) for key in keys]
-        return self._with_context([self._account_or_none(key, config) for key in pubkeys])
+        return self._with_context(
+            [self._account_or_none(key, config, commitment) for key in pubkeys], commitment
+        )
 
     def get_program_accounts(self, params: list[Json]) -> Json:
         owner = _pubkey(_arg(params, 0))
@@ -348,15 +369,18 @@ class RpcMethods:
         if not isinstance(filters, list) or len(filters) > MAX_PROGRAM_ACCOUNT_FILTERS:
             raise _invalid(f"filters must be a list of at most {MAX_PROGRAM_ACCOUNT_FILTERS}")
         predicates = [_parse_filter(rule) for rule in filters]
+        commitment = _commitment(config)
         found = [
             {"account": _encode_account(account, config), "pubkey": str(key)}
-            for key, account in self._chain.program_accounts(owner)
+            for key, account in self._chain.program_accounts(owner, commitment)
             if all(matches(account.data) for matches in predicates)
         ]
-        return self._with_context(found) if config.get("withContext") else found
+        return self._with_context(found, commitment) if config.get("withContext") else found
 
     def get_balance(self, params: list[Json]) -> Json:
-        return self._with_context(self._chain.get_balance(_pubkey(_arg(params, 0))))
+        pubkey = _pubkey(_arg(params, 0))
+        commitment = _commitment(_config(params, 1))
+        return self._with_context(self._chain.get_balance(pubkey, commitment), commitment)
 
     def get_minimum_balance_for_rent_exemption(self, params: list[Json]) -> Json:
         size = _non_negative_int(_arg(params, 0), "data length")
@@ -371,8 +395,15 @@ class RpcMethods:
         return self._chain.slot_at(_commitment(_config(params, 0)))
 
     def get_latest_blockhash(self, params: list[Json]) -> Json:
-        blockhash, last_valid = self._chain.latest_blockhash
-        return self._with_context({"blockhash": str(blockhash), "lastValidBlockHeight": last_valid})
+        commitment = _commitment(_config(params, 0))
+        blockhash, last_valid = self._chain.blockhash_at(commitment)
+        return self._with_context(
+            {"blockhash": str(blockhash), "lastValidBlockHeight": last_valid}, commitment
+        )
+
+    def minimum_ledger_slot(self, params: list[Json]) -> Json:
+        """The oldest slot whose transactions this node still has (history is pruned)."""
+        return self._chain.first_available_slot
 
     def is_blockhash_valid(self, params: list[Json]) -> Json:
         try:
@@ -395,7 +426,10 @@ class RpcMethods:
         tx = _decode_transaction(params, config)
         try:
             signature = self._chain.send_transaction(
-                tx, skip_preflight=bool(config.get("skipPreflight"))
+                tx,
+                skip_preflight=bool(config.get("skipPreflight")),
+                # Agave simulates against the bank of preflightCommitment (finalized by default).
+                preflight_commitment=_commitment(config, "preflightCommitment"),
             )
         except InvalidTransactionError as exc:
             raise RpcError(INVALID_PARAMS, f"invalid transaction: {exc}") from exc
@@ -418,7 +452,10 @@ class RpcMethods:
             raise _invalid("sigVerify may not be used with replaceRecentBlockhash")
         try:
             result = self._chain.simulate_transaction(
-                tx, sig_verify=sig_verify, replace_recent_blockhash=replace
+                tx,
+                sig_verify=sig_verify,
+                replace_recent_blockhash=replace,
+                commitment=_commitment(config),
             )
         except InvalidTransactionError as exc:
             raise RpcError(INVALID_PARAMS, f"invalid transaction: {exc}") from exc
@@ -525,12 +562,15 @@ class RpcMethods:
         if not 1 <= limit <= MAX_SIGNATURES_LIMIT:
             raise _invalid(f"Invalid limit; max {MAX_SIGNATURES_LIMIT}")
         before, until = config.get("before"), config.get("until")
+        commitment = _commitment(config)
+        if commitment is Commitment.PROCESSED:
+            raise _invalid("Method does not support commitment below `confirmed`")
         records = self._chain.signatures_for_address(
             address,
             before=str(_signature(before)) if before is not None else None,
             until=str(_signature(until)) if until is not None else None,
             limit=limit,
-            commitment=_commitment(config),
+            commitment=commitment,
         )
         return [
             {
@@ -590,6 +630,15 @@ class _Connection:
     websocket: WebSocket
     outbox: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
     subscriptions: set[int] = field(default_factory=set)
+    after_reply: list[Json] = field(default_factory=list)
+    """Notifications that must follow the reply being prepared (see `reply`)."""
+
+    def reply(self, message: Json) -> None:
+        """Queue a reply, then whatever its handling asked to send after it."""
+        self.outbox.put_nowait(message)
+        for item in self.after_reply:
+            self.outbox.put_nowait(item)
+        self.after_reply.clear()
 
     async def pump(self) -> None:
         """The only writer of this socket, so replies and notifications never interleave."""
@@ -608,11 +657,25 @@ class _LogsSubscription:
     commitment: Commitment
 
 
+@dataclass(frozen=True)
+class _SignatureSubscription:
+    connection: _Connection
+    signature: str
+    commitment: Commitment
+
+
 class SubscriptionHub:
-    """Websocket connections and their logs subscriptions, fed by chain events."""
+    """Websocket connections and their subscriptions, fed by chain events.
+
+    ``logsSubscribe`` and ``signatureSubscribe`` notify when a transaction reaches the
+    subscription's commitment (finalized by default, as Solana does); a signature subscription
+    notifies once and is then removed, as on Solana (also at once when the transaction already
+    reached that commitment when subscribing).
+    """
 
     def __init__(self, chain: LocalChain) -> None:
-        self._subscriptions: dict[int, _LogsSubscription] = {}
+        self._chain = chain
+        self._subscriptions: dict[int, _LogsSubscription | _SignatureSubscription] = {}
         self._connections: set[_Connection] = set()
         self._next_id = 0
         self.detach = chain.add_listener(self._on_event)
@@ -649,18 +712,29 @@ class SubscriptionHub:
             return _error_response(None, RpcError(INVALID_REQUEST, "Invalid Request"))
         request_id = request.get("id")
         params = request.get("params", [])
+        method = request["method"]
         try:
             if not isinstance(params, list):
                 raise _invalid("params must be an array")
-            if request["method"] == "logsSubscribe":
+            if method == "logsSubscribe":
                 result: Json = self._subscribe_logs(connection, params)
-            elif request["method"] == "logsUnsubscribe":
+            elif method == "signatureSubscribe":
+                result = self._subscribe_signature(connection, params)
+            elif method in ("logsUnsubscribe", "signatureUnsubscribe"):
                 result = self._unsubscribe(connection, params)
             else:
                 raise RpcError(METHOD_NOT_FOUND, "Method not found")
         except RpcError as exc:
             return _error_response(request_id, exc)
         return {"jsonrpc": "2.0", "result": result, "id": request_id}
+
+    def _add(
+        self, connection: _Connection, subscription: _LogsSubscription | _SignatureSubscription
+    ) -> int:
+        self._next_id += 1
+        self._subscriptions[self._next_id] = subscription
+        connection.subscriptions.add(self._next_id)
+        return self._next_id
 
     def _subscribe_logs(self, connection: _Connection, params: list[Json]) -> int:
         log_filter = _arg(params, 0)
@@ -673,11 +747,17 @@ class SubscriptionHub:
         elif log_filter not in ("all", "allWithVotes"):
             raise _invalid("unsupported logs filter")
         commitment = _commitment(_config(params, 1))
-        self._next_id += 1
-        subscription = _LogsSubscription(connection, mentions, commitment)
-        self._subscriptions[self._next_id] = subscription
-        connection.subscriptions.add(self._next_id)
-        return self._next_id
+        return self._add(connection, _LogsSubscription(connection, mentions, commitment))
+
+    def _subscribe_signature(self, connection: _Connection, params: list[Json]) -> int:
+        signature = str(_signature(_arg(params, 0)))
+        commitment = _commitment(_config(params, 1))
+        subscription = _SignatureSubscription(connection, signature, commitment)
+        subscription_id = self._add(connection, subscription)
+        record = self._chain.get_record(signature)
+        if record is not None and self._chain.is_visible(record, commitment):
+            self._notify_signature(subscription_id, subscription, record, after_reply=True)
+        return subscription_id
 
     def _unsubscribe(self, connection: _Connection, params: list[Json]) -> bool:
         subscription_id = _arg(params, 0)
@@ -689,11 +769,12 @@ class SubscriptionHub:
 
     def _on_event(self, event: ChainEvent) -> None:
         record = event.record
-        for subscription_id, subscription in self._subscriptions.items():
-            # processed/confirmed subscribers hear a transaction when it lands, finalized ones
-            # FINALITY_DEPTH slots later.
-            wants_finalized = subscription.commitment is Commitment.FINALIZED
-            if wants_finalized != (event.commitment is Commitment.FINALIZED):
+        for subscription_id, subscription in list(self._subscriptions.items()):
+            if subscription.commitment is not event.commitment:
+                continue
+            if isinstance(subscription, _SignatureSubscription):
+                if subscription.signature == record.signature:
+                    self._notify_signature(subscription_id, subscription, record)
                 continue
             if subscription.mentions is not None and (
                 subscription.mentions not in record.account_keys
@@ -717,6 +798,30 @@ class SubscriptionHub:
                 }
             )
 
+    def _notify_signature(
+        self,
+        subscription_id: int,
+        subscription: _SignatureSubscription,
+        record: TxRecord,
+        *,
+        after_reply: bool = False,
+    ) -> None:
+        connection = subscription.connection
+        self._subscriptions.pop(subscription_id, None)
+        connection.subscriptions.discard(subscription_id)
+        notification = {
+            "jsonrpc": "2.0",
+            "method": "signatureNotification",
+            "params": {
+                "result": {"context": {"slot": record.slot}, "value": {"err": record.err}},
+                "subscription": subscription_id,
+            },
+        }
+        if after_reply:
+            connection.after_reply.append(notification)
+        else:
+            connection.outbox.put_nowait(notification)
+
 
 async def _websocket_endpoint(websocket: WebSocket) -> None:
     hub: SubscriptionHub = websocket.app.state.hub
@@ -731,7 +836,7 @@ async def _websocket_endpoint(websocket: WebSocket) -> None:
             text = message.get("text")
             if text is None:
                 text = (message.get("bytes") or b"").decode(errors="replace")
-            connection.outbox.put_nowait(hub.handle(connection, text))
+            connection.reply(hub.handle(connection, text))
     finally:
         hub.disconnect(connection)
         writer.cancel()
@@ -750,21 +855,36 @@ async def _health_endpoint(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def _control_state(chain: LocalChain, hub: SubscriptionHub) -> dict[str, Json]:
+def _control_state(
+    chain: LocalChain, hub: SubscriptionHub, ticker: SlotTicker | None
+) -> dict[str, Json]:
     blockhash, last_valid = chain.latest_blockhash
     return {
         "subscriptions": hub.subscription_count,
         "slot": chain.slot,
+        "confirmedSlot": chain.slot_at(Commitment.CONFIRMED),
+        "finalizedSlot": chain.slot_at(Commitment.FINALIZED),
+        "firstAvailableSlot": chain.first_available_slot,
         "blockHeight": chain.block_height,
         "unixTimestamp": chain.unix_timestamp,
         "blockhash": str(blockhash),
         "lastValidBlockHeight": last_valid,
+        "ticking": ticker is not None and not ticker.paused,
     }
+
+
+def _control_transaction(body: dict[str, Json]) -> VersionedTransaction:
+    raw = _decode(body.get("transaction"), "base64")
+    try:
+        return VersionedTransaction.from_bytes(raw)
+    except ValueError as exc:
+        raise _invalid(f"not a transaction: {exc}") from exc
 
 
 async def _control_endpoint(request: Request) -> Response:
     chain: LocalChain = request.app.state.chain
     hub: SubscriptionHub = request.app.state.hub
+    ticker: SlotTicker | None = request.app.state.ticker
     action = request.path_params["action"]
     body: Json = {}
     if request.method == "POST":
@@ -790,28 +910,49 @@ async def _control_endpoint(request: Request) -> Response:
             chain.expire_blockhash()
         elif action == "drop_next_sends":
             chain.drop_next_sends(_non_negative_int(body.get("count", 1), "count"))
+        elif action == "front_run_next_send":
+            chain.front_run_next_send(_control_transaction(body))
         elif action == "close_subscriptions":
             extra["closed"] = hub.close_all()
+        elif action in ("pause_slots", "resume_slots"):
+            if ticker is None:
+                return JSONResponse({"error": "slots are not ticking"}, status_code=409)
+            ticker.pause() if action == "pause_slots" else ticker.resume()
         else:
             return JSONResponse({"error": f"unknown control {action}"}, status_code=404)
     except RpcError as exc:
         return JSONResponse({"error": exc.message}, status_code=400)
-    return JSONResponse({**_control_state(chain, hub), **extra})
+    return JSONResponse({**_control_state(chain, hub, ticker), **extra})
 
 
-def build_app(chain: LocalChain) -> Starlette:
-    """The Starlette app; `app.state.hub.detach()` unhooks it from the chain when done."""
-    app = Starlette(
-        routes=[
-            Route("/", _jsonrpc_endpoint, methods=["POST"]),
-            WebSocketRoute("/", _websocket_endpoint),
-            Route("/health", _health_endpoint, methods=["GET"]),
-            Route("/_control/{action}", _control_endpoint, methods=["GET", "POST"]),
-        ]
-    )
+def build_app(
+    chain: LocalChain,
+    *,
+    controls: bool = True,
+    ticker: SlotTicker | None = None,
+    hub: SubscriptionHub | None = None,
+) -> Starlette:
+    """The RPC app (JSON-RPC and PubSub on one port); `app.state.hub.detach()` unhooks it from
+    the chain when done. `controls`: serve the test controls under /_control/ (tests, demo)."""
+    routes = [
+        Route("/", _jsonrpc_endpoint, methods=["POST"]),
+        WebSocketRoute("/", _websocket_endpoint),
+        Route("/health", _health_endpoint, methods=["GET"]),
+    ]
+    if controls:
+        routes.append(Route("/_control/{action}", _control_endpoint, methods=["GET", "POST"]))
+    app = Starlette(routes=routes)
     app.state.chain = chain
     app.state.methods = RpcMethods(chain)
-    app.state.hub = SubscriptionHub(chain)
+    app.state.hub = hub or SubscriptionHub(chain)
+    app.state.ticker = ticker
+    return app
+
+
+def build_pubsub_app(hub: SubscriptionHub) -> Starlette:
+    """The PubSub-only app of RPC port + 1, where Agave serves its websocket."""
+    app = Starlette(routes=[WebSocketRoute("/", _websocket_endpoint)])
+    app.state.hub = hub
     return app
 
 
@@ -820,6 +961,7 @@ def build_app(chain: LocalChain) -> Starlette:
 class RpcEndpoint:
     http_url: str
     ws_url: str
+    """PubSub on RPC port + 1, where Agave serves it (the RPC port serves it as well)."""
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -844,33 +986,94 @@ def _uvicorn_config(app: Starlette, log_level: str = "warning", **kwargs: Json) 
     )
 
 
-@contextlib.asynccontextmanager
-async def serve_local_rpc(
-    chain: LocalChain, host: str = "127.0.0.1", port: int = 0
-) -> AsyncIterator[RpcEndpoint]:
-    """Serve `chain` on host:port (0 = a free port) for the duration of the block."""
-    app = build_app(chain)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+PORT_PAIR_ATTEMPTS = 50
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # listening socket says it is TCP; without it every answer waited ~40 ms for Nagle and
+    # delayed ACKs (uvicorn's own bind does the same).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
-    server = _EmbeddedServer(_uvicorn_config(app))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_port_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """Sockets bound to `port` and `port + 1` (port 0: a free pair is found)."""
+    attempts = PORT_PAIR_ATTEMPTS if port == 0 else 1
+    for attempt in range(attempts):
+        rpc = _listening_socket(host, port)
+        try:
+            pubsub = _listening_socket(host, rpc.getsockname()[1] + 1)
+        except OSError:
+            rpc.close()
+            if attempt + 1 == attempts:
+                raise
+            continue
+        return rpc, pubsub
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _start(server: _EmbeddedServer, sock: socket.socket) -> asyncio.Task[None]:
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait([serving, ready], return_when=asyncio.FIRST_COMPLETED)
     if not server.ready.is_set():
         ready.cancel()
-        sock.close()
         serving.result()  # re-raises why startup failed
+    return serving
+
+
+@contextlib.asynccontextmanager
+async def serve_local_rpc(
+    chain: LocalChain,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    controls: bool = True,
+    slot_seconds: float | None = None,
+) -> AsyncIterator[RpcEndpoint]:
+    """Serve `chain` on host:port (0 = a free port) and its PubSub also on port + 1, for the
+    duration of the block.
+
+    `slot_seconds`: produce slots in real time (a `SlotTicker`), for a chain in cluster timing;
+    None leaves the slots to the transactions and the controls. `controls`: serve the test
+    controls (in-process servers are test or demo chains, so they are on by default).
+    """
+    rpc_sock, pubsub_sock = bind_port_pair(host, port)
+    ticker = SlotTicker(chain, slot_seconds) if slot_seconds is not None else None
+    app = build_app(chain, controls=controls, ticker=ticker)
     hub: SubscriptionHub = app.state.hub
+    bound_port = rpc_sock.getsockname()[1]
+    servers = [
+        _EmbeddedServer(_uvicorn_config(app)),
+        _EmbeddedServer(_uvicorn_config(build_pubsub_app(hub))),
+    ]
+    tasks: list[asyncio.Task[None]] = []
     try:
-        yield RpcEndpoint(f"http://{host}:{bound_port}", f"ws://{host}:{bound_port}")
+        for server, sock in zip(servers, (rpc_sock, pubsub_sock), strict=True):
+            tasks.append(await _start(server, sock))
+        if ticker is not None:
+            tasks.append(asyncio.create_task(ticker.run()))
+        yield RpcEndpoint(f"http://{host}:{bound_port}", f"ws://{host}:{bound_port + 1}")
     finally:
         hub.close_all()
         hub.detach()
-        server.should_exit = True
-        await serving
-        sock.close()
+        if ticker is not None:
+            tasks[-1].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tasks[-1]
+        for server in servers:
+            server.should_exit = True
+        for task in tasks[: len(servers)]:
+            await task
+        rpc_sock.close()
+        pubsub_sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -878,7 +1081,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local Solana JSON-RPC endpoint over LiteSVM")
     parser.add_argument("--data-dir", type=Path, help="persist accounts and history here")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8899)
+    parser.add_argument(
+        "--port", type=int, default=8899, help="JSON-RPC (and PubSub); PubSub also on port + 1"
+    )
     parser.add_argument(
         "--program",
         action="append",
@@ -886,14 +1091,52 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="PROGRAM_ID=PATH",
         help="load an SBF program (repeatable)",
     )
+    add_timing_arguments(parser)
+    parser.add_argument(
+        "--test-controls", action="store_true", help="serve the test controls under /_control/"
+    )
     args = parser.parse_args(argv)
-    chain = LocalChain(args.data_dir)
+    timing, slot_seconds = timing_from_arguments(args)
+    chain = LocalChain(args.data_dir, timing=timing)
     for spec in args.program:
         program_id, _, path = spec.partition("=")
         chain.load_program(Pubkey.from_string(program_id), Path(path))
-    # Info level so the "Uvicorn running on ..." line says where the simulated chain listens.
-    config = _uvicorn_config(build_app(chain), log_level="info", host=args.host, port=args.port)
-    uvicorn.Server(config).run()
+    asyncio.run(_serve_forever(chain, args.host, args.port, args.test_controls, slot_seconds))
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--slot-ms",
+        type=int,
+        default=400,
+        help="milliseconds per slot (0: deterministic, a slot per transaction)",
+    )
+    parser.add_argument(
+        "--confirmation-slots",
+        type=int,
+        default=CLUSTER_CONFIRMATION_SLOTS,
+        help="slots from landing to confirmed",
+    )
+    parser.add_argument(
+        "--history-slots", type=int, default=None, help="slots of history kept (default: all)"
+    )
+
+
+def timing_from_arguments(args: argparse.Namespace) -> tuple[ChainTiming, float | None]:
+    if args.slot_ms <= 0:
+        return ChainTiming(history_slots=args.history_slots), None
+    timing = ChainTiming.cluster(args.confirmation_slots, args.history_slots)
+    return timing, args.slot_ms / 1000
+
+
+async def _serve_forever(
+    chain: LocalChain, host: str, port: int, controls: bool, slot_seconds: float | None
+) -> None:
+    async with serve_local_rpc(
+        chain, host, port, controls=controls, slot_seconds=slot_seconds
+    ) as endpoint:
+        print(f"local chain: JSON-RPC {endpoint.http_url}, PubSub {endpoint.ws_url}", flush=True)
+        await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

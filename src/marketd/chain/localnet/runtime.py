@@ -3,8 +3,15 @@
 `LocalChainRuntime` opens the chain persisted under ``Settings.data_dir / "chain"``, deploys
 the stand-in program under the configured program id, initialises GlobalConfig on first start
 (the backend key is admin and backend authority) and serves Solana JSON-RPC + websocket on
-127.0.0.1, so the rest of marketd talks to it exactly as it would to a cluster. It says loudly
-that the chain is SIMULATED.
+127.0.0.1 (PubSub also on port + 1, as Agave does), so the rest of marketd talks to it exactly
+as it would to a cluster. It says loudly that the chain is SIMULATED.
+
+It moves in time like a cluster (`Settings.localnet_slot_ms`, default a slot every 400 ms,
+confirmed `localnet_confirmation_slots` later, finalized 32 slots later, history pruned to
+`localnet_history_slots`); `localnet_slot_ms=0` gives the deterministic timing. What the runtime
+itself writes (GlobalConfig, the demo's seed) is laid out a slot per transaction and then
+finalized, like a genesis: clients see it at every commitment from the start. The test controls
+are served only when asked (`controls=True`: the demo and tests), never for `marketd run`.
 
 The backend key is ``Settings.backend_keypair`` when set (base58, a JSON byte array, or the path
 of a Solana CLI key file), else one generated on first start and kept in the data directory
@@ -31,7 +38,7 @@ from marketd.chain.idl import IdlCoder
 from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.seed import LocalProgram, ensure_global_config, seed_chain
-from marketd.chain.localnet.svm import LocalChain
+from marketd.chain.localnet.svm import FINALITY_DEPTH, ChainTiming, LocalChain
 from marketd.chain.program import program_coder, program_id
 from marketd.config import Settings
 
@@ -110,17 +117,20 @@ def backend_keypair(settings: Settings) -> Keypair:
 class LocalChainRuntime:
     """Start/stop the simulated chain: ``async with LocalChainRuntime(settings) as runtime:``.
 
-    `port`: None serves on 8899, or on a free port when 8899 is taken; an int is used as given
-    (0 = a free port).
+    `port`: None serves on 8899 (PubSub 8900), or on a free pair when either is taken; an int is
+    used as given (0 = a free pair). `controls`: serve the test controls (demo and tests only).
     """
 
-    def __init__(self, settings: Settings, *, port: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, port: int | None = None, controls: bool = False
+    ) -> None:
         if settings.solana_rpc_url is not None:
             raise ValueError(
                 "SOLANA_RPC_URL is set: marketd uses that chain and must not start a local one"
             )
         self.settings = settings
         self.port = port
+        self.controls = controls
         self.program_id: Pubkey = program_id(settings)
         self.coder: IdlCoder = program_coder(settings)
         self._stack: AsyncExitStack | None = None
@@ -170,25 +180,44 @@ class LocalChainRuntime:
             updates["backend_keypair"] = SecretStr(str(self.backend))
         return self.settings.model_copy(update=updates)
 
+    @property
+    def timing(self) -> ChainTiming:
+        settings = self.settings
+        if settings.localnet_slot_ms == 0:
+            return ChainTiming(history_slots=settings.localnet_history_slots)
+        return ChainTiming.cluster(
+            settings.localnet_confirmation_slots, settings.localnet_history_slots
+        )
+
+    @property
+    def slot_seconds(self) -> float | None:
+        slot_ms = self.settings.localnet_slot_ms
+        return slot_ms / 1000 if slot_ms else None
+
     def seed_demo_chain(self, now: int) -> bool:
         """Create the demo markets on the chain unless present (one snapshot write)."""
-        with self.chain.batch():
-            return seed_chain(self.program(), self.backend, now)
+        with self.chain.batch(), self.chain.slot_per_transaction():
+            created = seed_chain(self.program(), self.backend, now)
+        if created:
+            _settle(self.chain)
+        return created
 
     async def start(self) -> None:
         if self._stack is not None:
             raise RuntimeError("the local chain is already running")
         backend = backend_keypair(self.settings)
-        chain = PersistentLocalChain(self.data_dir)
-        with chain.batch():
+        chain = PersistentLocalChain(self.data_dir, timing=self.timing)
+        with chain.batch(), chain.slot_per_transaction():
             chain.load_program(self.program_id, self.program_artifact())
             ensure_global_config(LocalProgram(chain, self.program_id, self.coder), backend)
+        _settle(chain)
         stack = AsyncExitStack()
         endpoint = await stack.enter_async_context(self._serve(chain))  # empty stack if it fails
         self._stack, self._chain, self._endpoint, self._backend = stack, chain, endpoint, backend
         log.warning(
-            "SIMULATED Solana chain: LiteSVM running the zmart stand-in program, not a real "
+            "SIMULATED Solana chain: LiteSVM running a local zmart program, not a real "
             "network (set SOLANA_RPC_URL to use one)",
+            program=self.program_artifact().name,
             rpc_url=endpoint.http_url,
             ws_url=endpoint.ws_url,
             program_id=str(self.program_id),
@@ -198,10 +227,12 @@ class LocalChainRuntime:
 
     def _serve(self, chain: LocalChain) -> contextlib.AbstractAsyncContextManager[RpcEndpoint]:
         port = DEFAULT_PORT if self.port is None else self.port
-        if self.port is None and not _port_is_free(port):
+        if self.port is None and not (_port_is_free(port) and _port_is_free(port + 1)):
             log.warning("port taken; serving the local chain on a free port", port=port)
             port = 0
-        return serve_local_rpc(chain, HOST, port)
+        return serve_local_rpc(
+            chain, HOST, port, controls=self.controls, slot_seconds=self.slot_seconds
+        )
 
     async def stop(self) -> None:
         stack, self._stack = self._stack, None
@@ -218,6 +249,12 @@ class LocalChainRuntime:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _settle(chain: LocalChain) -> None:
+    """Finalize what the runtime wrote, in a cluster timing (deterministic: nothing to do)."""
+    if not chain.timing.slot_per_transaction:
+        chain.advance_slots(FINALITY_DEPTH)
 
 
 def _port_is_free(port: int) -> bool:

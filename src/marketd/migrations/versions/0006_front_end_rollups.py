@@ -4,7 +4,9 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06 17:00:00.000000
 
-Also the activity feed's indexes: trades, vote log and markets by time, and the state-change
+Both are marketd's own tables: on PostgreSQL they are kept from the platform's REST API as
+0004 keeps the others (row-level security, no privileges for the API roles). Also the activity
+feed's indexes: trades, vote log and markets by time, and the state-change
 events by block time (a partial index).
 
 `market_stats` (trades and unique traders of a market, all time) and `market_trade_hours`
@@ -22,6 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from marketd.indexer.rollups import fold_hours, hour_values
+from marketd.migrations.supabase_schema import private_table_sql
 from marketd.models.base import Price, UTCDateTime
 from marketd.models.chain_tables import STATE_CHANGE_EVENTS
 
@@ -30,11 +33,13 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+NEW_TABLES = ("market_stats", "market_trade_hours")
+
 
 def upgrade() -> None:
     op.create_table(
         "market_stats",
-        sa.Column("market_id", sa.String(36), nullable=False),
+        sa.Column("market_id", sa.Text(), nullable=False),
         sa.Column("trades_count", sa.BigInteger(), nullable=False),
         sa.Column("traders_count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -47,7 +52,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "market_trade_hours",
-        sa.Column("market_id", sa.String(36), nullable=False),
+        sa.Column("market_id", sa.Text(), nullable=False),
         sa.Column("hour", UTCDateTime(), nullable=False),
         sa.Column("volume", sa.BigInteger(), nullable=False),
         sa.Column("trades", sa.Integer(), nullable=False),
@@ -63,6 +68,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("market_id", "hour", name="pk_market_trade_hours"),
     )
     op.create_index("ix_market_trade_hours_hour", "market_trade_hours", ["hour"])
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":  # marketd's own tables: not for the REST API
+        for table in NEW_TABLES:
+            for statement in private_table_sql(bind, table):
+                op.execute(statement)
     # The activity feed: each kind's newest rows by an ordered index scan.
     op.create_index("ix_trades_block_time", "trades", ["block_time"])
     op.create_index("ix_vote_log_recorded_at", "vote_log", ["recorded_at"])
@@ -101,7 +111,6 @@ def upgrade() -> None:
         sa.column("high_price", Price()),
         sa.column("low_price", Price()),
     )
-    bind = op.get_bind()
     rows = bind.execute(
         sa.select(
             trades.c.market_id, trades.c.block_time, trades.c.cost, trades.c.price_after
