@@ -109,3 +109,17 @@ async def test_events_of_one_time_and_kind_page_without_loss(api):
 def test_the_partial_index_names_the_state_events():
     names = set(STATE_CHANGE_EVENTS.split("(", 1)[1].rstrip(")").replace("'", "").split(", "))
     assert names == set(STATE_EVENTS)
+
+
+async def test_a_cursor_with_a_foreign_id_pages_on_and_never_fails(api):
+    """A well-formed cursor whose id is not a trade's (edited by hand) still answers."""
+    from marketd.core.pagination import encode_cursor
+
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    await trade(api.container, market_id, Fill(wallet(), 5, "0.6", datetime.now(UTC)))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    cursor = encode_cursor("activity:trade", [later, "trade", "not-a-uuid", 0])
+    answer = await api.client.get("/api/activity", params={"kind": "trade", "cursor": cursor})
+    assert answer.status_code == 200
+    assert [item["kind"] for item in answer.json()["items"]] == ["trade"]
