@@ -4,17 +4,16 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06 17:00:00.000000
 
-Both are marketd's own tables: on PostgreSQL they are kept from the platform's REST API as
-0004 keeps the others (row-level security, no privileges for the API roles). Also the activity
-feed's indexes: trades, vote log and markets by time, and the state-change
-events by block time (a partial index).
-
 `market_stats` (trades and unique traders of a market, all time) and `market_trade_hours`
 (volume, trade count, closing, highest and lowest YES price per market and UTC hour) are kept
 by the indexer in the transaction that writes the trades (`marketd.indexer.rollups`), so the
 listing's 24-hour figures and the hourly and longer price charts read a handful of rows, never
-the trades. Both
-are derived: the upgrade fills them from the trades and positions already stored.
+the trades. Both are derived: the upgrade fills them from the trades and positions already
+stored. Both are marketd's own tables: on PostgreSQL they are kept from the platform's REST API
+as 0004 keeps the others (row-level security, no privileges for the API roles).
+
+Also the activity feed's indexes: trades, vote log and markets by time, and the state-change
+events by block time (a partial index).
 """
 
 import itertools
