@@ -6,12 +6,19 @@
    side by side, the same tallies done the naive way (one query per market).
 2. Latency of the deciding vote: `marketd serve` in its own process, the aggregator and the
    outbox runner in this one (as `marketd worker` would run them), the local chain (LiteSVM +
-   the stand-in program, JSON-RPC endpoint) beside them. For each of 200 markets: 9 votes
+   the faithful twin of zmart_core, JSON-RPC endpoint) beside them. For each of 200 markets: 9 votes
    (6 likes, 3 dislikes), then the deciding like; the time from that vote's HTTP response to
    the approval transaction's confirmation (seen by the runner) and to the
    `market_state_change` event (row committed, event on the bus).
 
+3. Latency of the deciding DISPUTE vote (issue 17): markets driven to Disputed on the twin by
+   real instructions, the chain's clock past the dispute period (the aggregator judges by the
+   chain's Clock), 9 dispute votes (6 agree, 3 disagree: awaiting the 10-vote quorum), then the
+   deciding agree; the time from that vote's HTTP response to the market_state_change to
+   FINALIZED (one finalize_market(Some, Some), outcome flipped).
+
     .venv/bin/python bench/aggregation.py [--markets 10000] [--votes 1000000] [--latency 200]
+        [--dispute-latency 100]
 """
 
 from __future__ import annotations
@@ -37,8 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REDIS_URL, free_port, percentiles, scratch_database, server_process
 from marketd.chain.addresses import market_address, market_id_bytes
 from marketd.chain.client import BlockhashExpired, ChainClient
+from marketd.chain.clock import ChainClock
 from marketd.chain.keys import BackendKey
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.outbox import OutboxRunner
@@ -243,6 +251,47 @@ class Chain:
             self.creator,
         )
 
+    def _accounts(self, market_id: str, **signers: Any) -> dict[str, Any]:
+        return {
+            "market": self.client.market_address(market_id),
+            "global_config": self.client.global_config_address(),
+            **signers,
+        }
+
+    async def dispute_market(self, market_id: str, local: LocalChain) -> int:
+        """Drive a created market to Disputed (proposed YES) by real instructions; returns the
+        on-chain resolution_proposed_at."""
+        backend = self.backend.pubkey
+        await self.send(
+            "aggregate_proposal_votes",
+            {"final_likes": 9, "final_dislikes": 1},
+            self._accounts(market_id, backend_authority=backend),
+            self.backend.signer,
+        )
+        await self.send(
+            "approve_proposal", {}, self._accounts(market_id, admin=backend), self.backend.signer
+        )
+        await self.send(
+            "activate_market", {}, self._accounts(market_id, authority=backend), self.backend.signer
+        )
+        local.set_unix_timestamp(local.unix_timestamp + 1)  # not in the activation second
+        await self.send(
+            "resolve_market",
+            {"proposed_outcome": True, "ipfs_evidence_hash": b"E" * 46},
+            self._accounts(market_id, resolver=self.creator.pubkey()),
+            self.creator,
+        )
+        local.set_unix_timestamp(local.unix_timestamp + 1)
+        await self.send(
+            "initiate_dispute",
+            {},
+            self._accounts(market_id, initiator=self.creator.pubkey()),
+            self.creator,
+        )
+        account = await self.client.market(market_id)
+        assert account is not None and account.state == "Disputed"
+        return int(account.data["resolution_proposed_at"])
+
 
 async def sign_in(http: httpx.AsyncClient, keypair: Keypair) -> dict[str, str]:
     challenge = await http.post("/api/auth/challenge", json={"wallet": str(keypair.pubkey())})
@@ -263,10 +312,12 @@ async def latency_figures(url: str, count: int) -> None:
         "REDIS_URL": REDIS_URL,
         "REDIS_PREFIX": prefix,
         "RATE_LIMIT": "1000000/minute",
+        "SIGN_IN_RATE_LIMIT": "1000000/minute",
+        "IP_WALLETS_LIMIT": "1000000",
         "VOTE_ELIGIBILITY": "any",  # the bench's voters are fresh wallets
     }
     local = LocalChain()
-    local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), ARTIFACT)
+    local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), program_artifact())
     container = Container.build(settings)
     with server_process(env, port):
         async with (
@@ -376,12 +427,126 @@ async def latency_figures(url: str, count: int) -> None:
     )
 
 
+async def dispute_latency_figures(url: str, count: int) -> None:
+    prefix = f"bench-disp-{uuid.uuid4().hex[:6]}:"
+    settings = settings_for(url, redis_url=REDIS_URL, redis_prefix=prefix)
+    port = free_port()
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_PREFIX": prefix,
+        "RATE_LIMIT": "1000000/minute",
+        "SIGN_IN_RATE_LIMIT": "1000000/minute",
+        "IP_WALLETS_LIMIT": "1000000",
+        "VOTE_ELIGIBILITY": "any",
+        "DISPUTE_VOTE_ELIGIBILITY": "any",  # the bench's voters are fresh wallets
+    }
+    local = LocalChain()
+    local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), program_artifact())
+    container = Container.build(settings)
+    with server_process(env, port):
+        async with (
+            serve_local_rpc(local) as endpoint,
+            ChainClient.from_settings(settings, rpc_url=endpoint.http_url) as client,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        ):
+            chain = Chain(client, local)
+            await chain.initialize()
+            config = await client.global_config()
+            assert config is not None
+            period = int(config.data["dispute_period"])
+            creator = await sign_in(http, chain.creator)
+            voters = [await sign_in(http, Keypair()) for _ in range(10)]
+            market_ids = []
+            for index in range(count + 1):  # the first one warms up
+                body = {"question": f"Will dispute latency market {index} be flipped?"}
+                created = await http.post("/api/markets", json=body, headers=creator)
+                market_id = created.json()["id"]
+                await chain.create_market(market_id)
+                proposed_at = await chain.dispute_market(market_id, local)
+                async with container.database.session() as session, session.begin():
+                    market = await session.get(Market, market_id)
+                    assert market is not None
+                    market.state = MarketState.DISPUTED.value
+                    market.proposed_outcome = True
+                    market.resolution_proposed_at = datetime.fromtimestamp(proposed_at, UTC)
+                market_ids.append(market_id)
+            local.set_unix_timestamp(local.unix_timestamp + period + 1)  # every period is over
+
+            announced: dict[str, asyncio.Future[float]] = {}
+            handlers, failures = vote_outbox_handlers(container.bus, client)
+            runner = OutboxRunner(
+                container.database,
+                client,
+                chain.backend,
+                handlers=handlers,
+                failure_handlers=failures,
+            )
+            aggregator = VoteAggregator.from_settings(
+                settings,
+                container.database,
+                container.bus,
+                container.locks,
+                ThresholdSource(settings, client),
+                runner.notify,
+                chain_clock=ChainClock(client),
+            )
+            stop = asyncio.Event()
+            tasks = [
+                asyncio.create_task(runner.run(stop)),
+                asyncio.create_task(aggregator.run(stop)),
+            ]
+
+            async def listen() -> None:
+                async with container.bus.subscribe("markets") as events:
+                    async for message in events:
+                        if message.get("newState") == MarketState.FINALIZED.value:
+                            future = announced.get(message["marketId"])
+                            if future is not None and not future.done():
+                                future.set_result(time.perf_counter())
+
+            listener = asyncio.create_task(listen())
+            await asyncio.wait_for(aggregator.leading.wait(), 30)
+            to_final: list[float] = []
+            try:
+                for index, market_id in enumerate(market_ids):
+                    announced[market_id] = asyncio.get_running_loop().create_future()
+                    for voter, agree in zip(voters, [True] * 6 + [False] * 3 + [True], strict=True):
+                        response = await http.post(
+                            "/api/votes/dispute",
+                            json={"market_id": market_id, "vote": agree},
+                            headers=voter,
+                        )
+                        assert response.status_code == 200, response.text
+                    responded = time.perf_counter()
+                    finalized = await asyncio.wait_for(announced[market_id], 60)
+                    if index:
+                        to_final.append(finalized - responded)
+                account = await client.market(market_ids[-1])
+                assert account is not None and account.data["final_outcome"] is False  # flipped
+            finally:
+                stop.set()
+                runner.notify()
+                listener.cancel()
+                await asyncio.gather(*tasks, listener, return_exceptions=True)
+                await container.close()
+    final = percentiles(to_final)
+    print(f"\n== deciding dispute vote latency over {len(to_final)} markets (twin, chain clock)")
+    print(
+        f"   HTTP response -> FINALIZED (flipped):    p50 {final['p50']:.0f} ms, "
+        f"p99 {final['p99']:.0f} ms, max {max(to_final) * 1000:.0f} ms"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--markets", type=int, default=10_000)
     parser.add_argument("--votes", type=int, default=1_000_000)
     parser.add_argument("--latency", type=int, default=200, help="markets timed end to end")
     parser.add_argument("--sweeps", type=int, default=5)
+    parser.add_argument(
+        "--dispute-latency", type=int, default=100, help="disputed markets timed end to end"
+    )
     args = parser.parse_args()
     async with scratch_database("aggregation") as url:
         started = time.monotonic()
@@ -393,6 +558,8 @@ async def main() -> None:
         await sweep_figures(url, args.sweeps)
         if args.latency:
             await latency_figures(url, args.latency)
+        if args.dispute_latency:
+            await dispute_latency_figures(url, args.dispute_latency)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import stat
 
 import httpx
@@ -168,3 +169,29 @@ async def test_serve_async_runs_uvicorn_in_the_running_loop(tmp_path, monkeypatc
     await cli.serve_async(Settings(_env_file=None, data_dir=tmp_path, port=8124))  # type: ignore[call-arg]
     [config] = configs
     assert config.port == 8124 and config.app.title == "marketd"
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_demo_stops_with_exit_0_and_a_log_line_on_sigterm_as_on_sigint(
+    tmp_path, monkeypatch, capsys, signal_number
+):
+    """uvicorn re-raises the stop signal after its graceful shutdown; the default SIGTERM
+    action would kill the process inside the local chain's context (exit 143, unsaved)."""
+    unwound = []
+
+    async def fake_serve(settings, *, run_jobs=False):
+        try:
+            signal.raise_signal(signal_number)  # what uvicorn does once it has shut down
+        finally:
+            unwound.append(settings.solana_rpc_url)
+
+    monkeypatch.setattr(cli, "serve_async", fake_serve)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SOLANA_RPC_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["demo", "--chain-port", "0"]) == 0
+    assert len(unwound) == 1 and (tmp_path / "chain" / "chain.json").is_file()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    logged = capsys.readouterr().err  # logs go to stderr
+    assert "demo stopped" in logged and signal.Signals(signal_number).name in logged

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from marketd import __version__
 from marketd.activity.endpoints import router as activity_router
@@ -18,10 +17,12 @@ from marketd.auth.origin import require_configured_domain
 from marketd.config import Settings
 from marketd.core.bodylimit import BodyLimitMiddleware
 from marketd.core.container import Container
+from marketd.core.crash import InternalErrorMiddleware
 from marketd.core.docs import Document, install_docs
 from marketd.core.errors import install_error_handlers
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
+from marketd.core.methods import RouteCORSMiddleware
 from marketd.core.metrics_server import start_metrics_server
 from marketd.core.openapi import install_openapi
 from marketd.core.ratelimit import EXEMPT_PATHS, RateLimitMiddleware
@@ -48,8 +49,12 @@ from marketd.worker import build_jobs, chain_services
 DESCRIPTION = f"""Off-chain backend of the zmart prediction-market platform on Solana.
 
 Errors are RFC 9457 `application/problem+json` (the `Problem` schema); each route lists the
-ones it can answer. Lists are cursor-paginated: pass the `next_cursor` of a page back as
-`cursor`. Amounts are integers (lamports; shares with 9 decimals); prices are decimal strings.
+ones it can answer. Text anywhere (path, query, body, cursor) must not hold NUL or lone
+surrogates, and moments must lie from 1970 to before 9999 (UTC): else a 422. A failure of the
+server itself is a 500 problem (`internal-error`) that says nothing more.
+
+Lists are cursor-paginated: pass the `next_cursor` of a page back as `cursor`. Amounts are
+integers (lamports; shares with 9 decimals); prices are decimal strings.
 
 Routes with a lock need `Authorization: Bearer <token>` from Sign-In With Solana
 (`/api/auth/challenge`, then `/api/auth/verify`): paste the token under **Authorize**.
@@ -141,7 +146,8 @@ def create_app(
         app.include_router(router)
 
     # Outermost last: CORS answers preflights before the limiter counts them; the limiter
-    # counts a flood of oversized bodies before they are refused unread.
+    # counts a flood of oversized bodies before they are refused unread; an unexpected
+    # exception anywhere inside CORS answers a problem+json 500 with the CORS headers.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RateLimitMiddleware,
@@ -150,10 +156,11 @@ def create_app(
         caller=RequestCaller(container),
         wallets=container.address_wallets,
     )
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(
-        CORSMiddleware,
+        RouteCORSMiddleware,
+        routes=app.router.routes,  # a preflight allows the methods of the path it asks about
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
         max_age=600,

@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--program",
             choices=("standin", "twin"),
             default=None,
-            help="program of the local chain: the stand-in (default) or the faithful twin of "
-            "zmart_core (LOCAL_CHAIN_PROGRAM)",
+            help="program of the local chain: the faithful twin of zmart_core (default) or the "
+            "older stand-in (LOCAL_CHAIN_PROGRAM)",
         )
         chain_parser.add_argument(
             "--fixed-program",
@@ -305,6 +305,35 @@ def local_chain_settings(settings: Settings, args: argparse.Namespace) -> Settin
     return Settings.model_validate({**settings.model_dump(), **updates}) if updates else settings
 
 
+class Stopped(BaseException):
+    """A stop signal, re-raised by uvicorn after its graceful shutdown (see `_stops_cleanly`)."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_name = signal.Signals(signal_number).name
+
+
+@contextlib.contextmanager
+def _stops_cleanly() -> Iterator[None]:
+    """SIGINT and SIGTERM end the process with exit 0 once everything has unwound.
+
+    uvicorn handles both itself (graceful shutdown), then re-raises the signal under the
+    handler that was there before it. Python's default SIGTERM action would kill the process
+    right there, inside the local chain's context (exit 143, its last changes not flushed);
+    this handler raises `Stopped` instead, which unwinds every context (the chain is saved)."""
+
+    def stopped(signal_number: int, _frame: object) -> None:
+        raise Stopped(signal_number)
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, stopped) for number in handled}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = local_chain_settings(Settings(), args)
@@ -320,7 +349,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        asyncio.run(demo(settings, args.chain_port))
+        try:
+            with _stops_cleanly():
+                asyncio.run(demo(settings, args.chain_port))
+        except Stopped as stop:
+            log.info(
+                "demo stopped; the local chain and the database are saved", by=stop.signal_name
+            )
     elif args.command in ("serve", "worker", "run") and not _redis_answers(settings, args.command):
         return 1
     elif args.command == "serve":
@@ -332,7 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "worker":
         asyncio.run(worker(settings))
     elif args.command == "run":
-        asyncio.run(run(settings, args.chain_port))
+        try:
+            with _stops_cleanly():
+                asyncio.run(run(settings, args.chain_port))
+        except Stopped as stop:
+            log.info("run stopped", by=stop.signal_name)
     else:
         try:
             print(keygen(args.path))

@@ -101,10 +101,11 @@ class Settings(BaseSettings):
     solana_ws_url: str | None = None
     idl_path: Path | None = None
     backend_keypair: SecretStr | None = None
-    # Program of the embedded local chain: the stand-in (default) or the faithful twin of
-    # zmart_core; local_chain_fixed_program gives the twin its intended behaviour where the
-    # real program fails at runtime (sell_shares pays out instead of PrivilegeEscalation).
-    local_chain_program: Literal["standin", "twin"] = "standin"
+    # Program of the embedded local chain: the faithful twin of zmart_core (default: what
+    # production runs) or the older stand-in; local_chain_fixed_program gives the twin its
+    # intended behaviour where the real program fails at runtime (sell_shares pays out
+    # instead of PrivilegeEscalation).
+    local_chain_program: Literal["standin", "twin"] = "twin"
     local_chain_fixed_program: bool = False
 
     # The simulated local chain (used when SOLANA_RPC_URL is unset).

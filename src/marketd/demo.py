@@ -201,7 +201,9 @@ def _position_row(
         shares_no=account["shares_no"],
         total_invested=account["total_invested"],
         trades_count=account["trades_count"],
-        realized_pnl=0,
+        realized_pnl=account["claimed_amount"],  # the demo sells nowhere the program refuses
+        has_claimed=account["has_claimed"],
+        claimed_amount=account["claimed_amount"] if account["has_claimed"] else None,
         market_pubkey=market_pubkey,
         user_pubkey=wallet,
         first_trade_at=first,

@@ -1,6 +1,7 @@
 """Fixtures of the chain client / outbox / relay tests (all named `chain_*`).
 
-`chain_world` is a real local chain (LiteSVM + the stand-in program) served over JSON-RPC, a
+`chain_world` is a real local chain (LiteSVM + the faithful twin of zmart_core, as deployed
+unless a module asks for the fixed build with `chain_fixed_program`) served over JSON-RPC, a
 `ChainClient` on it, an initialized GlobalConfig (admin = backend key unless asked otherwise)
 and helpers that drive markets into any state with real instructions.
 """
@@ -30,7 +31,7 @@ from marketd.chain.client import ChainClient
 from marketd.chain.events import parse_program_events
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.keys import BackendKey
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain, TxRecord
 from marketd.chain.program import BUNDLED_IDL
@@ -57,7 +58,7 @@ class MovableClock:
 
 
 class ChainWorld:
-    """A served local chain with the stand-in program and the usual actors."""
+    """A served local chain with the twin program and the usual actors."""
 
     def __init__(
         self, chain: LocalChain, endpoint: RpcEndpoint, client: ChainClient, coder: IdlCoder
@@ -172,7 +173,13 @@ class ChainWorld:
             [self.admin],
         )
 
+    def tick(self, seconds: int = 1) -> None:
+        """Move the chain's clock on: the real program refuses resolve in the activation
+        second and dispute/finalize in the resolution second (InvalidTimestamp)."""
+        self.chain.set_unix_timestamp(self.chain.unix_timestamp + seconds)
+
     def resolve(self, market_id: str) -> None:
+        self.tick()
         resolver = self.funded()
         self.send(
             "resolve_market",
@@ -182,6 +189,7 @@ class ChainWorld:
         )
 
     def dispute(self, market_id: str) -> None:
+        self.tick()
         initiator = self.funded()
         self.send(
             "initiate_dispute",
@@ -247,10 +255,19 @@ def chain_coder() -> IdlCoder:
     return IdlCoder(Idl.from_path(BUNDLED_IDL))
 
 
+@pytest.fixture
+def chain_fixed_program() -> bool:
+    """The twin as deployed (sell_shares fails as on Solana); a module overrides this with
+    True for the fixed build (sales pay out and emit SharesSold)."""
+    return False
+
+
 @pytest_asyncio.fixture
-async def chain_world(chain_coder: IdlCoder) -> AsyncIterator[ChainWorld]:
+async def chain_world(
+    chain_coder: IdlCoder, chain_fixed_program: bool
+) -> AsyncIterator[ChainWorld]:
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact("twin", fixed=chain_fixed_program))
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),

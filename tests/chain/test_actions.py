@@ -68,6 +68,8 @@ def test_registry_and_keys() -> None:
         (ApproveMarket(), {"likes": True, "dislikes": 0}),
         (ApproveMarket(), {"likes": 2**32, "dislikes": 0}),
         (ResolveDispute(), {"agrees": "3", "disagrees": 1}),
+        (ResolveDispute(), {"agrees": 0, "disagrees": 0}),  # NoVotesRecorded on chain
+        (ResolveDispute(), {"agrees": 2**32 - 1, "disagrees": 1}),  # u32 sum overflows
         (FinalizeMarket(), {"extra": 1}),
         (ActivateMarket(), {"extra": 1}),
     ],
@@ -131,7 +133,9 @@ def test_approve_done_states(state: OnChainState, expected: Outcome | None) -> N
     assert ApproveMarket().already_done(context(state), {"likes": 1, "dislikes": 0}) == expected
 
 
-def test_resolve_dispute_aggregates_and_finalizes_with_the_counts(client: ChainClient) -> None:
+def test_resolve_dispute_is_one_finalize_with_the_counts(client: ChainClient) -> None:
+    """finalize_market(Some, Some) on the Disputed market applies the threshold itself; no
+    aggregate_dispute_votes (which would move the market first: PROGRAM.md §3.12)."""
     ctx = context(OnChainState.DISPUTED)
     args = {"agrees": 7, "disagrees": 3}
     ResolveDispute().check_arguments(args)
@@ -140,9 +144,19 @@ def test_resolve_dispute_aggregates_and_finalizes_with_the_counts(client: ChainC
     plan = ResolveDispute().plan(client, ctx, args)
     assert plan.outcome is Outcome.FINALIZED
     assert decoded(client, plan.instructions) == [
-        ("aggregate_dispute_votes", {"final_agrees": 7, "final_disagrees": 3}),
         ("finalize_market", {"dispute_agree": 7, "dispute_disagree": 3}),
     ]
+    with pytest.raises(InvalidArguments, match="NoVotesRecorded"):
+        ResolveDispute().plan(client, ctx, {"agrees": 0, "disagrees": 0})
+
+
+def test_resolve_dispute_is_superseded_when_another_signer_upheld_it() -> None:
+    """Another signer's aggregate_dispute_votes re-opened the market (Resolving, was_disputed):
+    finalize there keeps the original outcome and waits for the period; nothing to send."""
+    args = {"agrees": 7, "disagrees": 3}
+    reopened = context(OnChainState.RESOLVING, was_disputed=True)
+    assert ResolveDispute().already_done(reopened, args) is Outcome.SUPERSEDED
+    assert ResolveDispute().already_done(context(OnChainState.RESOLVING), args) is None
 
 
 def test_finalize_without_dispute(client: ChainClient) -> None:

@@ -300,7 +300,7 @@ async def test_local_program_resends_identical_transactions_and_names_missing_ac
         with pytest.raises(LocalTransactionError, match="did not land"):
             program.call("aggregate_proposal_votes", args, accounts, [runtime.backend])
 
-        with pytest.raises(LocalTransactionError, match="AlreadyInitialized") as refused:
+        with pytest.raises(LocalTransactionError, match="'Custom': 0") as refused:
             ensure_global_config_again(program, runtime.backend)
         assert refused.value.signature is not None
 

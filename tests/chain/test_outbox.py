@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.actions import Intent, InvalidArguments, Outcome
 from marketd.chain.keys import BackendKey
 from marketd.chain.outbox import (
+    OUTBOX_GAVE_UP,
     OutboxRunner,
     OutboxStatus,
     RowResult,
@@ -252,7 +253,8 @@ async def test_other_intents_land(
     assert market.state == final_state
     assert chain_world.events(event, market_id) == 1
     if intent == Intent.RESOLVE_DISPUTE:
-        assert chain_world.events("DisputeAggregated", market_id) == 1
+        # One finalize_market(Some, Some), no aggregation (it would move the market first).
+        assert chain_world.events("DisputeAggregated", market_id) == 0
         # 70% agreed >= 60% threshold: the proposed outcome (YES) is flipped.
         assert market.data["final_outcome"] is False
 
@@ -262,6 +264,7 @@ async def test_finalize_waits_for_the_dispute_period_then_lands(
 ) -> None:
     chain_world.initialize()
     market_id = chain_world.market_in("Resolving")
+    chain_world.tick()  # past the resolution second (else InvalidTimestamp, for good)
     row = await add_row(chain_database, Intent.FINALIZE_MARKET, market_id, {})
     runner = make_runner(chain_world, chain_database, backoff_base_seconds=5.0)
     report = await runner.run_once()
@@ -355,6 +358,41 @@ async def test_missing_market_and_missing_config_are_retried(
     chain_world.clock.advance(10)
     await runner.run_once()
     assert "names no market" in ((await load(chain_database, no_market.id)).last_error or "")
+
+
+async def test_a_market_that_never_appears_ends_failed_with_its_reason_and_an_alert(
+    chain_world: Any, chain_database: Database
+) -> None:
+    """A proposal whose creator never sent create_market: its approval retries while the
+    market may still appear, then ends failed (visible reason, alert counter), not forever."""
+    market_id = str(uuid.uuid4())
+    row = await add_row(
+        chain_database, Intent.APPROVE_MARKET, market_id, {"likes": 8, "dislikes": 2}
+    )
+    failures: list[str] = []
+
+    async def on_failed(_session: AsyncSession, failed: ChainOutbox) -> None:
+        failures.append(chain_info(failed)["error"])
+
+    runner = make_runner(
+        chain_world,
+        chain_database,
+        backoff_base_seconds=1.0,
+        give_up_after_seconds=3600.0,
+        failure_handlers={Intent.APPROVE_MARKET: on_failed},
+    )
+    gave_up = OUTBOX_GAVE_UP.labels(Intent.APPROVE_MARKET.value, "MarketNotOnChain")
+    before = gave_up._value.get()
+    assert (await runner.run_once()).count(RowResult.RETRY) == 1
+    assert (await load(chain_database, row.id)).status == OutboxStatus.PENDING
+    chain_world.clock.advance(3600)
+    assert (await runner.run_once()).count(RowResult.FAILED) == 1
+    failed = await load(chain_database, row.id)
+    assert failed.status == OutboxStatus.FAILED
+    assert failed.last_error is not None and failed.last_error.startswith("MarketNotOnChain: ")
+    assert "giving up" in failed.last_error
+    assert failures == ["MarketNotOnChain"]
+    assert gave_up._value.get() == before + 1
 
 
 async def test_missing_global_config_is_retried(
@@ -743,6 +781,7 @@ async def test_retryable_failure_on_chain_signs_again_later(
 ) -> None:
     chain_world.initialize()
     market_id = chain_world.market_in("Resolving")
+    chain_world.tick()  # past the resolution second (else InvalidTimestamp, for good)
     row = await add_row(chain_database, Intent.FINALIZE_MARKET, market_id, {})
     client = chain_world.client
     real_send = client.send

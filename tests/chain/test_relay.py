@@ -127,7 +127,7 @@ async def test_trade_the_program_refuses_is_marked_failed_with_its_error(
     await TradeRelay(chain_database, chain_world.client).run_once()
     failed = await submission(chain_database, signature)
     assert failed.status == "failed"
-    assert failed.error is not None and failed.error.startswith("ZeroAmount: ")
+    assert failed.error is not None and failed.error.startswith("TradeTooSmall: ")
 
 
 async def test_trade_from_an_unfunded_wallet_fails_at_once(
@@ -162,7 +162,7 @@ async def test_without_preflight_a_failed_landing_is_reported_next_pass(
     assert record is not None and record.err is not None
     assert (await relay.run_once()).count(RelayResult.FAILED) == 1
     failed = await submission(chain_database, signature)
-    assert failed.error is not None and failed.error.startswith("ZeroAmount: ")
+    assert failed.error is not None and failed.error.startswith("TradeTooSmall: ")
 
 
 async def test_tampered_transaction_is_rejected(
@@ -304,3 +304,30 @@ async def test_run_loop_survives_a_failing_pass(
     monkeypatch.setattr(relay, "run_once", broken_pass)
     await asyncio.wait_for(relay.run(stop, interval=0), 10)
     assert len(passes) == 2
+
+
+async def test_a_trade_sent_while_the_program_is_paused_waits_and_lands_after_resume(
+    chain_world: Any, chain_database: Database, chain_add_market: AddMarket
+) -> None:
+    """emergency_pause (the admin's real instruction on the twin): preflight answers
+    ProtocolPaused, which the relay treats as retry-later (the submission stays pending, the
+    same signed bytes); once resumed the very same transaction lands."""
+    market_id = await trading_market(chain_world, chain_add_market)
+    pause = {
+        "admin": chain_world.admin.pubkey(),
+        "global_config": chain_world.client.global_config_address(),
+    }
+    chain_world.send("emergency_pause", {}, pause, [chain_world.admin])
+    user = chain_world.funded()
+    signature = await submit(chain_database, market_id, user, buy(chain_world, user, market_id))
+    relay = TradeRelay(chain_database, chain_world.client)
+    assert (await relay.run_once()).count(RelayResult.RETRY) == 1
+    waiting = await submission(chain_database, signature)
+    assert waiting.status == "pending"  # and it says why it waits
+    assert waiting.error is not None and waiting.error.startswith("ProtocolPaused: ")
+    assert chain_world.chain.get_record(signature) is None  # nothing landed, nothing spent
+    chain_world.send("emergency_pause", {}, pause, [chain_world.admin])  # resume
+    assert (await relay.run_once()).count(RelayResult.SENT) == 1
+    landed = chain_world.chain.get_record(signature)
+    assert landed is not None and landed.err is None
+    assert chain_world.events("SharesBought", market_id) == 1

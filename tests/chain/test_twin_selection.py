@@ -26,7 +26,8 @@ def settings_for(data_dir: Path, **overrides: Any) -> Settings:
 
 
 def test_artifacts_by_name() -> None:
-    assert program_artifact() == STANDIN.artifact
+    assert program_artifact() == TWIN.artifact  # the default since #17
+    assert program_artifact("standin") == STANDIN.artifact
     assert program_artifact("twin") == TWIN.artifact
     assert program_artifact("twin", fixed=True) == TWIN_FIXED.artifact
     with pytest.raises(ValueError, match="twin only"):
@@ -35,11 +36,11 @@ def test_artifacts_by_name() -> None:
         program_artifact("zmart")
 
 
-def test_settings_default_to_the_standin_and_refuse_a_fixed_standin(tmp_path: Path) -> None:
+def test_settings_default_to_the_twin_and_refuse_a_fixed_standin(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    assert (settings.local_chain_program, settings.local_chain_fixed_program) == ("standin", False)
+    assert (settings.local_chain_program, settings.local_chain_fixed_program) == ("twin", False)
     with pytest.raises(ValidationError, match="twin only"):
-        settings_for(tmp_path, local_chain_fixed_program=True)
+        settings_for(tmp_path, local_chain_program="standin", local_chain_fixed_program=True)
     fixed = settings_for(tmp_path, local_chain_program="twin", local_chain_fixed_program=True)
     assert fixed.local_chain_fixed_program
 
@@ -54,7 +55,9 @@ def test_cli_switches(tmp_path: Path, command: str) -> None:
     assert (chosen.local_chain_program, chosen.local_chain_fixed_program) == ("twin", True)
     assert chosen.data_dir == base.data_dir
     with pytest.raises(ValidationError):
-        local_chain_settings(base, build_parser().parse_args([command, "--fixed-program"]))
+        local_chain_settings(
+            base, build_parser().parse_args([command, "--program", "standin", "--fixed-program"])
+        )
 
 
 def same_bytes(a: Path, b: Path) -> bool:
@@ -64,8 +67,8 @@ def same_bytes(a: Path, b: Path) -> bool:
 @pytest.mark.parametrize(
     ("overrides", "artifact"),
     [
-        ({}, STANDIN.artifact),
-        ({"local_chain_program": "twin"}, TWIN.artifact),
+        ({}, TWIN.artifact),
+        ({"local_chain_program": "standin"}, STANDIN.artifact),
         ({"local_chain_program": "twin", "local_chain_fixed_program": True}, TWIN_FIXED.artifact),
     ],
 )

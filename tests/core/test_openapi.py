@@ -33,6 +33,7 @@ from marketd.core.openapi import (
     problems,
 )
 from marketd.core.ratelimit import EXEMPT_PATHS
+from marketd.core.schemas import MARKET_ID_MAX_CHARS
 
 SESSION_ROUTES = {
     ("post", "/api/auth/logout"),
@@ -59,7 +60,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/api/activity"): {422, 429},
     ("get", "/api/markets/categories"): {429},
     ("get", "/api/markets/trending"): {422, 429},
-    ("get", "/api/markets/{market_id}"): {404, 429},
+    ("get", "/api/markets/{market_id}"): {404, 422, 429},
     ("get", "/api/markets/{market_id}/related"): {404, 422, 429},
     ("get", "/api/markets/{market_id}/trades"): {404, 422, 429},
     ("get", "/api/markets/{market_id}/votes"): {404, 422, 429},
@@ -73,11 +74,11 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("delete", "/api/discussions/{post_id}"): {401, 403, 404, 422, 429},
     ("post", "/api/trades/buy"): {400, 413, 401, 404, 409, 422, 429},
     ("post", "/api/trades/sell"): {400, 413, 401, 404, 409, 422, 429},
-    ("get", "/api/users/{wallet}"): {404, 429},
+    ("get", "/api/users/{wallet}"): {404, 422, 429},
     ("get", "/api/users/{wallet}/trades"): {422, 429},
     ("get", "/api/users/{wallet}/votes"): {422, 429},
     ("get", "/api/users/{wallet}/positions"): {422, 429},
-    ("get", "/api/users/{wallet}/portfolio"): {429},
+    ("get", "/api/users/{wallet}/portfolio"): {422, 429},
     ("get", "/ws"): set(),
 }
 
@@ -199,9 +200,9 @@ def test_every_rate_limited_route_can_answer_429(document):
 def test_declared_descriptions_follow_the_generated_ones(document):
     listing = document["paths"]["/api/markets"]["get"]["responses"]["422"]["description"]
     assert "`validation-error`" in listing and "`invalid-cursor`" in listing
-    # Only declared: a CID path parameter is a plain string.
+    # Both: a CID path parameter is text (no NUL, no lone surrogate), and then a CID.
     cid = document["paths"]["/api/snapshots/{cid}"]["get"]["responses"]["422"]["description"]
-    assert "validation-error" not in cid and "`invalid-cid`" in cid
+    assert cid.startswith("Invalid request (`validation-error`") and "`invalid-cid`" in cid
 
 
 def test_problem_schema_is_what_errors_send(document):
@@ -273,7 +274,8 @@ async def test_routes_answer_only_documented_statuses(serve, document):
 
 async def test_documented_422s_happen(serve, document):
     """Where the document lists 422, an invalid request gets it (signed in): a body route with
-    an empty object, a listing with `limit=0`, a post id that is not a UUID, a bad CID."""
+    an empty object, a listing with `limit=0`, a post id that is not a UUID, a bad CID, a
+    market id or wallet longer than any can be."""
     _, client = await serve()
     headers = await _sign_in(client)
     checked = 0
@@ -288,7 +290,8 @@ async def test_documented_422s_happen(serve, document):
         elif "interval" in parameters:
             response = await client.request(method, _url(path, interval="2m"), headers=headers)
         else:
-            url = _url(path, {"post_id": "not-a-uuid", "cid": "not-a-cid"})
+            too_long = {"market_id": "m" * (MARKET_ID_MAX_CHARS + 1), "wallet": "w" * 45}
+            url = _url(path, {"post_id": "not-a-uuid", "cid": "not-a-cid"} | too_long)
             response = await client.request(method, url, headers=headers)
         assert response.status_code == 422, (method, path, response.text)
         _check_problem(response, document)

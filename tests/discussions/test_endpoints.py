@@ -116,7 +116,9 @@ async def test_a_failed_insert_on_a_known_market_is_not_reported_as_404(api, mon
         raise IntegrityError("INSERT", {}, Exception("duplicate key"))
 
     monkeypatch.setattr(DiscussionRepository, "insert", clashing_insert)
-    with pytest.raises(IntegrityError):
-        await api.client.post(
-            "/api/discussions", json={"market_id": market_id, "content": "hi"}, headers=headers
-        )
+    response = await api.client.post(
+        "/api/discussions", json={"market_id": market_id, "content": "hi"}, headers=headers
+    )
+    # The unexpected error is a 500 problem, not a 404 that would blame the market.
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"

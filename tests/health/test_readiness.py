@@ -13,10 +13,16 @@ import httpx
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
+from solders.keypair import Keypair
 
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
+from marketd.chain.localnet.seed import LocalProgram, ensure_global_config
 from marketd.chain.localnet.svm import LocalChain
+from marketd.chain.program import program_coder, program_id
+from marketd.config import Settings
 from marketd.health.checks import (
+    PAUSED,
     CheckFailed,
     ReadinessProbe,
     ReadinessSettings,
@@ -56,7 +62,9 @@ async def test_ready_when_every_configured_dependency_answers(
         response = await api.client.get("/readyz")
     assert response.status_code == 200
     body = response.json()
-    expected = {"database", "chain_rpc", "ipfs"} | ({"redis"} if api.container.redis else set())
+    expected = {"database", "chain_rpc", "chain_program", "ipfs"} | (
+        {"redis"} if api.container.redis else set()
+    )
     assert body == {"status": "ready", "checks": dict.fromkeys(expected, "ok")}
     assert check_up("chain_rpc") == 1
     assert check_up("ipfs") == 1
@@ -77,6 +85,32 @@ async def test_unreachable_chain_rpc_makes_the_process_unready(
     assert body["checks"]["chain_rpc"] == "error: ConnectError"
     assert "secret-key" not in response.text
     assert check_up("chain_rpc") == 0
+
+
+async def test_a_paused_program_degrades_readiness_until_it_is_resumed(
+    api_factory: Callable[..., Any], environment: pytest.MonkeyPatch
+) -> None:
+    """emergency_pause (the real instruction, on the twin): /readyz says so, degraded."""
+    chain = LocalChain()
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    coder, program_key = program_coder(settings), program_id(settings)
+    chain.load_program(program_key, program_artifact())
+    program = LocalProgram(chain, program_key, coder)
+    admin = Keypair()
+    ensure_global_config(program, admin)
+    accounts = {"admin": admin.pubkey(), "global_config": program.config}
+    async with serve_local_rpc(chain) as endpoint:
+        program.call("emergency_pause", {}, accounts, [admin])
+        chain.advance_slots(2)  # confirmed (the probe reads at "confirmed")
+        paused = await (await api_factory(solana_rpc_url=endpoint.http_url)).client.get("/readyz")
+        program.call("emergency_pause", {}, accounts, [admin])  # toggles back
+        chain.advance_slots(2)
+        resumed = await (await api_factory(solana_rpc_url=endpoint.http_url)).client.get("/readyz")
+    assert paused.status_code == 200
+    assert paused.json()["status"] == "degraded"
+    assert paused.json()["checks"]["chain_program"] == f"error: {PAUSED}"
+    assert resumed.json()["status"] == "ready"
+    assert resumed.json()["checks"]["chain_program"] == "ok"
 
 
 async def test_unreachable_ipfs_node_makes_the_process_unready(

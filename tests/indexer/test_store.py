@@ -208,9 +208,12 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
         assert (market.proposal_likes, market.proposal_dislikes) == (1, 1)
         assert (market.dispute_agree, market.dispute_disagree) == (1, 0)
         assert (market.shares_yes, market.shares_no) == (200, 100)
-        gross_sale = FEES.gross_from_net(90)
-        assert market.current_liquidity == 1000 + 200 + 50 - gross_sale
-        assert market.total_volume == 200 + 50 + gross_sale
+        # The program's accounting (§3.7, §3.8, fees 300/200/500 bps): the buys' costs are
+        # totals incl. fees (200 = 182 + 18 -> resolver 3 + LP 10 stay; 50 = 46 + 4 -> 0 + 3);
+        # the sale's 90 is net of the gross 99 (fees 9: protocol 2), paying out 90 + 2.
+        assert FEES.cost_before_fees(200) == 182 and FEES.gross_from_net(90) == 99
+        assert market.current_liquidity == 1000 + (3 + 10) + (0 + 3) - (90 + 2) == 924
+        assert market.total_volume == 200 + 50 + 99
         assert market.current_price_yes == Decimal("0.525000000")
         assert market.current_price_no == Decimal("0.475000000")
         assert (market.proposed_outcome, market.final_outcome) == (True, False)
@@ -236,7 +239,7 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
         positions = {p.user_wallet: p for p in (await session.scalars(select(Position))).all()}
         alice = positions[who["alice"]]
         assert (alice.shares_yes, alice.shares_no, alice.trades_count) == (200, 0, 2)
-        assert alice.total_invested == 200 + FEES.fees_on(200)
+        assert alice.total_invested == 200  # SharesBought.cost includes the fees
         assert alice.realized_pnl == 90
         assert (alice.market_pubkey, alice.user_pubkey) == (market.on_chain_address, who["alice"])
         # Her buy, then her sell (the events' own times).
@@ -269,7 +272,8 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
         ("APPROVED", "ACTIVE"),
         ("ACTIVE", "RESOLVING"),
         ("RESOLVING", "DISPUTED"),
-        ("DISPUTED", "FINALIZED"),
+        ("DISPUTED", "RESOLVING"),  # an upheld aggregate_dispute_votes re-opens (§3.12)
+        ("RESOLVING", "FINALIZED"),
     ]
     trades_out = [n.payload for n in applied.notices if n.topic == "trades"]
     assert [(t["tradeType"], t["outcome"], t["price"]) for t in trades_out] == [
@@ -484,7 +488,7 @@ async def test_cancel_withdraw_claim_config_and_unknown_events(api, tape):
         assert (market.state, market.is_cancelled, market.current_liquidity) == (
             "CANCELLED",
             True,
-            300,
+            0,  # withdraw_liquidity sets current_liquidity to 0 (§3.14)
         )
         position = (await session.scalars(select(Position))).one()
         assert (position.user_wallet, position.realized_pnl) == (user, 77)
@@ -557,3 +561,66 @@ async def test_relayed_trades_are_confirmed_or_failed_by_the_chain(api, tape):
     assert rows[ok.signature].status == "confirmed"
     assert rows[failed.signature].status == "failed"
     assert "6000" in (rows[failed.signature].error or "")
+
+
+async def test_an_aggregation_by_another_signer_moves_the_market_as_the_program_does(
+    api, make_tape
+):
+    """DisputeAggregated is a state change with no state event (PROGRAM.md §3.12): upheld ->
+    RESOLVING, rejected -> FINALIZED with no final outcome; a later one never moves back."""
+    results = {}
+    for succeeded in (True, False):
+        tape = make_tape()
+        mid, creator = tape.mid(), str(tape.wallet())
+        created = {"market_id": mid, "creator": creator, "b_parameter": 5, "state": 0}
+        resolved = {
+            "market_id": mid,
+            "resolver": creator,
+            "outcome": True,
+            "evidence_hash": b"E" * 46,
+            "timestamp": T0 + 2,
+        }
+        aggregated = {
+            "market_id": mid,
+            "agrees": 8 if succeeded else 2,
+            "disagrees": 2 if succeeded else 8,
+            "agreement_percentage": 80 if succeeded else 20,
+            "dispute_succeeded": succeeded,
+            "timestamp": T0 + 4,
+        }
+        applied = await index(
+            api.container,
+            [
+                tape.tx(("MarketCreated", {**created, "timestamp": T0})),
+                tape.tx(("MarketResolved", resolved)),
+                tape.tx(
+                    (
+                        "DisputeInitiated",
+                        {
+                            "market_id": mid,
+                            "initiator": creator,
+                            "disputed_outcome": True,
+                            "timestamp": T0 + 3,
+                        },
+                    )
+                ),
+                tape.tx(("DisputeAggregated", aggregated)),
+                tape.tx(("DisputeAggregated", {**aggregated, "timestamp": T0 + 5})),
+            ],
+        )
+        async with api.container.database.session() as session:
+            market = await session.get(Market, tape.market_id)
+            assert market is not None
+            results[succeeded] = (
+                market.state,
+                market.final_outcome,
+                market.dispute_agree,
+                market.finalized_at is not None,
+            )
+        states = [n.payload["newState"] for n in applied.notices if n.topic == "markets"]
+        # The second aggregation moved nothing.
+        assert states[-2:] == ["DISPUTED", "RESOLVING" if succeeded else "FINALIZED"]
+    assert results == {
+        True: ("RESOLVING", None, 8, False),
+        False: ("FINALIZED", None, 2, True),
+    }

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from marketd.chain.client import OnChainState, SignatureState
 from marketd.chain.stream import Checkpoint, TransactionEvents
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
-from marketd.indexer.fees import FeeSchedule
+from marketd.indexer.fees import FeeSchedule, FeeSplit
 from marketd.indexer.indexer import Indexer
 from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.transitions import due_intent
@@ -173,7 +173,8 @@ def test_settings_and_due_intents() -> None:
     assert due_intent(OnChainState.APPROVED, fields, 0, 10, False) is None
     assert due_intent(OnChainState.RESOLVING, fields, 109, 10, True) is None
     assert due_intent(OnChainState.RESOLVING, fields, 110, 10, True) == "finalize_market"
-    assert due_intent(OnChainState.DISPUTED, fields, 210, 10, True) == "resolve_dispute"
+    # Disputes are the vote aggregator's (quorum, no-votes wait), never a transition's.
+    assert due_intent(OnChainState.DISPUTED, fields, 210, 10, True) is None
     assert due_intent(OnChainState.ACTIVE, fields, 10**9, 10, True) is None
 
 
@@ -185,6 +186,21 @@ def test_fee_schedule_inverts_sales() -> None:
         assert fees.net_of(recovered) == net and recovered <= gross
     assert FeeSchedule(5000, 5000, 0).gross_from_net(10) == 10
     assert fees.gross_from_net(0) == 0
+
+
+def test_fee_split_and_buy_costs_are_the_programs() -> None:
+    """PROGRAM.md §4.8's examples, and §3.7's: a 1 SOL target buys at a pre-fee cost of
+    909 025 800, a total of 999 928 380 (the SharesBought.cost)."""
+    fees = FeeSchedule()
+    assert fees.split(99) == FeeSplit(2, 1, 6)
+    assert fees.split(12_345) == FeeSplit(370, 246, 618)
+    split = fees.split(909_025_800)
+    assert split == FeeSplit(27_270_774, 18_180_516, 45_451_290) and split.total == 90_902_580
+    assert fees.cost_before_fees(999_928_380) == 909_025_800
+    for cost in (0, 1, 10, 99, 12_345, 10**15 + 7):
+        assert fees.cost_before_fees(cost + fees.fees_on(cost)) == cost
+    assert fees.cost_before_fees(0) == 0
+    assert FeeSchedule(0, 0, 0).split(1000) == FeeSplit(0, 0, 0)
 
 
 def lag() -> float | None:
@@ -360,3 +376,13 @@ async def test_an_instance_that_stops_indexing_stops_showing_a_lag(api, tape):
             with pytest.raises(asyncio.CancelledError):
                 await task
         assert lag() == 0
+
+
+def test_reconcile_compares_only_what_both_sides_reflect() -> None:
+    from marketd.indexer.reconcile import database_complete_through
+
+    assert database_complete_through(10, 11, 12)  # the indexer is past the snapshot
+    assert database_complete_through(10, 5, 5)  # nothing on chain since the checkpoint
+    assert database_complete_through(10, 0, None)  # no program transaction at all
+    assert not database_complete_through(10, 10, 11)  # slot 10 may be partly indexed
+    assert not database_complete_through(10, 5, 7)  # the indexer is behind

@@ -97,6 +97,30 @@ async def test_propose_validation_errors_name_the_field(api):
     )
     assert tags.status_code == 422
 
+    # Only what the program accepts and can trade on (PROGRAM.md §3.2, §1 MIN_B).
+    for field, value in (
+        ("b_parameter", 0),
+        ("b_parameter", 100 * 10**9 - 1),
+        ("initial_liquidity", 0),
+        ("initial_liquidity", 2**63),
+    ):
+        refused = await api.client.post(
+            "/api/markets",
+            json={"question": "Is this market tradable?", field: value},
+            headers=headers,
+        )
+        assert refused.status_code == 422, (field, value)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["field"] == f"body.{field}"
+    accepted = await api.client.post(
+        "/api/markets",
+        json={"question": "Is this market tradable?", "b_parameter": 100 * 10**9},
+        headers=headers,
+    )
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["b_parameter"] == 100 * 10**9
+    assert accepted.json()["initial_liquidity"] == 10 * 10**9
+
 
 async def test_unknown_market_is_404_problem(api):
     response = await api.client.get("/api/markets/does-not-exist")

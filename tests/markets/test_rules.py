@@ -29,6 +29,7 @@ def test_lifecycle_transitions():
     assert can_transition(MarketState.PROPOSED, MarketState.APPROVED)
     assert can_transition(MarketState.RESOLVING, MarketState.FINALIZED)
     assert can_transition(MarketState.DISPUTED, MarketState.FINALIZED)
+    assert can_transition(MarketState.DISPUTED, MarketState.RESOLVING)  # upheld aggregation
     assert not can_transition(MarketState.PROPOSED, MarketState.ACTIVE)
     assert not can_transition(MarketState.FINALIZED, MarketState.ACTIVE)
     assert not any(can_transition(MarketState.CANCELLED, s) for s in MarketState)

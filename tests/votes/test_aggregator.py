@@ -22,6 +22,7 @@ from marketd.models import ChainOutbox, DisputeVote, Market, ProposalVote, User
 from marketd.votes import handlers as handlers_module
 from marketd.votes.aggregator import (
     DISPUTES_AWAITING_QUORUM,
+    DISPUTES_WITHOUT_VOTES,
     TALLY_FAILURES,
     TallyResult,
     VoteAggregator,
@@ -262,34 +263,35 @@ async def test_sweep_decides_passing_proposals_and_due_disputes(api):
     unknown = await disputed()
 
     report = await harness.aggregator.sweep()
-    assert sorted(report.enqueued()) == sorted([passing, succeeds, fails, no_votes])
-    assert harness.notified == 4
+    assert sorted(report.enqueued()) == sorted([passing, succeeds, fails])
+    assert harness.notified == 3
     assert DISPUTES_AWAITING_QUORUM._value.get() == 1
+    assert DISPUTES_WITHOUT_VOTES._value.get() == 1
     assert list(harness.aggregator._deadlines) == [still_open]
     decisions = {}
-    for market_id in (succeeds, fails, no_votes):
+    for market_id in (succeeds, fails):
         [row] = await outbox_rows(api, market_id)
         assert row.intent == Intent.RESOLVE_DISPUTE
         decisions[market_id] = (row.payload["decision"], row.arguments)
     assert decisions == {
         succeeds: ("succeeded", {"agrees": 6, "disagrees": 4}),
         fails: ("failed", {"agrees": 59, "disagrees": 41}),
-        no_votes: ("failed", {"agrees": 0, "disagrees": 0}),
     }
-    for market_id in (failing, few, quorum, still_open, unknown):
+    for market_id in (failing, few, quorum, still_open, unknown, no_votes):
         assert await outbox_rows(api, market_id) == []
     one = await harness.aggregator.tally_market(VoteKind.DISPUTE, unknown)
     assert one.result is TallyResult.UNKNOWN_PERIOD
     for market_id, expected in (
         (quorum, TallyResult.AWAITING_QUORUM),
         (still_open, TallyResult.PERIOD_OPEN),
+        (no_votes, TallyResult.NO_VOTES),
     ):
         assert (await harness.aggregator.tally_market(VoteKind.DISPUTE, market_id)).result is (
             expected
         )
     # A second sweep finds every decided market gone from the open set.
     again = await harness.aggregator.sweep()
-    assert again.results == [] and again.proposals == 2 and again.disputes == 3
+    assert again.results == [] and again.proposals == 2 and again.disputes == 4
 
 
 async def test_the_loop_wakes_when_a_dispute_period_ends(api):
@@ -606,6 +608,21 @@ async def test_dispute_confirmed_for_a_finalized_market_changes_only_the_counts(
     await confirm(api, handlers.on_dispute_confirmed, row, Outcome.FINALIZED)
     market = await market_row(api, market_id)
     assert (market.state, market.dispute_agree, market.finalized_at) == ("FINALIZED", 2, None)
+
+
+async def test_a_superseded_dispute_leaves_the_market_to_the_indexer(api):
+    """Another signer's aggregate_dispute_votes moved the market first (outcome superseded):
+    the handler changes nothing; the indexer applies that DisputeAggregated event."""
+    handlers = VoteActionHandlers(api.container.bus)
+    over = datetime.now(UTC) - PERIOD - timedelta(seconds=1)
+    market_id = await add_market(
+        api, "DISPUTED", proposed_outcome=True, resolution_proposed_at=over
+    )
+    await add_votes(api, VoteKind.DISPUTE, market_id, 8, 2)
+    row = await enqueued(api, VoteKind.DISPUTE, market_id)
+    await confirm(api, handlers.on_dispute_confirmed, row, Outcome.SUPERSEDED)
+    market = await market_row(api, market_id)
+    assert (market.state, market.dispute_agree, market.final_outcome) == ("DISPUTED", 0, None)
 
 
 async def test_handlers_of_a_deleted_market_and_of_failures(api):

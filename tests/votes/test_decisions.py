@@ -56,7 +56,9 @@ def test_dispute_examples_from_the_issue():
     )
     assert dispute_verdict(Tally(3, 0), 6000, 10, end, T0) is DisputeVerdict.AWAITING_QUORUM
     assert dispute_verdict(Tally(1, 2), 6000, 10, end, T0) is DisputeVerdict.FAILED
-    assert dispute_verdict(Tally(0, 0), 6000, 10, end, T0) is DisputeVerdict.FAILED
+    # The program refuses a tally without votes (NoVotesRecorded): it waits for one.
+    assert dispute_verdict(Tally(0, 0), 6000, 10, end, T0) is DisputeVerdict.NO_VOTES
+    assert dispute_verdict(Tally(0, 0), 6000, 0, end, T0) is DisputeVerdict.NO_VOTES
 
 
 @given(counts, counts, bps, st.integers(0, 100), st.integers(-10, 10))
@@ -74,7 +76,9 @@ def test_dispute_verdict_properties(yes, no, threshold, minimum, offset):
         assert meets and total >= minimum and program_flips
     elif verdict is DisputeVerdict.FAILED:
         # Sending the counts is safe: the program keeps the proposed outcome too.
-        assert not program_flips
+        assert not program_flips and total > 0
+    elif verdict is DisputeVerdict.NO_VOTES:
+        assert total == 0
     else:
         assert verdict is DisputeVerdict.AWAITING_QUORUM
         assert meets and total < minimum

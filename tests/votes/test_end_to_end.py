@@ -1,5 +1,5 @@
 """Vote aggregation end to end: HTTP sign-in and votes, PostgreSQL, Redis, the aggregator, the
-chain outbox and the local chain running the stand-in program."""
+chain outbox and the local chain running the faithful twin of zmart_core (issue #17)."""
 
 from __future__ import annotations
 
@@ -22,15 +22,16 @@ from sqlalchemy import select
 
 from marketd.chain.addresses import market_id_bytes
 from marketd.chain.client import ChainClient
+from marketd.chain.clock import ChainClock
 from marketd.chain.idl import Idl, IdlCoder
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market, User
-from marketd.votes.aggregator import TallyResult, VoteAggregator
+from marketd.votes.aggregator import MarketOnChain, TallyResult, VoteAggregator
 from marketd.votes.evidence import evidence_votes
 from marketd.votes.handlers import vote_outbox_handlers
 from marketd.votes.rules import VoteKind
@@ -67,7 +68,7 @@ def backend() -> str:
 async def world() -> AsyncIterator[Any]:
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(chain_fixtures.PROGRAM_ID, ARTIFACT)
+    chain.load_program(chain_fixtures.PROGRAM_ID, program_artifact("twin"))
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),
@@ -82,7 +83,9 @@ async def world() -> AsyncIterator[Any]:
 class Stack:
     """One marketd worker: aggregator + outbox runner on an API instance's container."""
 
-    def __init__(self, api: Any, world: Any, **runner_options: Any) -> None:
+    def __init__(
+        self, api: Any, world: Any, *, chain_time: bool = False, **runner_options: Any
+    ) -> None:
         container = api.container
         handlers, failures = vote_outbox_handlers(container.bus, world.client)
         runner_options.setdefault("confirm_wait_seconds", 5.0)
@@ -106,6 +109,8 @@ class Stack:
             ThresholdSource(container.settings, world.client),
             self.runner.notify,
             clock=world.clock,
+            chain_clock=ChainClock(world.client) if chain_time else None,
+            on_chain=MarketOnChain(world.client),  # as the worker wires it
             leader_ttl_seconds=2.0,
             observer=self._observe,
         )
@@ -254,6 +259,27 @@ async def test_seven_likes_of_ten_approve_on_chain_within_two_seconds(api, world
     assert (recount.count(True), recount.count(False)) == (7, 3)
 
 
+async def test_a_proposal_is_approved_only_once_its_market_is_on_chain(api, world, stacks):
+    """Proposed through the API, its creator's create_market not landed yet: the passing tally
+    enqueues nothing (an approval would retry for nothing); once the market is on chain the
+    next tally approves it."""
+    world.initialize()
+    stack = Stack(api, world)
+    _, creator = await api.sign_in()
+    market_id: str = await api.market(creator)
+    for index, voter in enumerate(await voters(api, 10)):
+        await vote(api, voter, market_id, index < 8, "proposal")
+    report = await stack.aggregator.tally_market(VoteKind.PROPOSAL, market_id)
+    assert report.result is TallyResult.NOT_ON_CHAIN
+    assert (await stack.aggregator.sweep()).enqueued() == []
+    assert await outbox_rows(api, market_id) == []
+    create_on_chain(world, market_id)
+    assert (await stack.aggregator.sweep()).enqueued() == [market_id]
+    assert (await stack.runner.run_once()).results == {"confirmed": 1}
+    assert (await world.client.market(market_id)).state == "Approved"
+    assert (await db_market(api, market_id)).state == "APPROVED"
+
+
 @pytest.mark.parametrize(("likes", "dislikes"), [(6, 4), (9, 0)])
 async def test_below_threshold_or_minimum_sends_nothing(api, world, stacks, likes, dislikes):
     world.initialize()
@@ -398,10 +424,14 @@ async def test_backend_not_admin_records_the_tally_and_awaits_the_admin(api, wor
 # ----------------------------------------------------------------------------- disputes
 
 
-async def disputed_market(api: Any, world: Any) -> str:
+async def disputed_market(api: Any, world: Any, *, chain_times: bool = False) -> str:
     """A market disputed on chain (proposed outcome YES), DISPUTED in the database with its
-    dispute period still running."""
+    dispute period still running (resolution time: the account's with `chain_times`)."""
     market_id: str = world.market_in("Disputed")
+    proposed_at = datetime.now(UTC) - timedelta(hours=1)
+    if chain_times:
+        account = await world.client.market(market_id)
+        proposed_at = datetime.fromtimestamp(account.data["resolution_proposed_at"], UTC)
     creator = str(Pubkey.new_unique())
     async with api.container.database.session() as session, session.begin():
         session.add(User(wallet=creator))  # the platform's markets reference users
@@ -414,7 +444,7 @@ async def disputed_market(api: Any, world: Any) -> str:
                 creator_wallet=creator,
                 state="DISPUTED",
                 proposed_outcome=True,
-                resolution_proposed_at=datetime.now(UTC) - timedelta(hours=1),
+                resolution_proposed_at=proposed_at,
             )
         )
     return market_id
@@ -469,3 +499,87 @@ async def test_dispute_decided_at_the_end_of_its_period(api, world, stacks, agre
     ).json()["submitted"]
     assert submitted["decision"] == ("succeeded" if not final else "failed")
     assert len(submitted["votes"]) == agree + disagree
+
+
+async def dispute_votes(api: Any, market_id: str, agree: int, disagree: int) -> None:
+    """Dispute votes straight into the table (as the indexer records on-chain votes: with
+    their signature, so they count whatever the eligibility strategies)."""
+    wallets = [str(Pubkey.new_unique()) for _ in range(agree + disagree)]
+    async with api.container.database.session() as session, session.begin():
+        session.add_all([User(wallet=wallet) for wallet in wallets])
+        await session.flush()  # the platform's votes reference users
+        for index, wallet in enumerate(wallets):
+            session.add(
+                DisputeVote(
+                    market_id=market_id,
+                    user_wallet=wallet,
+                    vote=index < agree,
+                    voted_at=datetime.now(UTC),
+                    tx_signature=f"sig-{market_id[:8]}-{agree}-{disagree}-{index}",
+                )
+            )
+
+
+@pytest.mark.parametrize(
+    ("agree", "disagree", "final"),
+    [(8, 2, False), (3, 7, True)],
+    ids=["upheld-flips", "rejected-stands"],
+)
+async def test_dispute_period_ends_by_the_chain_clock_with_one_finalize(
+    api, world, stacks, agree, disagree, final
+):
+    """The chain's clock past the period (the local clock not moved): the dispute is decided,
+    by ONE finalize_market(Some, Some) on the Disputed market; the program flips or keeps."""
+    world.initialize()
+    market_id = await disputed_market(api, world, chain_times=True)
+    stack = Stack(api, world, chain_time=True)
+    await dispute_votes(api, market_id, agree, disagree)
+    assert (await stack.aggregator.sweep()).results == []  # the chain says: period open
+    world.tick(int(DISPUTE_PERIOD.total_seconds()))  # the chain's clock only
+    before = backend_sent(world)
+    sweep = await stack.aggregator.sweep()
+    assert sweep.enqueued() == [market_id]
+    assert (await stack.runner.run_once()).results == {"confirmed": 1}
+    assert backend_sent(world) == before + 1
+    record = [r for r in world.chain.records() if r.account_keys[0] == str(world.backend.pubkey)][
+        -1
+    ]
+    assert world.events("DisputeAggregated", market_id) == 0
+    assert world.events("MarketFinalized", market_id) == 1
+    assert record.err is None
+    account = await world.client.market(market_id)
+    assert (account.state, account.data["final_outcome"]) == ("Finalized", final)
+    assert account.data["was_disputed"] is True
+    market = await db_market(api, market_id)
+    assert (market.state, market.final_outcome) == ("FINALIZED", final)
+    assert (market.dispute_agree, market.dispute_disagree) == (agree, disagree)
+
+
+async def test_a_dispute_without_votes_waits_and_the_api_says_why(api, world, stacks):
+    world.initialize()
+    market_id = await disputed_market(api, world, chain_times=True)
+    stack = Stack(api, world, chain_time=True)
+    world.tick(int(DISPUTE_PERIOD.total_seconds()))
+    before = backend_sent(world)
+    assert (await stack.aggregator.sweep()).results == []
+    report = await stack.aggregator.tally_market(VoteKind.DISPUTE, market_id)
+    assert report.result is TallyResult.NO_VOTES
+    assert await outbox_rows(api, market_id) == []
+    assert (await stack.runner.run_once()).results == {}
+    assert backend_sent(world) == before  # never a transaction the program refuses
+    page = (
+        await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
+    ).json()
+    assert (page["waiting"], page["submitted"]) == ("no_votes", None)
+    assert (await world.client.market(market_id)).state == "Disputed"
+    # The first vote (against the dispute) decides it: the proposal stands.
+    await dispute_votes(api, market_id, 0, 1)
+    report = await stack.aggregator.tally_market(VoteKind.DISPUTE, market_id)
+    assert report.result is TallyResult.ENQUEUED
+    assert (await stack.runner.run_once()).results == {"confirmed": 1}
+    account = await world.client.market(market_id)
+    assert (account.state, account.data["final_outcome"]) == ("Finalized", True)
+    page = (
+        await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
+    ).json()
+    assert page["waiting"] is None and page["submitted"]["status"] == "confirmed"

@@ -11,7 +11,7 @@ from marketd.activity.service import ActivityService, listing_name
 from marketd.core.deps import ContainerDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from marketd.core.schemas import Page
+from marketd.core.schemas import Cursor, Page
 from marketd.markets.dependencies import MarketCacheDep as Cache
 
 router = APIRouter(prefix="/api/activity", tags=["activity"])
@@ -32,7 +32,7 @@ async def activity(
         Query(description="Only these kinds (repeat the parameter for several); all by default"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor | None = None,
 ) -> Response:
     """The newest trades, votes, new markets and state changes across all markets, newest
     first. First pages are served from the listing cache (dropped whenever the indexer or the

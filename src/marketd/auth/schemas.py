@@ -10,10 +10,11 @@ from marketd.auth.siws import (
     WALLET_MAX_CHARS,
     WALLET_MIN_CHARS,
 )
+from marketd.core.schemas import Text
 
 
 class ChallengeRequest(BaseModel):
-    wallet: str = Field(
+    wallet: Text = Field(
         min_length=WALLET_MIN_CHARS,
         max_length=WALLET_MAX_CHARS,
         examples=["9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"],
@@ -31,8 +32,8 @@ class VerifyRequest(BaseModel):
         json_schema_extra={"examples": [{"message": "…", "signature": "5Kd…"}]}
     )
 
-    message: str = Field(min_length=1, max_length=2000)
-    signature: str = Field(
+    message: Text = Field(min_length=1, max_length=2000)
+    signature: Text = Field(
         min_length=SIGNATURE_MIN_CHARS,
         max_length=SIGNATURE_MAX_CHARS,
         description="base58 ed25519 signature",

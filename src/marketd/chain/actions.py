@@ -12,12 +12,26 @@ approve_market      aggregate_proposal_votes + approve_proposal      Approved or
                     (backend key is GlobalConfig.admin)
 approve_market      aggregate_proposal_votes only (backend is not    Approved or later, or
                     the admin: the market awaits the admin)          Proposed with these counts
-resolve_dispute     aggregate_dispute_votes + finalize_market(S, S)  Finalized
+resolve_dispute     finalize_market(Some(agree), Some(disagree))     Finalized (superseded
+                    on the Disputed market: the program flips the    when another signer's
+                    proposed outcome at >= dispute_success_threshold aggregation left it
+                                                                     Resolving)
 finalize_market     finalize_market(None, None)                      Finalized
 activate_market     activate_market                                  Active or later
 ==================  ===============================================  =========================
 
 Planning is pure (no I/O): it only encodes instructions with the client's IDL coder.
+
+Why `resolve_dispute` is ONE finalize_market and no aggregate_dispute_votes (PROGRAM.md §3.11,
+§3.12): on the real program `aggregate_dispute_votes` is itself a state change (upheld ->
+Resolving with the original outcome kept, rejected -> Finalized with final_outcome None, i.e.
+the refund path), so sending it before finalize either makes the pair fail (finalize on a
+market aggregation finalized) or finalizes without the flip (finalize on Resolving ignores the
+counts). finalize_market(Some(agree), Some(disagree)) on the Disputed market records the counts
+and applies the threshold itself: final = flip of the proposal when agree/total >= the
+GlobalConfig's dispute_success_threshold, else the proposal. One instruction, one on-chain
+action either way. Zero counts make it fail with NoVotesRecorded, so such a tally is refused
+here (and never enqueued by the aggregator: the dispute waits for votes).
 """
 
 from __future__ import annotations
@@ -62,6 +76,7 @@ class Outcome(StrEnum):
     AWAITING_ADMIN_APPROVAL = "awaiting_admin_approval"
     FINALIZED = "finalized"
     ACTIVATED = "activated"
+    SUPERSEDED = "superseded"  # another signer moved the market; the indexer follows it
 
 
 class InvalidArguments(ValueError):
@@ -170,34 +185,41 @@ class ApproveMarket:
 
 
 class ResolveDispute:
-    """Record the final dispute tally and finalize with it, in one transaction."""
+    """Finalize a Disputed market with its dispute tally (the program applies the threshold)."""
 
     intent = Intent.RESOLVE_DISPUTE
 
     def check_arguments(self, arguments: Mapping[str, Any]) -> None:
-        _count(arguments, "agrees")
-        _count(arguments, "disagrees")
+        agrees, disagrees = _count(arguments, "agrees"), _count(arguments, "disagrees")
+        if agrees + disagrees == 0:
+            raise InvalidArguments("a dispute tally needs at least one vote (NoVotesRecorded)")
+        if agrees + disagrees > U32_MAX:
+            raise InvalidArguments(f"agrees + disagrees must not exceed {U32_MAX}")
 
     def already_done(self, context: ActionContext, arguments: Mapping[str, Any]) -> Outcome | None:
-        return Outcome.FINALIZED if context.market.state is OnChainState.FINALIZED else None
+        state = context.market.state
+        if state is OnChainState.FINALIZED:
+            return Outcome.FINALIZED
+        if state is OnChainState.RESOLVING and context.market.data.get("was_disputed"):
+            # Another signer's aggregate_dispute_votes upheld the dispute: the program keeps
+            # the original outcome and finalize waits for the period (transitions job).
+            return Outcome.SUPERSEDED
+        return None
 
     def plan(
         self, client: ChainClient, context: ActionContext, arguments: Mapping[str, Any]
     ) -> ActionPlan:
-        agrees, disagrees = _count(arguments, "agrees"), _count(arguments, "disagrees")
-        accounts = _backend_accounts(context)
+        self.check_arguments(arguments)
         return ActionPlan(
             [
                 client.instruction(
-                    "aggregate_dispute_votes",
-                    {"final_agrees": agrees, "final_disagrees": disagrees},
-                    accounts,
-                ),
-                client.instruction(
                     "finalize_market",
-                    {"dispute_agree": agrees, "dispute_disagree": disagrees},
-                    accounts,
-                ),
+                    {
+                        "dispute_agree": _count(arguments, "agrees"),
+                        "dispute_disagree": _count(arguments, "disagrees"),
+                    },
+                    _backend_accounts(context),
+                )
             ],
             Outcome.FINALIZED,
         )

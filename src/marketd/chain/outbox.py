@@ -60,6 +60,11 @@ from marketd.models.base import utcnow
 log = structlog.get_logger("marketd.chain.outbox")
 
 OUTBOX_ROWS = Gauge("marketd_chain_outbox_rows", "Chain outbox rows by status.", ["status"])
+OUTBOX_GAVE_UP = Counter(
+    "marketd_chain_outbox_gave_up_total",
+    "Actions ended failed because retrying could never succeed (alert on any increase).",
+    ["intent", "error"],
+)
 OUTBOX_RESULTS = Counter(
     "marketd_chain_outbox_results_total",
     "Outcomes of processing a chain outbox row.",
@@ -288,6 +293,7 @@ class OutboxRunner:
         clock: Callable[[], datetime] = utcnow,
         observer: StepObserver | None = None,
         on_change: ChangeListener | None = None,
+        give_up_after_seconds: float = 24 * 3600.0,
     ) -> None:
         if confirm_wait_seconds >= lease_seconds:
             raise ValueError("confirm_wait_seconds must be shorter than the claim lease")
@@ -306,6 +312,7 @@ class OutboxRunner:
         self.clock = clock
         self.observer = observer
         self.on_change = on_change
+        self.give_up_after = timedelta(seconds=give_up_after_seconds)
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -371,6 +378,11 @@ class OutboxRunner:
         except TransactionFailed as exc:
             return await self._transaction_failed(claim, exc)
         except ChainError as exc:
+            if isinstance(exc, MarketNotOnChain) and self._hopeless(claim.row):
+                OUTBOX_GAVE_UP.labels(claim.row.intent, type(exc).__name__).inc()
+                waited = self.give_up_after.total_seconds() / 3600
+                detail = f"{exc}; still none after {waited:g} h, giving up"
+                return await self._fail(claim, type(exc).__name__, detail)
             if exc.retryable:
                 return await self._retry_later(claim, exc)
             return await self._fail(claim, type(exc).__name__, str(exc))
@@ -385,6 +397,12 @@ class OutboxRunner:
                 market_id=claim.row.market_id,
             )
             return await self._retry_later(claim, exc)
+
+    def _hopeless(self, row: ChainOutbox) -> bool:
+        """A market that has had no account for `give_up_after` since the action was
+        enqueued will not get one by retrying (e.g. a proposal whose creator never sent
+        create_market): the row ends failed, visibly, instead of retrying forever."""
+        return row.created_at + self.give_up_after <= self.clock()
 
     # ------------------------------------------------------------------ steps
     async def _claim(self, row_id: uuid.UUID, seen_attempts: int) -> _Claim | None:
@@ -630,6 +648,7 @@ def _with_chain_info(row: ChainOutbox, **info: Any) -> dict[str, Any]:
 
 
 __all__ = [
+    "OUTBOX_GAVE_UP",
     "OUTBOX_RESULTS",
     "OUTBOX_ROWS",
     "OUTBOX_SENDS",

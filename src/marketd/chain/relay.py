@@ -12,7 +12,9 @@ and it moves a submission to `confirmed`. The relay's job per pending submission
 * refused because the user's own wallet cannot pay (no account, too little SOL for the fee) ->
   `failed` at once: only the user can fix that, by signing a new trade after funding the wallet
   (for the backend's own transactions the same errors are retryable: an operator funds the key);
-* RPC unavailable -> left pending for the next pass.
+* RPC unavailable -> left pending for the next pass;
+* the program paused (preflight ProtocolPaused) -> left pending, with the reason in `error`,
+  and sent again while its blockhash lives (it fails BlockhashExpired if the pause outlasts it).
 
 Only submissions younger than `max_age_seconds` are looked at, so a landed trade whose indexer
 is late is not polled forever (a blockhash lives ~1-2 minutes, far less than the default age).
@@ -51,6 +53,10 @@ RELAY_RESULTS = Counter(
 
 PENDING = "pending"
 FAILED = "failed"
+PAUSED_NOTE = (
+    "the program is paused (emergency_pause); the same signed transaction is sent again "
+    "while its blockhash lives"
+)
 MAX_STATUS_BATCH = 256  # getSignatureStatuses limit
 # Runtime refusals that retrying the same signed bytes cannot cure: the user's wallet pays the
 # fee, so a missing account or an empty wallet stays so until the user acts.
@@ -167,6 +173,8 @@ class TradeRelay:
             return RelayResult.SENT
         except TransactionFailed as exc:
             if exc.retryable and exc.err not in USER_MUST_FIX:
+                if exc.error_name == "ProtocolPaused":
+                    await self._note(submission, f"ProtocolPaused: {PAUSED_NOTE}")
                 return self._retry(submission, exc)
             return await self._fail(submission, exc.error_name, exc.reason)
         except BlockhashExpired:
@@ -188,6 +196,19 @@ class TradeRelay:
             error=f"{type(exc).__name__}: {exc}",
         )
         return RelayResult.RETRY
+
+    async def _note(self, submission: _Pending, note: str) -> None:
+        """Say why a pending submission waits (it stays pending: it is sent again)."""
+        async with self.database.session() as session, session.begin():
+            await session.execute(
+                update(TradeSubmission)
+                .where(
+                    TradeSubmission.signature == submission.signature,
+                    TradeSubmission.status == PENDING,
+                )
+                .values(error=note, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
 
     async def _fail(self, submission: _Pending, name: str, detail: str) -> RelayResult:
         async with self.database.session() as session, session.begin():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from marketd.core.methods import allow_header, path_methods
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://marketd.dev/problems/"
@@ -83,8 +87,19 @@ class BadGateway(Problem):
     status, slug, title = 502, "bad-gateway", "Bad gateway"
 
 
+class ProblemResponse(JSONResponse):
+    """A problem+json body that can always be sent: a lone surrogate in what it echoes (the
+    request's path as `instance`, say) becomes `?` instead of failing the encoding."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "replace")
+
+
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
-    return JSONResponse(
+    return ProblemResponse(
         problem.body(request.url.path),
         status_code=problem.status,
         headers=problem.headers,
@@ -93,6 +108,7 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
 
 
 _HTTP_TITLES = {
+    400: ("bad-request", "Bad request"),  # FastAPI: a body it cannot parse (nested too deep)
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     401: ("unauthorized", "Authentication required"),
@@ -133,12 +149,19 @@ def install_error_handlers(app: FastAPI) -> None:
         problem.status, problem.slug, problem.title = 422, "validation-error", "Validation error"
         return problem_response(problem, request)
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only.
+            allow = allow_header(path_methods(request.app.router.routes, request.scope))
+            if request.method == "OPTIONS":  # (a CORS preflight is answered before routing)
+                return Response(status_code=204, headers={"Allow": allow})
+            headers["Allow"] = allow
         slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
         problem = Problem(str(exc.detail))
         problem.status, problem.slug, problem.title = exc.status_code, slug, title
-        problem.headers = dict(exc.headers or {})
+        problem.headers = headers
         return problem_response(problem, request)
 
     app.add_exception_handler(Problem, on_problem)

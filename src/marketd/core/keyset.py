@@ -34,7 +34,7 @@ class NewestFirst:
         )
 
     def page(
-        self, limit: int, after: tuple[datetime, str] | None, **params: Any
+        self, limit: int, after: tuple[datetime, uuid.UUID] | None, **params: Any
     ) -> tuple[Select[Any], dict[str, Any]]:
         """The statement and its parameters for `limit` rows after the cursor's (moment, id);
         `params` binds the query's own parameters."""
@@ -44,5 +44,5 @@ class NewestFirst:
             **params,
             "limit": limit,
             "after_at": after[0],
-            "after_id": uuid.UUID(after[1]),
+            "after_id": after[1],
         }

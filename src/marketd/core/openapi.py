@@ -41,7 +41,10 @@ DEFAULT_DESCRIPTIONS: dict[int, str] = {
     ),
     403: "Forbidden (`forbidden`).",
     404: "Not found (`not-found`).",
-    400: "The `Content-Length` header is not a number (`bad-request`).",
+    400: (
+        "The `Content-Length` header is not a number, or the body cannot be parsed at all "
+        "(JSON nested too deep) (`bad-request`)."
+    ),
     409: "Conflicts with the current state of the resource.",
     413: (
         "The body is larger than the server takes (`payload-too-large`; `max_bytes` says the "
@@ -127,6 +130,7 @@ PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
                     "Machine-readable cause. `malformed-sign-in` (422) and `sign-in-rejected` "
                     "(401): e.g. `invalid_wallet`, `bad_signature`, `expired`, `unknown_nonce`, "
                     "`nonce_used`; `invalid-transaction` (422): e.g. `not_base64`, "
+                    "`malformed_transaction`, `amount_too_large`, "
                     "`bad_signature`, `wrong_signer`, `wrong_market`; `snapshot-unavailable` "
                     "(502): what each source answered."
                 ),

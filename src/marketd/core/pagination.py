@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from marketd.core.errors import Problem
+from marketd.core.inputs import InputError, check_int64, check_moment, check_text
 
 T = TypeVar("T")
 
@@ -27,15 +29,24 @@ def encode_cursor(sort: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_TEXT_VALUE = 128
+"""Characters of a text value in a cursor (ids, wallets, sort keys are shorter)."""
+
+
 def decode_cursor(cursor: str, sort: str, types: Sequence[type]) -> list[Any]:
-    """Decode a cursor made for `sort`; values are parsed back to `types`."""
+    """Decode a cursor made for `sort`; values are parsed back to `types` (`datetime`, `date`,
+    `int`, `str`, `uuid.UUID`) and held to what the listing's query can take: a cursor is
+    client input like any other. Anything else is InvalidCursor (422)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if payload["s"] != sort or len(payload["v"]) != len(types):
+        if not isinstance(payload, dict) or payload.get("s") != sort:
             raise ValueError("cursor made for another listing")
-        return [_decode_value(v, t) for v, t in zip(payload["v"], types, strict=True)]
-    except (ValueError, KeyError, TypeError) as exc:
+        values = payload.get("v")
+        if not isinstance(values, list) or len(values) != len(types):
+            raise ValueError("cursor made for another listing")
+        return [_decode_value(v, t) for v, t in zip(values, types, strict=True)]
+    except (ValueError, RecursionError) as exc:  # InputError, bad base64/UTF-8/JSON, deep JSON
         raise InvalidCursor("The cursor is malformed or belongs to another query.") from exc
 
 
@@ -48,22 +59,24 @@ def _encode_value(value: Any) -> Any:
 
 
 def _decode_value(value: Any, kind: type) -> Any:
-    if value is None:
-        return None
-    if kind is datetime:
-        parsed = datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            raise ValueError("naive datetime in cursor")
-        return parsed
     if kind is int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError("expected an integer")
-        return value
+        return check_int64(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    if len(value) > MAX_TEXT_VALUE:
+        raise InputError("cursor_value", "cursor value too long")
+    check_text(value)
     if kind is str:
-        if not isinstance(value, str):
-            raise ValueError("expected a string")
         return value
-    raise ValueError(f"unsupported cursor type {kind}")
+    if kind is datetime:
+        return check_moment(datetime.fromisoformat(value))
+    if kind is date:
+        return date.fromisoformat(value)
+    if kind is uuid.UUID:
+        return uuid.UUID(value)
+    raise TypeError(f"unsupported cursor type {kind}")
 
 
 def split_page(

@@ -11,7 +11,7 @@ from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.responses import no_content
-from marketd.core.schemas import Page
+from marketd.core.schemas import Cursor, MarketId, Page
 from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
 from marketd.discussions.service import DiscussionService
 from marketd.markets.dependencies import MarketCacheDep as Cache
@@ -30,11 +30,11 @@ router = APIRouter(prefix="/api/discussions", tags=["discussions"])
     ),
 )
 async def market_thread(
-    market_id: str,
+    market_id: MarketId,
     container: ContainerDep,
     cache: Cache,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor | None = None,
 ) -> Response:
     """A market's posts, newest first (deleted posts are left out)."""
 

@@ -66,7 +66,7 @@ class DiscussionRepository:
         )
 
     async def page(
-        self, market_id: str, limit: int, after: tuple[datetime, str] | None
+        self, market_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> Sequence[RowMapping]:
         """Live posts, newest first: `id`, `market_id`, `user_wallet`, `content`, `created_at`
         (Core rows: the thread's first page is a hot read)."""

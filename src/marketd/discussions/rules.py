@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from marketd.core.inputs import strip_blank
 from marketd.markets.rules import MarketState
 
 MIN_CONTENT = 1
@@ -16,9 +17,10 @@ thread's final record. Their threads stay readable, and authors may still delete
 
 
 def normalise_content(content: str) -> str:
-    """Trimmed content; raises ValueError when empty or over MAX_CONTENT characters after
-    trimming."""
-    trimmed = content.strip()
+    """Trimmed content (surrounding white space and invisible characters: a post of only
+    zero-width characters is empty); raises ValueError when empty or over MAX_CONTENT characters
+    after trimming."""
+    trimmed = strip_blank(content)
     if len(trimmed) < MIN_CONTENT:
         raise ValueError("content is empty after trimming")
     if len(trimmed) > MAX_CONTENT:

@@ -5,13 +5,13 @@ from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from marketd.core.schemas import Schema, length_limits
+from marketd.core.schemas import MarketId, Schema, Text, length_limits
 from marketd.discussions.rules import MAX_CONTENT, MIN_CONTENT, normalise_content
 
 
 class DiscussionCreate(Schema):
-    market_id: str
-    content: str = Field(
+    market_id: MarketId
+    content: Text = Field(
         description=f"{MIN_CONTENT}-{MAX_CONTENT:,} characters after trimming surrounding space",
         json_schema_extra=length_limits(MIN_CONTENT, MAX_CONTENT),
         examples=["Resolution source looks solid."],

@@ -48,7 +48,7 @@ class DiscussionService:
     async def thread(self, market_id: str, limit: int, cursor: str | None) -> Page[DiscussionOut]:
         after = None
         if cursor:
-            created_at, post_id = decode_cursor(cursor, "discussions", (datetime, str))
+            created_at, post_id = decode_cursor(cursor, "discussions", (datetime, uuid.UUID))
             after = (created_at, post_id)
         rows = await self.repository.page(market_id, limit + 1, after)
         if not rows:  # a market with posts exists: look it up only for an empty page

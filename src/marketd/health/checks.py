@@ -6,13 +6,17 @@ not. Results never carry a URL: RPC and IPFS provider URLs often embed an API ke
 (``?api-key=…``), and ``/readyz`` is public.
 
 Chain RPC: JSON-RPC ``getHealth`` (``"ok"``, or error -32005 "node is behind"); a provider that
-does not offer ``getHealth`` (method not found) is asked ``getSlot`` instead. IPFS: Kubo RPC
+does not offer ``getHealth`` (method not found) is asked ``getSlot`` instead. Chain program: the
+GlobalConfig's ``is_paused`` (``emergency_pause``: the program then refuses create_market,
+buy_shares and sell_shares); a paused program degrades readiness (reads still work), it never
+fails it. IPFS: Kubo RPC
 ``POST /api/v0/version`` (Kubo answers only POST on its RPC API).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +27,9 @@ from prometheus_client import Gauge
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from marketd.chain.addresses import global_config_address
+from marketd.chain.idl import IdlCoder
+from marketd.chain.program import program_coder, program_id
 from marketd.core.container import Container
 
 Check = Callable[[], Awaitable[object]]
@@ -128,6 +135,31 @@ async def chain_rpc_health(http: httpx.AsyncClient, rpc_url: str) -> None:
         raise CheckFailed(f"RPC {error.get('code')}: {str(error.get('message', ''))[:120]}")
 
 
+PAUSED = "protocol paused (emergency_pause): trades and new markets are refused until resumed"
+CHAIN_PROGRAM = "chain_program"
+
+
+async def chain_program_state(
+    http: httpx.AsyncClient, rpc_url: str, config_address: str, coder: IdlCoder
+) -> None:
+    """Fails (with `PAUSED`) while the program's GlobalConfig says it is paused."""
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "getAccountInfo",
+        "params": [config_address, {"encoding": "base64", "commitment": "confirmed"}],
+    }
+    response = await http.post(rpc_url, json=request)
+    _require_success(response)
+    value = (response.json().get("result") or {}).get("value")
+    if value is None:
+        return  # not initialised yet: nothing is paused
+    data = base64.b64decode(value["data"][0])
+    config = coder.decode_account("GlobalConfig", data, allow_trailing=True)
+    if config["is_paused"]:
+        raise CheckFailed(PAUSED)
+
+
 async def _rpc_error(http: httpx.AsyncClient, rpc_url: str, method: str) -> dict[str, Any] | None:
     """The JSON-RPC error object of calling `method`, or None when it answered a result."""
     request = {"jsonrpc": "2.0", "id": 1, "method": method}
@@ -172,7 +204,11 @@ def readiness_checks(
         checks["redis"] = redis_ping
     rpc_url = container.settings.solana_rpc_url
     if rpc_url is not None:
+        settings = container.settings
+        coder = program_coder(settings)
+        config_address = str(global_config_address(program_id(settings)))
         checks["chain_rpc"] = lambda: chain_rpc_health(http, rpc_url)
+        checks[CHAIN_PROGRAM] = lambda: chain_program_state(http, rpc_url, config_address, coder)
     ipfs_url = config.ipfs_api_url
     if ipfs_url is not None:
         checks["ipfs"] = lambda: kubo_version(http, ipfs_url, config.ipfs_api_authorization)
@@ -183,7 +219,9 @@ async def check_readiness(container: Container, config: ReadinessSettings) -> Re
     """Probe every dependency now, through the process's shared HTTP client."""
     timeout = config.readiness_timeout_seconds
     checks = readiness_checks(container, config, container.http)
-    return await run_checks(checks, timeout, config.readiness_optional_checks)
+    # A paused program degrades readiness: the API still serves everything but trades.
+    optional = [*config.readiness_optional_checks, CHAIN_PROGRAM]
+    return await run_checks(checks, timeout, optional)
 
 
 class ReadinessProbe:

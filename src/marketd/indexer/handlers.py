@@ -23,6 +23,7 @@ import structlog
 from solders.pubkey import Pubkey
 
 from marketd.chain.addresses import market_address, market_id_from_bytes
+from marketd.indexer import lmsr
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.rows import MarketRow, PositionRow, TradeRow, VoteRow
 from marketd.markets.rules import MarketState
@@ -32,6 +33,7 @@ log = structlog.get_logger(__name__)
 PRICE_SCALE = Decimal(1_000_000_000)
 PRICE_QUANTUM = Decimal("0.000000001")
 UNKNOWN_QUESTION = "(created on chain; question not registered)"
+SEED_DIVISOR = 1000  # create_market seeds shares_yes = shares_no = floor(b / 1000)
 
 
 @dataclass(slots=True, eq=False)
@@ -142,6 +144,9 @@ class Workspace:
     touched: set[str] = field(default_factory=set)
     trade_signatures: set[str] = field(default_factory=set)
     paused: bool | None = None
+    # Markets whose account holds what no event carried (a disputed finalize's counts): the
+    # indexer re-reads them after the commit.
+    reread: set[str] = field(default_factory=set)
 
     # -- lookups
     def market(self, event: IndexedEvent) -> MarketRow | None:
@@ -215,6 +220,9 @@ def on_market_created(ws: Workspace, event: IndexedEvent) -> None:
         ws.new_markets.add(market_id)
     market.creator_wallet = data["creator"]
     market.b_parameter = data["b_parameter"]
+    if market_id in ws.new_markets or market.shares_yes == market.shares_no == 0:
+        # The program seeds both quantities with floor(b / 1000) unowned shares (§3.2).
+        market.shares_yes = market.shares_no = int(data["b_parameter"]) // SEED_DIVISOR
     market.updated_at = at
     ws.touched.add(market_id)
     ws.set_state(market, MarketState.from_code(data["state"]), event)
@@ -268,9 +276,22 @@ def on_proposal_aggregated(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_dispute_aggregated(ws: Workspace, event: IndexedEvent) -> None:
+    """aggregate_dispute_votes is a state change on the real program (PROGRAM.md §3.12) though
+    it emits no state event: upheld -> Resolving (the original outcome kept, finalize waits for
+    the period), not upheld (no votes included) -> Finalized with no final outcome (the
+    INVALID/refund path; no MarketFinalized follows). marketd never sends it (it finalizes with
+    the counts), but anyone holding the backend key may."""
     if (market := ws.market(event)) is not None:
         market.dispute_agree = event.data["agrees"]
         market.dispute_disagree = event.data["disagrees"]
+        if market.state != MarketState.DISPUTED.value:
+            return  # a replay over a later state: never move a market back
+        if event.data["dispute_succeeded"]:
+            ws.set_state(market, MarketState.RESOLVING, event)
+        else:
+            market.final_outcome = None
+            market.finalized_at = event.at
+            ws.set_state(market, MarketState.FINALIZED, event)
 
 
 def on_proposal_approved(ws: Workspace, event: IndexedEvent) -> None:
@@ -288,7 +309,23 @@ def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
         ws.set_state(market, MarketState.ACTIVE, event)
 
 
+def _sale_gross(ws: Workspace, market: MarketRow, yes: bool, shares: int, net: int) -> int:
+    """A sale's gross: C(before) - C(after) on the row's quantities (equal to the account's),
+    when that gives the event's net; else the smallest gross with that net."""
+    try:
+        gross = lmsr.sale_gross(
+            market.shares_yes, market.shares_no, market.b_parameter, yes, shares
+        )
+    except lmsr.LmsrError:
+        return ws.fees.gross_from_net(net)
+    return gross if ws.fees.net_of(gross) == net else ws.fees.gross_from_net(net)
+
+
 def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
+    """A buy or sale, moving the rows exactly as the program moves its accounts (§3.7, §3.8):
+    a buy's `cost` is the buyer's total incl. fees: volume and total_invested grow by it,
+    liquidity by the resolver + LP fees of the pre-fee cost; a sale's `proceeds` is the net:
+    volume grows by the gross, liquidity shrinks by net + protocol fee."""
     market = ws.market(event)
     if market is None:
         return
@@ -296,14 +333,19 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
     wallet, yes, shares = data["user"], bool(data["outcome"]), int(data["shares"])
     buy = trade_type == "buy"
     amount = int(data["cost"] if buy else data["proceeds"])
-    gross = amount if buy else ws.fees.gross_from_net(amount)
     sign = 1 if buy else -1
+    if buy:
+        fees = ws.fees.split(ws.fees.cost_before_fees(amount))
+        market.current_liquidity += fees.resolver + fees.lp
+        market.total_volume += amount
+    else:
+        gross = _sale_gross(ws, market, yes, shares, amount)
+        market.current_liquidity -= amount + ws.fees.split(gross).protocol
+        market.total_volume += gross
     if yes:
         market.shares_yes += sign * shares
     else:
         market.shares_no += sign * shares
-    market.current_liquidity += sign * gross
-    market.total_volume += gross
     market.current_price_yes, market.current_price_no = price_of(data["new_price_yes"])
 
     position = ws.position(market, wallet, at)
@@ -315,7 +357,7 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
         position.shares_no += sign * shares
     position.trades_count += 1
     if buy:
-        position.total_invested += amount + ws.fees.fees_on(amount)
+        position.total_invested += amount
     else:
         position.realized_pnl += amount
 
@@ -387,10 +429,14 @@ def on_dispute_initiated(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
+    """A disputed finalize_market(Some, Some) writes the dispute counts to the account, but
+    MarketFinalized does not carry them: the market is re-read after the commit."""
     if (market := ws.market(event)) is not None:
         market.final_outcome = event.data["final_outcome"]
         market.finalized_at = event.at
         ws.set_state(market, MarketState.FINALIZED, event)
+        if event.data.get("was_disputed"):
+            ws.reread.add(market.id)
 
 
 def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
@@ -400,6 +446,8 @@ def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:
+    """The event names the market by its account address (§3.13); a claim moves neither the
+    market's liquidity nor its quantities, only the claimer's position."""
     if (market := ws.market(event)) is not None:
         wallet, at, amount = event.data["user"], event.at, int(event.data["amount"])
         position = ws.position(market, wallet, at)
@@ -410,8 +458,10 @@ def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_liquidity_withdrawn(ws: Workspace, event: IndexedEvent) -> None:
+    """withdraw_liquidity takes the market's lamports above rent and sets the bookkeeping
+    current_liquidity to 0, whatever the amount (§3.14)."""
     if (market := ws.market(event)) is not None:
-        market.current_liquidity -= int(event.data["amount"])
+        market.current_liquidity = 0
 
 
 def on_global_config_initialized(ws: Workspace, event: IndexedEvent) -> None:

@@ -36,7 +36,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.chain.client import ChainClient
+from marketd.chain.client import ChainClient, OnChainState
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
 from marketd.core.metrics import INDEXER_LAG_SLOTS
@@ -50,7 +50,7 @@ from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.handlers import Notice
 from marketd.indexer.store import Applied, apply_transactions, rebuild_markets
 from marketd.markets.cache import MarketCache
-from marketd.models import ChainEvent, TradeSubmission
+from marketd.models import ChainEvent, Market, TradeSubmission
 
 log = structlog.get_logger(__name__)
 
@@ -205,7 +205,22 @@ class Indexer:
             await save_checkpoint(session, self.name, batches[-1].checkpoint)
         self._moved_to(batches[-1].slot)
         self.fees = applied.fees
+        if applied.reread:
+            await self._reread(applied.reread)
         return applied
+
+    async def _reread(self, market_ids: set[str]) -> None:
+        """Copy what no event carried from the accounts of FINALIZED markets (terminal, so
+        a later read cannot be newer than what it completes): the disputed counts."""
+        for market_id in sorted(market_ids):
+            account = await self.client.market(market_id)
+            if account is None or account.state is not OnChainState.FINALIZED:
+                continue
+            async with self.container.database.session() as session, session.begin():
+                market = await session.get(Market, market_id)
+                if market is not None:
+                    market.dispute_agree = int(account.data["dispute_agree"])
+                    market.dispute_disagree = int(account.data["dispute_disagree"])
 
     # ------------------------------------------------------------------ lag
     def _saw(self, slot: int) -> None:

@@ -4,35 +4,60 @@ getProgramAccounts (memcmp on the MarketAccount discriminator at offset 0) retur
 of the program; each decoded account is compared field by field with its `markets` row and the
 row is corrected where they differ (a missing row is created, as the MarketCreated handler
 would). Every fix is logged and returned; a state fix is published like any state change.
+
+A repair never moves a row back. The snapshot reflects the chain at its RPC context slot S; the
+rows reflect the indexer's checkpoint C. They are only compared where both reflect the same
+history:
+
+* the database must hold every program transaction up to S: C > S (the stream is in order), or
+  no program transaction is newer than C at all (the newest one, read after the snapshot, is at
+  or before C). Otherwise the indexer is behind the snapshot: a "repair" now would be applied a
+  second time when the indexer catches up, so the round repairs nothing;
+* a market with indexed events after S is newer in the database than in the snapshot: skipped;
+* each fix is a compare-and-set (the columns must still hold what was compared), so a commit of
+  the indexer between the comparison and the write makes that fix a no-op, not a step back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import base58
 import structlog
-from solana.rpc.models import MemcmpOpts
+from prometheus_client import Counter
+from solders.account_decoder import UiAccountEncoding
+from solders.commitment_config import CommitmentLevel
 from solders.pubkey import Pubkey
-from sqlalchemy import Table
+from solders.rpc.config import RpcAccountInfoConfig, RpcProgramAccountsConfig
+from solders.rpc.filter import Memcmp as SoldersMemcmp
+from solders.rpc.requests import GetProgramAccounts
+from solders.rpc.responses import GetProgramAccountsWithContextResp
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
 from marketd.indexer.bulk import BulkInsert
+from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
 from marketd.markets.cache import MarketCache
 from marketd.markets.rules import MarketState
-from marketd.models import Market, User, utcnow
+from marketd.models import ChainEvent, Market, User, utcnow
 
 log = structlog.get_logger(__name__)
 
 MARKET_ACCOUNT = "MarketAccount"
+RECONCILE_SKIPPED = Counter(
+    "marketd_reconcile_skipped_total",
+    "Markets (or whole rounds) reconcile left alone rather than move a row back, by reason.",
+    ["reason"],
+)
 COUNTERS = (
     "b_parameter",
     "initial_liquidity",
@@ -67,19 +92,32 @@ def expected_columns(fields: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
-async def market_accounts(client: ChainClient) -> list[tuple[Pubkey, dict[str, Any]]]:
+@dataclass(frozen=True)
+class Snapshot:
+    slot: int  # the RPC context slot the accounts reflect
+    accounts: list[tuple[Pubkey, dict[str, Any]]]
+
+
+async def market_snapshot(client: ChainClient) -> Snapshot:
+    """Every MarketAccount with the RPC context slot they reflect (withContext; solana-py's
+    own helper cannot ask for it, so the request is built with solders)."""
     discriminator = client.coder.account_discriminator(MARKET_ACCOUNT)
-    response = await client.rpc.get_program_accounts(
-        client.program_id,
-        encoding="base64",
-        filters=[MemcmpOpts(offset=0, bytes=base58.b58encode(discriminator).decode())],
+    config = RpcProgramAccountsConfig(
+        RpcAccountInfoConfig(
+            encoding=UiAccountEncoding.Base64,
+            commitment=CommitmentLevel.from_string(str(client.commitment)),
+        ),
+        filters=[SoldersMemcmp(offset=0, bytes_=base58.b58encode(discriminator).decode())],
+        with_context=True,
     )
+    request = GetProgramAccounts(client.program_id, config)
+    response = await client.rpc._provider.make_request(request, GetProgramAccountsWithContextResp)
     out = []
     for keyed in response.value:
         data = bytes(keyed.account.data)
         fields = client.coder.decode_account(MARKET_ACCOUNT, data, allow_trailing=True)
         out.append((keyed.pubkey, fields))
-    return out
+    return Snapshot(int(response.context.slot), out)
 
 
 FIRST_SEEN = BulkInsert(cast(Table, User.__table__), ("wallet", "created_at"), conflict=("wallet",))
@@ -98,18 +136,65 @@ async def _first_seen(session: AsyncSession, expected: list[dict[str, Any]]) -> 
     await FIRST_SEEN.execute(session, [(wallet, now) for wallet in sorted(wallets)])
 
 
-async def reconcile(container: Container, client: ChainClient) -> list[Fix]:
+async def newest_program_slot(client: ChainClient) -> int | None:
+    response = await client.rpc.get_signatures_for_address(
+        client.program_id, limit=1, commitment=client.commitment
+    )
+    return int(response.value[0].slot) if response.value else None
+
+
+def database_complete_through(snapshot_slot: int, checkpoint: int, newest: int | None) -> bool:
+    """Whether the rows hold every program transaction up to the snapshot's slot (pure)."""
+    return checkpoint > snapshot_slot or newest is None or newest <= checkpoint
+
+
+Race = Callable[[str], Awaitable[None]]
+"""A test seam: awaited after the snapshot ("snapshot") and after the comparison ("compared")."""
+
+
+async def reconcile(
+    container: Container, client: ChainClient, *, race: Race | None = None
+) -> list[Fix]:
     """Compare every market account with its row and repair the row; returns the fixes."""
-    accounts = await market_accounts(client)
+    snapshot = await market_snapshot(client)
+    newest = await newest_program_slot(client)
+    if race is not None:
+        await race("snapshot")
     fixes: list[Fix] = []
     notices: list[dict[str, Any]] = []
     touched: set[str] = set()
     async with container.database.session() as session, session.begin():
-        await _first_seen(session, [expected_columns(fields) for _address, fields in accounts])
-        for address, fields in accounts:
+        saved = await load_checkpoint(session, checkpoint_name(str(client.program_id)))
+        checkpoint = saved.slot if saved is not None else 0
+        if not database_complete_through(snapshot.slot, checkpoint, newest):
+            RECONCILE_SKIPPED.labels("indexer_behind").inc()
+            log.info(
+                "reconcile skipped: the indexer is behind the snapshot",
+                snapshot_slot=snapshot.slot,
+                checkpoint_slot=checkpoint,
+                newest_slot=newest,
+            )
+            return []
+        await _first_seen(
+            session, [expected_columns(fields) for _address, fields in snapshot.accounts]
+        )
+        newer = set(
+            (
+                await session.scalars(
+                    select(ChainEvent.market_id)
+                    .where(ChainEvent.slot > snapshot.slot, ChainEvent.market_id.is_not(None))
+                    .distinct()
+                )
+            ).all()
+        )
+        planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        for address, fields in snapshot.accounts:
             try:
                 market_id = market_id_from_bytes(bytes(fields["market_id"]))
             except ValueError:
+                continue
+            if market_id in newer:
+                RECONCILE_SKIPPED.labels("newer_in_database").inc()
                 continue
             expected = expected_columns(fields)
             market = await session.get(Market, market_id)
@@ -126,23 +211,29 @@ async def reconcile(container: Container, client: ChainClient) -> list[Fix]:
                 fixes.append(Fix(market_id, "row", None, "created"))
                 touched.add(market_id)
                 continue
-            for name, value in expected.items():
-                current = getattr(market, name)
-                if current == value:
-                    continue
-                fixes.append(Fix(market_id, name, current, value))
+            seen = {name: getattr(market, name) for name in expected}
+            changes = {name: value for name, value in expected.items() if seen[name] != value}
+            if changes:
+                planned.append((market_id, seen, changes))
+        if race is not None:
+            await race("compared")
+        for market_id, seen, changes in planned:
+            if not await _compare_and_set(session, market_id, seen, changes):
+                RECONCILE_SKIPPED.labels("changed_meanwhile").inc()
+                continue
+            touched.add(market_id)
+            for name, value in changes.items():
+                fixes.append(Fix(market_id, name, seen[name], value))
                 if name == "state":
                     notices.append(
                         {
                             "type": "market_state_change",
                             "marketId": market_id,
-                            "oldState": current,
+                            "oldState": seen[name],
                             "newState": value,
                             "timestamp": utcnow().isoformat(),
                         }
                     )
-                setattr(market, name, value)
-                touched.add(market_id)
     for fix in fixes:
         log.warning(
             "reconcile repaired drift",
@@ -157,6 +248,22 @@ async def reconcile(container: Container, client: ChainClient) -> list[Fix]:
     for notice in notices:
         await container.bus.publish("markets", notice)
     return fixes
+
+
+async def _compare_and_set(
+    session: AsyncSession, market_id: str, seen: dict[str, Any], changes: dict[str, Any]
+) -> bool:
+    """Write `changes` only if the row still holds `seen` (re-checked by the database on the
+    newest committed row): False when another writer got there first."""
+    table = Market.__table__
+    conditions = [table.c.id == market_id]
+    for name, value in seen.items():
+        column = table.c[name]
+        conditions.append(column.is_(None) if value is None else column == value)
+    result = await session.execute(
+        update(Market).where(*conditions).values(**changes, updated_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def run_reconcile(

@@ -153,6 +153,7 @@ class Applied:
     notices: list[Notice] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
+    reread: set[str] = field(default_factory=set)
 
 
 def indexed_events(batch: TransactionEvents) -> list[IndexedEvent]:
@@ -496,6 +497,7 @@ async def apply_transactions(
         await _roll_up(session, ws)
         await complete_vote_notices(session, ws.notices)
         result.notices, result.touched, result.fees = ws.notices, ws.touched, ws.fees
+        result.reread = ws.reread
     await settle_submissions(session, batches)
     return result
 

@@ -45,7 +45,7 @@ def parse_cid(value: str | bytes | Cid) -> Cid:
     elif isinstance(value, str | bytes):
         try:
             cid = CID.decode(value)
-        except (ValueError, KeyError) as exc:
+        except (ValueError, LookupError) as exc:  # multiformats: IndexError on "b", "z", "0"
             raise InvalidCidError(f"not a CID: {value!r}") from exc
     else:
         raise InvalidCidError(f"not a CID: {value!r}")

@@ -3,14 +3,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from marketd.core.schemas import Page
+from marketd.core.schemas import Cursor, MarketId, Moment, Page, Text
 from marketd.markets.dependencies import MarketCacheDep as Cache
 from marketd.markets.repository import MarketFilter
 from marketd.markets.rules import CATEGORY_CHARS, MarketState
@@ -54,11 +53,11 @@ async def list_markets(
     container: ContainerDep,
     cache: Cache,
     state: MarketState | None = None,
-    category: Annotated[str | None, Query(max_length=CATEGORY_CHARS[1])] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text in the question")] = None,
+    category: Annotated[Text | None, Query(max_length=CATEGORY_CHARS[1])] = None,
+    q: Annotated[Text | None, Query(max_length=200, description="Text in the question")] = None,
     sort: MarketSort = MarketSort.NEWEST,
     limit: Limit = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor | None = None,
 ) -> Response:
     """Browse markets: filter by state, category and question text; sort newest, by volume, or
     closing soonest. First pages without a text search are served from the listing cache."""
@@ -115,7 +114,7 @@ async def trending(
     response_model=MarketDetailOut,
     responses=problems({404: "No market with this id."}),
 )
-async def get_market(market_id: str, container: ContainerDep, cache: Cache) -> Response:
+async def get_market(market_id: MarketId, container: ContainerDep, cache: Cache) -> Response:
     """One market (served from the market cache the indexer keeps current): `votes` is the live
     tally of off-chain votes (a vote refreshes it at once), `on_chain_votes` the counts
     recorded on chain once voting was decided."""
@@ -157,11 +156,11 @@ async def propose_market(
     ),
 )
 async def market_trades(
-    market_id: str,
+    market_id: MarketId,
     session: SessionDep,
     container: ContainerDep,
     limit: Limit = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor | None = None,
 ) -> Page[TradeOut]:
     """A market's confirmed trades, newest first."""
     return await TradeService(session, container.settings).market_trades(market_id, limit, cursor)
@@ -178,12 +177,12 @@ async def market_trades(
     ),
 )
 async def market_votes(
-    market_id: str,
+    market_id: MarketId,
     container: ContainerDep,
     cache: Cache,
     kind: VoteKind = VoteKind.PROPOSAL,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
+    cursor: Cursor | None = None,
 ) -> Response:
     """The tally and every counted vote (by wallet), so anyone can recount."""
 
@@ -202,7 +201,7 @@ async def market_votes(
     responses=problems({404: "No market with this id."}),
 )
 async def related_markets(
-    market_id: str,
+    market_id: MarketId,
     container: ContainerDep,
     cache: Cache,
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING)] = 10,
@@ -231,11 +230,11 @@ async def related_markets(
     ),
 )
 async def market_prices(
-    market_id: str,
+    market_id: MarketId,
     markets: Markets,
     interval: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h",
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Moment | None, Query(alias="from")] = None,
+    end: Annotated[Moment | None, Query(alias="to")] = None,
 ) -> Response:
     """YES price history over [`from`, `to`) at the resolution `interval` (at most 1,000
     buckets): OHLC `buckets`, and `series`, the chart's line [{t, yes, no}] sampled at each

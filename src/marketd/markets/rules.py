@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, get_args
 
+from marketd.core.inputs import strip_blank
+
 
 class MarketState(enum.StrEnum):
     """The program's MarketState, in its u8 order (Proposed 0 … Cancelled 6)."""
@@ -41,7 +43,8 @@ TRANSITIONS: dict[MarketState, frozenset[MarketState]] = {
     MarketState.APPROVED: frozenset({MarketState.ACTIVE, MarketState.CANCELLED}),
     MarketState.ACTIVE: frozenset({MarketState.RESOLVING, MarketState.CANCELLED}),
     MarketState.RESOLVING: frozenset({MarketState.DISPUTED, MarketState.FINALIZED}),
-    MarketState.DISPUTED: frozenset({MarketState.FINALIZED}),
+    # An upheld aggregate_dispute_votes re-opens the market (PROGRAM.md §3.12).
+    MarketState.DISPUTED: frozenset({MarketState.RESOLVING, MarketState.FINALIZED}),
     MarketState.FINALIZED: frozenset(),
     MarketState.CANCELLED: frozenset(),
 }
@@ -114,8 +117,20 @@ def related_rank(
     return (state != MarketState.ACTIVE.value, not same_category, -shared, -volume, market_id)
 
 
+# What create_market accepts and trades on (PROGRAM.md §1, §3.2): b = 0 fails at once, and
+# 0 < b < MIN_B creates a market on which every trade fails (InvalidBParameter); liquidity 0
+# fails InvalidLiquidity. A proposal outside these is refused (422) before any transaction.
+MIN_B = 100 * 1_000_000_000
+"""The program's MIN_B (100 shares of 9 decimals): the smallest b_parameter LMSR accepts."""
+DEFAULT_B = MIN_B
+DEFAULT_INITIAL_LIQUIDITY = 10 * 1_000_000_000
+"""10 SOL: create_market records it, it is never deposited (the number bounds the loss)."""
+U63_MAX = 2**63 - 1
+"""u64 on chain, BIGINT in the database: the database bounds it."""
+
 QUESTION_CHARS = (10, 200)
-"""A question's length after trimming surrounding space (the platform's `question_length`)."""
+"""A question's length after trimming surrounding blanks (space and invisible characters:
+`marketd.core.inputs.strip_blank`; the platform's `question_length`)."""
 DESCRIPTION_MAX_CHARS = 2000  # the platform's `description_length`
 CATEGORY_CHARS = (1, 64)  # a listing's category filter
 MAX_TAGS = 10
@@ -124,7 +139,7 @@ TAG_CHARS = (1, 32)
 
 
 def normalise_question(question: str) -> str:
-    trimmed = question.strip()
+    trimmed = strip_blank(question)
     low, high = QUESTION_CHARS
     if not low <= len(trimmed) <= high:
         raise ValueError(f"question must have {low}-{high} characters")
@@ -133,7 +148,7 @@ def normalise_question(question: str) -> str:
 
 def normalise_tags(tags: Iterable[str]) -> list[str]:
     """Trimmed, lower-case, each once, sorted; raises ValueError for an empty or long tag."""
-    cleaned = [tag.strip().lower() for tag in tags]
+    cleaned = [strip_blank(tag).lower() for tag in tags]
     low, high = TAG_CHARS
     if any(not low <= len(tag) <= high for tag in cleaned):
         raise ValueError(f"tags must be {low}-{high} characters")

@@ -6,10 +6,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
-from marketd.core.schemas import Price, PriceChange, Schema, length_limits
+from marketd.core.schemas import Moment, Price, PriceChange, Schema, Text, length_limits
 from marketd.markets import rules
 from marketd.markets.rules import Category, MarketState
 
@@ -149,21 +149,21 @@ class MarketDetailOut(MarketOut):
     )
 
 
-Tag = Annotated[str, Field(json_schema_extra=length_limits(*rules.TAG_CHARS))]
+Tag = Annotated[Text, Field(json_schema_extra=length_limits(*rules.TAG_CHARS))]
 Wallet = Annotated[
-    str, Field(json_schema_extra=length_limits(WALLET_MIN_CHARS, WALLET_MAX_CHARS))
+    Text, Field(json_schema_extra=length_limits(WALLET_MIN_CHARS, WALLET_MAX_CHARS))
 ]  # checked by the service, which names the field in its 422
 
 
 class MarketCreate(Schema):
-    question: str = Field(
+    question: Text = Field(
         description="{}-{} characters after trimming surrounding space".format(
             *rules.QUESTION_CHARS
         ),
         json_schema_extra=length_limits(*rules.QUESTION_CHARS),
         examples=["Will SOL close above $300 on 2027-01-01?"],
     )
-    description: str | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
+    description: Text | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
     category: Category = Field(
         default=rules.DEFAULT_CATEGORY,
         description="One of the platform's categories",
@@ -177,9 +177,20 @@ class MarketCreate(Schema):
         ),
     )
     resolver_wallet: Wallet | None = Field(default=None, description="Defaults to the creator")
-    b_parameter: int = Field(default=100_000_000_000, gt=0, le=2**63 - 1)
-    initial_liquidity: int = Field(default=0, ge=0, le=2**63 - 1)
-    closes_at: AwareDatetime | None = None
+    b_parameter: int = Field(
+        default=rules.DEFAULT_B,
+        ge=rules.MIN_B,
+        le=rules.U63_MAX,
+        description="LMSR liquidity in shares of 9 decimals; at least the program's MIN_B "
+        "(100 * 10^9): below it every trade on chain fails (InvalidBParameter)",
+    )
+    initial_liquidity: int = Field(
+        default=rules.DEFAULT_INITIAL_LIQUIDITY,
+        gt=0,
+        le=rules.U63_MAX,
+        description="Lamports; more than 0 (the program refuses 0: InvalidLiquidity)",
+    )
+    closes_at: Moment | None = None
 
     @field_validator("question")
     @classmethod

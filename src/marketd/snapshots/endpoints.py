@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from marketd.core.schemas import Page
+from marketd.core.schemas import Cursor, MarketId, Page, Text
 from marketd.markets.service import MarketService
 from marketd.snapshots.config import SnapshotSettings, snapshot_config
 from marketd.snapshots.schemas import SnapshotOut
@@ -65,12 +65,12 @@ Snapshots = Annotated[SnapshotService, Depends(snapshot_service)]
     ),
 )
 async def market_snapshots(
-    market_id: str,
+    market_id: MarketId,
     snapshots: Snapshots,
     session: SessionDep,
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor | None = None,
 ) -> Page[SnapshotOut]:
     """A market's daily discussion snapshots, newest day first."""
     await MarketService(session, container.settings, container.bus).require_market(market_id)
@@ -92,7 +92,7 @@ async def market_snapshots(
         ),
     },
 )
-async def snapshot_content(cid: str, snapshots: Snapshots) -> Response:
+async def snapshot_content(cid: Text, snapshots: Snapshots) -> Response:
     """The snapshot document, byte for byte as addressed by its CID (checked before it is
     served), from the local store or through the configured gateways."""
     canonical, data = await snapshots.content(cid)

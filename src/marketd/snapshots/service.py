@@ -31,7 +31,7 @@ from marketd.core.bus import EventBus
 from marketd.core.database import Database
 from marketd.core.errors import BadGateway, BadRequest, Conflict, NotFound
 from marketd.core.metrics import SNAPSHOTS_FAILED, SNAPSHOTS_PINNED
-from marketd.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.core.schemas import Page
 from marketd.ipfs.blockstore import put_many
 from marketd.ipfs.builder import file_cid
@@ -286,11 +286,7 @@ class SnapshotService:
     ) -> Page[SnapshotOut]:
         before = None
         if cursor:
-            (text,) = decode_cursor(cursor, "snapshots", (str,))
-            try:
-                before = date.fromisoformat(text)
-            except ValueError as exc:
-                raise InvalidCursor("The cursor is malformed or belongs to another query.") from exc
+            (before,) = decode_cursor(cursor, "snapshots", (date,))
         async with self.database.session() as session:
             rows = await SnapshotRepository(session).page(market_id, limit + 1, before)
         next_cursor = None

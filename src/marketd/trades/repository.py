@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -43,7 +44,7 @@ class TradeRepository:
         return (await self.session.execute(statement)).first() is not None
 
     async def market_page(
-        self, market_id: str, limit: int, after: tuple[datetime, str] | None
+        self, market_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> Sequence[Row[Any]]:
         query, params = _PAGES.page(limit, after, market_id=market_id)
         rows: Sequence[Row[Any]] = (await self.session.execute(query, params)).all()

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
-from solders.transaction import VersionedTransaction
+from solders.transaction import SanitizeError, VersionedTransaction
 
 from marketd.chain.errors import CoderError
 from marketd.chain.idl import IdlCoder
+from marketd.core.inputs import INT64_MAX
 
 MAX_TRANSACTION_BYTES = 1232  # Solana's packet limit
 MAX_TRANSACTION_BASE64 = 4 * -(-MAX_TRANSACTION_BYTES // 3)
@@ -56,9 +57,16 @@ def decode_transaction(encoded: str) -> tuple[VersionedTransaction, bytes]:
     if len(raw) > MAX_TRANSACTION_BYTES:
         raise TradeRejected("too_large", f"transaction exceeds {MAX_TRANSACTION_BYTES} bytes")
     try:
-        return VersionedTransaction.from_bytes(raw), raw
+        transaction = VersionedTransaction.from_bytes(raw)
     except ValueError as exc:
         raise TradeRejected("not_a_transaction", "bytes are not a Solana transaction") from exc
+    try:
+        # What the runtime checks before anything else: a fee payer that signs, as many
+        # signatures as the header requires, every account index within the message's keys.
+        transaction.sanitize()
+    except SanitizeError as exc:
+        raise TradeRejected("malformed_transaction", f"transaction is malformed: {exc}") from exc
+    return transaction, raw
 
 
 def parse_trade(
@@ -96,6 +104,10 @@ def parse_trade(
     if user != wallet or not message.is_signer(user_index):
         raise TradeRejected("wrong_signer", "the trade must be signed by the signed-in wallet")
     amount = args["target_cost"] if trade_type is TradeType.BUY else args["shares_to_sell"]
+    if not 0 <= int(amount) <= INT64_MAX:
+        raise TradeRejected(
+            "amount_too_large", f"the amount must be at most {INT64_MAX} (a signed 64-bit integer)"
+        )
     return TradeIntent(
         signature=str(transaction.signatures[0]),
         trade_type=trade_type,

@@ -7,14 +7,14 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlalchemy import Row
 
-from marketd.core.schemas import Price, Schema, length_limits
+from marketd.core.schemas import MarketId, Price, Schema, Text, length_limits
 from marketd.models import Trade
 from marketd.trades.rules import MAX_TRANSACTION_BASE64, MAX_TRANSACTION_BYTES
 
 
 class TradeSubmit(Schema):
-    market_id: str
-    transaction: str = Field(
+    market_id: MarketId
+    transaction: Text = Field(
         description=f"base64 of the wallet-signed transaction (at most {MAX_TRANSACTION_BYTES:,} "
         "bytes: Solana's packet limit)",
         json_schema_extra=length_limits(1, MAX_TRANSACTION_BASE64),
@@ -28,6 +28,11 @@ class TradeAccepted(Schema):
     trade_type: str
     outcome: Literal["YES", "NO"]
     amount: int
+    error: str | None = Field(
+        default=None,
+        description="Why it failed, or why a pending trade waits (e.g. ProtocolPaused: the "
+        "program is paused; it is sent again while its blockhash lives)",
+    )
 
 
 class TradeOut(Schema):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ def _accepted(submission: TradeSubmission) -> TradeAccepted:
         trade_type=submission.trade_type,
         outcome="YES" if submission.outcome else "NO",
         amount=submission.amount,
+        error=submission.error,
     )
 
 
@@ -89,7 +91,7 @@ class TradeService:
     async def market_trades(self, market_id: str, limit: int, cursor: str | None) -> Page[TradeOut]:
         after = None
         if cursor:
-            block_time, trade_id = decode_cursor(cursor, "trades", (datetime, str))
+            block_time, trade_id = decode_cursor(cursor, "trades", (datetime, uuid.UUID))
             after = (block_time, trade_id)
         rows = await self.repository.market_page(market_id, limit + 1, after)
         if not rows and not await MarketRepository(self.session).exists(market_id):

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from marketd.core.deps import SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from marketd.core.schemas import Page
+from marketd.core.schemas import Cursor, Page, WalletId
 from marketd.trades.schemas import TradeOut
 from marketd.users.schemas import PortfolioOut, PositionOut, UserOut, UserVoteOut
 from marketd.users.service import UserReadService
@@ -19,7 +19,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 @router.get(
     "/{wallet}", response_model=UserOut, responses=problems({404: "No user with this wallet."})
 )
-async def user_profile(wallet: str, session: SessionDep) -> UserOut:
+async def user_profile(wallet: WalletId, session: SessionDep) -> UserOut:
     """A wallet's profile and activity totals."""
     return await UserReadService(session).profile(wallet)
 
@@ -32,7 +32,10 @@ async def user_profile(wallet: str, session: SessionDep) -> UserOut:
     ),
 )
 async def user_trades(
-    wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+    wallet: WalletId,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor | None = None,
 ) -> Page[TradeOut]:
     """A wallet's confirmed trades, newest first."""
     return await UserReadService(session).trades(wallet, limit, cursor)
@@ -46,7 +49,10 @@ async def user_trades(
     ),
 )
 async def user_votes(
-    wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+    wallet: WalletId,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor | None = None,
 ) -> Page[UserVoteOut]:
     """A wallet's proposal and dispute votes, newest first."""
     return await UserReadService(session).votes(wallet, limit, cursor)
@@ -60,7 +66,10 @@ async def user_votes(
     ),
 )
 async def user_positions(
-    wallet: str, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+    wallet: WalletId,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor | None = None,
 ) -> Page[PositionOut]:
     """A wallet's positions, by market: each with its market's question, state and prices,
     its current value, cost basis, unrealized and realized profit, ROI, and whether winnings
@@ -69,7 +78,7 @@ async def user_positions(
 
 
 @router.get("/{wallet}/portfolio", response_model=PortfolioOut, responses=problems({}))
-async def user_portfolio(wallet: str, session: SessionDep) -> PortfolioOut:
+async def user_portfolio(wallet: WalletId, session: SessionDep) -> PortfolioOut:
     """A wallet's portfolio totals over all its positions (as each position counts them):
     value, invested, cost basis, unrealized and realized profit, ROI, claimable winnings. A
     wallet without positions has zeros."""

@@ -81,8 +81,8 @@ class UserReadService:
     async def trades(self, wallet: str, limit: int, cursor: str | None) -> Page[TradeOut]:
         after = None
         if cursor:
-            moment, trade_id = decode_cursor(cursor, "user-trades", (datetime, str))
-            after = (moment, uuid.UUID(trade_id))
+            moment, trade_id = decode_cursor(cursor, "user-trades", (datetime, uuid.UUID))
+            after = (moment, trade_id)
         rows = await self.repository.trades(wallet, limit + 1, after)
         page, next_cursor = split_page(rows, limit, "user-trades", trade_cursor_key)
         return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)

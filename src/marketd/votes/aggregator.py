@@ -18,7 +18,19 @@ evidence. The outbox key `<intent>:<market>` makes that at-most-once per market 
 happens (two leaders for a moment, a sweep racing a vote, a restart).
 
 Dispute with fewer than the minimum votes: see `rules.dispute_verdict` (a tally that would
-flip the outcome waits for the quorum; one that would not is finalized as it is).
+flip the outcome waits for the quorum; one that would not is finalized as it is). A dispute
+with no vote at all waits for its first vote (the program refuses it: NoVotesRecorded); the
+votes page says so (`waiting`).
+
+A passing proposal is approved only once its market has an account on chain (`on_chain`, the
+worker's reads it): a market proposed through the API exists only in the database until its
+creator's create_market lands, and an approval enqueued before would retry for nothing. It is
+NOT_ON_CHAIN until then; the next vote or sweep decides it.
+
+Time: a dispute's period ends by the CHAIN's clock (the Clock sysvar the program judges by),
+not this machine's. With `chain_clock` (the worker passes one reading the Clock sysvar), every
+tally and sweep reads it, and the loop's wake-up for a deadline uses the last offset seen
+between the chain's clock and the local one.
 """
 
 from __future__ import annotations
@@ -28,13 +40,15 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from marketd.chain.client import ChainClient
+from marketd.chain.clock import ChainClock
 from marketd.chain.outbox import OutboxRunner, enqueue, retry_delay
 from marketd.config import Settings
 from marketd.core.bus import Event, EventBus
@@ -77,6 +91,10 @@ DISPUTES_AWAITING_QUORUM = Gauge(
     "marketd_disputes_awaiting_quorum",
     "Disputes past their period whose tally would succeed on fewer than the minimum votes.",
 )
+DISPUTES_WITHOUT_VOTES = Gauge(
+    "marketd_disputes_without_votes",
+    "Disputes past their period with no vote: the program refuses them, they wait for a vote.",
+)
 LEADER = Gauge("marketd_vote_aggregator_leader", "1 while this process leads the aggregation.")
 
 
@@ -85,8 +103,10 @@ class TallyResult(StrEnum):
     ALREADY_DECIDED = "already_decided"  # an action carrying its tally exists
     NOT_PASSING = "not_passing"  # a proposal below the minimum or the threshold
     PERIOD_OPEN = "period_open"  # a dispute whose period has not ended
+    NO_VOTES = "no_votes"  # a dispute over without a vote: waits for one (NoVotesRecorded)
     AWAITING_QUORUM = "awaiting_quorum"
     UNKNOWN_PERIOD = "unknown_period"  # a dispute without resolution_proposed_at
+    NOT_ON_CHAIN = "not_on_chain"  # a passing proposal whose create_market has not landed
     ENQUEUED = "enqueued"
 
 
@@ -134,6 +154,8 @@ class VoteAggregator:
         retry_base_seconds: float = 1.0,
         retry_cap_seconds: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
+        chain_clock: Callable[[], Awaitable[datetime]] | None = None,
+        on_chain: Callable[[str], Awaitable[bool]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
     ) -> None:
@@ -151,6 +173,9 @@ class VoteAggregator:
         self.retry_base = retry_base_seconds
         self.retry_cap = retry_cap_seconds
         self.clock = clock
+        self.chain_clock = chain_clock
+        self.on_chain = on_chain
+        self._chain_offset = timedelta(0)  # chain clock - local clock, as last read
         self.monotonic = monotonic
         self.observer = observer
         self._retries: dict[tuple[VoteKind, str], _Retry] = {}
@@ -181,13 +206,26 @@ class VoteAggregator:
             **options,
         )
 
+    # ------------------------------------------------------------------ time
+    async def now(self) -> datetime:
+        """The chain's time when a chain clock is given (remembering its offset), else ours."""
+        if self.chain_clock is None:
+            return self.clock()
+        chain_now = await self.chain_clock()
+        self._chain_offset = chain_now - self.clock()
+        return chain_now
+
+    def _estimated_now(self) -> datetime:
+        """The chain's time without an RPC: the local clock plus the last offset seen."""
+        return self.clock() + self._chain_offset
+
     # ------------------------------------------------------------------ deciding one market
     async def tally_market(
         self, kind: VoteKind, market_id: str, trigger: str = "event"
     ) -> TallyReport:
         """Re-tally one market and enqueue its action when the rules say so."""
         thresholds = await self.thresholds.get()  # before the transaction: may be an RPC
-        now = self.clock()
+        now = await self.now()
         async with self.database.session() as session, session.begin():
             repository = TallyRepository(session)
             facts = await repository.facts(market_id)
@@ -203,6 +241,13 @@ class VoteAggregator:
             result, verdict = self._decide(
                 kind, market_id, tally, thresholds, facts.resolution_proposed_at, now
             )
+            if (
+                result is TallyResult.ENQUEUED
+                and kind is VoteKind.PROPOSAL
+                and self.on_chain is not None
+                and not await self.on_chain(market_id)
+            ):
+                result = TallyResult.NOT_ON_CHAIN
             if result is not TallyResult.ENQUEUED:
                 return await self._report(kind, market_id, trigger, result, tally)
             threshold = (
@@ -270,6 +315,8 @@ class VoteAggregator:
         self._deadlines.pop(market_id, None)
         if verdict is rules.DisputeVerdict.AWAITING_QUORUM:
             return TallyResult.AWAITING_QUORUM, verdict.value
+        if verdict is rules.DisputeVerdict.NO_VOTES:
+            return TallyResult.NO_VOTES, verdict.value
         return TallyResult.ENQUEUED, verdict.value
 
     async def _report(
@@ -316,7 +363,7 @@ class VoteAggregator:
         """Tally every open market with one grouped query per kind; decide those that pass."""
         started = time.perf_counter()
         thresholds = await self.thresholds.get()
-        now = self.clock()
+        now = await self.now()
         async with self.database.session() as session:
             repository = TallyRepository(session)
             proposals = await repository.open_proposal_tallies()
@@ -328,7 +375,7 @@ class VoteAggregator:
             if rules.proposal_approved(item.tally, thresholds.proposal_approval_bps, min_votes):
                 candidates.append((VoteKind.PROPOSAL, item.market_id))
         self._deadlines.clear()
-        awaiting_quorum = 0
+        awaiting_quorum = without_votes = 0
         for item in disputes:
             if item.resolution_proposed_at is None:
                 continue  # decided (and logged) by tally_market once the time is known
@@ -340,9 +387,12 @@ class VoteAggregator:
                 self._deadlines[item.market_id] = period_end
             elif verdict is rules.DisputeVerdict.AWAITING_QUORUM:
                 awaiting_quorum += 1
+            elif verdict is rules.DisputeVerdict.NO_VOTES:
+                without_votes += 1
             else:
                 candidates.append((VoteKind.DISPUTE, item.market_id))
         DISPUTES_AWAITING_QUORUM.set(awaiting_quorum)
+        DISPUTES_WITHOUT_VOTES.set(without_votes)
         for kind, market_id in candidates:
             result = await self.tally_safely(kind, market_id, "sweep")
             if result is not None:
@@ -445,12 +495,12 @@ class VoteAggregator:
         """Monotonic time of the next retry or dispute deadline (inf when none)."""
         moments = [retry.due for retry in self._retries.values()]
         if self._deadlines:
-            until = (min(self._deadlines.values()) - self.clock()).total_seconds()
+            until = (min(self._deadlines.values()) - self._estimated_now()).total_seconds()
             moments.append(self.monotonic() + max(0.0, until))
         return min(moments, default=float("inf"))
 
     async def _run_due(self) -> None:
-        now_monotonic, now = self.monotonic(), self.clock()
+        now_monotonic, now = self.monotonic(), self._estimated_now()
         for (kind, market_id), retry in list(self._retries.items()):
             if retry.due <= now_monotonic:
                 await self.tally_safely(kind, market_id, "retry")
@@ -458,6 +508,16 @@ class VoteAggregator:
             if period_end <= now:
                 self._deadlines.pop(market_id, None)
                 await self.tally_safely(VoteKind.DISPUTE, market_id, "deadline")
+
+
+class MarketOnChain:
+    """`await MarketOnChain(client)(market_id)`: whether the market has its account."""
+
+    def __init__(self, client: ChainClient) -> None:
+        self.client = client
+
+    async def __call__(self, market_id: str) -> bool:
+        return await self.client.market(market_id) is not None
 
 
 def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[Job]:
@@ -471,5 +531,7 @@ def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[Job]:
         container.locks,
         thresholds,
         runner.notify,
+        chain_clock=ChainClock(runner.client),
+        on_chain=MarketOnChain(runner.client),
     )
     return [Job("votes-aggregator", aggregator.run)]

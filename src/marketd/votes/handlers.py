@@ -9,7 +9,9 @@ market row changes exactly when the action is recorded as done, never twice:
   stored and the row stays PROPOSED; `GET /api/markets/{id}/votes` reports it as awaiting the
   admin (from the action's outcome).
 * `resolve_dispute` confirmed -> FINALIZED with final_outcome (read back from the market
-  account, else derived from the tally's verdict), dispute_agree/disagree and finalized_at.
+  account, else derived from the tally's verdict), dispute_agree/disagree and finalized_at;
+  with outcome `superseded` (another signer's aggregate_dispute_votes moved the market first)
+  nothing here: the indexer applies that DisputeAggregated event.
 * A failed action (a program error that will not go away) is logged with the market and the
   error and counted in /metrics; the row keeps the error for the votes endpoint.
 
@@ -168,9 +170,14 @@ class VoteActionHandlers:
         await session.flush()
 
     async def on_dispute_confirmed(self, session: AsyncSession, row: ChainOutbox) -> None:
-        ACTIONS_CONFIRMED.labels(row.intent, outcome_of(row) or "").inc()
+        outcome = outcome_of(row) or ""
+        ACTIONS_CONFIRMED.labels(row.intent, outcome).inc()
         market = await self._market(session, row)
         if market is None:
+            return
+        if outcome == Outcome.SUPERSEDED:
+            # Another signer's aggregation moved the market; the indexer applies its event.
+            log.info("dispute_superseded_on_chain", market_id=market.id)
             return
         market.dispute_agree = _count(row, "agrees")
         market.dispute_disagree = _count(row, "disagrees")

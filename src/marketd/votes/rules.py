@@ -75,9 +75,13 @@ def proposal_approved(tally: Tally, threshold_bps: int, min_votes: int) -> bool:
 
 class DisputeVerdict(enum.StrEnum):
     PERIOD_OPEN = "period_open"  # the dispute period has not ended: nothing to decide yet
+    NO_VOTES = "no_votes"  # over, but no vote: the program refuses it (NoVotesRecorded)
     AWAITING_QUORUM = "awaiting_quorum"  # would succeed, but on fewer than the minimum votes
     SUCCEEDED = "succeeded"  # finalize with the counts; the program flips the outcome
     FAILED = "failed"  # finalize with the counts; the proposed outcome stands
+
+
+NO_VOTES_REASON = DisputeVerdict.NO_VOTES.value
 
 
 def dispute_period_end(resolution_proposed_at: datetime, dispute_period_seconds: int) -> datetime:
@@ -95,9 +99,13 @@ def dispute_verdict(
     NOT sent (sending it would flip the outcome on too few votes): it waits for the quorum,
     the dispute votes staying open. A tally below the threshold is sent as it is, whatever
     its size: the program then keeps the proposed outcome, which is what the rule says.
+    A tally without any vote cannot be sent at all (finalize_market fails NoVotesRecorded):
+    the dispute waits for its first vote (NO_VOTES).
     """
     if now < period_end:
         return DisputeVerdict.PERIOD_OPEN
+    if tally.total == 0:
+        return DisputeVerdict.NO_VOTES
     if tally.passes(threshold_bps, min_votes):
         return DisputeVerdict.SUCCEEDED
     if tally.passes(threshold_bps, 0):

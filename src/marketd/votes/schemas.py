@@ -4,13 +4,17 @@ from datetime import datetime
 
 from pydantic import Field
 
-from marketd.core.schemas import Schema
+from marketd.core.schemas import MarketId, Schema
 from marketd.votes.rules import VoteKind
 
 
 class VoteCreate(Schema):
-    market_id: str = Field(examples=["3f1c6a4e-2b7d-4c55-9a0e-6f7d2b1c9e10"])
-    vote: bool = Field(description="Proposal: true = like. Dispute: true = agree with the dispute.")
+    market_id: MarketId = Field(examples=["3f1c6a4e-2b7d-4c55-9a0e-6f7d2b1c9e10"])
+    vote: bool = Field(
+        strict=True,
+        description="Proposal: true = like. Dispute: true = agree with the dispute. A JSON "
+        'boolean: `"yes"`, `1` and the like are refused.',
+    )
 
 
 class TallyOut(Schema):
@@ -101,4 +105,9 @@ class MarketVotesOut(Schema):
     next_cursor: str | None
     submitted: SubmittedTallyOut | None = Field(
         default=None, description="The tally sent on chain for this market and kind, if any."
+    )
+    waiting: str | None = Field(
+        default=None,
+        description="Why a disputed market is not being decided, e.g. no_votes: the program "
+        "refuses a dispute tally without votes (NoVotesRecorded), so it waits for the first vote.",
     )

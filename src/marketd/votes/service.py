@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core import metrics
@@ -15,16 +16,18 @@ from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
 from marketd.markets.rules import MarketState
+from marketd.models import Market
 from marketd.realtime.fanout import publish_event
 from marketd.users.service import UserService
 from marketd.votes.eligibility import ON_CHAIN
 from marketd.votes.eligibility_service import EligibilityChecker
 from marketd.votes.repository import VoteRepository
-from marketd.votes.rules import VoteKind
+from marketd.votes.rules import NO_VOTES_REASON, Tally, VoteKind
 from marketd.votes.schemas import (
     EligibilityCheckOut,
     EligibilityOut,
     MarketVotesOut,
+    SubmittedTallyOut,
     TallyOut,
     VoteAccepted,
     VoteOut,
@@ -142,6 +145,7 @@ class VoteService:
         if tally.total == 0 and not await MarketRepository(self.session).exists(market_id):
             raise NotFound(f"No market with id {market_id}.")
         rows = await self.repository.page(kind, market_id, limit + 1, after)
+        submitted = await submitted_tally(self.session, kind, market_id)
         next_cursor = (
             encode_cursor("votes:" + kind.value, [rows[limit - 1].user_wallet])
             if len(rows) > limit
@@ -162,5 +166,20 @@ class VoteService:
                 for r in rows[:limit]
             ],
             next_cursor=next_cursor,
-            submitted=await submitted_tally(self.session, kind, market_id),
+            submitted=submitted,
+            waiting=await self._waiting(kind, market_id, tally, submitted),
         )
+
+    async def _waiting(
+        self,
+        kind: VoteKind,
+        market_id: str,
+        tally: Tally,
+        submitted: SubmittedTallyOut | None,
+    ) -> str | None:
+        """Why a disputed market's vote is not being decided: the program refuses a dispute
+        tally without votes (NoVotesRecorded), so such a dispute waits for its first vote."""
+        if kind is not VoteKind.DISPUTE or submitted is not None or tally.total > 0:
+            return None
+        state = await self.session.scalar(select(Market.state).where(Market.id == market_id))
+        return NO_VOTES_REASON if state == MarketState.DISPUTED.value else None

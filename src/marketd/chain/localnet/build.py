@@ -66,11 +66,11 @@ TWIN_FIXED = ProgramBuild(
 )
 PROGRAMS = {build.name: build for build in (STANDIN, TWIN, TWIN_FIXED)}
 LOCAL_PROGRAMS = ("standin", "twin")
-"""What a local chain can run: the stand-in (the default until marketd moves onto the
-faithful program, issue #17) or the twin of zmart_core."""
+"""What a local chain can run: the twin of zmart_core (the default since marketd runs on the
+real program's semantics, issue #17) or the older stand-in (still selectable)."""
 
 
-def program_artifact(program: str = "standin", *, fixed: bool = False) -> Path:
+def program_artifact(program: str = "twin", *, fixed: bool = False) -> Path:
     """The committed .so a local chain deploys. ``fixed`` (twin only) gives the intended
     behaviour of zmart_core's runtime defects (sell_shares pays out) instead of the
     deployed outcome (PrivilegeEscalation)."""

@@ -196,8 +196,10 @@ class LocalChainRuntime:
 
     def seed_demo_chain(self, now: int) -> bool:
         """Create the demo markets on the chain unless present (one snapshot write)."""
+        settings = self.settings  # sell_shares pays out on the stand-in and the fixed twin only
+        sells = settings.local_chain_program == "standin" or settings.local_chain_fixed_program
         with self.chain.batch(), self.chain.slot_per_transaction():
-            created = seed_chain(self.program(), self.backend, now)
+            created = seed_chain(self.program(), self.backend, now, sells=sells)
         if created:
             _settle(self.chain)
         return created

@@ -1,10 +1,15 @@
 """What the local chain holds before anyone uses it: GlobalConfig and the demo's markets.
 
-The demo's markets are created on the chain with the stand-in program's real instructions and
-driven to their states by the wallets that would do it on a cluster: demo wallets vote and trade
-(funded by airdrops), the backend key aggregates, approves, activates and finalizes (it is the
-local chain's admin and backend authority). The database is then filled from what the chain did
-(`marketd.demo`), so the two agree by construction.
+The demo's markets are created on the chain with the program's real instructions and driven to
+their states by the wallets that would do it on a cluster: demo wallets vote and trade (funded
+by airdrops), the backend key aggregates, approves, activates and finalizes (it is the local
+chain's admin and backend authority) as marketd does: a dispute is settled by one
+finalize_market(Some(agree), Some(disagree)). In finalized markets the winners claim and some
+creators withdraw what is left. On the real program (the twin as deployed) sell_shares always
+fails, so the plan sells only where the program can (`sells`); a buy the program refuses (e.g.
+the trailing side far behind, UnderflowError) lands as a failed transaction and is skipped.
+The database is then filled from what the chain did (`marketd.demo`), so the two agree by
+construction.
 
 The plan is deterministic (a fixed random seed and wallet seeds): market ids, voters, trade sizes
 are the same on every fresh chain. Times are laid out on the chain's clock: the clock is moved
@@ -15,6 +20,7 @@ carry realistic block times spread over the last weeks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import uuid
@@ -47,7 +53,7 @@ WALLET_FUNDING = 500 * SOL
 B_PARAMETER = 100 * SOL
 INITIAL_LIQUIDITY = 10 * SOL
 MINUTE, HOUR, DAY = 60, 3600, 86400
-DISPUTE_PERIOD = 3 * DAY  # the stand-in's GlobalConfig default; the plan stays inside it
+DISPUTE_PERIOD = 3 * DAY  # the program's GlobalConfig default; the plan stays inside it
 
 QUESTIONS = [
     ("crypto", "Will SOL close above $300 on 31 December?"),
@@ -246,10 +252,13 @@ def demo_plan() -> list[PlannedMarket]:
 class DemoSeeder:
     """Runs the plan on a chain whose GlobalConfig names `backend` as admin and authority."""
 
-    def __init__(self, program: LocalProgram, backend: Keypair, now: int) -> None:
+    def __init__(
+        self, program: LocalProgram, backend: Keypair, now: int, *, sells: bool = True
+    ) -> None:
         self.program = program
         self.backend = backend
         self.now = now
+        self.sells = sells
         self.wallets = demo_wallets()
         self._rng = random.Random(PLAN_SEED + 1)  # noqa: S311 - demo data, not security
         self._steps: list[_Step] = []
@@ -333,6 +342,11 @@ class DemoSeeder:
                 self._at(at, index, lambda: self._finalize(market, (agree, disagree)))
         elif planned.state is MarketState.FINALIZED:
             self._at(resolved + DISPUTE_PERIOD + HOUR, index, lambda: self._finalize(market, None))
+        if planned.state is MarketState.FINALIZED:
+            self._at(resolved + DISPUTE_PERIOD + 2 * HOUR, index, lambda: self._claims(market))
+            if index % 2 == 1:
+                at = resolved + DISPUTE_PERIOD + 3 * HOUR
+                self._at(at, index, lambda: self._withdraw(market, creator))
 
     def _resolution_time(self, state: MarketState) -> int | None:
         hours = {
@@ -430,7 +444,7 @@ class DemoSeeder:
                 "user": trader.pubkey(),
                 "protocol_fee_wallet": self.backend.pubkey(),
             }
-            if sell_fraction and shares >= sell_fraction:
+            if self.sells and sell_fraction and shares >= sell_fraction:
                 args: dict[str, Any] = {
                     "outcome": outcome,
                     "shares_to_sell": shares // sell_fraction,
@@ -439,7 +453,9 @@ class DemoSeeder:
                 self.program.call("sell_shares", args, accounts, [trader])
             else:
                 args = {"outcome": outcome, "target_cost": budget}
-                self.program.call("buy_shares", args, accounts, [trader])
+                # Refused by the program's math (a real outcome): nothing changed.
+                with contextlib.suppress(LocalTransactionError):
+                    self.program.call("buy_shares", args, accounts, [trader])
 
         return send
 
@@ -464,28 +480,51 @@ class DemoSeeder:
         )
 
     def _finalize(self, market: Pubkey, dispute: tuple[int, int] | None) -> None:
-        instructions = []
-        if dispute is not None:
-            instructions.append(
-                self.program.instruction(
-                    "aggregate_dispute_votes",
-                    {"final_agrees": dispute[0], "final_disagrees": dispute[1]},
-                    self._backend_accounts(market),
-                )
-            )
+        """As marketd settles: finalize_market(None, None) after the period, or on a disputed
+        market finalize_market(Some(agree), Some(disagree)), which flips the outcome at the
+        threshold (no aggregate_dispute_votes: it would move the market itself)."""
         agree, disagree = dispute if dispute is not None else (None, None)
-        instructions.append(
-            self.program.instruction(
-                "finalize_market",
-                {"dispute_agree": agree, "dispute_disagree": disagree},
-                {
-                    "global_config": self.program.config,
-                    "market": market,
-                    "backend_authority": self.backend.pubkey(),
-                },
-            )
+        self.program.call(
+            "finalize_market",
+            {"dispute_agree": agree, "dispute_disagree": disagree},
+            {
+                "global_config": self.program.config,
+                "market": market,
+                "backend_authority": self.backend.pubkey(),
+            },
+            [self.backend],
         )
-        self.program.send(instructions, [self.backend])
+
+    def _claims(self, market: Pubkey) -> None:
+        """Every demo wallet holding shares of the final outcome claims its pro-rata payout."""
+        account = self.program.read("MarketAccount", market)
+        assert account is not None
+        final = account["final_outcome"]
+        for wallet in self.wallets:
+            position = self.program.position(market, wallet.pubkey())
+            held = self.program.read("UserPosition", position)
+            if held is None or final is None or not held["shares_yes" if final else "shares_no"]:
+                continue
+            with contextlib.suppress(LocalTransactionError):  # e.g. NoWinnings (rounds to 0)
+                self.program.call(
+                    "claim_winnings",
+                    {},
+                    {
+                        "global_config": self.program.config,
+                        "market": market,
+                        "position": position,
+                        "user": wallet.pubkey(),
+                        "resolver": account["resolver"],
+                    },
+                    [wallet],
+                )
+
+    def _withdraw(self, market: Pubkey, creator: Keypair) -> None:
+        """The creator takes the market's lamports above rent (after the claims)."""
+        with contextlib.suppress(LocalTransactionError):  # nothing above rent left
+            self.program.call(
+                "withdraw_liquidity", {}, {"market": market, "creator": creator.pubkey()}, [creator]
+            )
 
 
 class PartiallySeededError(Exception):
@@ -493,7 +532,12 @@ class PartiallySeededError(Exception):
 
 
 def seed_chain(
-    program: LocalProgram, backend: Keypair, now: int, plan: Sequence[PlannedMarket] | None = None
+    program: LocalProgram,
+    backend: Keypair,
+    now: int,
+    plan: Sequence[PlannedMarket] | None = None,
+    *,
+    sells: bool = True,
 ) -> bool:
     """Create and drive the demo markets on the chain unless they are there; True if it did."""
     plan = list(plan) if plan is not None else demo_plan()
@@ -504,5 +548,5 @@ def seed_chain(
         raise PartiallySeededError(
             f"{sum(present)} of {len(plan)} demo markets exist on the local chain"
         )
-    DemoSeeder(program, backend, now).run(plan)
+    DemoSeeder(program, backend, now, sells=sells).run(plan)
     return True
