@@ -240,8 +240,9 @@ class MarketService:
         return PriceHistoryOut(
             market_id=market_id,
             interval=interval,
-            buckets=[PriceBucketOut.model_validate(bucket) for bucket in buckets],
-            series=[SeriesPointOut.model_validate(point) for point in series],
+            # Built from rules' own values (typed, exact): no validation per bucket and point.
+            buckets=[PriceBucketOut.model_construct(**vars(bucket)) for bucket in buckets],
+            series=[SeriesPointOut.model_construct(**vars(point)) for point in series],
         )
 
 
