@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from solders.keypair import Keypair
 
+from marketd.indexer import rollups
 from marketd.models import Trade
 
 
@@ -28,6 +29,8 @@ async def _insert_trade(api, market_id: str, at: datetime, price: str, cost: int
                 block_time=at,
             )
         )
+        await session.flush()
+        await rollups.recompute_hours(session, market_id)  # as the indexer does with its trades
         await session.commit()
 
 
