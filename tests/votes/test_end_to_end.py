@@ -280,6 +280,29 @@ async def test_a_proposal_is_approved_only_once_its_market_is_on_chain(api, worl
     assert (await db_market(api, market_id)).state == "APPROVED"
 
 
+async def test_a_proposal_waiting_for_its_market_is_looked_at_again_soon(api, world, stacks):
+    """NOT_ON_CHAIN is retried with backoff (1 s, 2 s, ...), not left to the next sweep
+    minutes later: the creator's create_market usually lands right after the proposal."""
+    world.initialize()
+    stack = Stack(api, world)
+    now = [1_000.0]
+    stack.aggregator.monotonic = lambda: now[0]
+    _, creator = await api.sign_in()
+    market_id: str = await api.market(creator)
+    for index, voter in enumerate(await voters(api, 10)):
+        await vote(api, voter, market_id, index < 8, "proposal")
+    report = await stack.aggregator.tally_safely(VoteKind.PROPOSAL, market_id, "event")
+    assert report is not None and report.result is TallyResult.NOT_ON_CHAIN
+    assert stack.aggregator._next_due() == 1_001.0  # in a second
+    await stack.aggregator.tally_safely(VoteKind.PROPOSAL, market_id, "retry")
+    assert stack.aggregator._next_due() == 1_002.0  # then two: backing off
+    create_on_chain(world, market_id)
+    now[0] = 1_002.0
+    await stack.aggregator._run_due()
+    assert [row.intent for row in await outbox_rows(api, market_id)] == ["approve_market"]
+    assert stack.aggregator._next_due() == float("inf")  # decided: no retry left
+
+
 @pytest.mark.parametrize(("likes", "dislikes"), [(6, 4), (9, 0)])
 async def test_below_threshold_or_minimum_sends_nothing(api, world, stacks, likes, dislikes):
     world.initialize()

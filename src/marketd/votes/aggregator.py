@@ -25,7 +25,8 @@ votes page says so (`waiting`).
 A passing proposal is approved only once its market has an account on chain (`on_chain`, the
 worker's reads it): a market proposed through the API exists only in the database until its
 creator's create_market lands, and an approval enqueued before would retry for nothing. It is
-NOT_ON_CHAIN until then; the next vote or sweep decides it.
+NOT_ON_CHAIN until then, and looked at again soon (backing off like a failed tally, capped at
+a minute), so the approval follows the creation within about a second when it lands.
 
 Time: a dispute's period ends by the CHAIN's clock (the Clock sysvar the program judges by),
 not this machine's. With `chain_clock` (the worker passes one reading the Clock sysvar), every
@@ -340,10 +341,7 @@ class VoteAggregator:
         try:
             report = await self.tally_market(kind, market_id, trigger)
         except Exception as exc:
-            retry = self._retries.get(key)
-            attempts = 1 if retry is None else retry.attempts + 1
-            delay = retry_delay(attempts, base=self.retry_base, cap=self.retry_cap)
-            self._retries[key] = _Retry(attempts, self.monotonic() + delay)
+            attempts, delay = self._retry_later(key)
             TALLY_FAILURES.labels(kind.value).inc()
             log.warning(
                 "vote_tally_failed",
@@ -355,8 +353,21 @@ class VoteAggregator:
                 retry_in_seconds=delay,
             )
             return None
+        if report.result is TallyResult.NOT_ON_CHAIN:
+            # The creator's create_market may land any moment (it is sent right after the
+            # proposal): look again soon, backing off, instead of at the next sweep.
+            self._retry_later(key)
+            return report
         self._retries.pop(key, None)
         return report
+
+    def _retry_later(self, key: tuple[VoteKind, str]) -> tuple[int, float]:
+        """Schedule the next tally of `key` with exponential backoff: (attempts, delay)."""
+        retry = self._retries.get(key)
+        attempts = 1 if retry is None else retry.attempts + 1
+        delay = retry_delay(attempts, base=self.retry_base, cap=self.retry_cap)
+        self._retries[key] = _Retry(attempts, self.monotonic() + delay)
+        return attempts, delay
 
     # ------------------------------------------------------------------ the sweep
     async def sweep(self) -> SweepReport:
