@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -12,7 +11,7 @@ from sqlalchemy import RowMapping, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.auth.siws import SiwsError, parse_wallet
-from marketd.chain.addresses import market_address
+from marketd.chain.addresses import looks_like_address, market_address, new_market_id
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
@@ -85,6 +84,13 @@ class MarketService:
             raise NotFound(f"No market with id {market_id}.")
         return MarketDetailOut.of_row(row)
 
+    async def resolve(self, key: str) -> str:
+        """The id of the market `key` names: `key` itself, unless it is a base58 account
+        address (never the shape of an id: those are hex or UUID text) of a known market."""
+        if not looks_like_address(key):
+            return key
+        return await self.repository.id_by_address(key) or key
+
     async def require_market(self, market_id: str) -> None:
         if not await self.repository.exists(market_id):
             raise NotFound(f"No market with id {market_id}.")
@@ -105,7 +111,7 @@ class MarketService:
         users = UserRepository(self.session)
         for user in sorted({wallet, body.resolver_wallet or wallet}):
             await users.ensure(user, now)
-        market_id = str(uuid.uuid4())
+        market_id = new_market_id()  # 32 random bytes as hex, as the platform's front end
         market = Market.new(
             id=market_id,
             on_chain_address=str(
