@@ -52,15 +52,6 @@ def market_id_from_bytes(raw: bytes) -> str:
     return raw.hex()
 
 
-def canonical_market_id(market_id: str) -> str | None:
-    """The id as stored of any text naming a market's 32 bytes (upper-case hex, a UUID without
-    dashes...); None when the text names no 32 bytes at all."""
-    try:
-        return market_id_from_bytes(market_id_bytes(market_id))
-    except ValueError:
-        return None
-
-
 def new_market_id() -> str:
     """A fresh market id: 32 random bytes as hex (never of the older ids' ASCII shape)."""
     while True:

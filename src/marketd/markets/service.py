@@ -11,7 +11,7 @@ from sqlalchemy import RowMapping, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.auth.siws import SiwsError, parse_wallet
-from marketd.chain.addresses import looks_like_address, market_address, new_market_id
+from marketd.chain.addresses import market_address, new_market_id
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
@@ -84,12 +84,11 @@ class MarketService:
             raise NotFound(f"No market with id {market_id}.")
         return MarketDetailOut.of_row(row)
 
-    async def resolve(self, key: str) -> str:
-        """The id of the market `key` names: `key` itself, unless it is a base58 account
-        address (never the shape of an id: those are hex or UUID text) of a known market."""
-        if not looks_like_address(key):
-            return key
-        return await self.repository.id_by_address(key) or key
+    async def resolve(self, address: str) -> str:
+        """The id of the market whose account is at `address` (a base58 address, which is
+        never the shape of an id: `looks_like_address`); `address` itself when no market has
+        it, so the read that follows answers 404 naming what was asked for."""
+        return await self.repository.id_by_address(address) or address
 
     async def require_market(self, market_id: str) -> None:
         if not await self.repository.exists(market_id):
