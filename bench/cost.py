@@ -10,6 +10,9 @@ they queue, which is why the latency benchmarks (api.py, load.py) move with thes
 
     .venv/bin/python bench/cost.py [--requests 400] [--votes 1000000] [KIND ...]
 
+The front-end routes (issue 21) read trades loaded by `frontend_data.seed_trades`: a chart
+market with 100,000 trades over 30 days, 1,000 active markets traded in the last day.
+
 KIND: any of the names printed (default all), e.g. `post vote` or `sign-in`.
 """
 
@@ -30,6 +33,7 @@ from solders.keypair import Keypair
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REDIS_URL, drop_redis_prefix, free_port, scratch_database, server_process
+from frontend_data import seed_trades
 from marketd.config import Settings
 from traffic import VOTES, Catalog, TradeBuilder, seed
 from ws import cpu_seconds
@@ -43,10 +47,20 @@ class Call:
     body: dict[str, Any] | None = None
 
 
-def kinds(catalog: Catalog, signer: Keypair) -> dict[str, Callable[[int], Call]]:
+@dataclass(frozen=True)
+class FrontEnd:
+    """What the front-end routes' kinds need: the chart market (100,000 trades) and cursors of
+    second pages (rendered from PostgreSQL: later pages are never cached)."""
+
+    chart: str
+    list_cursor: str
+    activity_cursor: str
+
+
+def kinds(catalog: Catalog, signer: Keypair, front: FrontEnd) -> dict[str, Callable[[int], Call]]:
     """Request `i` of each kind. `hit` kinds repeat one page (served from the page cache);
     `miss` kinds walk distinct markets or queries (rendered from PostgreSQL). `signer` is the
-    signed-in client's wallet: its own profile, its trades."""
+    signed-in client's wallet: its own profile, its trades, its portfolio."""
     markets, proposed, one = catalog.markets, catalog.proposed, catalog.markets[5]
     wallet, trades = str(signer.pubkey()), TradeBuilder(Settings(_env_file=None))
 
@@ -63,6 +77,28 @@ def kinds(catalog: Catalog, signer: Keypair) -> dict[str, Callable[[int], Call]]
     return {
         "healthz": lambda i: Call("GET", "/healthz"),
         "list hit": lambda i: Call("GET", "/api/markets", {"category": "sports"}),
+        "list page 2": lambda i: Call(
+            "GET", "/api/markets", {"category": "sports", "cursor": front.list_cursor}
+        ),
+        "categories hit": lambda i: Call("GET", "/api/markets/categories"),
+        "trending hit": lambda i: Call("GET", "/api/markets/trending"),
+        "related hit": lambda i: Call("GET", f"/api/markets/{one}/related"),
+        "related miss": lambda i: Call("GET", f"/api/markets/{markets[100 + i % 2900]}/related"),
+        "activity hit": lambda i: Call("GET", "/api/activity"),
+        "activity page 2": lambda i: Call(
+            "GET", "/api/activity", {"cursor": front.activity_cursor}
+        ),
+        "prices 1h 100k": lambda i: Call("GET", f"/api/markets/{front.chart}/prices"),
+        "prices 5m 100k": lambda i: Call(
+            "GET", f"/api/markets/{front.chart}/prices", {"interval": "5m"}
+        ),
+        "prices 1d 30 days": lambda i: Call(
+            "GET",
+            f"/api/markets/{front.chart}/prices",
+            {"interval": "1d", "from": "2026-01-01T00:00:00Z"},
+        ),
+        "positions": lambda i: Call("GET", f"/api/users/{wallet}/positions"),
+        "portfolio": lambda i: Call("GET", f"/api/users/{wallet}/portfolio"),
         "search": lambda i: Call("GET", "/api/markets", {"q": str(1000 + i % 9000)}),
         "detail hit": lambda i: Call("GET", f"/api/markets/{one}"),
         "detail miss": lambda i: Call("GET", f"/api/markets/{markets[100 + i % 2900]}"),
@@ -118,6 +154,9 @@ async def main() -> None:
     args = parser.parse_args()
     async with scratch_database("cost") as url:
         catalog = Catalog.of(await seed(url, args.votes))
+        keypair = Keypair()
+        active = [(market_id, str(address)) for market_id, address in catalog.active]
+        chart = await seed_trades(url, active, str(keypair.pubkey()))
         port, prefix = free_port(), f"bench-cost-{uuid.uuid4().hex[:6]}:"
         env = {
             "DATABASE_URL": url,
@@ -131,10 +170,14 @@ async def main() -> None:
             with server_process(env, port) as server:
                 base = f"http://127.0.0.1:{port}"
                 async with httpx.AsyncClient(base_url=base) as client:
-                    keypair = Keypair()
                     headers = await sign_in(client, keypair)
+                    listed = await client.get("/api/markets", params={"category": "sports"})
+                    feed = await client.get("/api/activity")
+                    front = FrontEnd(
+                        chart, listed.json()["next_cursor"], feed.json()["next_cursor"]
+                    )
                     print(f"server CPU per request, {args.requests} requests each, one client")
-                    for name, make in kinds(catalog, keypair).items():
+                    for name, make in kinds(catalog, keypair, front).items():
                         if args.kinds and name not in args.kinds:
                             continue
 

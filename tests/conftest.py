@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+import structlog
 from redis.asyncio import Redis
 from solders.keypair import Keypair
 from sqlalchemy import text
@@ -37,6 +38,25 @@ PG_ADMIN_URL = os.environ.get("MARKETD_TEST_PG", "postgresql://postgres@127.0.0.
 REDIS_TEST_URL = os.environ.get("MARKETD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
 TEST_ORIGIN = "https://app.example"
+
+
+def plain_test_logging() -> None:
+    """structlog's defaults with plain tracebacks. With `rich` installed (schemathesis brings
+    it) the default renderer prints each logged exception as a rich traceback with every
+    frame's locals, which takes tens of milliseconds: a job retrying a failing call in a loop
+    then starves the whole session's event loop."""
+    structlog.reset_defaults()
+    structlog.configure(
+        processors=[
+            *structlog.get_config()["processors"][:-1],
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+        ]
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plain_logging() -> None:
+    plain_test_logging()
 
 
 @pytest.fixture(autouse=True)

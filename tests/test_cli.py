@@ -8,7 +8,6 @@ import stat
 
 import httpx
 import pytest
-import structlog
 from solders.keypair import Keypair
 from sqlalchemy import func, select
 
@@ -20,13 +19,15 @@ from marketd.core.redis import redacted
 from marketd.markets.rules import MarketState
 from marketd.models import Discussion, Market, ProposalVote, Trade, User
 
+from .conftest import plain_test_logging
+
 
 @pytest.fixture(autouse=True)
 def _fresh_logging():
     """`cli.main` configures structlog to print to the sys.stderr of the moment, which under
     capsys is a stream closed after the test; later log lines must not go there."""
     yield
-    structlog.reset_defaults()
+    plain_test_logging()
 
 
 def test_keygen_writes_a_private_solana_keyfile(tmp_path, capsys):

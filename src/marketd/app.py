@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from marketd import __version__
+from marketd.activity.endpoints import router as activity_router
 from marketd.auth.dependencies import RequestCaller, require_wallet
 from marketd.auth.endpoints import router as auth_router
 from marketd.auth.origin import require_configured_domain
@@ -134,6 +135,7 @@ def create_app(
         health_router,
         auth_router,
         markets_router,
+        activity_router,
         votes_router,
         discussions_router,
         trades_router,

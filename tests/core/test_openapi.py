@@ -58,7 +58,11 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("post", "/api/auth/logout"): {401, 429},
     ("get", "/api/markets"): {422, 429},
     ("post", "/api/markets"): {400, 413, 401, 422, 429},
+    ("get", "/api/activity"): {422, 429},
+    ("get", "/api/markets/categories"): {429},
+    ("get", "/api/markets/trending"): {422, 429},
     ("get", "/api/markets/{market_id}"): {404, 422, 429},
+    ("get", "/api/markets/{market_id}/related"): {404, 422, 429},
     ("get", "/api/markets/{market_id}/trades"): {404, 422, 429},
     ("get", "/api/markets/{market_id}/votes"): {404, 422, 429},
     ("get", "/api/markets/{market_id}/prices"): {404, 422, 429},
@@ -75,6 +79,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/api/users/{wallet}/trades"): {422, 429},
     ("get", "/api/users/{wallet}/votes"): {422, 429},
     ("get", "/api/users/{wallet}/positions"): {422, 429},
+    ("get", "/api/users/{wallet}/portfolio"): {422, 429},
     ("get", "/ws"): set(),
 }
 

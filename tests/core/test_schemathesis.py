@@ -128,7 +128,7 @@ async def test_the_api_answers_as_its_document_says(api: Any) -> None:
     positive = {label for name, label in tried if name == "valid"}
     assert positive == {operation.label for operation in operations}
     assert sum(name == "invalid" for name, _ in tried) >= 15
-    assert sum(name == "known market" for name, _ in tried) == 6
+    assert sum(name == "known market" for name, _ in tried) == 7
     # The session is real: proposals are created, a known market's pages are read.
     assert 201 in tried[("valid", "POST /api/markets")]
     assert 200 in tried[("known market", "GET /api/markets/{market_id}/prices")]

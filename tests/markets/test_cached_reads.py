@@ -173,4 +173,6 @@ async def test_the_indexer_refresh_writes_both_tallies_into_the_detail(api) -> N
         "dispute": {"agree": 1, "disagree": 0, "total": 1},
     }
     listed = (await api.client.get("/api/markets", params={"category": "other"})).json()["items"]
-    assert listed[0]["on_chain_votes"]["proposal"]["likes"] == 7 and "votes" not in listed[0]
+    assert listed[0]["on_chain_votes"]["proposal"]["likes"] == 7
+    # Voting is open (PROPOSED): the listing carries the live tally too.
+    assert listed[0]["votes"]["proposal"] == {"likes": 1, "dislikes": 0, "total": 1}

@@ -9,6 +9,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from marketd.chain.addresses import market_address
+from marketd.indexer import rollups
 from marketd.models import Trade
 
 
@@ -30,6 +31,8 @@ async def _insert_trade(api, market_id: str, at: datetime, price: str, cost: int
                 block_time=at,
             )
         )
+        await session.flush()
+        await rollups.recompute_hours(session, market_id)  # as the indexer does with its trades
         await session.commit()
 
 

@@ -236,3 +236,27 @@ async def test_resume_finishes_a_started_coroutine_in_a_task():
 async def _wrap(awaitable, entered: asyncio.Event) -> None:
     entered.set()
     await awaitable
+
+
+async def test_the_activity_channel_gets_the_feed_kinds_of_every_market():
+    the_hub = hub()
+    sink, other_sink = Sink(), Sink()
+    member = Connection(sink.send, "ip", 10_000)
+    outsider = Connection(other_sink.send, "ip", 10_000)
+    for connection in (member, outsider):
+        the_hub.register(connection)
+    the_hub.join(member, "activity")
+    assert the_hub.broadcast(event("m", 1)) == 0  # no market subscriber; the channel got it
+    the_hub.broadcast({"seq": 2, "type": "discussion", "marketId": "m"})  # not a feed kind
+    the_hub.broadcast({"seq": 1, "type": "market_created", "marketId": "n"})
+    assert await drained(sink, 2) == [
+        {"channel": "activity"} | event("m", 1),
+        {"channel": "activity", "seq": 1, "type": "market_created", "marketId": "n"},
+    ]
+    assert other_sink.frames == []
+    the_hub.leave(member, "activity")
+    the_hub.broadcast(event("m", 3))
+    the_hub.join(member, "activity")
+    the_hub.unregister(member)
+    assert the_hub.activity == set()
+    assert len(sink.frames) == 2

@@ -10,6 +10,8 @@ from marketd.realtime import protocol
 from marketd.realtime.protocol import (
     MAX_SEQ,
     Auth,
+    Join,
+    Leave,
     Ping,
     ProtocolError,
     Subscribe,
@@ -29,6 +31,8 @@ from marketd.realtime.protocol import (
         ('{"type":"ping"}', Ping()),
         ('{"type":"ping","id":7}', Ping(7)),
         ('{"type":"auth","token":"abc"}', Auth("abc")),
+        ('{"type":"subscribe","channel":"activity"}', Join("activity")),
+        ('{"type":"unsubscribe","channel":"activity"}', Leave("activity")),
     ],
 )
 def test_valid_messages(text, parsed):
@@ -53,6 +57,8 @@ def test_valid_messages(text, parsed):
         ('{"type":"subscribe","marketId":"m","sinceSeq":"3"}', "invalid_message"),
         ('{"type":"unsubscribe"}', "invalid_message"),
         ('{"type":"auth","token":""}', "invalid_message"),
+        ('{"type":"subscribe","channel":"trades"}', "unknown_channel"),
+        ('{"type":"unsubscribe","channel":null}', "unknown_channel"),
         ('{"type":"auth","token":' + json.dumps("t" * 513) + "}", "invalid_message"),
         ("[" * 3000 + "]" * 3000, "message_too_large"),
         # Nested past the JSON parser's depth within the size limit.

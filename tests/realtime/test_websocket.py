@@ -335,3 +335,23 @@ async def test_shutdown_closes_connections_with_going_away(instance_factory):
     await a.realtime.start()  # idempotent
     again = await a.connect()
     await again.roundtrip()
+
+
+async def test_the_activity_channel_carries_every_markets_feed_events(instance_factory):
+    a = await instance_factory()
+    first, second = await a.market(), await a.market()
+    client = await a.connect()
+    await client.send({"type": "subscribe", "channel": "activity"})
+    assert await client.recv_type("subscribed") == {"type": "subscribed", "channel": "activity"}
+    await a.publish("discussions", {"type": "discussion", "marketId": first, "content": "hi"})
+    await a.publish("trades", trade(first, 1))
+    await a.publish("trades", trade(second, 2))
+    one, two = await client.recv_type("trade"), await client.recv_type("trade")
+    assert one == {"channel": "activity", "seq": 2} | trade(first, 1)  # seq 1: the post
+    assert two == {"channel": "activity", "seq": 1} | trade(second, 2)
+    await client.send({"type": "subscribe", "channel": "nope"})
+    assert (await client.recv_type("error"))["code"] == "unknown_channel"
+    await client.send({"type": "unsubscribe", "channel": "activity"})
+    assert (await client.recv_type("unsubscribed"))["channel"] == "activity"
+    await a.publish("trades", trade(first, 3))
+    await client.roundtrip()  # nothing was queued before the pong

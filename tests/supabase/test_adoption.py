@@ -42,6 +42,8 @@ PRIVATE = (
     "chain_outbox",
     "indexer_checkpoints",
     "market_schedules",
+    "market_stats",
+    "market_trade_hours",
     "snapshot_pins",
     "trade_submissions",
     "vote_log",

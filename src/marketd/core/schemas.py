@@ -100,9 +100,21 @@ def _price_text(value: Decimal) -> str:
 
 PRICE_QUANTUM = Decimal("0.000000001")
 
+
+def _change_text(value: Decimal) -> str:
+    return format(value.quantize(PRICE_QUANTUM), "f")  # never an exponent ("0E-9")
+
+
 Price = Annotated[
     Decimal,
     PlainSerializer(_price_text, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{9}$", "examples": ["0.625000000"]}),
 ]
 """A price in (0, 1) as a decimal string with 9 places: never a float on the wire."""
+
+PriceChange = Annotated[
+    Decimal,
+    PlainSerializer(_change_text, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{9}$", "examples": ["-0.012500000"]}),
+]
+"""A signed move of a price, as a decimal string with 9 places."""

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.addresses import market_address
 from marketd.chain.stream import TransactionEvents
 from marketd.core.database import upsert_insert
+from marketd.indexer import rollups
 from marketd.indexer.bulk import BulkInsert, BulkUpdate, member_of
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.handlers import (
@@ -397,6 +398,15 @@ async def write_workspace(session: AsyncSession, ws: Workspace) -> None:
         )
 
 
+async def _roll_up(session: AsyncSession, ws: Workspace) -> None:
+    """The rollups of the markets the batch traded in (`marketd.indexer.rollups`)."""
+    trade_times: dict[str, list[datetime]] = {}
+    for trade in ws.trades:
+        trade_times.setdefault(trade.market_id, []).append(trade.block_time)
+    if trade_times:
+        await rollups.after_batch(session, trade_times)
+
+
 async def _count_user_trades(session: AsyncSession, wallets: Collection[str]) -> None:
     """The platform's `users.total_trades` and `total_volume`, recounted from the trades table
     (so a market rebuilt from its events after a fork cannot count a trade twice)."""
@@ -484,6 +494,7 @@ async def apply_transactions(
         for event in fresh:
             apply(ws, event)
         await write_workspace(session, ws)
+        await _roll_up(session, ws)
         await complete_vote_notices(session, ws.notices)
         result.notices, result.touched, result.fees = ws.notices, ws.touched, ws.fees
         result.reread = ws.reread
@@ -568,6 +579,7 @@ async def rebuild_markets(
             apply(ws, event)
         ws.vote_log.clear()  # the log already holds these votes
         await write_workspace(session, ws)
+        await rollups.rebuild(session, market_id)
         if market.state != before:
             notices.append(
                 Notice(

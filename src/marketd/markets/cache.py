@@ -1,7 +1,8 @@
 """What the page cache holds about markets, and the writes that keep it current.
 
 * `market:<id>` — the `GET /api/markets/{id}` body, rewritten by the indexer after every batch
-  that touched the market (so the route is served from cache), read through on a miss;
+  that touched the market (so the route is served from cache), read through on a miss; kept
+  until the next UTC hour at most, when its 24-hour figures move (`detail_ttl`);
 * `market:<id>:votes` — the first pages of the market's votes, dropped (with `market:<id>`,
   whose detail shows the live tally) by every vote on the market (API, chain action confirmed,
   indexed on-chain vote);
@@ -15,6 +16,7 @@ Groups and their versioned compare-and-set are `marketd.core.pages`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +24,7 @@ from starlette.responses import Response
 
 from marketd.core.pages import PageCache, cached_json
 from marketd.markets.repository import MarketRepository
+from marketd.markets.rules import seconds_to_next_hour
 from marketd.markets.schemas import MarketDetailOut
 
 DETAIL = "detail"
@@ -30,6 +33,12 @@ INDEXED_TTL_SECONDS = 3600  # written by the indexer: every event rewrites it
 READ_THROUGH_TTL_SECONDS = 300  # filled by a reader: nothing should change it unannounced
 ACTIVITY_TTL_SECONDS = 300
 LISTING_TTL_SECONDS = 10  # "closing soon" and close times move with the clock, not by events
+
+
+def detail_ttl(ttl: int, now: datetime) -> int:
+    """A detail's 24-hour figures change on the hour without any event: it is kept until the
+    next hour at most."""
+    return min(ttl, seconds_to_next_hour(now))
 
 
 def market_group(market_id: str) -> str:
@@ -56,7 +65,8 @@ class MarketCache:
         self, market_id: str, render: Callable[[], Awaitable[MarketDetailOut]]
     ) -> Response:
         group = market_group(market_id)
-        return await cached_json(self.pages, group, DETAIL, READ_THROUGH_TTL_SECONDS, render)
+        ttl = detail_ttl(READ_THROUGH_TTL_SECONDS, datetime.now(UTC))
+        return await cached_json(self.pages, group, DETAIL, ttl, render)
 
     async def votes(
         self, market_id: str, name: str | None, render: Callable[[], Awaitable[BaseModel]]
@@ -97,10 +107,11 @@ class MarketCache:
             *(market_group(i) for i in ids), *(votes_group(i) for i in ids), LISTING_GROUP
         )
         version_of = dict(zip(ids, versions, strict=False))
-        count = 0
-        for row in await MarketRepository(session).details(ids):
+        count, now = 0, datetime.now(UTC)
+        ttl = detail_ttl(INDEXED_TTL_SECONDS, now)
+        for row in await MarketRepository(session).details(ids, now):
             body = MarketDetailOut.of_row(row).model_dump_json().encode()
             group = market_group(row["id"])
-            await self.pages.put(group, DETAIL, version_of[row["id"]], body, INDEXED_TTL_SECONDS)
+            await self.pages.put(group, DETAIL, version_of[row["id"]], body, ttl)
             count += 1
         return count

@@ -15,6 +15,7 @@ from marketd.markets.dependencies import MarketCacheDep as Cache
 from marketd.markets.repository import MarketFilter
 from marketd.markets.rules import CATEGORY_CHARS, MarketState
 from marketd.markets.schemas import (
+    CategoriesOut,
     MarketCreate,
     MarketDetailOut,
     MarketOut,
@@ -30,6 +31,7 @@ from marketd.votes.service import VoteService
 
 router = APIRouter(prefix="/api/markets", tags=["markets"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+MAX_TRENDING = 50
 
 
 async def market_service(
@@ -73,6 +75,39 @@ async def list_markets(
     # Redis read and write per search, and the trigram index answers it in well under 1 ms.
     hot_page = None if cursor or q else f"{state and state.value}|{category}|{sort.value}|{limit}"
     return await cache.listing(hot_page, render)
+
+
+# Before `/{market_id}`, which would take these names for ids.
+@router.get("/categories", response_model=CategoriesOut, responses=problems({}))
+async def categories(container: ContainerDep, cache: Cache) -> Response:
+    """Every category that has markets, with its markets counted by state (largest first;
+    `category` null counts the markets without one). Served from the listing cache."""
+
+    async def render() -> CategoriesOut:
+        async with container.database.session(read_only=True) as session:
+            return await MarketService(session, container.settings, container.bus).categories()
+
+    return await cache.listing("categories", render)
+
+
+@router.get("/trending", response_model=Page[MarketOut], responses=problems({}))
+async def trending(
+    container: ContainerDep,
+    cache: Cache,
+    limit: Annotated[int, Query(ge=1, le=MAX_TRENDING)] = 10,
+) -> Response:
+    """ACTIVE markets ranked by recent activity: score = volume_24h x (1 + 4 x
+    |price_change_24h|) (a 25-point move of the YES price counts as much as doubling the
+    volume; `volume_24h` and `price_change_24h` as each card shows them). Markets that did not
+    trade in the window follow by all-time volume when fewer than `limit` did. One page
+    (`next_cursor` is null), served from the listing cache like the listing's first pages."""
+
+    async def render() -> Page[MarketOut]:
+        async with container.database.session(read_only=True) as session:
+            markets = MarketService(session, container.settings, container.bus)
+            return await markets.trending(limit)
+
+    return await cache.listing(f"trending|{limit}", render)
 
 
 @router.get(
@@ -181,6 +216,29 @@ async def market_votes(
 
 
 @router.get(
+    "/{market_id}/related",
+    response_model=Page[MarketOut],
+    responses=problems({404: "No market with this id."}),
+)
+async def related_markets(
+    market_id: MarketId,
+    container: ContainerDep,
+    cache: Cache,
+    limit: Annotated[int, Query(ge=1, le=MAX_TRENDING)] = 10,
+) -> Response:
+    """Other markets of the same category or sharing a tag: ACTIVE ones first; among them the
+    same category first, then more shared tags, then more traded. One page (`next_cursor` is
+    null), served from the listing cache."""
+
+    async def render() -> Page[MarketOut]:
+        async with container.database.session(read_only=True) as session:
+            markets = MarketService(session, container.settings, container.bus)
+            return await markets.related(market_id, limit)
+
+    return await cache.listing(f"related|{market_id}|{limit}", render)
+
+
+@router.get(
     "/{market_id}/prices",
     response_model=PriceHistoryOut,
     responses=problems(
@@ -197,6 +255,12 @@ async def market_prices(
     interval: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h",
     start: Annotated[Moment | None, Query(alias="from")] = None,
     end: Annotated[Moment | None, Query(alias="to")] = None,
-) -> PriceHistoryOut:
-    """YES price history as OHLC buckets from trades (at most 1,000 buckets)."""
-    return await markets.price_history(market_id, interval, start, end)
+) -> Response:
+    """YES price history over [`from`, `to`) at the resolution `interval` (at most 1,000
+    buckets): OHLC `buckets`, and `series`, the chart's line [{t, yes, no}] sampled at each
+    bucket's start with the current price as its last point. Intervals of an hour or more are
+    read from the hourly rollups (cost independent of the number of trades) when `to` is on an
+    hour or omitted (now); shorter ones from the range's trades."""
+    history = await markets.price_history(market_id, interval, start, end)
+    # Serialised once: up to 1,000 buckets and points, which FastAPI would validate again.
+    return Response(history.model_dump_json(), media_type="application/json")

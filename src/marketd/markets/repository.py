@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    RowMapping,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.markets.rules import MarketState, PricePoint
-from marketd.markets.schemas import LIVE_COLUMNS, MarketSort
-from marketd.models import DisputeVote, Market, MarketSchedule, ProposalVote, Trade
+from marketd.core.database import dialect_of
+from marketd.markets.rules import VOTING_STATES, HourPrices, MarketState, PricePoint, window_start
+from marketd.markets.schemas import CARD_COLUMNS, LIVE_COLUMNS, MarketSort
+from marketd.models import (
+    DisputeVote,
+    Market,
+    MarketSchedule,
+    MarketStats,
+    MarketTradeHour,
+    ProposalVote,
+    Trade,
+)
+from marketd.models.base import UTCDateTime
 
 _MARKETS = cast(Table, Market.__table__)
 _SCHEDULES = cast(Table, MarketSchedule.__table__)
@@ -48,15 +74,49 @@ _LIVE_COUNTS = [
     (_DISPUTE_VOTES, True),
     (_DISPUTE_VOTES, False),
 ]  # in the order of LIVE_COLUMNS: yes votes, then all votes, of each kind
-_WITH_LIVE_VOTES = _WITH_SCHEDULE.add_columns(
+"""The live tallies of a market's off-chain votes: four counts over the vote tables'
+(market_id, user_wallet) index, in the same statement as the market."""
+
+_STATS = cast(Table, MarketStats.__table__)
+_HOURS = cast(Table, MarketTradeHour.__table__)
+_SINCE = bindparam("since", type_=UTCDateTime())
+"""The first hour of the 24-hour window (`rules.window_start`), given with every card read."""
+_CARD_VALUES = (
+    select(func.coalesce(func.sum(_HOURS.c.volume), 0))
+    .where(_HOURS.c.market_id == _MARKETS.c.id, _HOURS.c.hour >= _SINCE)
+    .scalar_subquery(),
+    select(_HOURS.c.close_price)
+    .where(_HOURS.c.market_id == _MARKETS.c.id, _HOURS.c.hour < _SINCE)
+    .order_by(_HOURS.c.hour.desc())
+    .limit(1)
+    .scalar_subquery(),
+    func.coalesce(_STATS.c.trades_count, 0),
+    func.coalesce(_STATS.c.traders_count, 0),
+)
+"""What a card shows beside the market's columns, in the order of CARD_COLUMNS: the 24-hour
+volume (at most 24 hour rows over their primary key), the YES price when the window opened
+(the close of the last hour before it), trades and traders (one row of market_stats)."""
+_CARDS = _WITH_SCHEDULE.outerjoin(_STATS, _STATS.c.market_id == _MARKETS.c.id).add_columns(
+    *(value.label(name) for value, name in zip(_CARD_VALUES, CARD_COLUMNS, strict=True))
+)
+_VOTING = _MARKETS.c.state.in_([state.value for state in VOTING_STATES])
+_LISTED = _CARDS.add_columns(
+    *(
+        case((_VOTING, _live_count(votes, name, yes_only=yes_only)), else_=literal(None)).label(
+            name
+        )
+        for (votes, yes_only), name in zip(_LIVE_COUNTS, LIVE_COLUMNS, strict=True)
+    )
+)
+"""A listed market: its card, and the live tallies only while voting is open (PostgreSQL runs
+the counts of the other markets' rows not at all)."""
+_DETAILED = _CARDS.add_columns(
     *(
         _live_count(votes, name, yes_only=yes_only)
         for (votes, yes_only), name in zip(_LIVE_COUNTS, LIVE_COLUMNS, strict=True)
     )
 )
-"""A market with the live tallies of its off-chain votes (the detail): four counts over the
-vote tables' (market_id, user_wallet) index, in the same statement as the market."""
-_DETAIL_BY_ID = _WITH_LIVE_VOTES.where(_MARKETS.c.id == bindparam("market_id"))
+_DETAIL_BY_ID = _DETAILED.where(_MARKETS.c.id == bindparam("market_id"))
 _EXISTS = select(_MARKETS.c.id).where(_MARKETS.c.id == bindparam("market_id"))
 _STATE = select(_MARKETS.c.state).where(_MARKETS.c.id == bindparam("market_id"))
 
@@ -80,15 +140,17 @@ class MarketRepository:
         """The market's columns and its closing time (`closes_at`)."""
         return (await self.session.execute(_BY_ID, {"market_id": market_id})).mappings().first()
 
-    async def detail(self, market_id: str) -> RowMapping | None:
-        """The market's columns, `closes_at` and the live tallies (`LIVE_COLUMNS`)."""
-        params = {"market_id": market_id}
+    async def detail(self, market_id: str, now: datetime) -> RowMapping | None:
+        """The market's columns, `closes_at`, its card (`CARD_COLUMNS`) and the live tallies
+        (`LIVE_COLUMNS`)."""
+        params = {"market_id": market_id, "since": window_start(now)}
         return (await self.session.execute(_DETAIL_BY_ID, params)).mappings().first()
 
-    async def details(self, market_ids: Sequence[str]) -> Sequence[RowMapping]:
+    async def details(self, market_ids: Sequence[str], now: datetime) -> Sequence[RowMapping]:
         """`detail` of several markets at once."""
-        query = _WITH_LIVE_VOTES.where(_MARKETS.c.id.in_(market_ids))
-        return (await self.session.execute(query)).mappings().all()
+        query = _DETAILED.where(_MARKETS.c.id.in_(market_ids))
+        params = {"since": window_start(now)}
+        return (await self.session.execute(query, params)).mappings().all()
 
     async def exists(self, market_id: str) -> bool:
         return await self.session.scalar(_EXISTS, {"market_id": market_id}) is not None
@@ -126,9 +188,9 @@ class MarketRepository:
         after: Sequence[Any] | None,
         now: datetime,
     ) -> Sequence[RowMapping]:
-        """A page of markets (their columns and `closes_at`)."""
+        """A page of markets: their columns, `closes_at`, cards and live tallies (`_LISTED`)."""
         markets, closes_at = _MARKETS.c, _SCHEDULES.c.closes_at
-        query = _WITH_SCHEDULE
+        query = _LISTED
         if filters.state is not None:
             query = query.where(markets.state == filters.state.value)
         if filters.category is not None:
@@ -164,7 +226,95 @@ class MarketRepository:
                     )
                 )
             query = query.order_by(closes_at.asc(), markets.id.asc())
-        return (await self.session.execute(query.limit(limit))).mappings().all()
+        params = {"since": window_start(now)}
+        return (await self.session.execute(query.limit(limit), params)).mappings().all()
+
+    async def cards(self, market_ids: Collection[str], now: datetime) -> Sequence[RowMapping]:
+        """The listed form (`page`) of the markets with these ids, in no order."""
+        if not market_ids:
+            return []
+        query = _LISTED.where(_MARKETS.c.id.in_(list(market_ids)))
+        return (await self.session.execute(query, {"since": window_start(now)})).mappings().all()
+
+    async def category_counts(self) -> list[tuple[str | None, str, int]]:
+        """(category, state, markets) of every category and state that has markets."""
+        markets = _MARKETS.c
+        rows = await self.session.execute(
+            select(markets.category, markets.state, func.count()).group_by(
+                markets.category, markets.state
+            )
+        )
+        return [(category, str(state), int(count)) for category, state, count in rows.all()]
+
+    async def trending_candidates(self, now: datetime) -> list[tuple[str, Decimal, int, Any]]:
+        """(id, YES price, 24-hour volume, YES price when the window opened) of every ACTIVE
+        market that traded in the window: the hours of the window over their hour index."""
+        since = window_start(now)
+        window = (
+            select(_HOURS.c.market_id, func.sum(_HOURS.c.volume).label("volume"))
+            .where(_HOURS.c.hour >= since)
+            .group_by(_HOURS.c.market_id)
+            .subquery()
+        )
+        opening = (
+            select(_HOURS.c.close_price)
+            .where(_HOURS.c.market_id == _MARKETS.c.id, _HOURS.c.hour < since)
+            .order_by(_HOURS.c.hour.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = await self.session.execute(
+            select(_MARKETS.c.id, _MARKETS.c.current_price_yes, window.c.volume, opening)
+            .join(window, window.c.market_id == _MARKETS.c.id)
+            .where(_MARKETS.c.state == MarketState.ACTIVE.value)
+        )
+        return [(market_id, price, int(volume), start) for market_id, price, volume, start in rows]
+
+    async def most_traded_active(
+        self, exclude: Collection[str], limit: int, now: datetime
+    ) -> Sequence[RowMapping]:
+        """ACTIVE markets not in `exclude`, by all-time volume (to fill the trending list)."""
+        markets = _MARKETS.c
+        query = _LISTED.where(markets.state == MarketState.ACTIVE.value)
+        if exclude:
+            query = query.where(markets.id.not_in(list(exclude)))
+        query = query.order_by(markets.total_volume.desc(), markets.id.desc()).limit(limit)
+        return (await self.session.execute(query, {"since": window_start(now)})).mappings().all()
+
+    async def related_candidates(
+        self, market_id: str, category: str | None, tags: Sequence[str], limit: int
+    ) -> list[tuple[str, str, str | None, list[str], int]]:
+        """(id, state, category, tags, total_volume) of up to `limit` other markets of the same
+        category or sharing a tag, active and same-category ones first, then by volume."""
+        markets = _MARKETS.c
+        alike = []
+        if category is not None:
+            alike.append(markets.category == category)
+        if tags:
+            if dialect_of(self.session) == "postgresql":  # text[]: its overlap operator
+                as_array = type_coerce(markets.tags, postgresql.ARRAY(Text()))
+                alike.append(as_array.overlap(list(tags)))
+            else:  # a JSON array of strings: each tag as it is written in it
+                alike += [
+                    markets.tags.cast(String).like(
+                        "%" + _escape_like(json.dumps(tag)) + "%", escape="\\"
+                    )
+                    for tag in tags
+                ]
+        if not alike:
+            return []
+        active = case((markets.state == MarketState.ACTIVE.value, 0), else_=1)
+        same = case((markets.category == category, 0), else_=1) if category else literal(1)
+        rows = await self.session.execute(
+            select(markets.id, markets.state, markets.category, markets.tags, markets.total_volume)
+            .where(markets.id != market_id, or_(*alike))
+            .order_by(active, same, markets.total_volume.desc(), markets.id)
+            .limit(limit)
+        )
+        return [
+            (other, str(state), other_category, list(other_tags or []), int(volume))
+            for other, state, other_category, other_tags, volume in rows.all()
+        ]
 
     async def price_points(
         self, market_id: str, start: datetime, end: datetime
@@ -175,6 +325,26 @@ class MarketRepository:
             .order_by(Trade.block_time, Trade.id)
         )
         return [PricePoint(at, price, cost) for at, price, cost in rows]
+
+    async def hour_prices(self, market_id: str, start: datetime, end: datetime) -> list[HourPrices]:
+        """The market's hour rollups in [start, end) (at most one row per hour)."""
+        h = _HOURS.c
+        rows = await self.session.execute(
+            select(h.hour, h.volume, h.trades, h.close_price, h.high_price, h.low_price)
+            .where(h.market_id == market_id, h.hour >= start, h.hour < end)
+            .order_by(h.hour)
+        )
+        return [HourPrices(*row) for row in rows.all()]
+
+    async def hour_close_before(self, market_id: str, moment: datetime) -> Any:
+        """The YES price after the last trade before `moment` (on an hour), from the rollups."""
+        h = _HOURS.c
+        return await self.session.scalar(
+            select(h.close_price)
+            .where(h.market_id == market_id, h.hour < moment)
+            .order_by(h.hour.desc())
+            .limit(1)
+        )
 
     async def price_before(self, market_id: str, moment: datetime) -> Any:
         return await self.session.scalar(

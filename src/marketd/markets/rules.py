@@ -61,6 +61,62 @@ def can_transition(current: MarketState, target: MarketState) -> bool:
     return target in TRANSITIONS[current]
 
 
+VOTING_STATES = (MarketState.PROPOSED, MarketState.DISPUTED)
+"""The states in which off-chain votes are open (proposal votes, then dispute votes)."""
+
+HOUR = timedelta(hours=1)
+WINDOW_HOURS = 24
+OPENING_PRICE = Decimal("0.5")
+"""A market's YES price before its first trade (both outcomes' shares at 0)."""
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour `moment` falls in."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def window_start(now: datetime) -> datetime:
+    """The first hour of the "24-hour" window: the current hour and the 23 before it, so the
+    window covers between 23 and 24 hours of trades and moves only on the hour."""
+    return hour_of(now) - HOUR * (WINDOW_HOURS - 1)
+
+
+def seconds_to_next_hour(now: datetime) -> int:
+    """How long what a window shows stays true without a new trade (at least 1 s)."""
+    return max(1, int((hour_of(now) + HOUR - now).total_seconds()) + 1)
+
+
+def price_change(current: Decimal, opening: Decimal | None) -> Decimal:
+    """The YES price's move over the window: from the close of the last hour before it (the
+    opening price when the market had not traded before)."""
+    return current - (OPENING_PRICE if opening is None else opening)
+
+
+TRENDING_MOVE_WEIGHT = 4
+"""How much a price move weighs against volume in `trending_score`."""
+
+
+def trending_score(volume_24h: int, change_24h: Decimal) -> Decimal:
+    """How much a market is trending: its 24-hour volume, weighted up by how far its YES price
+    moved over the window: volume x (1 + 4 x |change|), so a 25-point move counts as much as
+    doubling the volume. A market that did not trade in the window scores 0."""
+    return Decimal(volume_24h) * (1 + TRENDING_MOVE_WEIGHT * abs(change_24h))
+
+
+def related_rank(
+    market: tuple[str | None, Sequence[str]],
+    other: tuple[str, str | None, Sequence[str], int, str],
+) -> tuple[bool, bool, int, int, str]:
+    """Sort key of a market related to `market` (category, tags): `other` is its (state,
+    category, tags, total_volume, id). Active markets first; among them those of the same
+    category, then those sharing more tags, then the more traded; the id breaks ties."""
+    category, tags = market
+    state, other_category, other_tags, volume, market_id = other
+    same_category = category is not None and other_category == category
+    shared = len(set(tags) & set(other_tags))
+    return (state != MarketState.ACTIVE.value, not same_category, -shared, -volume, market_id)
+
+
 # What create_market accepts and trades on (PROGRAM.md §1, §3.2): b = 0 fails at once, and
 # 0 < b < MIN_B creates a market on which every trade fails (InvalidBParameter); liquidity 0
 # fails InvalidLiquidity. A proposal outside these is refused (422) before any transaction.
@@ -182,3 +238,75 @@ def price_buckets(
         buckets.append(bucket)
         cursor = upper
     return buckets
+
+
+@dataclass(frozen=True)
+class HourPrices:
+    """One row of `market_trade_hours`: an hour's trades, its close, high and low."""
+
+    hour: datetime
+    volume: int
+    trades: int
+    close: Decimal
+    high: Decimal
+    low: Decimal
+
+
+def buckets_from_hours(
+    hours: Iterable[HourPrices],
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    opening_price: Decimal,
+) -> list[PriceBucket]:
+    """`price_buckets` of an interval of whole hours, from the hours' rollups instead of the
+    trades: the same buckets when `start` is on an hour and no trade is at or after `end`
+    within its hour. `hours` must be sorted."""
+    ordered: Sequence[HourPrices] = list(hours)
+    buckets: list[PriceBucket] = []
+    cursor = bucket_start(start, interval)
+    index = 0
+    last = opening_price
+    while cursor < end:
+        upper = cursor + interval
+        inside: list[HourPrices] = []
+        while index < len(ordered) and ordered[index].hour < upper:
+            if ordered[index].hour >= cursor:
+                inside.append(ordered[index])
+            else:
+                last = ordered[index].close
+            index += 1
+        if inside:
+            bucket = PriceBucket(
+                cursor,
+                last,
+                max(last, *(h.high for h in inside)),
+                min(last, *(h.low for h in inside)),
+                inside[-1].close,
+                sum(h.volume for h in inside),
+                sum(h.trades for h in inside),
+            )
+            last = inside[-1].close
+        else:
+            bucket = PriceBucket(cursor, last, last, last, last, 0, 0)
+        buckets.append(bucket)
+        cursor = upper
+    return buckets
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    t: datetime
+    yes: Decimal
+    no: Decimal
+
+
+def price_series(
+    buckets: Sequence[PriceBucket], last_at: datetime, last_price: Decimal
+) -> list[SeriesPoint]:
+    """The chart's line: the YES price at each bucket's start (its open: the price after the
+    last trade before it), then `last_price` at `last_at` (the current price at the current
+    time when the range reaches now). NO is 1 - YES."""
+    points = [(bucket.start, bucket.open) for bucket in buckets if bucket.start < last_at]
+    points.append((last_at, last_price))
+    return [SeriesPoint(at, yes, Decimal(1) - yes) for at, yes in points]

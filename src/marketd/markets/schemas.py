@@ -3,12 +3,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import Field, field_validator
 
 from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
-from marketd.core.schemas import Moment, Price, Schema, Text, length_limits
+from marketd.core.schemas import Moment, Price, PriceChange, Schema, Text, length_limits
 from marketd.markets import rules
 from marketd.markets.rules import Category, MarketState
 
@@ -55,11 +56,13 @@ LIVE_COLUMNS = (
     "live_dispute_total",
 )
 """The live tallies a detail read adds to the market's columns (markets.repository)."""
+CARD_COLUMNS = ("volume_24h", "price_24h_ago", "trades_count", "unique_traders")
+"""What every market read adds from the rollups (markets.repository)."""
 
 
 class MarketOut(Schema):
-    """A market as listed. `on_chain_votes` are the counts recorded on chain; the live tally of
-    off-chain votes is on the detail (`MarketDetailOut.votes`) and `/votes`."""
+    """A market as listed. `on_chain_votes` are the counts recorded on chain; `votes` the live
+    tally of off-chain votes while voting is open (null otherwise; always on the detail)."""
 
     id: str
     on_chain_address: str
@@ -93,14 +96,47 @@ class MarketOut(Schema):
     is_cancelled: bool
     updated_at: datetime
     closes_at: datetime | None = None
+    volume_24h: int = Field(
+        description="Lamports traded (paid by buyers, received by sellers) in the current UTC "
+        "hour and the 23 before it.",
+        examples=[1_250_000_000],
+    )
+    price_change_24h: PriceChange = Field(
+        description="`current_price_yes` minus the YES price when that window opened (the "
+        "price after the last trade before it; 0.5 if there was none)."
+    )
+    trades_count: int = Field(description="Trades of the market, all time.", examples=[42])
+    unique_traders: int = Field(description="Wallets that traded in it, all time.", examples=[9])
+    votes: VoteCountsOut | None = Field(
+        default=None,
+        description="Live tally of the off-chain votes (what /api/markets/{id}/votes counts) "
+        "while they are open (PROPOSED: proposal votes, DISPUTED: dispute votes); null in the "
+        "other states of a listing.",
+    )
 
     @classmethod
     def of_row(cls, row: Mapping[Any, Any]) -> Self:
-        """A market as the repository reads it: its columns and `closes_at` (and, for the
-        detail, the live tallies)."""
+        """A market as the repository reads it: its columns, `closes_at`, the card columns
+        (`CARD_COLUMNS`) and the live tallies (`LIVE_COLUMNS`, null when not counted)."""
         values = dict(row)
         recorded = (int(values.pop(column)) for column in _ON_CHAIN_COLUMNS)
         values["on_chain_votes"] = VoteCountsOut.of(*recorded)
+        volume, opening, trades, traders = (values.pop(column) for column in CARD_COLUMNS)
+        values["volume_24h"], values["trades_count"] = int(volume), int(trades)
+        values["unique_traders"] = int(traders)
+        values["price_change_24h"] = rules.price_change(
+            Decimal(values["current_price_yes"]),
+            None if opening is None else Decimal(opening),
+        )
+        live = [values.pop(column) for column in LIVE_COLUMNS]
+        if all(count is not None for count in live):
+            proposal_yes, proposal_total, dispute_yes, dispute_total = (int(n) for n in live)
+            values["votes"] = VoteCountsOut.of(
+                proposal_yes,
+                proposal_total - proposal_yes,
+                dispute_yes,
+                dispute_total - dispute_yes,
+            )
         return cls.model_validate(values)
 
 
@@ -111,17 +147,6 @@ class MarketDetailOut(MarketOut):
         description="Live tally of the off-chain votes (what /api/markets/{id}/votes counts), "
         "current with every vote."
     )
-
-    @classmethod
-    def of_row(cls, row: Mapping[Any, Any]) -> Self:
-        values = dict(row)
-        proposal_yes, proposal_total, dispute_yes, dispute_total = (
-            int(values.pop(column)) for column in LIVE_COLUMNS
-        )
-        values["votes"] = VoteCountsOut.of(
-            proposal_yes, proposal_total - proposal_yes, dispute_yes, dispute_total - dispute_yes
-        )
-        return super().of_row(values)
 
 
 Tag = Annotated[Text, Field(json_schema_extra=length_limits(*rules.TAG_CHARS))]
@@ -188,7 +213,50 @@ class PriceBucketOut(Schema):
     trades: int
 
 
+class SeriesPointOut(Schema):
+    t: datetime
+    yes: Price
+    no: Price
+
+
 class PriceHistoryOut(Schema):
     market_id: str
     interval: str
     buckets: list[PriceBucketOut]
+    series: list[SeriesPointOut] = Field(
+        description="The chart's line: the YES (and NO = 1 - YES) price at the start of each "
+        "bucket, then the last point: the current price now when the range reaches the "
+        "present, else the price at `to`.",
+        examples=[
+            [
+                {"t": "2026-12-06T15:00:00Z", "yes": "0.500000000", "no": "0.500000000"},
+                {"t": "2026-12-06T16:00:00Z", "yes": "0.540000000", "no": "0.460000000"},
+                {"t": "2026-12-06T16:42:10Z", "yes": "0.550000000", "no": "0.450000000"},
+            ]
+        ],
+    )
+
+
+class CategoryOut(Schema):
+    category: str | None = Field(description="null: the markets proposed without a category")
+    total: int = Field(examples=[12])
+    by_state: dict[MarketState, int] = Field(
+        description="Markets of the category in each state (every state, 0 included).",
+        examples=[
+            {
+                "PROPOSED": 2,
+                "APPROVED": 0,
+                "ACTIVE": 9,
+                "RESOLVING": 0,
+                "DISPUTED": 0,
+                "FINALIZED": 1,
+                "CANCELLED": 0,
+            }
+        ],
+    )
+
+
+class CategoriesOut(Schema):
+    """Every category that has markets, the largest first."""
+
+    items: list[CategoryOut]

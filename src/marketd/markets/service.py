@@ -22,13 +22,17 @@ from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketFilter, MarketRepository
 from marketd.markets.rules import MarketState
 from marketd.markets.schemas import (
+    CARD_COLUMNS,
     LIVE_COLUMNS,
+    CategoriesOut,
+    CategoryOut,
     MarketCreate,
     MarketDetailOut,
     MarketOut,
     MarketSort,
     PriceBucketOut,
     PriceHistoryOut,
+    SeriesPointOut,
 )
 from marketd.models import Market
 from marketd.users.repository import UserRepository
@@ -41,6 +45,11 @@ _CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {
 
 
 _MARKET_COLUMNS = cast(Table, Market.__table__).columns
+
+
+RELATED_CANDIDATES = 200
+"""Related markets are ranked among at most this many of the same category or sharing a tag
+(active, same-category and more traded ones are read first)."""
 
 
 class InvalidRange(BadRequest):
@@ -79,7 +88,7 @@ class MarketService:
         return Page[MarketOut](items=items, next_cursor=next_cursor)
 
     async def get_market(self, market_id: str) -> MarketDetailOut:
-        row = await self.repository.detail(market_id)
+        row = await self.repository.detail(market_id, datetime.now(UTC))
         if row is None:
             raise NotFound(f"No market with id {market_id}.")
         return MarketDetailOut.of_row(row)
@@ -89,6 +98,63 @@ class MarketService:
         never the shape of an id: `looks_like_address`); `address` itself when no market has
         it, so the read that follows answers 404 naming what was asked for."""
         return await self.repository.id_by_address(address) or address
+
+    async def categories(self) -> CategoriesOut:
+        counts: dict[str | None, dict[MarketState, int]] = {}
+        for category, state, count in await self.repository.category_counts():
+            by_state = counts.setdefault(category, dict.fromkeys(MarketState, 0))
+            by_state[MarketState(state)] += count
+        items = [
+            CategoryOut(category=category, total=sum(by_state.values()), by_state=by_state)
+            for category, by_state in counts.items()
+        ]
+        items.sort(key=lambda item: (-item.total, item.category is None, item.category or ""))
+        return CategoriesOut(items=items)
+
+    async def trending(self, limit: int) -> Page[MarketOut]:
+        """ACTIVE markets by `rules.trending_score`; when fewer than `limit` traded in the
+        window, the most traded other ACTIVE markets follow."""
+        now = datetime.now(UTC)
+        scored = sorted(
+            (
+                (
+                    rules.trending_score(
+                        volume,
+                        rules.price_change(
+                            Decimal(price), None if opening is None else Decimal(opening)
+                        ),
+                    ),
+                    market_id,
+                )
+                for market_id, price, volume, opening in await self.repository.trending_candidates(
+                    now
+                )
+            ),
+            reverse=True,
+        )
+        top = [market_id for _score, market_id in scored[:limit]]
+        rows = {row["id"]: row for row in await self.repository.cards(top, now)}
+        items = [MarketOut.of_row(rows[market_id]) for market_id in top if market_id in rows]
+        if len(items) < limit:
+            more = await self.repository.most_traded_active(top, limit - len(items), now)
+            items += [MarketOut.of_row(row) for row in more]
+        return Page[MarketOut](items=items)
+
+    async def related(self, market_id: str, limit: int) -> Page[MarketOut]:
+        found = await self.repository.get(market_id)
+        if found is None:
+            raise NotFound(f"No market with id {market_id}.")
+        category, tags = found["category"], list(found["tags"] or [])
+        candidates = await self.repository.related_candidates(
+            market_id, category, tags, RELATED_CANDIDATES
+        )
+        ranked = sorted(
+            candidates,
+            key=lambda c: rules.related_rank((category, tags), (c[1], c[2], c[3], c[4], c[0])),
+        )
+        ids = [candidate[0] for candidate in ranked[:limit]]
+        rows = {row["id"]: row for row in await self.repository.cards(ids, datetime.now(UTC))}
+        return Page[MarketOut](items=[MarketOut.of_row(rows[i]) for i in ids if i in rows])
 
     async def require_market(self, market_id: str) -> None:
         if not await self.repository.exists(market_id):
@@ -133,7 +199,8 @@ class MarketService:
         await self.session.commit()
         columns = {column.key: getattr(market, column.key) for column in _MARKET_COLUMNS}
         no_votes = dict.fromkeys(LIVE_COLUMNS, 0)
-        out = MarketDetailOut.of_row(columns | no_votes | {"closes_at": body.closes_at})
+        no_trades = dict.fromkeys(CARD_COLUMNS, 0) | {"price_24h_ago": None}
+        out = MarketDetailOut.of_row(columns | no_votes | no_trades | {"closes_at": body.closes_at})
         if self.cache is not None:
             await self.cache.drop_listing()
         await self.bus.publish(
@@ -144,11 +211,15 @@ class MarketService:
     async def price_history(
         self, market_id: str, interval: str, start: datetime | None, end: datetime | None
     ) -> PriceHistoryOut:
+        """OHLC buckets and the chart's series. Hourly and longer intervals read the hour
+        rollups (at most one row per hour, whatever the number of trades) when the range ends
+        on an hour or at the current time; shorter ones read the range's trades."""
         found = await self.repository.get(market_id)
         if found is None:
             raise NotFound(f"No market with id {market_id}.")
         step = rules.INTERVALS[interval]
-        end = end or datetime.now(UTC)
+        now = datetime.now(UTC)
+        end = end or now
         start = start or max(found["created_at"], end - step * 200)
         if start >= end:
             raise InvalidRange("`from` must be before `to`.", field="from")
@@ -158,13 +229,27 @@ class MarketService:
                 field="interval",
             )
         aligned = rules.bucket_start(start, step)
-        opening = await self.repository.price_before(market_id, aligned)
-        points = await self.repository.price_points(market_id, aligned, end)
-        buckets = rules.price_buckets(
-            points, aligned, end, step, Decimal(opening) if opening is not None else Decimal("0.5")
-        )
+        if step >= rules.HOUR and (end >= now or rules.hour_of(end) == end):
+            opening = await self.repository.hour_close_before(market_id, aligned)
+            hours = await self.repository.hour_prices(market_id, aligned, end)
+            buckets = rules.buckets_from_hours(hours, aligned, end, step, _price(opening))
+        else:
+            opening = await self.repository.price_before(market_id, aligned)
+            points = await self.repository.price_points(market_id, aligned, end)
+            buckets = rules.price_buckets(points, aligned, end, step, _price(opening))
+        if end >= now:
+            last_at, last_price = now, Decimal(found["current_price_yes"])
+        else:
+            last_at, last_price = end, buckets[-1].close
+        series = rules.price_series(buckets, last_at, last_price)
         return PriceHistoryOut(
             market_id=market_id,
             interval=interval,
-            buckets=[PriceBucketOut.model_validate(bucket) for bucket in buckets],
+            # Built from rules' own values (typed, exact): no validation per bucket and point.
+            buckets=[PriceBucketOut.model_construct(**vars(bucket)) for bucket in buckets],
+            series=[SeriesPointOut.model_construct(**vars(point)) for point in series],
         )
+
+
+def _price(stored: Any) -> Decimal:
+    return rules.OPENING_PRICE if stored is None else Decimal(stored)

@@ -6,6 +6,8 @@ from marketd.models.service_tables import (
     AuthNonce,
     AuthSession,
     MarketSchedule,
+    MarketStats,
+    MarketTradeHour,
     TradeSubmission,
     VoteLog,
 )
@@ -32,6 +34,8 @@ __all__ = [
     "IpfsAnchor",
     "Market",
     "MarketSchedule",
+    "MarketStats",
+    "MarketTradeHour",
     "Position",
     "ProposalVote",
     "SnapshotPin",

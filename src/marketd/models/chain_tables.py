@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -67,11 +68,27 @@ class IndexerCheckpoint(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+STATE_CHANGE_EVENTS = (
+    "name IN ('ProposalApproved', 'MarketActivated', 'MarketResolved', 'DisputeInitiated', "
+    "'MarketFinalized', 'MarketCancelled')"
+)
+"""The events of `marketd.activity.rules.STATE_EVENTS` (tests check they agree)."""
+
+
 class ChainEvent(Base):
     """Every indexed program event, keyed by (signature, index) so replays change nothing."""
 
     __tablename__ = "chain_events"
-    __table_args__ = (Index("ix_chain_events_slot", "slot"),)
+    __table_args__ = (
+        Index("ix_chain_events_slot", "slot"),
+        # The activity feed's state changes: only those events, by time (partial index).
+        Index(
+            "ix_chain_events_state_changes",
+            "block_time",
+            postgresql_where=text(STATE_CHANGE_EVENTS),
+            sqlite_where=text(STATE_CHANGE_EVENTS),
+        ),
+    )
 
     signature: Mapped[str] = mapped_column(String(88), primary_key=True)
     event_index: Mapped[int] = mapped_column(Integer, primary_key=True)

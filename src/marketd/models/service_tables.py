@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketd.models.base import Base, UTCDateTime, utcnow
+from marketd.models.base import Base, Price, UTCDateTime, utcnow
 
 
 class AuthNonce(Base):
@@ -71,7 +72,10 @@ class VoteLog(Base):
     """Every accepted vote, including the ones a later vote replaced: who, what and when."""
 
     __tablename__ = "vote_log"
-    __table_args__ = (Index("ix_vote_log_market", "market_id", "kind", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_vote_log_market", "market_id", "kind", "recorded_at"),
+        Index("ix_vote_log_recorded_at", "recorded_at"),  # the activity feed's votes
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(8))  # proposal | dispute
@@ -81,3 +85,38 @@ class VoteLog(Base):
     source: Mapped[str] = mapped_column(String(8))  # api | chain
     tx_signature: Mapped[str | None] = mapped_column(String(88))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MarketStats(Base):
+    """A market's trade counters (all time), kept by the indexer after every batch that traded
+    in the market, from its positions (`marketd.indexer.rollups`): a listing reads one row
+    instead of counting trades."""
+
+    __tablename__ = "market_stats"
+
+    market_id: Mapped[str] = mapped_column(
+        ForeignKey("markets.id", ondelete="CASCADE"), primary_key=True
+    )
+    trades_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    traders_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MarketTradeHour(Base):
+    """A market's trades of one UTC hour: volume, count, and the YES price after its last trade
+    (close), highest and lowest after any of them. The 24-hour volume and price change of a
+    listing read at most 25 of these rows; hourly and longer price charts read these, not the
+    trades."""
+
+    __tablename__ = "market_trade_hours"
+    # Trending reads the window's hours of every market.
+    __table_args__ = (Index("ix_market_trade_hours_hour", "hour"),)
+
+    market_id: Mapped[str] = mapped_column(
+        ForeignKey("markets.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    volume: Mapped[int] = mapped_column(BigInteger, default=0)
+    trades: Mapped[int] = mapped_column(Integer, default=0)
+    close_price: Mapped[Decimal] = mapped_column(Price)
+    high_price: Mapped[Decimal] = mapped_column(Price)
+    low_price: Mapped[Decimal] = mapped_column(Price)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
+from marketd.activity.rules import LIVE_EVENT_TYPES
 from marketd.realtime import protocol
 from marketd.realtime.metrics import (
     WS_CONNECTIONS,
@@ -208,6 +209,7 @@ class Hub:
     ) -> None:
         self.connections: set[Connection] = set()
         self.markets: dict[str, dict[Connection, MarketSubscription]] = {}
+        self.activity: set[Connection] = set()  # the `activity` channel
         self._per_ip: collections.Counter[str] = collections.Counter()
         self._max_per_ip = max_connections_per_ip
         self._max_subscriptions = max_subscriptions
@@ -228,6 +230,7 @@ class Hub:
             return
         for market_id in list(connection.subscriptions):
             self.unsubscribe(connection, market_id)
+        self.activity.discard(connection)
         self.connections.discard(connection)
         self._per_ip[connection.ip] -= 1
         if self._per_ip[connection.ip] <= 0:
@@ -256,11 +259,23 @@ class Hub:
         WS_SUBSCRIPTIONS.dec()
         return True
 
+    def join(self, connection: Connection, channel: str) -> None:
+        """Add the connection to a channel (`protocol.CHANNELS`: only `activity` today)."""
+        self.activity.add(connection)
+
+    def leave(self, connection: Connection, channel: str) -> None:
+        self.activity.discard(connection)
+
     def broadcast(self, event: dict[str, Any]) -> int:
-        """Fan a sequenced event out to the market's local subscribers; how many got it."""
+        """Fan a sequenced event out to the market's local subscribers, and to the `activity`
+        channel when it is one of its kinds; how many market subscribers got it."""
         market_id, seq = event.get("marketId"), event.get("seq")
         if not isinstance(market_id, str) or not isinstance(seq, int):
             return 0
+        if self.activity and event.get("type") in LIVE_EVENT_TYPES:
+            frame = protocol.event_frame({"channel": protocol.ACTIVITY_CHANNEL, **event})
+            for connection in list(self.activity):
+                connection.send(frame)
         subscribers = self.markets.get(market_id)
         if not subscribers:
             return 0

@@ -5,6 +5,7 @@ Pure functions only (no I/O), so every rule of the protocol is testable without 
 Client -> server (JSON text frames):
     {"type": "subscribe", "marketId": "...", "sinceSeq": 41}   (sinceSeq optional)
     {"type": "unsubscribe", "marketId": "..."}
+    {"type": "subscribe", "channel": "activity"}               (and unsubscribe)
     {"type": "ping", "id": <anything, echoed>}                 (id optional)
     {"type": "auth", "token": "<session token>"}
 
@@ -38,6 +39,22 @@ class Unsubscribe:
     market_id: str
 
 
+ACTIVITY_CHANNEL = "activity"
+CHANNELS = frozenset({ACTIVITY_CHANNEL})
+"""Channels a connection can join besides markets: `activity` carries the new trades, votes,
+markets and state changes of every market (what GET /api/activity lists), live only."""
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    channel: str
+
+
 @dataclass(frozen=True, slots=True)
 class Ping:
     id: Any = None
@@ -48,7 +65,7 @@ class Auth:
     token: str
 
 
-ClientMessage = Subscribe | Unsubscribe | Ping | Auth
+ClientMessage = Subscribe | Unsubscribe | Join | Leave | Ping | Auth
 
 
 class ProtocolError(Exception):
@@ -77,6 +94,9 @@ def parse_client_message(text: str) -> ClientMessage:
     if not isinstance(data, dict):
         raise ProtocolError("invalid_message", "A message is a JSON object with a `type`.")
     kind = data.get("type")
+    if kind in ("subscribe", "unsubscribe") and "channel" in data:
+        channel = _channel(data)
+        return Join(channel) if kind == "subscribe" else Leave(channel)
     if kind == "subscribe":
         return Subscribe(_market_id(data), _since_seq(data))
     if kind == "unsubscribe":
@@ -96,6 +116,15 @@ def _market_id(data: dict[str, Any]) -> str:
     if not _is_text(market_id) or not 0 < len(market_id) <= MAX_MARKET_ID_CHARS:
         raise ProtocolError("invalid_message", "`marketId` must be a non-empty string.")
     return market_id
+
+
+def _channel(data: dict[str, Any]) -> str:
+    channel = data.get("channel")
+    if channel not in CHANNELS:
+        raise ProtocolError(
+            "unknown_channel", f"`channel` must be one of: {', '.join(sorted(CHANNELS))}."
+        )
+    return str(channel)
 
 
 def _is_text(value: object) -> TypeGuard[str]:
@@ -136,6 +165,14 @@ def subscribed(market_id: str) -> str:
 
 def unsubscribed(market_id: str) -> str:
     return _frame({"type": "unsubscribed", "marketId": market_id})
+
+
+def joined(channel: str) -> str:
+    return _frame({"type": "subscribed", "channel": channel})
+
+
+def left(channel: str) -> str:
+    return _frame({"type": "unsubscribed", "channel": channel})
 
 
 def market_state(market_id: str, seq: int, market: dict[str, Any]) -> str:

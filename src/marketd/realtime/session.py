@@ -29,7 +29,15 @@ from marketd.realtime import protocol
 from marketd.realtime.budget import MessageBudget
 from marketd.realtime.buffer import EventLog, Replay
 from marketd.realtime.hub import Connection, Hub
-from marketd.realtime.protocol import Auth, Ping, ProtocolError, Subscribe, Unsubscribe
+from marketd.realtime.protocol import (
+    Auth,
+    Join,
+    Leave,
+    Ping,
+    ProtocolError,
+    Subscribe,
+    Unsubscribe,
+)
 
 MarketReader = Callable[[str, bool], Awaitable[tuple[int, dict[str, Any]]]]
 """(market id, fresh) -> (seq, the market as the REST API shows it), the state reflecting at
@@ -86,6 +94,12 @@ class ClientSession:
             elif isinstance(message, Unsubscribe):
                 self._hub.unsubscribe(self.connection, message.market_id)
                 self.connection.send(protocol.unsubscribed(message.market_id))
+            elif isinstance(message, Join):
+                self._hub.join(self.connection, message.channel)
+                self.connection.send(protocol.joined(message.channel))
+            elif isinstance(message, Leave):
+                self._hub.leave(self.connection, message.channel)
+                self.connection.send(protocol.left(message.channel))
             elif isinstance(message, Ping):
                 self.connection.send(protocol.pong(message.id))
             else:

@@ -9,7 +9,7 @@ from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, Page, WalletId
 from marketd.trades.schemas import TradeOut
-from marketd.users.schemas import PositionOut, UserOut, UserVoteOut
+from marketd.users.schemas import PortfolioOut, PositionOut, UserOut, UserVoteOut
 from marketd.users.service import UserReadService
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -71,5 +71,15 @@ async def user_positions(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[PositionOut]:
-    """A wallet's positions, by market."""
+    """A wallet's positions, by market: each with its market's question, state and prices,
+    its current value, cost basis, unrealized and realized profit, ROI, and whether winnings
+    are claimable or claimed. `GET /api/users/{wallet}/portfolio` sums them."""
     return await UserReadService(session).positions(wallet, limit, cursor)
+
+
+@router.get("/{wallet}/portfolio", response_model=PortfolioOut, responses=problems({}))
+async def user_portfolio(wallet: WalletId, session: SessionDep) -> PortfolioOut:
+    """A wallet's portfolio totals over all its positions (as each position counts them):
+    value, invested, cost basis, unrealized and realized profit, ROI, claimable winnings. A
+    wallet without positions has zeros."""
+    return await UserReadService(session).portfolio(wallet)

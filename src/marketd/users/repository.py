@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -13,6 +13,7 @@ from marketd.core.database import upsert_insert
 from marketd.models import DisputeVote, Market, Position, ProposalVote, Trade, User
 
 _WALLET = bindparam("wallet", type_=String)
+_POSITIONS = cast(Table, Position.__table__)
 
 
 def _count(table: Any, *where: Any) -> Any:
@@ -105,8 +106,39 @@ class UserRepository:
         query = query.order_by(combined.c.voted_at.desc(), combined.c.sort_key.desc()).limit(limit)
         return (await self.session.execute(query)).all()
 
-    async def positions(self, wallet: str, limit: int, after: str | None) -> Sequence[Position]:
-        query = select(Position).where(Position.user_wallet == wallet)
+    async def positions(
+        self, wallet: str, limit: int | None, after: str | None
+    ) -> Sequence[RowMapping]:
+        """The wallet's positions by market id, each with its market's question, state,
+        prices and final outcome (None limit: all of them)."""
+        query = select(
+            *(column for column in _POSITIONS.c if column.name != "id"),
+            Market.question,
+            Market.state,
+            Market.current_price_yes,
+            Market.current_price_no,
+            Market.final_outcome,
+        ).join(Market, Market.id == _POSITIONS.c.market_id)
+        query = query.where(_POSITIONS.c.user_wallet == wallet)
         if after is not None:
-            query = query.where(Position.market_id > after)
-        return (await self.session.scalars(query.order_by(Position.market_id).limit(limit))).all()
+            query = query.where(_POSITIONS.c.market_id > after)
+        query = query.order_by(_POSITIONS.c.market_id)
+        if limit is not None:
+            query = query.limit(limit)
+        return (await self.session.execute(query)).mappings().all()
+
+    async def fills(
+        self, wallet: str, market_ids: Collection[str]
+    ) -> dict[str, list[tuple[bool, bool, int, int]]]:
+        """The wallet's trades in these markets, in order: (outcome, buy, shares, amount)."""
+        if not market_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Trade.market_id, Trade.outcome, Trade.trade_type, Trade.shares, Trade.cost)
+            .where(Trade.user_wallet == wallet, Trade.market_id.in_(list(market_ids)))
+            .order_by(Trade.block_time, Trade.tx_signature)
+        )
+        out: dict[str, list[tuple[bool, bool, int, int]]] = {}
+        for market_id, outcome, trade_type, shares, cost in rows.all():
+            out.setdefault(market_id, []).append((outcome, trade_type == "buy", shares, cost))
+        return out

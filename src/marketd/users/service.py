@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.errors import NotFound
@@ -13,8 +16,9 @@ from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.trades.schemas import TradeOut
 from marketd.trades.service import trade_cursor_key
+from marketd.users import portfolio
 from marketd.users.repository import UserRepository
-from marketd.users.schemas import PositionOut, UserOut, UserStats, UserVoteOut
+from marketd.users.schemas import PortfolioOut, PositionOut, UserOut, UserStats, UserVoteOut
 
 
 class SeenRecently(Throttle):
@@ -107,7 +111,79 @@ class UserReadService:
     async def positions(self, wallet: str, limit: int, cursor: str | None) -> Page[PositionOut]:
         after = decode_cursor(cursor, "positions", (str,))[0] if cursor else None
         rows = await self.repository.positions(wallet, limit + 1, after)
-        page, next_cursor = split_page(rows, limit, "positions", lambda p: [p.market_id])
-        return Page[PositionOut](
-            items=[PositionOut.model_validate(p) for p in page], next_cursor=next_cursor
+        page, next_cursor = split_page(rows, limit, "positions", lambda p: [p["market_id"]])
+        return Page[PositionOut](items=await self._valued(wallet, page), next_cursor=next_cursor)
+
+    async def portfolio(self, wallet: str) -> PortfolioOut:
+        """Totals over every position of the wallet."""
+        items = await self._valued(wallet, await self.repository.positions(wallet, None, None))
+        invested = sum(item.total_invested for item in items)
+        realized = sum(item.realized_profit for item in items)
+        unrealized = sum(item.unrealized_profit for item in items)
+        spent = sum(item.cost_basis for item in items)
+        claimable = [item for item in items if item.claimable]
+        return PortfolioOut(
+            wallet=wallet,
+            positions=len(items),
+            open_positions=sum(1 for item in items if item.current_value > 0),
+            current_value=sum(item.current_value for item in items),
+            total_invested=invested,
+            cost_basis=spent,
+            unrealized_profit=unrealized,
+            realized_profit=realized,
+            roi=_ratio(realized + unrealized, invested),
+            claimable=len(claimable),
+            claimable_value=sum(item.current_value for item in claimable),
         )
+
+    async def _valued(self, wallet: str, rows: Sequence[RowMapping]) -> list[PositionOut]:
+        ids = [row["market_id"] for row in rows]
+        fills = await self.repository.fills(wallet, ids)
+        items = []
+        for row in rows:
+            market_id, claimed = row["market_id"], bool(row["has_claimed"])
+            value = portfolio.current_value(
+                row["state"],
+                row["final_outcome"],
+                row["shares_yes"],
+                row["shares_no"],
+                Decimal(row["current_price_yes"]),
+                Decimal(row["current_price_no"]),
+                claimed,
+            )
+            winning = (
+                0
+                if row["final_outcome"] is None
+                else row["shares_yes"]
+                if row["final_outcome"]
+                else row["shares_no"]
+            )
+            valuation = portfolio.evaluate(
+                (portfolio.Fill(*fill) for fill in fills.get(market_id, [])),
+                value,
+                (row["claimed_amount"] or 0) if claimed else None,
+                row["state"],
+                row["final_outcome"],
+                winning,
+            )
+            items.append(
+                PositionOut.model_validate(
+                    dict(row)
+                    | {
+                        "current_value": valuation.current_value,
+                        "cost_basis": valuation.cost_basis,
+                        "unrealized_profit": valuation.unrealized_pnl,
+                        "realized_profit": valuation.realized_pnl,
+                        "roi": valuation.roi,
+                        "claimable": valuation.claimable,
+                        "claimed": valuation.claimed,
+                    }
+                )
+            )
+        return items
+
+
+def _ratio(numerator: int, denominator: int) -> Decimal:
+    if not denominator:
+        return Decimal(0)
+    return (Decimal(numerator) / denominator).quantize(Decimal("0.0001"))
