@@ -42,7 +42,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REDIS_URL, free_port, percentiles, scratch_database, server_process
-from marketd.chain.addresses import market_address, market_id_bytes
+from marketd.chain.addresses import market_address, market_id_bytes, market_id_from_bytes
 from marketd.chain.client import BlockhashExpired, ChainClient
 from marketd.chain.clock import ChainClock
 from marketd.chain.keys import BackendKey
@@ -96,7 +96,7 @@ async def seed(url: str, markets: int, votes: int) -> None:
     rng = random.Random(4)
     now = datetime.now(UTC)
     wallets = [str(Pubkey.new_unique()) for _ in range(2_000)]
-    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(markets)]
+    ids = [market_id_from_bytes(rng.randbytes(32)) for _ in range(markets)]
     per_market = votes // markets
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:

@@ -23,7 +23,6 @@ import asyncio
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
-from marketd.chain.addresses import market_id_bytes
+from marketd.chain.addresses import market_id_bytes, new_market_id
 from marketd.chain.client import ChainClient
 from marketd.chain.events import parse_program_events
 from marketd.chain.idl import Idl, IdlCoder
@@ -106,7 +105,7 @@ class Bench:
                 "protocol_fee_wallet": self.fee_wallet.pubkey(),
             },
         )
-        market_id = str(uuid.uuid4())
+        market_id = new_market_id()
         market = client.market_address(market_id)
         self.run(
             "create_market",

@@ -38,7 +38,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from common import REDIS_URL, scratch_database
-from marketd.chain.addresses import market_id_bytes
+from marketd.chain.addresses import market_id_bytes, new_market_id
 from marketd.chain.events import parse_program_events
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.program import BUNDLED_IDL
@@ -64,7 +64,7 @@ Raw = list[tuple[str, int, list[str]]]
 def history(coder: IdlCoder, events: int, markets: int, wallets: int) -> Raw:
     """(signature, slot, logs) of transactions with one event each, oldest first."""
     users = [Keypair().pubkey() for _ in range(wallets)]
-    ids = [str(uuid.uuid4()) for _ in range(markets)]
+    ids = [new_market_id() for _ in range(markets)]
     out: list[tuple[str, int, list[str]]] = []
 
     def tx(name: str, data: dict[str, object]) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy import delete, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, free_port, scratch_database
+from marketd.chain.addresses import new_market_id
 from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.core.migrate import upgrade
@@ -51,7 +52,7 @@ async def seed(container: Container, markets: int, posts: int) -> None:
     market_rows: list[dict[str, Any]] = []
     post_rows: list[dict[str, Any]] = []
     for index in range(markets):
-        market_id = str(uuid.uuid4())
+        market_id = new_market_id()
         market_rows.append(
             {
                 "id": market_id,

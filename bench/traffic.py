@@ -40,7 +40,12 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
 from common import percentiles
-from marketd.chain.addresses import global_config_address, market_address, position_address
+from marketd.chain.addresses import (
+    global_config_address,
+    market_address,
+    market_id_from_bytes,
+    position_address,
+)
 from marketd.chain.idl import IdlCoder
 from marketd.chain.program import program_coder, program_id
 from marketd.config import DEFAULT_PROGRAM_ID, Settings
@@ -71,7 +76,7 @@ async def seed(url: str, votes: int = VOTES) -> list[str]:
     rng = random.Random(1)
     now = datetime.now(UTC)
     wallets = [str(Keypair.from_seed(rng.randbytes(32)).pubkey()) for _ in range(2_000)]
-    market_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(MARKETS)]
+    market_ids = [market_id_from_bytes(rng.randbytes(32)) for _ in range(MARKETS)]
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await connection.copy_records_to_table(  # the platform's tables reference users

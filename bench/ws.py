@@ -155,7 +155,7 @@ async def serve_ceiling(port: int, interval: float) -> None:
     from websockets.exceptions import ConnectionClosed
 
     subscribers: set[ServerConnection] = set()
-    market_id = str(uuid.uuid4())
+    market_id = os.urandom(32).hex()  # a market id: 32 random bytes as hex
 
     async def handler(ws: ServerConnection) -> None:
         try:

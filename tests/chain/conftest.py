@@ -8,7 +8,6 @@ and helpers that drive markets into any state with real instructions.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 from sqlalchemy import delete
 
-from marketd.chain.addresses import market_id_bytes
+from marketd.chain.addresses import market_id_bytes, new_market_id
 from marketd.chain.client import ChainClient
 from marketd.chain.events import parse_program_events
 from marketd.chain.idl import Idl, IdlCoder
@@ -122,9 +121,11 @@ class ChainWorld:
             [admin],
         )
 
-    def create_market(self, creator: Keypair | None = None) -> str:
+    def create_market(self, creator: Keypair | None = None, market_id: str | None = None) -> str:
+        """create_market signed by `creator` (a fresh funded key: not marketd's), with the
+        id given or 32 random bytes, as the platform's front end draws them."""
         creator = creator or self.funded()
-        market_id = str(uuid.uuid4())
+        market_id = market_id or new_market_id()
         self.send(
             "create_market",
             {
@@ -141,6 +142,37 @@ class ChainWorld:
             [creator],
         )
         return market_id
+
+    def vote(self, market_id: str, user: Keypair, choice: bool, kind: str = "proposal") -> None:
+        """The user's own submit_proposal_vote / submit_dispute_vote."""
+        market = self.client.market_address(market_id)
+        seeds = [b"vote", bytes(market), bytes(user.pubkey()), bytes([kind != "proposal"])]
+        self.send(
+            f"submit_{kind}_vote",
+            {"vote": choice},
+            {
+                "market": market,
+                "vote_record": Pubkey.find_program_address(seeds, PROGRAM_ID)[0],
+                "user": user.pubkey(),
+            },
+            [user],
+        )
+
+    def buy(self, market_id: str, user: Keypair, outcome: bool, target_cost: int) -> None:
+        """The user's own buy_shares."""
+        market = self.client.market_address(market_id)
+        self.send(
+            "buy_shares",
+            {"outcome": outcome, "target_cost": target_cost},
+            {
+                "global_config": self.client.global_config_address(),
+                "market": market,
+                "position": self.client.position_address(market, user.pubkey()),
+                "user": user.pubkey(),
+                "protocol_fee_wallet": self.fee_wallet.pubkey(),
+            },
+            [user],
+        )
 
     def _market_accounts(self, market_id: str) -> dict[str, Pubkey]:
         return {

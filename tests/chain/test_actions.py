@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from marketd.chain.actions import (
     action_for,
     idempotency_key,
 )
+from marketd.chain.addresses import new_market_id
 from marketd.chain.client import ChainClient, GlobalConfigAccount, MarketAccount, OnChainState
 from marketd.chain.idl import IdlCoder
 
@@ -40,7 +40,7 @@ async def client(chain_coder: IdlCoder) -> AsyncIterator[ChainClient]:
 
 
 def context(state: OnChainState, admin: Pubkey = BACKEND, **fields: Any) -> ActionContext:
-    market_id = str(uuid.uuid4())
+    market_id = new_market_id()
     data = {"proposal_likes": 0, "proposal_dislikes": 0, "proposal_total_votes": 0, **fields}
     market = MarketAccount(Pubkey.new_unique(), market_id, state, Pubkey.new_unique(), data)
     config = GlobalConfigAccount(

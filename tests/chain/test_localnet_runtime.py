@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import stat
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from structlog.testing import capture_logs
 
-from marketd.chain.addresses import global_config_address, market_id_bytes
+from marketd.chain.addresses import global_config_address, market_id_bytes, new_market_id
 from marketd.chain.localnet import runtime as runtime_module
 from marketd.chain.localnet.runtime import (
     BACKEND_KEY_FILE,
@@ -91,7 +90,7 @@ async def test_first_start_creates_the_key_and_global_config_and_serves_rpc(tmp_
 
 async def test_restart_reuses_the_chain_key_config_and_accounts(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    market_id = str(uuid.uuid4())
+    market_id = new_market_id()
     async with LocalChainRuntime(settings, port=0) as first:
         program = first.program()
         creator = Keypair()
@@ -268,7 +267,7 @@ async def test_local_program_resends_identical_transactions_and_names_missing_ac
             program.instruction("create_market", {}, {})
         creator = Keypair()
         runtime.chain.airdrop(creator.pubkey(), 100 * SOL)
-        market_id = str(uuid.uuid4())
+        market_id = new_market_id()
         market = program.market(market_id)
         program.call(
             "create_market",

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import Intent, InvalidArguments, Outcome
+from marketd.chain.addresses import new_market_id
 from marketd.chain.keys import BackendKey
 from marketd.chain.outbox import (
     OUTBOX_GAVE_UP,
@@ -75,7 +76,7 @@ def killer(step: str) -> Callable[[str, ChainOutbox], Awaitable[None]]:
 
 
 async def test_enqueue_is_idempotent_by_key(chain_database: Database) -> None:
-    market_id = str(uuid.uuid4())
+    market_id = new_market_id()
     first = await add_row(
         chain_database,
         Intent.APPROVE_MARKET,
@@ -103,9 +104,9 @@ async def test_enqueue_is_idempotent_by_key(chain_database: Database) -> None:
 
 async def test_enqueue_checks_arguments(chain_database: Database) -> None:
     with pytest.raises(InvalidArguments):
-        await add_row(chain_database, Intent.APPROVE_MARKET, str(uuid.uuid4()), {"likes": -1})
+        await add_row(chain_database, Intent.APPROVE_MARKET, new_market_id(), {"likes": -1})
     with pytest.raises(InvalidArguments):
-        await add_row(chain_database, "launch_rocket", str(uuid.uuid4()), {})
+        await add_row(chain_database, "launch_rocket", new_market_id(), {})
     async with chain_database.session() as session:
         assert (await session.execute(select(ChainOutbox))).scalars().all() == []
 
@@ -345,7 +346,7 @@ async def test_refusal_because_someone_else_did_it_confirms(
 async def test_missing_market_and_missing_config_are_retried(
     chain_world: Any, chain_database: Database
 ) -> None:
-    market_id = str(uuid.uuid4())
+    market_id = new_market_id()
     row = await add_row(chain_database, Intent.ACTIVATE_MARKET, market_id, {})
     runner = make_runner(chain_world, chain_database, backoff_base_seconds=1.0)
     assert (await runner.run_once()).count(RowResult.RETRY) == 1
@@ -365,7 +366,7 @@ async def test_a_market_that_never_appears_ends_failed_with_its_reason_and_an_al
 ) -> None:
     """A proposal whose creator never sent create_market: its approval retries while the
     market may still appear, then ends failed (visible reason, alert counter), not forever."""
-    market_id = str(uuid.uuid4())
+    market_id = new_market_id()
     row = await add_row(
         chain_database, Intent.APPROVE_MARKET, market_id, {"likes": 8, "dislikes": 2}
     )

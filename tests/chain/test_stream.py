@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from websockets.asyncio.server import ServerConnection, serve
 
-from marketd.chain.addresses import market_id_bytes
+from marketd.chain.addresses import market_id_bytes, new_market_id
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.localnet.build import ARTIFACT
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
@@ -99,7 +98,7 @@ def voting(coder: IdlCoder) -> Voting:
     ensure_global_config(program, backend)
     creator = Keypair()
     chain.airdrop(creator.pubkey(), 100 * SOL)
-    market_id = str(uuid.uuid4())
+    market_id = new_market_id()
     market = program.market(market_id)
     creation = program.call(
         "create_market",

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from solders.keypair import Keypair
 
 from marketd.app import create_app
+from marketd.chain.addresses import new_market_id
 from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.core.errors import PROBLEM_MEDIA_TYPE, Problem
@@ -83,7 +84,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
 }
 
 PATH_VALUES = {
-    "market_id": str(uuid.uuid4()),
+    "market_id": new_market_id(),
     "post_id": str(uuid.uuid4()),
     "wallet": "11111111111111111111111111111111",
     "cid": "not-a-cid",

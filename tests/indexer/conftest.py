@@ -11,7 +11,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from marketd.chain.addresses import market_id_bytes
+from marketd.chain.addresses import market_id_bytes, new_market_id
 from marketd.chain.stream import StreamEvent, TransactionEvents
 from marketd.core.container import Container
 from marketd.indexer.fees import FeeSchedule
@@ -35,7 +35,7 @@ class Tape:
 
     def __init__(self) -> None:
         self._slot = itertools.count(100)
-        self.market_id = str(uuid.uuid4())
+        self.market_id = new_market_id()  # 32 random bytes' hex, as the platform's
 
     def wallet(self) -> Pubkey:
         return Keypair().pubkey()

@@ -3,13 +3,13 @@ after batches, replays and a fork rollback, on both backends."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, select
 
+from marketd.chain.addresses import new_market_id
 from marketd.core.container import Container
 from marketd.indexer.rollups import fold_hours
 from marketd.indexer.store import rebuild_markets
@@ -76,7 +76,7 @@ async def recomputed(container: Container) -> dict[str, Any]:
 
 async def test_rollups_equal_a_recomputation_after_replays_and_a_fork_rollback(api, tape):
     creator, alice, bob, carol = (str(tape.wallet()) for _ in range(4))
-    other = str(uuid.uuid4())
+    other = new_market_id()
     slots = iter(range(100, 100_000, 1_700))  # trades ~28 minutes apart: several hours
     history = [
         tape.tx(created(tape, tape.market_id, creator, state=2), slot=next(slots)),

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from marketd.chain.addresses import market_address, new_market_id
 from marketd.chain.stream import TransactionEvents
 from marketd.core.container import Container
 from marketd.indexer.fees import FeeSchedule
@@ -22,7 +23,7 @@ from marketd.models import (
     VoteLog,
 )
 
-from .conftest import FEES, T0, Tape, index
+from .conftest import FEES, PROGRAM_ID, T0, Tape, index
 
 
 async def snapshot(container: Container) -> dict[str, Any]:
@@ -444,7 +445,7 @@ async def test_cancel_withdraw_claim_config_and_unknown_events(api, tape):
                 (
                     "SharesBought",
                     {
-                        "market_id": tape.mid(str(__import__("uuid").uuid4())),
+                        "market_id": tape.mid(new_market_id()),
                         "user": user,
                         "outcome": True,
                         "shares": 1,
@@ -494,7 +495,11 @@ async def test_cancel_withdraw_claim_config_and_unknown_events(api, tape):
         assert (position.user_wallet, position.realized_pnl) == (user, 77)
         assert (position.has_claimed, position.claimed_amount) == (True, 77)
         assert (position.first_trade_at, position.last_trade_at) == (None, None)  # no trade
-        assert len((await session.scalars(select(Market))).all()) == 1
+        # Any 32 bytes are a market (a foreign client's id): indexed under their hex.
+        foreign = await session.get(Market, "7a" * 32)
+        assert foreign is not None and foreign.creator_wallet == creator
+        assert foreign.on_chain_address == str(market_address(PROGRAM_ID, "7a" * 32))
+        assert len((await session.scalars(select(Market))).all()) == 2
 
 
 async def test_a_trade_without_shares_or_amount_moves_the_position_but_writes_no_trade_row(
@@ -624,3 +629,18 @@ async def test_an_aggregation_by_another_signer_moves_the_market_as_the_program_
         True: ("RESOLVING", None, 8, False),
         False: ("FINALIZED", None, 2, True),
     }
+
+
+async def test_an_older_markets_ascii_id_is_indexed_under_its_uuid(api, make_tape):
+    """marketd's older markets: their 32 on-chain bytes are the ASCII of their UUID's hex, and
+    their rows keep the UUID as id; events of such a market land on that row."""
+    tape = make_tape()
+    tape.market_id = "0b7c3b49-8f0a-4c2b-9a0e-4b8e6f1d2c3a"
+    creator, mid = str(tape.wallet()), tape.mid()
+    assert mid == b"0b7c3b498f0a4c2b9a0e4b8e6f1d2c3a"
+    created = {"market_id": mid, "creator": creator, "b_parameter": 1, "state": 0, "timestamp": T0}
+    await index(api.container, [tape.tx(("MarketCreated", created))])
+    async with api.container.database.session() as session:
+        market = (await session.scalars(select(Market))).one()
+    assert market.id == tape.market_id
+    assert market.on_chain_address == str(market_address(PROGRAM_ID, tape.market_id))

@@ -4,13 +4,13 @@ Both backends (the `api` fixture runs PostgreSQL and the embedded SQLite)."""
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
 
+from marketd.chain.addresses import new_market_id
 from marketd.core.container import Container
 from marketd.indexer import bulk
 from marketd.indexer.handlers import UNKNOWN_QUESTION, apply
@@ -278,7 +278,7 @@ async def test_a_fork_rebuild_keeps_claims_and_shared_transactions_and_reports_s
     async with api.container.database.session() as session, session.begin():
         await session.execute(delete(ChainEvent).where(ChainEvent.signature == resolved.signature))
         notices = await rebuild_markets(
-            session, [b.market_id, tape.market_id, str(uuid.uuid4())], PROGRAM_ID, FEES
+            session, [b.market_id, tape.market_id, new_market_id()], PROGRAM_ID, FEES
         )
     after = await _rows(api.container)
     assert [

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from solders.keypair import Keypair
 
+from marketd.chain.addresses import new_market_id
 from marketd.ipfs.gateway import GatewayReader
 from marketd.ipfs.kubo import KuboBlockstore
 from marketd.models import Discussion, Market, User
@@ -48,7 +49,7 @@ def settings_for(peer: IpfsPeer, gateways: Gateways) -> SnapshotSettings:
 
 
 async def add_market(api: Any) -> str:
-    market_id, creator = str(uuid.uuid4()), str(Keypair().pubkey())
+    market_id, creator = new_market_id(), str(Keypair().pubkey())
     async with api.container.database.session() as session:
         session.add(User(wallet=creator))  # the platform's markets reference users
         await session.flush()

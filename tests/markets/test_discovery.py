@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from marketd.chain.addresses import new_market_id
 from marketd.markets import rules
 
 from .trading import Fill, trade, wallet
@@ -93,7 +93,7 @@ async def test_related_markets_share_category_or_tags_active_first(api):
     ] == [both, same_category]
     lonely = await api.market(headers, category="entertainment")
     assert (await api.client.get(f"/api/markets/{lonely}/related")).json()["items"] == []
-    missing = await api.client.get(f"/api/markets/{uuid.uuid4()}/related")
+    missing = await api.client.get(f"/api/markets/{new_market_id()}/related")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
 

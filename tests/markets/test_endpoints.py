@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
+from marketd.chain.addresses import market_address
 from marketd.indexer import rollups
 from marketd.models import Trade
 
@@ -56,10 +58,20 @@ async def test_propose_then_read_market(api):
     assert market["current_price_yes"] == "0.500000000"
     assert isinstance(market["b_parameter"], int)
 
+    # Its id is the hex of 32 random bytes (the platform's format), its address their PDA.
+    assert len(market["id"]) == 64 and bytes.fromhex(market["id"]).hex() == market["id"]
+    program = Pubkey.from_string(api.container.settings.program_id)
+    assert market["on_chain_address"] == str(market_address(program, market["id"]))
+
     fetched = await api.client.get(f"/api/markets/{market['id']}")
     assert fetched.status_code == 200
     assert fetched.json()["closes_at"] is not None
     assert fetched.json()["on_chain_address"] == market["on_chain_address"]
+
+    # The market account's address names the same market (served as under its id).
+    by_address = await api.client.get(f"/api/markets/{market['on_chain_address']}")
+    assert by_address.status_code == 200
+    assert by_address.json() == fetched.json()
 
 
 async def test_propose_validation_errors_name_the_field(api):
@@ -129,6 +141,10 @@ async def test_unknown_market_is_404_problem(api):
     assert body["status"] == 404 and body["instance"] == "/api/markets/does-not-exist"
     for sub in ("trades", "votes", "prices"):
         assert (await api.client.get(f"/api/markets/nope/{sub}")).status_code == 404
+    # An address no market has: 404 as well, naming what was asked for.
+    nowhere = str(Keypair().pubkey())
+    missing = await api.client.get(f"/api/markets/{nowhere}")
+    assert missing.status_code == 404 and nowhere in missing.json()["detail"]
 
 
 async def test_filters_sorting_and_cursor_pagination(api):

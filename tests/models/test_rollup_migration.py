@@ -9,9 +9,10 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from marketd.chain.addresses import new_market_id
 from marketd.core.migrate import upgrade
 
-MARKET = str(uuid.uuid4())
+MARKET = new_market_id()
 
 
 async def test_0006_fills_the_rollups_from_stored_trades_and_positions(postgres_url):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest_asyncio
 from solders.keypair import Keypair
 
+from marketd.chain.addresses import new_market_id
 from marketd.models import Discussion, DisputeVote, Market, ProposalVote, User
 from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.endpoints import get_snapshot_config, router
@@ -49,7 +50,7 @@ class Snap:
 
     async def market(self, state: str = "ACTIVE", created_at: datetime | None = None) -> str:
         """A market created (by default) the day before ``DAY``."""
-        market_id, creator = str(uuid.uuid4()), str(Keypair().pubkey())
+        market_id, creator = new_market_id(), str(Keypair().pubkey())
         async with self.container.database.session() as session:
             session.add(User(wallet=creator))  # the platform's markets reference users
             await session.flush()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 from multiformats import CID
 
+from marketd.chain.addresses import new_market_id
 from marketd.core.pagination import encode_cursor
 from marketd.ipfs.builder import file_cid
 from marketd.ipfs.cid import cid_to_str
@@ -59,7 +59,7 @@ async def test_market_snapshots_newest_first_with_cursor(snap: Snap) -> None:
 async def test_market_snapshots_errors(snap: Snap) -> None:
     market = await snap.market()
     snap.serve()
-    unknown = await snap.api.client.get(f"/api/markets/{uuid.uuid4()}/snapshots")
+    unknown = await snap.api.client.get(f"/api/markets/{new_market_id()}/snapshots")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
     bad = await snap.api.client.get(

@@ -4,7 +4,6 @@ embedded SQLite + in-process parts), without a chain: what gets enqueued, when, 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy import event, select
 
 from marketd.chain.actions import Intent, Outcome
+from marketd.chain.addresses import new_market_id
 from marketd.chain.client import MarketAccount, OnChainState, RpcUnavailable
 from marketd.chain.keys import BackendKey
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
@@ -76,7 +76,7 @@ CHECKED = {"strategy": "any", "checks": [], "checked_at": "2026-12-06T12:00:00+0
 
 
 async def add_market(api: Any, state: str = "PROPOSED", **fields: Any) -> str:
-    market_id, creator = str(uuid.uuid4()), str(Pubkey.new_unique())
+    market_id, creator = new_market_id(), str(Pubkey.new_unique())
     async with api.container.database.session() as session, session.begin():
         session.add(User(wallet=creator))  # the platform's markets reference users
         await session.flush()
@@ -194,7 +194,7 @@ async def test_tally_of_a_closed_or_missing_market_does_nothing(api):
     assert (await harness.aggregator.tally_market(VoteKind.PROPOSAL, approved)).result is (
         TallyResult.NOT_OPEN
     )
-    missing = await harness.aggregator.tally_market(VoteKind.DISPUTE, str(uuid.uuid4()))
+    missing = await harness.aggregator.tally_market(VoteKind.DISPUTE, new_market_id())
     assert missing.result is TallyResult.NOT_OPEN
     assert await outbox_rows(api, approved) == []
 

@@ -19,6 +19,7 @@ from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from marketd.chain.addresses import new_market_id
 from marketd.chain.client import ChainClient
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
@@ -83,7 +84,7 @@ def checker(
     return EligibilityChecker(config, cache or MemoryCache(), database, chain)
 
 
-MARKET = str(uuid.uuid4())
+MARKET = new_market_id()
 
 
 # --------------------------------------------------------------------------- the service
@@ -248,7 +249,7 @@ async def test_an_ineligible_vote_is_refused_with_403_and_an_eligible_one_says_w
     assert await api.execute("SELECT 1 FROM proposal_votes WHERE market_id = :m", m=market_id) == []
 
     # 404 and 409 come first: the ineligible wallet learns the market is not open.
-    missing = await _vote(api, fresh_headers, str(uuid.uuid4()))
+    missing = await _vote(api, fresh_headers, new_market_id())
     assert missing.status_code == 404
     approved = await api.market(creator, state="APPROVED")
     assert (await _vote(api, fresh_headers, approved)).status_code == 409

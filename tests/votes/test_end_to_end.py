@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import secrets
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +30,8 @@ from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
+from marketd.chain.stream import Backoff, ProgramEventStream
+from marketd.indexer.indexer import Indexer
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market, User
 from marketd.votes.aggregator import MarketOnChain, TallyResult, VoteAggregator
@@ -606,3 +609,78 @@ async def test_a_dispute_without_votes_waits_and_the_api_says_why(api, world, st
         await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
     ).json()
     assert page["waiting"] is None and page["submitted"]["status"] == "confirmed"
+
+
+# ----------------------------------------------------------------------- any market on chain
+
+
+async def index_chain(api: Any, world: Any) -> None:
+    """One indexer pass over the chain's whole history (a replay changes nothing)."""
+    stream = ProgramEventStream(
+        http_url=world.endpoint.http_url,
+        ws_url=world.endpoint.ws_url,
+        program_id=chain_fixtures.PROGRAM_ID,
+        coder=world.coder,
+        commitment=Confirmed,
+        backoff=Backoff(initial=0.01, maximum=0.05),
+    )
+    try:
+        indexer = Indexer(api.container, world.client, stream, missing_checks=1)
+        await indexer.index([batch async for batch in stream.backfill(None)])
+    finally:
+        await stream.aclose()
+
+
+async def test_a_foreign_clients_market_is_indexed_approved_traded_and_served(api, world, stacks):
+    """A market marketd never saw through its API: 32 random bytes as its id (the platform's
+    front end), created by a key that is not marketd's, voted on chain by its users. marketd
+    indexes it under the bytes' hex, approves it from the on-chain votes, follows its trades,
+    and serves it by id and by its account's address."""
+    world.initialize()
+    stack = Stack(api, world)
+    raw = b"\xfe" + secrets.token_bytes(31)  # not ASCII: no UUID text could name it
+    market_id = raw.hex()
+    creator = world.funded()
+    assert creator.pubkey() != world.backend.pubkey
+    world.create_market(creator, market_id)
+    account = await world.client.market(market_id)
+    assert bytes(account.data["market_id"]) == raw and account.market_id == market_id
+    for index in range(10):
+        world.vote(market_id, world.funded(), index < 7)
+    await index_chain(api, world)
+    market = await db_market(api, market_id)
+    assert (market.state, market.on_chain_address) == ("PROPOSED", str(account.address))
+    assert market.creator_wallet == str(creator.pubkey())
+
+    # marketd's aggregator counts the indexed on-chain votes and approves (aggregate + approve).
+    assert (await stack.aggregator.sweep()).enqueued() == [market_id]
+    assert (await stack.runner.run_once()).results == {"confirmed": 1}
+    approved = await world.client.market(market_id)
+    assert approved.state == "Approved"
+    assert (approved.data["proposal_likes"], approved.data["proposal_dislikes"]) == (7, 3)
+
+    world.activate(market_id)
+    traders = [world.funded() for _ in range(2)]
+    for index, trader in enumerate(traders):
+        world.buy(market_id, trader, index == 0, (index + 1) * SOL)
+    await index_chain(api, world)
+    after = await world.client.market(market_id)
+    market = await db_market(api, market_id)
+    assert market.state == "ACTIVE"
+    assert (market.shares_yes, market.shares_no, market.total_volume) == (
+        after.data["shares_yes"],
+        after.data["shares_no"],
+        after.data["total_volume"],
+    )
+
+    listed = (await api.client.get("/api/markets", params={"state": "ACTIVE"})).json()["items"]
+    assert [item["id"] for item in listed] == [market_id]
+    by_id = await api.client.get(f"/api/markets/{market_id}")
+    by_address = await api.client.get(f"/api/markets/{account.address}")
+    assert by_id.status_code == by_address.status_code == 200
+    assert by_id.json() == by_address.json()
+    assert by_id.json()["on_chain_address"] == str(account.address)
+    recorded = by_id.json()["on_chain_votes"]["proposal"]
+    assert (recorded["likes"], recorded["dislikes"]) == (7, 3)
+    trades = (await api.client.get(f"/api/markets/{market_id}/trades")).json()["items"]
+    assert sorted(t["user_wallet"] for t in trades) == sorted(str(t.pubkey()) for t in traders)

@@ -5,7 +5,8 @@ Handlers are pure: they mutate the rows a `Workspace` holds (plain records of
 never touch the database themselves. The store runs them only for events whose `chain_events`
 row it just inserted, so replaying any range of history applies nothing twice.
 
-Event data arrives normalised (`normalise`): market ids as UUID strings, public keys as base58
+Event data arrives normalised (`normalise`): market ids as text (`market_id_from_bytes`: the
+hex of the 32 bytes, or an older market's UUID), public keys as base58
 strings, byte arrays as text; that same form is stored in `chain_events.data`, so a market can be
 rebuilt from its stored events (fork rollback) by running the very same handlers.
 """
@@ -75,7 +76,7 @@ class IndexedEvent:
         return self.block_time or datetime.now(UTC)
 
 
-# A backfill sees the same few markets over and over; the UUID parse is the costly part.
+# A backfill sees the same few markets over and over; the id conversion is the costly part.
 _market_id_of = functools.lru_cache(maxsize=65536)(market_id_from_bytes)
 
 
@@ -84,8 +85,8 @@ def _text(raw: bytes) -> str:
 
 
 def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON-ready event data: market_id -> UUID string (None when not a UUID), keys -> base58,
-    other byte arrays -> text."""
+    """JSON-ready event data: market_id -> the market's id (None only when not 32 bytes, which
+    the program's layout rules out), keys -> base58, other byte arrays -> text."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key == "market_id" and isinstance(value, bytes | bytearray):
@@ -203,7 +204,7 @@ Handler = Callable[[Workspace, IndexedEvent], None]
 def on_market_created(ws: Workspace, event: IndexedEvent) -> None:
     market_id, data = event.market_id, event.data
     if market_id is None:
-        log.warning("MarketCreated with a market id that is not a UUID skipped")
+        log.warning("MarketCreated with a market id that is not 32 bytes skipped")
         return
     at = event.at
     market = ws.markets.get(market_id)

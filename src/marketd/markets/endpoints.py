@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
+from marketd.chain.addresses import looks_like_address
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -112,12 +113,31 @@ async def trending(
 @router.get(
     "/{market_id}",
     response_model=MarketDetailOut,
-    responses=problems({404: "No market with this id."}),
+    responses=problems({404: "No market with this id or account address."}),
 )
-async def get_market(market_id: MarketId, container: ContainerDep, cache: Cache) -> Response:
+async def get_market(
+    market_id: Annotated[
+        MarketId,
+        Path(
+            description="The market's id (the lowercase hex of its 32-byte on-chain id; "
+            "marketd's older markets: a UUID), or its `on_chain_address` (the base58 address "
+            "of its market account)."
+        ),
+    ],
+    container: ContainerDep,
+    cache: Cache,
+) -> Response:
     """One market (served from the market cache the indexer keeps current): `votes` is the live
     tally of off-chain votes (a vote refreshes it at once), `on_chain_votes` the counts
-    recorded on chain once voting was decided."""
+    recorded on chain once voting was decided.
+
+    The path names the market by its `id` or by its `on_chain_address`: a base58 account
+    address (never the shape of an id) is looked up among the markets' addresses, and the
+    market found is served exactly as under its id (`id` in the body is the canonical key)."""
+    if looks_like_address(market_id):
+        async with container.database.session(read_only=True) as session:
+            markets = MarketService(session, container.settings, container.bus)
+            market_id = await markets.resolve(market_id)
 
     async def render() -> MarketDetailOut:
         async with container.database.session(read_only=True) as session:

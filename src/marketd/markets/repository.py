@@ -155,6 +155,13 @@ class MarketRepository:
     async def exists(self, market_id: str) -> bool:
         return await self.session.scalar(_EXISTS, {"market_id": market_id}) is not None
 
+    async def id_by_address(self, address: str) -> str | None:
+        """The id of the market whose account is at `address` (its address is unique)."""
+        found = await self.session.scalar(
+            select(Market.id).where(Market.on_chain_address == address)
+        )
+        return None if found is None else str(found)
+
     async def state(self, market_id: str) -> str | None:
         """The market's state (None: no such market)."""
         state = await self.session.scalar(_STATE, {"market_id": market_id})

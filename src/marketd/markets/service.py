@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -12,7 +11,7 @@ from sqlalchemy import RowMapping, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.auth.siws import SiwsError, parse_wallet
-from marketd.chain.addresses import market_address
+from marketd.chain.addresses import market_address, new_market_id
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
@@ -94,6 +93,12 @@ class MarketService:
             raise NotFound(f"No market with id {market_id}.")
         return MarketDetailOut.of_row(row)
 
+    async def resolve(self, address: str) -> str:
+        """The id of the market whose account is at `address` (a base58 address, which is
+        never the shape of an id: `looks_like_address`); `address` itself when no market has
+        it, so the read that follows answers 404 naming what was asked for."""
+        return await self.repository.id_by_address(address) or address
+
     async def categories(self) -> CategoriesOut:
         counts: dict[str | None, dict[MarketState, int]] = {}
         for category, state, count in await self.repository.category_counts():
@@ -171,7 +176,7 @@ class MarketService:
         users = UserRepository(self.session)
         for user in sorted({wallet, body.resolver_wallet or wallet}):
             await users.ensure(user, now)
-        market_id = str(uuid.uuid4())
+        market_id = new_market_id()  # 32 random bytes as hex, as the platform's front end
         market = Market.new(
             id=market_id,
             on_chain_address=str(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,7 @@ from marketd.chain.addresses import (
     global_config_address,
     market_address,
     market_id_bytes,
+    market_id_from_bytes,
     position_address,
 )
 from marketd.chain.events import program_error_from_logs
@@ -243,7 +243,7 @@ def demo_plan() -> list[PlannedMarket]:
     for state, how_many in STATE_PLAN:
         for _ in range(how_many):
             category, question = QUESTIONS[len(planned) % len(QUESTIONS)]
-            market_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            market_id = market_id_from_bytes(rng.randbytes(32))
             created_ago = rng.randint(12, 40) * DAY + rng.randint(0, 1440) * MINUTE
             planned.append(PlannedMarket(market_id, state, category, question, created_ago))
     return planned
