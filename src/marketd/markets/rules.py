@@ -4,13 +4,15 @@ and the price-history buckets."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 
 from marketd.core.inputs import strip_blank
+
+_Timed = TypeVar("_Timed")
 
 
 class MarketState(enum.StrEnum):
@@ -197,6 +199,35 @@ def bucket_count(start: datetime, end: datetime, interval: timedelta) -> int:
     return max(0, -(-(end - first) // interval))
 
 
+def _intervals(
+    ordered: Sequence[_Timed],
+    at: Callable[[_Timed], datetime],
+    close: Callable[[_Timed], Decimal],
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    opening_price: Decimal,
+) -> Iterator[tuple[datetime, list[_Timed], Decimal]]:
+    """Each interval from `start`'s bucket up to `end`: its start, the sorted items inside it,
+    and the price it opens at (the close of the last item before it, else `opening_price`)."""
+    cursor = bucket_start(start, interval)
+    index = 0
+    last = opening_price
+    while cursor < end:
+        upper = cursor + interval
+        inside: list[_Timed] = []
+        while index < len(ordered) and at(ordered[index]) < upper:
+            if at(ordered[index]) >= cursor:
+                inside.append(ordered[index])
+            else:
+                last = close(ordered[index])
+            index += 1
+        yield cursor, inside, last
+        if inside:
+            last = close(inside[-1])
+        cursor = upper
+
+
 def price_buckets(
     points: Iterable[PricePoint],
     start: datetime,
@@ -206,24 +237,14 @@ def price_buckets(
 ) -> list[PriceBucket]:
     """OHLC buckets of YES price over [start, end); empty buckets repeat the last close so a
     chart shows a flat line instead of a gap. `points` must be sorted by time."""
-    ordered: Sequence[PricePoint] = list(points)
     buckets: list[PriceBucket] = []
-    cursor = bucket_start(start, interval)
-    index = 0
-    last = opening_price
-    while cursor < end:
-        upper = cursor + interval
-        inside: list[PricePoint] = []
-        while index < len(ordered) and ordered[index].at < upper:
-            if ordered[index].at >= cursor:
-                inside.append(ordered[index])
-            else:
-                last = ordered[index].price_yes
-            index += 1
-        if inside:
-            # Prices are post-trade, so the bucket opens at the previous close.
-            prices = [last, *(p.price_yes for p in inside)]
-            bucket = PriceBucket(
+    for cursor, inside, last in _intervals(
+        list(points), _point_at, _point_price, start, end, interval, opening_price
+    ):
+        # Prices are post-trade, so the bucket opens at the previous close.
+        prices = [last, *(p.price_yes for p in inside)]
+        buckets.append(
+            PriceBucket(
                 cursor,
                 last,
                 max(prices),
@@ -232,11 +253,7 @@ def price_buckets(
                 sum(p.volume for p in inside),
                 len(inside),
             )
-            last = prices[-1]
-        else:
-            bucket = PriceBucket(cursor, last, last, last, last, 0, 0)
-        buckets.append(bucket)
-        cursor = upper
+        )
     return buckets
 
 
@@ -262,36 +279,38 @@ def buckets_from_hours(
     """`price_buckets` of an interval of whole hours, from the hours' rollups instead of the
     trades: the same buckets when `start` is on an hour and no trade is at or after `end`
     within its hour. `hours` must be sorted."""
-    ordered: Sequence[HourPrices] = list(hours)
     buckets: list[PriceBucket] = []
-    cursor = bucket_start(start, interval)
-    index = 0
-    last = opening_price
-    while cursor < end:
-        upper = cursor + interval
-        inside: list[HourPrices] = []
-        while index < len(ordered) and ordered[index].hour < upper:
-            if ordered[index].hour >= cursor:
-                inside.append(ordered[index])
-            else:
-                last = ordered[index].close
-            index += 1
-        if inside:
-            bucket = PriceBucket(
+    for cursor, inside, last in _intervals(
+        list(hours), _hour_at, _hour_close, start, end, interval, opening_price
+    ):
+        buckets.append(
+            PriceBucket(
                 cursor,
                 last,
-                max(last, *(h.high for h in inside)),
-                min(last, *(h.low for h in inside)),
-                inside[-1].close,
+                max([last, *(h.high for h in inside)]),
+                min([last, *(h.low for h in inside)]),
+                inside[-1].close if inside else last,
                 sum(h.volume for h in inside),
                 sum(h.trades for h in inside),
             )
-            last = inside[-1].close
-        else:
-            bucket = PriceBucket(cursor, last, last, last, last, 0, 0)
-        buckets.append(bucket)
-        cursor = upper
+        )
     return buckets
+
+
+def _point_at(point: PricePoint) -> datetime:
+    return point.at
+
+
+def _point_price(point: PricePoint) -> Decimal:
+    return point.price_yes
+
+
+def _hour_at(hours: HourPrices) -> datetime:
+    return hours.hour
+
+
+def _hour_close(hours: HourPrices) -> Decimal:
+    return hours.close
 
 
 @dataclass(frozen=True)
