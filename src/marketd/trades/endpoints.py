@@ -11,19 +11,22 @@ from marketd.trades.service import TradeService
 
 router = APIRouter(prefix="/api/trades", tags=["trades"])
 
+TRADE_PROBLEMS = problems(
+    {
+        404: "No market with this `market_id`.",
+        409: "`market-not-trading`: the market is not ACTIVE (`state`).",
+        422: "Also `invalid-transaction` (`reason`): the transaction does not decode, is not "
+        "signed by the signed-in wallet, is not this kind of trade, or trades another market.",
+    }
+)
+"""What either trade route can refuse (buy and sell take the same checks)."""
+
 
 @router.post(
     "/buy",
     response_model=TradeAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(
-        {
-            404: "No market with this `market_id`.",
-            409: "`market-not-trading`: the market is not ACTIVE (`state`).",
-            422: "Also `invalid-transaction` (`reason`): the transaction does not decode, is not "
-            "signed by the signed-in wallet, is not this kind of trade, or trades another market.",
-        }
-    ),
+    responses=TRADE_PROBLEMS,
 )
 async def relay_buy(
     body: TradeSubmit, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
@@ -36,14 +39,7 @@ async def relay_buy(
     "/sell",
     response_model=TradeAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(
-        {
-            404: "No market with this `market_id`.",
-            409: "`market-not-trading`: the market is not ACTIVE (`state`).",
-            422: "Also `invalid-transaction` (`reason`): the transaction does not decode, is not "
-            "signed by the signed-in wallet, is not this kind of trade, or trades another market.",
-        }
-    ),
+    responses=TRADE_PROBLEMS,
 )
 async def relay_sell(
     body: TradeSubmit, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
