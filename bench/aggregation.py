@@ -41,7 +41,14 @@ from solders.pubkey import Pubkey
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REDIS_URL, free_port, percentiles, scratch_database, server_process
+from common import (
+    REDIS_URL,
+    SIMULATED_CLIENTS,
+    free_port,
+    percentiles,
+    scratch_database,
+    server_process,
+)
 from marketd.chain.addresses import market_address, market_id_bytes, market_id_from_bytes
 from marketd.chain.client import BlockhashExpired, ChainClient
 from marketd.chain.clock import ChainClock
@@ -311,10 +318,7 @@ async def latency_figures(url: str, count: int) -> None:
         "DATABASE_URL": url,
         "REDIS_URL": REDIS_URL,
         "REDIS_PREFIX": prefix,
-        "RATE_LIMIT": "1000000/minute",
-        "SIGN_IN_RATE_LIMIT": "1000000/minute",
-        "IP_WALLETS_LIMIT": "1000000",
-        "VOTE_ELIGIBILITY": "any",  # the bench's voters are fresh wallets
+        **SIMULATED_CLIENTS,
     }
     local = LocalChain()
     local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), program_artifact())
@@ -435,11 +439,7 @@ async def dispute_latency_figures(url: str, count: int) -> None:
         "DATABASE_URL": url,
         "REDIS_URL": REDIS_URL,
         "REDIS_PREFIX": prefix,
-        "RATE_LIMIT": "1000000/minute",
-        "SIGN_IN_RATE_LIMIT": "1000000/minute",
-        "IP_WALLETS_LIMIT": "1000000",
-        "VOTE_ELIGIBILITY": "any",
-        "DISPUTE_VOTE_ELIGIBILITY": "any",  # the bench's voters are fresh wallets
+        **SIMULATED_CLIENTS,
     }
     local = LocalChain()
     local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), program_artifact())

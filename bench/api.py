@@ -28,7 +28,14 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REDIS_URL, drop_redis_prefix, free_port, scratch_database, server_process
+from common import (
+    REDIS_URL,
+    SIMULATED_CLIENTS,
+    drop_redis_prefix,
+    free_port,
+    scratch_database,
+    server_process,
+)
 from traffic import (
     MARKETS,
     SLICE_SECONDS,
@@ -115,12 +122,7 @@ async def main() -> None:
             "DATABASE_URL": url,
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": prefix,
-            # Every simulated user shares 127.0.0.1; the budget is per user in production.
-            "RATE_LIMIT": "1000000/minute",
-            "SIGN_IN_RATE_LIMIT": "1000000/minute",
-            "IP_WALLETS_LIMIT": "1000000",
-            # The simulated voters are fresh wallets of a chain that is not there.
-            "VOTE_ELIGIBILITY": "any",
+            **SIMULATED_CLIENTS,
             # PostgreSQL allows 100 connections: 80 in all, split between the worker
             # processes.
             "DATABASE_POOL_SIZE": str(80 // workers),

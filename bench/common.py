@@ -23,6 +23,17 @@ PG_ADMIN_URL = os.environ.get("MARKETD_BENCH_PG", "postgresql://postgres@127.0.0
 REDIS_URL = os.environ.get("MARKETD_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parent.parent
 
+SIMULATED_CLIENTS = {
+    "RATE_LIMIT": "1000000/minute",
+    "SIGN_IN_RATE_LIMIT": "1000000/minute",
+    "IP_WALLETS_LIMIT": "1000000",
+    "VOTE_ELIGIBILITY": "any",
+    "DISPUTE_VOTE_ELIGIBILITY": "any",
+}
+"""Server settings of a benchmark whose simulated clients all come from 127.0.0.1 with fresh
+wallets: the production budgets (per address, per wallet, wallets per address) and the vote
+eligibility strategies would refuse them, which is not what a benchmark measures."""
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -32,7 +32,14 @@ import httpx
 from solders.keypair import Keypair
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REDIS_URL, drop_redis_prefix, free_port, scratch_database, server_process
+from common import (
+    REDIS_URL,
+    SIMULATED_CLIENTS,
+    drop_redis_prefix,
+    free_port,
+    scratch_database,
+    server_process,
+)
 from frontend_data import seed_trades
 from marketd.config import Settings
 from traffic import VOTES, Catalog, TradeBuilder, seed
@@ -162,8 +169,7 @@ async def main() -> None:
             "DATABASE_URL": url,
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": prefix,
-            "RATE_LIMIT": "1000000/minute",
-            "VOTE_ELIGIBILITY": "any",  # fresh wallets, no chain
+            **SIMULATED_CLIENTS,
             "WORKERS": "1",
         }
         try:

@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     REDIS_URL,
     ROOT,
+    SIMULATED_CLIENTS,
     die_with_parent,
     drop_redis_prefix,
     free_port,
@@ -412,12 +413,7 @@ async def run_phase(
         "DATABASE_URL": url,
         "REDIS_URL": REDIS_URL,
         "REDIS_PREFIX": prefix,
-        # Every simulated client shares 127.0.0.1: the production budget (per wallet, or per
-        # address before sign-in) would throttle the sign-ins and the subscribers.
-        "RATE_LIMIT": "1000000/minute",
-        "SIGN_IN_RATE_LIMIT": "1000000/minute",
-        "VOTE_ELIGIBILITY": "any",
-        "IP_WALLETS_LIMIT": "1000000",
+        **SIMULATED_CLIENTS,
         "WS_MAX_CONNECTIONS_PER_IP": "1000000",
         # The same database budget in both phases, split between the instances.
         "DATABASE_POOL_SIZE": str(max(2, args.pool // instances)),
