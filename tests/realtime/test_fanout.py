@@ -11,7 +11,7 @@ import pytest
 from marketd.core.bus import InProcessBus
 from marketd.realtime.buffer import EventLog, MemoryEventLog, Replay
 from marketd.realtime.fanout import Fanout, publish_event
-from marketd.realtime.hub import Hub
+from marketd.realtime.hub import Connection, Hub
 
 
 class FlakyLog(EventLog):
@@ -108,3 +108,39 @@ async def test_every_source_topic_is_sequenced(topic):
     async with running(fanout), bus.subscribe("realtime") as sequenced:
         await bus.publish(topic, {"type": "x", "marketId": "m"})
         assert (await asyncio.wait_for(sequenced.get(), 5))["seq"] == 1
+
+
+async def test_the_activity_task_sends_the_items_it_reads_and_survives_a_failure():
+    """Only events a member wants are read; an unreadable item (the database down) or an event
+    the feed does not list sends nothing, and the next item still goes out, in order."""
+    bus = InProcessBus()
+    hub = new_hub()
+    sent: list[dict[str, Any]] = []
+    arrived = asyncio.Event()
+
+    def record(item: dict[str, Any]) -> int:
+        sent.append(item)
+        arrived.set()
+        return 1
+
+    hub.send_activity = record  # type: ignore[method-assign]
+    hub.activity[Connection(_discard, "ip", 1_000)] = frozenset({"trade", "vote"})
+    read: list[int] = []
+
+    async def read_activity(event: dict[str, Any]) -> dict[str, Any] | None:
+        read.append(event["n"])
+        if event["n"] == 1:
+            raise ConnectionError("database down")
+        return None if event["n"] == 2 else {"kind": event["type"], "id": str(event["n"])}
+
+    fanout = Fanout(bus, MemoryEventLog(bus), hub, read_activity)
+    async with running(fanout):
+        for n, kind in enumerate(["trade", "vote", "market_created", "discussion", "vote"], 1):
+            await bus.publish("trades", {"type": kind, "marketId": "m", "n": n})
+        await asyncio.wait_for(arrived.wait(), 5)
+    assert read == [1, 2, 5]  # market_created: nobody wants it; discussion: not a feed kind
+    assert sent == [{"kind": "vote", "id": "5"}]
+
+
+async def _discard(text: str) -> None:
+    return None

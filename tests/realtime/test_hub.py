@@ -238,25 +238,36 @@ async def _wrap(awaitable, entered: asyncio.Event) -> None:
     await awaitable
 
 
-async def test_the_activity_channel_gets_the_feed_kinds_of_every_market():
+async def test_the_activity_channel_gets_the_items_of_the_kinds_each_member_chose():
     the_hub = hub()
-    sink, other_sink = Sink(), Sink()
+    sink, voter_sink, other_sink = Sink(), Sink(), Sink()
     member = Connection(sink.send, "ip", 10_000)
+    voter = Connection(voter_sink.send, "ip", 10_000)
     outsider = Connection(other_sink.send, "ip", 10_000)
-    for connection in (member, outsider):
+    for connection in (member, voter, outsider):
         the_hub.register(connection)
-    the_hub.join(member, "activity")
-    assert the_hub.broadcast(event("m", 1)) == 0  # no market subscriber; the channel got it
-    the_hub.broadcast({"seq": 2, "type": "discussion", "marketId": "m"})  # not a feed kind
-    the_hub.broadcast({"seq": 1, "type": "market_created", "marketId": "n"})
+    assert not the_hub.wants_activity(event("m", 1))  # no member: nothing is read
+    the_hub.join(member, "activity", frozenset({"trade", "vote", "state_change"}))
+    the_hub.join(voter, "activity", frozenset({"vote"}))
+    assert the_hub.broadcast(event("m", 1)) == 0  # the channel gets items, not events
+    assert the_hub.wants_activity({"type": "trade"})
+    assert the_hub.wants_activity({"type": "market_state_change"})
+    assert not the_hub.wants_activity({"type": "market_created"})  # nobody chose it
+    assert not the_hub.wants_activity({"type": "discussion"})  # not a feed kind
+    assert the_hub.send_activity({"kind": "trade", "id": "t"}) == 1
+    assert the_hub.send_activity({"kind": "vote", "id": "v"}) == 2
+    assert the_hub.send_activity({"kind": "market_created", "id": "m"}) == 0
+    item = {"type": "activity", "channel": "activity"}
     assert await drained(sink, 2) == [
-        {"channel": "activity"} | event("m", 1),
-        {"channel": "activity", "seq": 1, "type": "market_created", "marketId": "n"},
+        item | {"item": {"kind": "trade", "id": "t"}},
+        item | {"item": {"kind": "vote", "id": "v"}},
     ]
+    assert await drained(voter_sink, 1) == [item | {"item": {"kind": "vote", "id": "v"}}]
     assert other_sink.frames == []
     the_hub.leave(member, "activity")
-    the_hub.broadcast(event("m", 3))
-    the_hub.join(member, "activity")
+    the_hub.send_activity({"kind": "trade", "id": "t2"})
+    the_hub.join(member, "activity", frozenset({"vote"}))
     the_hub.unregister(member)
-    assert the_hub.activity == set()
+    the_hub.leave(voter, "activity")
+    assert the_hub.activity == {}
     assert len(sink.frames) == 2

@@ -32,6 +32,11 @@ from marketd.realtime.protocol import (
         ('{"type":"ping","id":7}', Ping(7)),
         ('{"type":"auth","token":"abc"}', Auth("abc")),
         ('{"type":"subscribe","channel":"activity"}', Join("activity")),
+        (
+            '{"type":"subscribe","channel":"activity","kinds":["trade","vote","trade"]}',
+            Join("activity", frozenset({"trade", "vote"})),
+        ),
+        ('{"type":"subscribe","channel":"activity","kinds":null}', Join("activity")),
         ('{"type":"unsubscribe","channel":"activity"}', Leave("activity")),
     ],
 )
@@ -59,6 +64,10 @@ def test_valid_messages(text, parsed):
         ('{"type":"auth","token":""}', "invalid_message"),
         ('{"type":"subscribe","channel":"trades"}', "unknown_channel"),
         ('{"type":"unsubscribe","channel":null}', "unknown_channel"),
+        ('{"type":"subscribe","channel":"activity","kinds":[]}', "invalid_message"),
+        ('{"type":"subscribe","channel":"activity","kinds":"trade"}', "invalid_message"),
+        ('{"type":"subscribe","channel":"activity","kinds":["discussion"]}', "invalid_message"),
+        ('{"type":"subscribe","channel":"activity","kinds":[1]}', "invalid_message"),
         ('{"type":"auth","token":' + json.dumps("t" * 513) + "}", "invalid_message"),
         ("[" * 3000 + "]" * 3000, "message_too_large"),
         # Nested past the JSON parser's depth within the size limit.

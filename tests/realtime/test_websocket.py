@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from marketd.indexer.store import Applied
+from marketd.markets.cache import LISTING_GROUP
+from marketd.markets.schemas import MarketCreate
+from marketd.markets.service import MarketService
 from marketd.realtime.metrics import WS_CONNECTIONS, WS_MESSAGES_OUT, WS_SUBSCRIPTIONS
+
+from ..markets.trading import Fill, chain_event, wallet
+from ..markets.trading import trade as trade_on_chain
 
 
 def trade(market_id: str, n: int) -> dict[str, Any]:
@@ -337,21 +345,99 @@ async def test_shutdown_closes_connections_with_going_away(instance_factory):
     await again.roundtrip()
 
 
-async def test_the_activity_channel_carries_every_markets_feed_events(instance_factory):
+async def test_the_activity_channel_sends_the_feeds_items_of_every_kind(instance_factory):
+    """Each item on the channel is the first item GET /api/activity lists after the event."""
     a = await instance_factory()
-    first, second = await a.market(), await a.market()
     client = await a.connect()
     await client.send({"type": "subscribe", "channel": "activity"})
     assert await client.recv_type("subscribed") == {"type": "subscribed", "channel": "activity"}
-    await a.publish("discussions", {"type": "discussion", "marketId": first, "content": "hi"})
-    await a.publish("trades", trade(first, 1))
-    await a.publish("trades", trade(second, 2))
-    one, two = await client.recv_type("trade"), await client.recv_type("trade")
-    assert one == {"channel": "activity", "seq": 2} | trade(first, 1)  # seq 1: the post
-    assert two == {"channel": "activity", "seq": 1} | trade(second, 2)
+    watcher = await a.connect()
+    await watcher.send({"type": "subscribe", "channel": "activity", "kinds": ["vote"]})
+    await watcher.recv_type("subscribed")
+
+    async def rest_first(kind: str) -> dict[str, Any]:
+        await a.container.pages.drop(LISTING_GROUP)
+        async with httpx.AsyncClient(base_url=a.http_url) as http:
+            answer = await http.get("/api/activity", params={"kind": kind, "limit": 1})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["items"][0]
+
+    async def publish(applied: Applied) -> None:
+        for notice in applied.notices:
+            await a.publish(notice.topic, notice.payload)
+
+    async with a.container.database.session() as session:
+        service = MarketService(session, a.container.settings, a.container.bus)
+        body = MarketCreate(question="Will the channel match the feed?", category="other")
+        market_id = (await service.propose(wallet(), body)).id
+    created = await client.recv_type("activity")
+    assert created == {
+        "type": "activity",
+        "channel": "activity",
+        "item": await rest_first("market_created"),
+    }
+    assert created["item"]["question"] == "Will the channel match the feed?"
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    await publish(
+        await chain_event(
+            a.container, market_id, "ProposalVoteSubmitted", now, user=wallet(), vote=True
+        )
+    )
+    voted = (await client.recv_type("activity"))["item"]
+    assert voted == await rest_first("vote") and voted["kind"] == "vote"
+    assert (await watcher.recv_type("activity"))["item"] == voted
+
+    await publish(
+        await chain_event(
+            a.container,
+            market_id,
+            "MarketActivated",
+            now + timedelta(seconds=1),
+            creator=wallet(),
+            initial_liquidity=0,
+        )
+    )
+    activated = (await client.recv_type("activity"))["item"]
+    assert activated == await rest_first("state_change")
+    assert (activated["kind"], activated["state"]) == ("state_change", "ACTIVE")
+
+    await publish(
+        await trade_on_chain(
+            a.container, market_id, Fill(wallet(), 100, "0.6", now + timedelta(seconds=2))
+        )
+    )
+    traded = (await client.recv_type("activity"))["item"]
+    assert traded == await rest_first("trade") and traded["amount"] == 100
+
+    # Events the feed does not list, and a state change not indexed from the chain, send
+    # nothing: the next item is the next vote (the items keep the events' order).
+    await a.publish("discussions", {"type": "discussion", "marketId": market_id})
+    await a.publish("markets", state_change(market_id, 3))
+    await publish(
+        await chain_event(
+            a.container,
+            market_id,
+            "ProposalVoteSubmitted",
+            now + timedelta(seconds=3),
+            user=wallet(),
+            vote=False,
+        )
+    )
+    second_vote = (await client.recv_type("activity"))["item"]
+    assert second_vote == await rest_first("vote") and second_vote["vote"] is False
+    # The kinds filter kept the state change and the trade from the watcher.
+    assert (await watcher.recv_type("activity"))["item"] == second_vote
+
     await client.send({"type": "subscribe", "channel": "nope"})
     assert (await client.recv_type("error"))["code"] == "unknown_channel"
+    await client.send({"type": "subscribe", "channel": "activity", "kinds": ["nope"]})
+    assert (await client.recv_type("error"))["code"] == "invalid_message"
     await client.send({"type": "unsubscribe", "channel": "activity"})
     assert (await client.recv_type("unsubscribed"))["channel"] == "activity"
-    await a.publish("trades", trade(first, 3))
+    await publish(
+        await trade_on_chain(
+            a.container, market_id, Fill(wallet(), 5, "0.6", now + timedelta(seconds=3))
+        )
+    )
     await client.roundtrip()  # nothing was queued before the pong

@@ -7,7 +7,7 @@ index on its time column, so a page costs one short ordered index scan per kind 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.activity.rules import STATE_EVENTS, ActivityKind
+from marketd.activity.rules import LIVE_EVENT_KINDS, STATE_EVENTS, ActivityKind
 from marketd.markets.rules import MarketState
 from marketd.models import ChainEvent, Market, Trade, VoteLog
 
@@ -91,6 +91,37 @@ class ActivityRepository:
         rows.sort(key=lambda row: (row.at, row.kind.value), reverse=True)
         return rows[:limit]
 
+    async def live_row(self, event: Mapping[str, Any]) -> Row | None:
+        """The feed's row for a market event of `LIVE_EVENT_KINDS` (published after its
+        commit), read with the same query as a page so both show the same item; None when the
+        feed has no such row (a backend state change not indexed from the chain yet, a trade
+        without shares)."""
+        kind, market_id = LIVE_EVENT_KINDS.get(str(event.get("type"))), event.get("marketId")
+        if kind is None or not isinstance(market_id, str):
+            return None
+        rows: list[Row] = []
+        if kind is ActivityKind.TRADE:
+            t = TRADES.c
+            rows = await self._trades(
+                1, None, t.market_id == market_id, t.tx_signature == str(event.get("signature"))
+            )
+        elif kind is ActivityKind.VOTE:
+            v = VOTES.c
+            rows = await self._votes(
+                1,
+                None,
+                v.market_id == market_id,
+                v.user_wallet == str(event.get("user")),
+                v.kind == str(event.get("voteType")),
+            )
+        elif kind is ActivityKind.MARKET_CREATED:
+            rows = await self._markets(1, None, MARKETS.c.id == market_id)
+        else:
+            names = [name for name, state in STATE_EVENTS.items() if state == event.get("newState")]
+            e = EVENTS.c
+            rows = await self._state_changes(1, None, e.market_id == market_id, e.name.in_(names))
+        return rows[0] if rows else None
+
     async def questions(self, market_ids: Collection[str]) -> dict[str, str]:
         if not market_ids:
             return {}
@@ -99,11 +130,13 @@ class ActivityRepository:
         )
         return {market_id: question for market_id, question in found.all()}
 
-    async def _trades(self, limit: int, after: After | None) -> list[Row]:
+    async def _trades(
+        self, limit: int, after: After | None, *where: ColumnElement[bool]
+    ) -> list[Row]:
         t, kind = TRADES.c, ActivityKind.TRADE
         query = (
             select(TRADES)
-            .where(_after(kind, t.block_time, [t.id], after, _uuid))
+            .where(_after(kind, t.block_time, [t.id], after, _uuid), *where)
             .order_by(t.block_time.desc(), t.id.desc())
             .limit(limit)
         )
@@ -127,11 +160,13 @@ class ActivityRepository:
             for r in (await self.session.execute(query)).all()
         ]
 
-    async def _votes(self, limit: int, after: After | None) -> list[Row]:
+    async def _votes(
+        self, limit: int, after: After | None, *where: ColumnElement[bool]
+    ) -> list[Row]:
         v, kind = VOTES.c, ActivityKind.VOTE
         query = (
             select(VOTES)
-            .where(_after(kind, v.recorded_at, [v.id], after, _uuid))
+            .where(_after(kind, v.recorded_at, [v.id], after, _uuid), *where)
             .order_by(v.recorded_at.desc(), v.id.desc())
             .limit(limit)
         )
@@ -152,11 +187,13 @@ class ActivityRepository:
             for r in (await self.session.execute(query)).all()
         ]
 
-    async def _markets(self, limit: int, after: After | None) -> list[Row]:
+    async def _markets(
+        self, limit: int, after: After | None, *where: ColumnElement[bool]
+    ) -> list[Row]:
         m, kind = MARKETS.c, ActivityKind.MARKET_CREATED
         query = (
             select(m.id, m.created_at, m.creator_wallet, m.question)
-            .where(_after(kind, m.created_at, [m.id], after, str))
+            .where(_after(kind, m.created_at, [m.id], after, str), *where)
             .order_by(m.created_at.desc(), m.id.desc())
             .limit(limit)
         )
@@ -167,7 +204,9 @@ class ActivityRepository:
             for r in (await self.session.execute(query)).all()
         ]
 
-    async def _state_changes(self, limit: int, after: After | None) -> list[Row]:
+    async def _state_changes(
+        self, limit: int, after: After | None, *where: ColumnElement[bool]
+    ) -> list[Row]:
         e, kind = EVENTS.c, ActivityKind.STATE_CHANGE
         ids = [e.signature, e.event_index]
         query = (
@@ -177,6 +216,7 @@ class ActivityRepository:
                 e.block_time.is_not(None),
                 e.market_id.is_not(None),
                 _after(kind, e.block_time, ids, after, str),
+                *where,
             )
             .order_by(e.block_time.desc(), e.signature.desc(), e.event_index.desc())
             .limit(limit)

@@ -26,6 +26,11 @@ STATE_EVENTS: dict[str, MarketState] = {
 state changes are these indexed events, so a fork rollback that removes one removes it from
 the feed too."""
 
-LIVE_EVENT_TYPES = frozenset({"trade", "vote", "market_created", "market_state_change"})
-"""The market events that the WebSocket's `activity` channel forwards (the feed's kinds as
-they happen)."""
+LIVE_EVENT_KINDS: dict[str, ActivityKind] = {
+    "trade": ActivityKind.TRADE,
+    "vote": ActivityKind.VOTE,
+    "market_created": ActivityKind.MARKET_CREATED,
+    "market_state_change": ActivityKind.STATE_CHANGE,
+}
+"""The market events (their `type`) that announce a feed item of each kind: the WebSocket's
+`activity` channel sends the feed's item for each of them as it happens."""

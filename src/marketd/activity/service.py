@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,18 @@ def _key(row: Row) -> list[object]:
     return [row.at, row.kind.value, row.id, row.sub]
 
 
+def item(row: Row, question: str) -> ActivityOut:
+    """One feed item: the one builder of both the REST feed and the WebSocket channel."""
+    return ActivityOut(
+        kind=row.kind,
+        id=f"{row.id}:{row.sub}" if row.kind is ActivityKind.STATE_CHANGE else row.id,
+        at=row.at,
+        market_id=row.market_id,
+        question=question,
+        **row.fields,
+    )
+
+
 class ActivityService:
     def __init__(self, session: AsyncSession) -> None:
         self.repository = ActivityRepository(session)
@@ -37,15 +50,14 @@ class ActivityService:
         rows = await self.repository.page(kinds, limit + 1, after)
         page, next_cursor = split_page(rows, limit, listing, _key)
         questions = await self.repository.questions({row.market_id for row in page})
-        items = [
-            ActivityOut(
-                kind=row.kind,
-                id=f"{row.id}:{row.sub}" if row.kind is ActivityKind.STATE_CHANGE else row.id,
-                at=row.at,
-                market_id=row.market_id,
-                question=questions.get(row.market_id, ""),
-                **row.fields,
-            )
-            for row in page
-        ]
+        items = [item(row, questions.get(row.market_id, "")) for row in page]
         return Page[ActivityOut](items=items, next_cursor=next_cursor)
+
+    async def live_item(self, event: Mapping[str, Any]) -> ActivityOut | None:
+        """The item the feed lists for a market event just published (the WebSocket's
+        `activity` channel), or None when the feed does not list it."""
+        row = await self.repository.live_row(event)
+        if row is None:
+            return None
+        questions = await self.repository.questions({row.market_id})
+        return item(row, questions.get(row.market_id, ""))

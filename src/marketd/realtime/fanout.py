@@ -11,6 +11,11 @@ Flow of one event (say a vote accepted on instance B, with instances A and B run
    to its local subscribers. Hence every instance delivers the same seq for the same event.
 
 Sequencing runs in its own task so that a Redis round trip never delays delivery.
+
+The `activity` channel: a sequenced event that announces a feed item some member wants is
+queued for the activity task, which reads that item as GET /api/activity lists it (the event is
+published after its commit) and sends it to the members that want its kind, in the order the
+events arrived. Only instances with such members read anything.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -31,6 +36,9 @@ SOURCE_TOPICS = ("markets", "trades", "votes", "discussions", "snapshots")
 """Topics whose events concern one market (`marketId`) and are forwarded to subscribers."""
 
 log = structlog.get_logger("marketd.realtime")
+
+ActivityReader = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+"""A market event -> the activity feed's item it announces (JSON mode), or None."""
 
 SEQUENCE_BATCH = 500
 """At most this many events per sequencing round trip."""
@@ -45,16 +53,27 @@ async def publish_event(bus: EventBus, topic: str, event: Mapping[str, Any]) -> 
 
 
 class Fanout:
-    def __init__(self, bus: EventBus, event_log: EventLog, hub: Hub) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        event_log: EventLog,
+        hub: Hub,
+        read_activity: ActivityReader | None = None,
+    ) -> None:
         self._bus = bus
         self._log = event_log
         self._hub = hub
+        self._read_activity = read_activity
         self._unsequenced: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._announced: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
         """Listen until cancelled (one bus subscription for all topics)."""
-        sequencer = asyncio.create_task(self._sequence_loop())
+        helpers = [
+            asyncio.create_task(self._sequence_loop()),
+            asyncio.create_task(self._activity_loop()),
+        ]
         try:
             async with self._bus.subscribe(*SOURCE_TOPICS, REALTIME_TOPIC) as subscription:
                 self.ready.set()
@@ -62,13 +81,33 @@ class Fanout:
                     event = await subscription.get()
                     if "seq" in event:
                         self._hub.broadcast(event)
+                        if self._read_activity and self._hub.wants_activity(event):
+                            self._announced.put_nowait(event)
                     elif isinstance(event.get("marketId"), str):
                         self._unsequenced.put_nowait(event)
         finally:
             self.ready.clear()
-            sequencer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sequencer
+            for helper in helpers:
+                helper.cancel()
+            for helper in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+
+    async def _activity_loop(self) -> None:
+        """Read and send the feed item of each announced event, one after the other."""
+        while True:
+            event = await self._announced.get()
+            if self._read_activity is None:  # pragma: no cover - nothing is queued then
+                continue
+            try:
+                item = await self._read_activity(event)
+            except Exception:
+                # The database unreachable: the item is missing on the channel (the REST feed
+                # has it); never let it stop the loop.
+                await log.aexception("activity item unreadable", event_type=event.get("type"))
+                continue
+            if item is not None:
+                self._hub.send_activity(item)
 
     async def _sequence_loop(self) -> None:
         """Sequence what has queued up since the last round trip, all at once (in order)."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-from marketd.activity.rules import LIVE_EVENT_TYPES
+from marketd.activity.rules import LIVE_EVENT_KINDS
 from marketd.realtime import protocol
 from marketd.realtime.metrics import (
     WS_CONNECTIONS,
@@ -209,7 +209,7 @@ class Hub:
     ) -> None:
         self.connections: set[Connection] = set()
         self.markets: dict[str, dict[Connection, MarketSubscription]] = {}
-        self.activity: set[Connection] = set()  # the `activity` channel
+        self.activity: dict[Connection, frozenset[str]] = {}  # `activity` members: their kinds
         self._per_ip: collections.Counter[str] = collections.Counter()
         self._max_per_ip = max_connections_per_ip
         self._max_subscriptions = max_subscriptions
@@ -230,7 +230,7 @@ class Hub:
             return
         for market_id in list(connection.subscriptions):
             self.unsubscribe(connection, market_id)
-        self.activity.discard(connection)
+        self.activity.pop(connection, None)
         self.connections.discard(connection)
         self._per_ip[connection.ip] -= 1
         if self._per_ip[connection.ip] <= 0:
@@ -259,23 +259,35 @@ class Hub:
         WS_SUBSCRIPTIONS.dec()
         return True
 
-    def join(self, connection: Connection, channel: str) -> None:
-        """Add the connection to a channel (`protocol.CHANNELS`: only `activity` today)."""
-        self.activity.add(connection)
+    def join(self, connection: Connection, channel: str, kinds: frozenset[str]) -> None:
+        """Add the connection to a channel (`protocol.CHANNELS`: only `activity` today) for
+        the feed `kinds`; joining again replaces the kinds."""
+        self.activity[connection] = kinds
 
     def leave(self, connection: Connection, channel: str) -> None:
-        self.activity.discard(connection)
+        self.activity.pop(connection, None)
+
+    def wants_activity(self, event: dict[str, Any]) -> bool:
+        """Whether a member of the `activity` channel wants the feed item this event
+        announces (so that it is read at all)."""
+        kind = LIVE_EVENT_KINDS.get(str(event.get("type")))
+        return kind is not None and any(kind in kinds for kinds in self.activity.values())
+
+    def send_activity(self, item: dict[str, Any]) -> int:
+        """Send a feed item (as GET /api/activity lists it) to the members that want its
+        kind; how many got it."""
+        frame, kind = protocol.activity(item), item.get("kind")
+        members = [c for c, kinds in self.activity.items() if kind in kinds]
+        for connection in members:
+            connection.send(frame)
+        return len(members)
 
     def broadcast(self, event: dict[str, Any]) -> int:
-        """Fan a sequenced event out to the market's local subscribers, and to the `activity`
-        channel when it is one of its kinds; how many market subscribers got it."""
+        """Fan a sequenced event out to the market's local subscribers; how many got it (the
+        `activity` channel gets the feed's item instead: `Fanout`, `send_activity`)."""
         market_id, seq = event.get("marketId"), event.get("seq")
         if not isinstance(market_id, str) or not isinstance(seq, int):
             return 0
-        if self.activity and event.get("type") in LIVE_EVENT_TYPES:
-            frame = protocol.event_frame({"channel": protocol.ACTIVITY_CHANNEL, **event})
-            for connection in list(self.activity):
-                connection.send(frame)
         subscribers = self.markets.get(market_id)
         if not subscribers:
             return 0

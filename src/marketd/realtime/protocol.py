@@ -5,13 +5,15 @@ Pure functions only (no I/O), so every rule of the protocol is testable without 
 Client -> server (JSON text frames):
     {"type": "subscribe", "marketId": "...", "sinceSeq": 41}   (sinceSeq optional)
     {"type": "unsubscribe", "marketId": "..."}
-    {"type": "subscribe", "channel": "activity"}               (and unsubscribe)
+    {"type": "subscribe", "channel": "activity", "kinds": ["trade"]}  (kinds optional;
+                                                               and unsubscribe)
     {"type": "ping", "id": <anything, echoed>}                 (id optional)
     {"type": "auth", "token": "<session token>"}
 
 Server -> client: `subscribed` / `unsubscribed` acks, `market_state`, `resync_required`,
 events (`market_state_change`, `trade`, `vote`, `discussion`, `snapshot`, ... each with the
-market's `seq`), `pong`, `heartbeat`, `authenticated`, `error`.
+market's `seq`), `activity` (an item of the activity feed), `pong`, `heartbeat`,
+`authenticated`, `error`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, TypeGuard
+
+from marketd.activity.rules import ActivityKind
 
 MAX_MESSAGE_CHARS = 4096
 MAX_MARKET_ID_CHARS = 64
@@ -42,12 +46,15 @@ class Unsubscribe:
 ACTIVITY_CHANNEL = "activity"
 CHANNELS = frozenset({ACTIVITY_CHANNEL})
 """Channels a connection can join besides markets: `activity` carries the new trades, votes,
-markets and state changes of every market (what GET /api/activity lists), live only."""
+markets and state changes of every market (the items GET /api/activity lists), live only."""
+ACTIVITY_KINDS = frozenset(kind.value for kind in ActivityKind)
 
 
 @dataclass(frozen=True, slots=True)
 class Join:
     channel: str
+    kinds: frozenset[str] = ACTIVITY_KINDS
+    """The feed kinds wanted (the `kinds` filter of GET /api/activity); all by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +103,7 @@ def parse_client_message(text: str) -> ClientMessage:
     kind = data.get("type")
     if kind in ("subscribe", "unsubscribe") and "channel" in data:
         channel = _channel(data)
-        return Join(channel) if kind == "subscribe" else Leave(channel)
+        return Join(channel, _kinds(data)) if kind == "subscribe" else Leave(channel)
     if kind == "subscribe":
         return Subscribe(_market_id(data), _since_seq(data))
     if kind == "unsubscribe":
@@ -125,6 +132,22 @@ def _channel(data: dict[str, Any]) -> str:
             "unknown_channel", f"`channel` must be one of: {', '.join(sorted(CHANNELS))}."
         )
     return str(channel)
+
+
+def _kinds(data: dict[str, Any]) -> frozenset[str]:
+    kinds = data.get("kinds")
+    if kinds is None:
+        return ACTIVITY_KINDS
+    if (
+        not isinstance(kinds, list)
+        or not kinds
+        or not all(isinstance(k, str) and k in ACTIVITY_KINDS for k in kinds)
+    ):
+        raise ProtocolError(
+            "invalid_message",
+            f"`kinds` must be a non-empty list of: {', '.join(sorted(ACTIVITY_KINDS))}.",
+        )
+    return frozenset(kinds)
 
 
 def _is_text(value: object) -> TypeGuard[str]:
@@ -191,6 +214,11 @@ def resync_required(market_id: str, since_seq: int, oldest_seq: int | None, head
             "seq": head,
         }
     )
+
+
+def activity(item: dict[str, Any]) -> str:
+    """An item of the activity feed, exactly as GET /api/activity lists it (JSON mode)."""
+    return _frame({"type": "activity", "channel": ACTIVITY_CHANNEL, "item": item})
 
 
 def pong(ping_id: Any) -> str:

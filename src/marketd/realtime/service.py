@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from marketd.activity.service import ActivityService
 from marketd.auth.dependencies import session_wallet
 from marketd.core.clientip import client_ip
 from marketd.core.container import Container
@@ -47,7 +48,7 @@ class Realtime:
             max_subscriptions=self.settings.max_subscriptions,
             max_held_events=self.settings.replay_events,
         )
-        self.fanout = Fanout(container.bus, self.event_log, self.hub)
+        self.fanout = Fanout(container.bus, self.event_log, self.hub, self._read_activity)
         self._tasks: list[asyncio.Task[None]] = []
         self._reads = asyncio.Semaphore(self.settings.subscribe_concurrency)
 
@@ -153,6 +154,12 @@ class Realtime:
             key, {"seq": seq, "market": body}, self.settings.state_cache_seconds
         )
         return seq, body
+
+    async def _read_activity(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The activity feed's item for a market event, as GET /api/activity lists it."""
+        async with self.container.database.session(read_only=True) as session:
+            item = await ActivityService(session).live_item(event)
+        return None if item is None else item.model_dump(mode="json")
 
     async def _read_token(self, token: str) -> str | None:
         return await session_wallet(self.container, token)

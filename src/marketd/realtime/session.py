@@ -95,7 +95,7 @@ class ClientSession:
                 self._hub.unsubscribe(self.connection, message.market_id)
                 self.connection.send(protocol.unsubscribed(message.market_id))
             elif isinstance(message, Join):
-                self._hub.join(self.connection, message.channel)
+                self._hub.join(self.connection, message.channel, message.kinds)
                 self.connection.send(protocol.joined(message.channel))
             elif isinstance(message, Leave):
                 self._hub.leave(self.connection, message.channel)
