@@ -12,6 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from marketd.activity.rules import ActivityKind
 from marketd.app import create_app
 from marketd.config import Settings
 from marketd.core.docs import ASSETS_PATH
@@ -154,12 +155,18 @@ def test_websocket_doc_covers_what_the_code_does():
         protocol.heartbeat(),
         protocol.authenticated("w"),
         protocol.error("c", "x"),
+        protocol.activity({"kind": "trade"}),
+        protocol.joined("activity"),
     ]
     for frame in server_frames:
         kind = re.search(r'"type":"([a-z_]+)"', frame)
         assert kind is not None and f'"type":"{kind.group(1)}"' in doc, frame
     for field in ("marketId", "sinceSeq", "oldestSeq", "seq", "market", "wallet", "code"):
         assert f'"{field}"' in doc, field
+    for field in ("channel", "kinds", "item"):
+        assert f'"{field}"' in doc, field
+    for kind in ActivityKind:  # the `kinds` filter of the activity channel
+        assert f"`{kind.value}`" in doc, kind
     codes = _codes_raised_in_realtime()
     assert codes >= {"invalid_json", "unknown_market", "too_many_subscriptions", "unavailable"}
     for code in codes:

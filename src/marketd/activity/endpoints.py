@@ -36,8 +36,8 @@ async def activity(
 ) -> Response:
     """The newest trades, votes, new markets and state changes across all markets, newest
     first. First pages are served from the listing cache (dropped whenever the indexer or the
-    API changes a market; an off-chain vote shows within the cache's 10 s). The same events
-    arrive live on the WebSocket's `activity` channel."""
+    API changes a market; an off-chain vote shows within the cache's 10 s). The same items
+    arrive live on the WebSocket's `activity` channel (`kinds` filters them there)."""
     kinds = sorted(set(kind or ActivityKind))
 
     async def render() -> Page[ActivityOut]:
