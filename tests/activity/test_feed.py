@@ -123,3 +123,20 @@ async def test_a_cursor_with_a_foreign_id_pages_on_and_never_fails(api):
     answer = await api.client.get("/api/activity", params={"kind": "trade", "cursor": cursor})
     assert answer.status_code == 200
     assert [item["kind"] for item in answer.json()["items"]] == ["trade"]
+
+
+async def test_an_event_the_feed_does_not_list_has_no_live_item(api):
+    """The WebSocket channel's read: no item for a malformed event, an event of another type,
+    or a trade whose row is not there (a trade without shares is not recorded)."""
+    from marketd.activity.service import ActivityService
+
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    async with api.container.database.session(read_only=True) as session:
+        service = ActivityService(session)
+        assert await service.live_item({"type": "trade"}) is None  # no market id
+        assert await service.live_item({"type": "discussion", "marketId": market_id}) is None
+        unrecorded = {"type": "trade", "marketId": market_id, "signature": "never-indexed"}
+        assert await service.live_item(unrecorded) is None
+        created = await service.live_item({"type": "market_created", "marketId": market_id})
+    assert created is not None and (created.kind, created.id) == ("market_created", market_id)
