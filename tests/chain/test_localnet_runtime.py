@@ -195,12 +195,25 @@ async def test_an_explicit_port_that_is_taken_fails_loudly(tmp_path: Path) -> No
             await LocalChainRuntime(settings_for(tmp_path), port=taken).start()
 
 
+def free_port_pair() -> int:
+    """A port P with P + 1 free as well: the runtime serves PubSub on RPC port + 1 (as Agave)
+    and moves to another pair when either is taken."""
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind((runtime_module.HOST, 0))
+            port = int(first.getsockname()[1])
+            try:
+                second.bind((runtime_module.HOST, port + 1))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free pair of ports")
+
+
 async def test_default_port_is_used_when_free(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind((runtime_module.HOST, 0))
-        free = probe.getsockname()[1]
+    free = free_port_pair()
     monkeypatch.setattr(runtime_module, "DEFAULT_PORT", free)
     async with LocalChainRuntime(settings_for(tmp_path)) as runtime:
         assert runtime.endpoint.http_url == f"http://127.0.0.1:{free}"
