@@ -1,10 +1,10 @@
 # marketd: `make demo` runs the service with demo data; `make test` runs the whole suite.
-# Every install comes from the committed lock (requirements/dev.txt, with hashes);
+# Every install comes from the committed lock (requirements-dev.txt, with hashes);
 # `make lock` re-resolves it from pyproject.toml and runs the suite on the result.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-LOCK   := requirements/dev.txt
+LOCK   := requirements-dev.txt
 COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11
 
 .PHONY: install demo test lint typecheck lock clean
@@ -31,12 +31,12 @@ typecheck: install
 test: lint typecheck
 	$(BIN)/pytest --cov --cov-branch --cov-report=term-missing --cov-fail-under=95
 
-# Re-resolve both lock files to the newest versions pyproject.toml allows (runtime.txt is
-# constrained by dev.txt, so the image and the tests run the same versions), reinstall from
+# Re-resolve both lock files to the newest versions pyproject.toml allows (requirements.txt is
+# constrained by requirements-dev.txt, so the image and the tests run the same versions), reinstall from
 # them, then run the whole suite: commit the lock only when this is green.
 lock: install
-	$(COMPILE) --upgrade pyproject.toml requirements/build.in --extra dev -o requirements/dev.txt
-	$(COMPILE) pyproject.toml requirements/build.in -c requirements/dev.txt -o requirements/runtime.txt
+	$(COMPILE) --upgrade pyproject.toml requirements-build.in --extra dev -o requirements-dev.txt
+	$(COMPILE) pyproject.toml requirements-build.in -c requirements-dev.txt -o requirements.txt
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/pip check
 	$(MAKE) test

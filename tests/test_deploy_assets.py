@@ -381,7 +381,7 @@ def test_the_image_runs_marketd_as_a_non_root_user() -> None:
         by_name.setdefault(name, []).append(argument)
     assert by_name["FROM"] == ["python:3.11-slim"]
     runs = by_name["RUN"]
-    assert any("--require-hashes --no-deps -r requirements/runtime.txt" in run for run in runs)
+    assert any("--require-hashes --no-deps -r requirements.txt" in run for run in runs)
     assert any("pip install --no-deps --no-build-isolation ." in run for run in runs)
     assert by_name["USER"][-1] not in ("root", "0")
     assert json.loads(by_name["ENTRYPOINT"][-1]) == ["marketd"]

@@ -1,7 +1,7 @@
 """The committed lock files agree with pyproject.toml, and this environment was installed from them.
 
-`make lock` re-resolves requirements/*.txt; a change to pyproject.toml that is not followed by
-it fails here instead of installing something else on a fresh machine.
+`make lock` re-resolves requirements.txt and requirements-dev.txt; a change to pyproject.toml
+that is not followed by it fails here instead of installing something else on a fresh machine.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def pins(lock: str) -> dict[str, tuple[str, int]]:
     """Each pinned package of a lock file: its version and how many hashes it carries."""
     found: dict[str, tuple[str, int]] = {}
     current: str | None = None
-    for line in (REPO / "requirements" / lock).read_text().splitlines():
+    for line in (REPO / lock).read_text().splitlines():
         match = PIN.match(line)
         if match:
             current = canonicalize_name(match.group(1))
@@ -52,7 +52,10 @@ def requirements(*groups: str) -> list[Requirement]:
 
 @pytest.mark.parametrize(
     ("lock", "groups"),
-    [("runtime.txt", ("runtime", "build")), ("dev.txt", ("runtime", "build", "dev"))],
+    [
+        ("requirements.txt", ("runtime", "build")),
+        ("requirements-dev.txt", ("runtime", "build", "dev")),
+    ],
 )
 def test_every_declared_requirement_is_pinned_within_its_range(
     lock: str, groups: tuple[str, ...]
@@ -60,22 +63,22 @@ def test_every_declared_requirement_is_pinned_within_its_range(
     pinned = pins(lock)
     for requirement in requirements(*groups):
         name = canonicalize_name(requirement.name)
-        assert name in pinned, f"{requirement} is declared but not in requirements/{lock}"
+        assert name in pinned, f"{requirement} is declared but not in {lock}"
         version, hashes = pinned[name]
         assert requirement.specifier.contains(version, prereleases=True), (
-            f"requirements/{lock} pins {name}=={version}, outside {requirement}: run `make lock`"
+            f"{lock} pins {name}=={version}, outside {requirement}: run `make lock`"
         )
-        assert hashes > 0, f"{name} has no hash in requirements/{lock}"
+        assert hashes > 0, f"{name} has no hash in {lock}"
 
 
 def test_every_pin_carries_a_hash() -> None:
-    for lock in ("runtime.txt", "dev.txt"):
+    for lock in ("requirements.txt", "requirements-dev.txt"):
         unhashed = [name for name, (_, hashes) in pins(lock).items() if hashes == 0]
         assert unhashed == [], f"{lock}: {unhashed}"
 
 
 def test_the_image_runs_the_versions_the_tests_run() -> None:
-    runtime, dev = pins("runtime.txt"), pins("dev.txt")
+    runtime, dev = pins("requirements.txt"), pins("requirements-dev.txt")
     assert set(runtime) <= set(dev)
     assert {name: runtime[name][0] for name in runtime} == {name: dev[name][0] for name in runtime}
 
@@ -83,7 +86,7 @@ def test_the_image_runs_the_versions_the_tests_run() -> None:
 def test_this_environment_was_installed_from_the_lock() -> None:
     """What the tests import is what the lock says (a stale venv or an unlocked install fails)."""
     wrong = {}
-    for name, (version, _) in pins("dev.txt").items():
+    for name, (version, _) in pins("requirements-dev.txt").items():
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
