@@ -137,7 +137,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_per_message_deflate": False,
         # A frame over the limit closes the connection (1009) before it is buffered whole;
         # uvicorn's default accepts 16 MB frames.
-        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_max_size": settings.realtime.max_message_bytes,
         # On SIGTERM uvicorn stops accepting, sends websockets a close frame (1012) and waits
         # for requests in flight; bounded so the lifespan shutdown still runs within the
         # stop timeout of the service manager (systemd unit: 30 s).
