@@ -1,4 +1,4 @@
-"""ProgramEventStream against the real local chain: LocalChain + stand-in program + JSON-RPC."""
+"""ProgramEventStream against the real local chain: LocalChain + the twin program + JSON-RPC."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from marketd.chain.addresses import market_id_bytes, new_market_id
 from marketd.chain.idl import Idl, IdlCoder
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.seed import (
     B_PARAMETER,
@@ -92,7 +92,7 @@ def coder() -> IdlCoder:
 @pytest.fixture
 def voting(coder: IdlCoder) -> Voting:
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact())
     program = LocalProgram(chain, PROGRAM_ID, coder)
     backend = Keypair()
     ensure_global_config(program, backend)
@@ -236,7 +236,7 @@ async def test_a_failed_transaction_yields_no_events(
 ) -> None:
     voter = next(voting.wallets)
     first = voting.vote(voter)
-    failed = voting.vote(voter, fail_silently=True)  # AlreadyVoted, landed without preflight
+    failed = voting.vote(voter, fail_silently=True)  # record exists: lands failed, no preflight
     assert failed != first
     record = voting.chain.get_record(failed)
     assert record is not None and record.err is not None
