@@ -17,17 +17,14 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from websockets.asyncio.server import ServerConnection, serve
 
-from marketd.chain.addresses import market_id_bytes, new_market_id
+from marketd.chain.addresses import new_market_id
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.seed import (
-    B_PARAMETER,
-    INITIAL_LIQUIDITY,
     LocalProgram,
     LocalTransactionError,
     ensure_global_config,
-    fake_cid,
     vote_record_address,
 )
 from marketd.chain.localnet.svm import FINALITY_DEPTH, LocalChain, TxRecord
@@ -99,18 +96,7 @@ def voting(coder: IdlCoder) -> Voting:
     creator = Keypair()
     chain.airdrop(creator.pubkey(), 100 * SOL)
     market_id = new_market_id()
-    market = program.market(market_id)
-    creation = program.call(
-        "create_market",
-        {
-            "market_id": market_id_bytes(market_id),
-            "b_parameter": B_PARAMETER,
-            "initial_liquidity": INITIAL_LIQUIDITY,
-            "ipfs_question_hash": fake_cid("q"),
-        },
-        {"creator": creator.pubkey(), "market": market, "global_config": program.config},
-        [creator],
-    )
+    creation = program.create_market(creator, market_id)
 
     def wallets() -> Iterator[Keypair]:
         while True:
@@ -118,7 +104,7 @@ def voting(coder: IdlCoder) -> Voting:
             chain.airdrop(wallet.pubkey(), SOL)
             yield wallet
 
-    return Voting(chain, program, market, wallets(), creation)
+    return Voting(chain, program, program.market(market_id), wallets(), creation)
 
 
 @pytest.fixture
