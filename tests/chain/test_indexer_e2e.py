@@ -38,7 +38,7 @@ from marketd.models import (
 )
 
 from .conftest import PROGRAM_ID, SOL, ChainWorld
-from .standin_helpers import vote_pda
+from .twin_helpers import vote_pda
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 A `Cluster` is what a deployment has: a scratch PostgreSQL database (created and migrated for
 the cluster, dropped afterwards), a Redis key prefix of its own (deleted afterwards), the local
-chain (LiteSVM + the stand-in program, served over JSON-RPC from the test process, as
+chain (LiteSVM + the twin of zmart_core, served over JSON-RPC from the test process, as
 `marketd run` does) and `marketd serve` / `marketd worker` subprocesses configured through the
 environment only. Every subprocess is stopped in teardown whatever the test did (SIGTERM, then
 SIGKILL after a grace period).

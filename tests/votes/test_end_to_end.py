@@ -55,7 +55,7 @@ def _load_chain_fixtures() -> ModuleType:
 chain_fixtures = _load_chain_fixtures()
 SOL = chain_fixtures.SOL
 LEASE = 60.0
-DISPUTE_PERIOD = timedelta(seconds=259_200)  # the stand-in's GlobalConfig default
+DISPUTE_PERIOD = timedelta(seconds=259_200)  # the twin's GlobalConfig default
 
 
 class RunnerKilled(BaseException):
@@ -71,7 +71,7 @@ def backend() -> str:
 async def world() -> AsyncIterator[Any]:
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(chain_fixtures.PROGRAM_ID, program_artifact("twin"))
+    chain.load_program(chain_fixtures.PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),

@@ -17,7 +17,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -109,11 +109,9 @@ class Settings(BaseSettings):
     solana_ws_url: str | None = None
     idl_path: Path | None = None
     backend_keypair: SecretStr | None = None
-    # Program of the embedded local chain: the faithful twin of zmart_core (default: what
-    # production runs) or the older stand-in; local_chain_fixed_program gives the twin its
-    # intended behaviour where the real program fails at runtime (sell_shares pays out
-    # instead of PrivilegeEscalation).
-    local_chain_program: Literal["standin", "twin"] = "twin"
+    # The embedded local chain runs the faithful twin of zmart_core; local_chain_fixed_program
+    # gives it its intended behaviour where the real program fails at runtime (sell_shares pays
+    # out instead of PrivilegeEscalation).
     local_chain_fixed_program: bool = False
 
     # The simulated local chain (used when SOLANA_RPC_URL is unset).
@@ -206,11 +204,6 @@ class Settings(BaseSettings):
         )
         return init_settings, environment, dotenv, file_secret_settings
 
-    @model_validator(mode="after")
-    def _fixed_program_needs_the_twin(self) -> Settings:
-        if self.local_chain_fixed_program and self.local_chain_program != "twin":
-            raise ValueError("LOCAL_CHAIN_FIXED_PROGRAM applies to LOCAL_CHAIN_PROGRAM=twin only")
-        return self
 
     @field_validator("vote_eligibility", "dispute_vote_eligibility")
     @classmethod
