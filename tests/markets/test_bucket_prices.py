@@ -178,7 +178,8 @@ async def test_a_stored_hour_is_text_sqlites_strftime_reads_at_its_instant(api):
 
 async def test_a_long_daily_chart_equals_the_buckets_of_its_trades(api):
     """The route end to end: a year of trades read at 1d from the grouped hours gives the
-    buckets the trades themselves give (and no NULL reaches the JSON)."""
+    buckets the trades themselves give (and no NULL reaches the JSON); a price below a
+    millionth is written with its 9 places, as every price ('0.000000500', not '5.00E-7')."""
     _, headers = await api.sign_in()
     market_id = await api.market(headers, state="ACTIVE")
     now = datetime.now(UTC)
@@ -186,7 +187,7 @@ async def test_a_long_daily_chart_equals_the_buckets_of_its_trades(api):
     first = rules.bucket_start(now, rules.INTERVALS["1d"]) - timedelta(days=340)
     moments = sorted(first + timedelta(minutes=rng.randint(0, 340 * 24 * 60)) for _ in range(300))
     fills = [
-        Fill(wallet(), rng.randint(1, 10**9), str(rng.choice([0.000001, 0.25, 0.5, 0.75])), at)
+        Fill(wallet(), rng.randint(1, 10**9), rng.choice(["0.0000005", "0.25", "0.5", "0.75"]), at)
         for at in moments
         if at < now - timedelta(minutes=1)
     ]
@@ -209,6 +210,7 @@ async def test_a_long_daily_chart_equals_the_buckets_of_its_trades(api):
         rules.INTERVALS["1d"],
         rules.OPENING_PRICE,
     )
+    assert "0.000000500" in {b["low"] for b in body["buckets"]}
     assert [
         (b["open"], b["high"], b["low"], b["close"], b["volume"], b["trades"])
         for b in body["buckets"]
