@@ -204,7 +204,6 @@ class Settings(BaseSettings):
         )
         return init_settings, environment, dotenv, file_secret_settings
 
-
     @field_validator("vote_eligibility", "dispute_vote_eligibility")
     @classmethod
     def _eligibility_parses(cls, value: str, info: ValidationInfo) -> str:
