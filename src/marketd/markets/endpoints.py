@@ -23,11 +23,6 @@ from marketd.markets.schemas import (
     PriceHistoryOut,
 )
 from marketd.markets.service import MarketService
-from marketd.trades.schemas import TradeOut
-from marketd.trades.service import TradeService
-from marketd.votes.rules import VoteKind
-from marketd.votes.schemas import MarketVotesOut
-from marketd.votes.service import VoteService
 
 router = APIRouter(prefix="/api/markets", tags=["markets"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -163,56 +158,6 @@ async def propose_market(
 ) -> MarketDetailOut:
     """Register a proposed market (state PROPOSED) created by the signed-in wallet."""
     return await markets.propose(wallet, body)
-
-
-@router.get(
-    "/{market_id}/trades",
-    response_model=Page[TradeOut],
-    responses=problems(
-        {
-            404: "No market with this id.",
-            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
-        }
-    ),
-)
-async def market_trades(
-    market_id: MarketId,
-    session: SessionDep,
-    container: ContainerDep,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor | None = None,
-) -> Page[TradeOut]:
-    """A market's confirmed trades, newest first."""
-    return await TradeService(session, container.settings).market_trades(market_id, limit, cursor)
-
-
-@router.get(
-    "/{market_id}/votes",
-    response_model=MarketVotesOut,
-    responses=problems(
-        {
-            404: "No market with this id.",
-            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
-        }
-    ),
-)
-async def market_votes(
-    market_id: MarketId,
-    container: ContainerDep,
-    cache: Cache,
-    kind: VoteKind = VoteKind.PROPOSAL,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Cursor | None = None,
-) -> Response:
-    """The tally and every counted vote (by wallet), so anyone can recount."""
-
-    async def render() -> MarketVotesOut:
-        async with container.database.session(read_only=True) as session:
-            votes = VoteService(session, container.bus)
-            return await votes.market_votes(kind, market_id, limit, cursor)
-
-    hot_page = None if cursor else f"votes:{kind.value}:{limit}"
-    return await cache.votes(market_id, hot_page, render)
 
 
 @router.get(

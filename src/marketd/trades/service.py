@@ -1,4 +1,4 @@
-"""Trade use cases: accept a signed trade for relay; read a market's trades."""
+"""Trade use cases: accept a signed trade for relay; read a market's or a wallet's trades."""
 
 from __future__ import annotations
 
@@ -98,4 +98,13 @@ class TradeService:
             # Only an empty page asks whether the market exists (a market with trades does).
             raise NotFound(f"No market with id {market_id}.")
         page, next_cursor = split_page(rows, limit, "trades", trade_cursor_key)
+        return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)
+
+    async def wallet_trades(self, wallet: str, limit: int, cursor: str | None) -> Page[TradeOut]:
+        after = None
+        if cursor:
+            moment, trade_id = decode_cursor(cursor, "user-trades", (datetime, uuid.UUID))
+            after = (moment, trade_id)
+        rows = await self.repository.wallet_page(wallet, limit + 1, after)
+        page, next_cursor = split_page(rows, limit, "user-trades", trade_cursor_key)
         return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)

@@ -8,7 +8,6 @@ from marketd.core.deps import SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, Page, WalletId
-from marketd.trades.schemas import TradeOut
 from marketd.users.schemas import PortfolioOut, PositionOut, UserOut, UserVoteOut
 from marketd.users.service import UserReadService
 
@@ -22,23 +21,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 async def user_profile(wallet: WalletId, session: SessionDep) -> UserOut:
     """A wallet's profile and activity totals."""
     return await UserReadService(session).profile(wallet)
-
-
-@router.get(
-    "/{wallet}/trades",
-    response_model=Page[TradeOut],
-    responses=problems(
-        {422: "Also `invalid-cursor`: the cursor is malformed or from another listing."}
-    ),
-)
-async def user_trades(
-    wallet: WalletId,
-    session: SessionDep,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor | None = None,
-) -> Page[TradeOut]:
-    """A wallet's confirmed trades, newest first."""
-    return await UserReadService(session).trades(wallet, limit, cursor)
 
 
 @router.get(

@@ -1,18 +1,25 @@
+"""Vote routes: cast a proposal or dispute vote; a market's votes (listed under the market)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.container import Container
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
+from marketd.core.schemas import Cursor, MarketId
 from marketd.markets.dependencies import MarketCacheDep
 from marketd.votes.eligibility_service import EligibilityChecker
 from marketd.votes.rules import VoteKind
-from marketd.votes.schemas import VoteAccepted, VoteCreate
+from marketd.votes.schemas import MarketVotesOut, VoteAccepted, VoteCreate
 from marketd.votes.service import VoteService
 
-router = APIRouter(prefix="/api/votes", tags=["votes"])
+casting = APIRouter(prefix="/api/votes", tags=["votes"])
+by_market = APIRouter(prefix="/api/markets", tags=["markets"])
 
 INELIGIBLE = (
     "`vote-ineligible`: the wallet does not meet the off-chain vote's eligibility strategies "
@@ -33,7 +40,7 @@ def checker(container: Container) -> EligibilityChecker:
     )
 
 
-@router.post(
+@casting.post(
     "/proposal",
     response_model=VoteAccepted,
     responses=problems(
@@ -59,7 +66,7 @@ async def vote_on_proposal(
     )
 
 
-@router.post(
+@casting.post(
     "/dispute",
     response_model=VoteAccepted,
     responses=problems(
@@ -83,3 +90,38 @@ async def vote_on_dispute(
     return await VoteService(session, container.bus, cache).cast(
         VoteKind.DISPUTE, body.market_id, wallet, body.vote, checker(container)
     )
+
+
+@by_market.get(
+    "/{market_id}/votes",
+    response_model=MarketVotesOut,
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
+        }
+    ),
+)
+async def market_votes(
+    market_id: MarketId,
+    container: ContainerDep,
+    cache: MarketCacheDep,
+    kind: VoteKind = VoteKind.PROPOSAL,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Cursor | None = None,
+) -> Response:
+    """The tally and every counted vote (by wallet), so anyone can recount."""
+
+    async def render() -> MarketVotesOut:
+        async with container.database.session(read_only=True) as session:
+            votes = VoteService(session, container.bus)
+            return await votes.market_votes(kind, market_id, limit, cursor)
+
+    hot_page = None if cursor else f"votes:{kind.value}:{limit}"
+    return await cache.votes(market_id, hot_page, render)
+
+
+router = APIRouter()
+"""Every vote route: casting, and the votes listed under a market."""
+for _part in (casting, by_market):
+    router.include_router(_part)
