@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from marketd.votes.eligibility import Strategy, parse_policy
+from marketd.shared.eligibility import Strategy, parse_policy
 
 DEFAULT_PROGRAM_ID = "6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw"
 
@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     dispute_min_votes: int = 10
     dispute_success_threshold_bps: int = 6000
     sweep_interval_seconds: int = 300
-    # Who may vote off-chain (marketd.votes.eligibility): strategies, all of which a wallet
+    # Who may vote off-chain (marketd.shared.eligibility): strategies, all of which a wallet
     # must meet. On-chain votes always count. docs/deploy.md says why these defaults.
     vote_eligibility: str = Field(
         default="min_balance_sol=0.05,min_wallet_age_days=7",

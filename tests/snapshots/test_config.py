@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from marketd.config import Settings
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 from marketd.snapshots.config import DEFAULT_GATEWAYS, SnapshotSettings, snapshot_config
 
 ENV = (

@@ -13,7 +13,7 @@ from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, MarketId, Moment, Page, Text
 from marketd.markets.dependencies import MarketCacheDep as Cache
 from marketd.markets.repository import MarketFilter
-from marketd.markets.rules import CATEGORY_CHARS, MarketState
+from marketd.markets.rules import CATEGORY_CHARS
 from marketd.markets.schemas import (
     CategoriesOut,
     MarketCreate,
@@ -23,6 +23,7 @@ from marketd.markets.schemas import (
     PriceHistoryOut,
 )
 from marketd.markets.service import MarketService
+from marketd.shared.market_state import MarketState
 
 router = APIRouter(prefix="/api/markets", tags=["markets"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

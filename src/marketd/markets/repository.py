@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.database import dialect_of
-from marketd.markets.rules import VOTING_STATES, HourPrices, MarketState, PricePoint, window_start
+from marketd.markets.rules import HourPrices, PricePoint, window_start
 from marketd.markets.schemas import CARD_COLUMNS, LIVE_COLUMNS, MarketSort
 from marketd.models import (
     DisputeVote,
@@ -39,6 +39,7 @@ from marketd.models import (
     Trade,
 )
 from marketd.models.base import UTCDateTime
+from marketd.shared.market_state import VOTING_STATES, MarketState
 
 _MARKETS = cast(Table, Market.__table__)
 _SCHEDULES = cast(Table, MarketSchedule.__table__)

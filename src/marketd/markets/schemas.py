@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
 from marketd.core.schemas import Moment, Price, PriceChange, Schema, Text, length_limits
 from marketd.markets import rules
-from marketd.markets.rules import Category, MarketState
+from marketd.shared.market_state import DEFAULT_CATEGORY, Category, MarketState
 
 
 class MarketSort(enum.StrEnum):
@@ -165,7 +165,7 @@ class MarketCreate(Schema):
     )
     description: Text | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
     category: Category = Field(
-        default=rules.DEFAULT_CATEGORY,
+        default=DEFAULT_CATEGORY,
         description="One of the platform's categories",
         examples=["crypto"],
     )

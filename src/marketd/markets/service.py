@@ -20,7 +20,6 @@ from marketd.core.schemas import Page
 from marketd.markets import rules
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketFilter, MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.markets.schemas import (
     CARD_COLUMNS,
     LIVE_COLUMNS,
@@ -35,6 +34,7 @@ from marketd.markets.schemas import (
     SeriesPointOut,
 )
 from marketd.models import Market
+from marketd.shared.market_state import MarketState
 from marketd.users.repository import UserRepository
 
 _CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from marketd.config import Settings
-from marketd.markets.rules import LIVE_STATES, MarketState
+from marketd.shared.market_state import LIVE_STATES, MarketState
 
 DEFAULT_GATEWAYS = ("https://trustless-gateway.link", "https://ipfs.io")
 

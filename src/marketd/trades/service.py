@@ -17,8 +17,8 @@ from marketd.core.errors import Conflict, InvalidTransaction, NotFound
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.markets.repository import MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.models import Trade, TradeSubmission
+from marketd.shared.market_state import MarketState
 from marketd.trades.repository import TradeRepository
 from marketd.trades.rules import TradeRejected, TradeType, parse_trade
 from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit

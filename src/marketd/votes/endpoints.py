@@ -8,12 +8,11 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
-from marketd.core.container import Container
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.schemas import Cursor, MarketId
 from marketd.markets.dependencies import MarketCacheDep
-from marketd.votes.eligibility_service import EligibilityChecker
+from marketd.votes.dependencies import Eligibility
 from marketd.votes.rules import VoteKind
 from marketd.votes.schemas import MarketVotesOut, VoteAccepted, VoteCreate
 from marketd.votes.service import VoteService
@@ -32,12 +31,6 @@ UNCHECKABLE = (
     "(`reason`: `no-chain` without SOLANA_RPC_URL, `rpc-unavailable` with `Retry-After`). "
     "The vote is not stored."
 )
-
-
-def checker(container: Container) -> EligibilityChecker:
-    return EligibilityChecker(
-        container.settings, container.cache, container.database, container.chain_reader()
-    )
 
 
 @casting.post(
@@ -59,10 +52,11 @@ async def vote_on_proposal(
     session: SessionDep,
     container: ContainerDep,
     cache: MarketCacheDep,
+    eligibility: Eligibility,
 ) -> VoteAccepted:
     """Like (true) or dislike (false) a PROPOSED market; a new vote replaces the wallet's last."""
     return await VoteService(session, container.bus, cache).cast(
-        VoteKind.PROPOSAL, body.market_id, wallet, body.vote, checker(container)
+        VoteKind.PROPOSAL, body.market_id, wallet, body.vote, eligibility
     )
 
 
@@ -85,10 +79,11 @@ async def vote_on_dispute(
     session: SessionDep,
     container: ContainerDep,
     cache: MarketCacheDep,
+    eligibility: Eligibility,
 ) -> VoteAccepted:
     """Agree (true) or disagree (false) with the dispute of a DISPUTED market."""
     return await VoteService(session, container.bus, cache).cast(
-        VoteKind.DISPUTE, body.market_id, wallet, body.vote, checker(container)
+        VoteKind.DISPUTE, body.market_id, wallet, body.vote, eligibility
     )
 
 

@@ -15,11 +15,11 @@ from marketd.core.errors import Conflict, NotFound
 from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.models import Market
 from marketd.realtime.fanout import publish_event
+from marketd.shared.eligibility import ON_CHAIN
+from marketd.shared.market_state import MarketState
 from marketd.users.service import UserService
-from marketd.votes.eligibility import ON_CHAIN
 from marketd.votes.eligibility_service import EligibilityChecker
 from marketd.votes.repository import VoteRepository
 from marketd.votes.rules import NO_VOTES_REASON, Tally, VoteKind
