@@ -8,7 +8,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, field_validator
 
-from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
+from marketd.chain.addresses import WALLET_MAX_CHARS, WALLET_MIN_CHARS
 from marketd.core.schemas import Moment, Price, PriceChange, Schema, Text, length_limits
 from marketd.markets import rules
 from marketd.shared.market_state import DEFAULT_CATEGORY, Category, MarketState

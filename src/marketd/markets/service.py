@@ -10,8 +10,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy import RowMapping, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.auth.siws import SiwsError, parse_wallet
-from marketd.chain.addresses import market_address, new_market_id
+from marketd.chain.addresses import looks_like_address, market_address, new_market_id
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
@@ -164,13 +163,8 @@ class MarketService:
         now = datetime.now(UTC)
         if body.closes_at is not None and body.closes_at <= now:
             raise InvalidRange("closes_at must be in the future.", field="closes_at")
-        if body.resolver_wallet is not None:
-            try:
-                parse_wallet(body.resolver_wallet)
-            except SiwsError as exc:
-                raise InvalidRange(
-                    "resolver_wallet is not a Solana address.", field="resolver_wallet"
-                ) from exc
+        if body.resolver_wallet is not None and not looks_like_address(body.resolver_wallet):
+            raise InvalidRange("resolver_wallet is not a Solana address.", field="resolver_wallet")
         # The platform's markets reference their creator and resolver in `users` (sign-in
         # creates the creator's row; a resolver may never have signed in).
         users = UserRepository(self.session)
