@@ -15,7 +15,7 @@ from marketd.core.bus import EventBus, InProcessBus, RedisBus
 from marketd.core.cache import Cache, MemoryCache, RedisCache
 from marketd.core.database import Database, create_engine
 from marketd.core.locks import Locks, MemoryLocks, RedisLocks
-from marketd.core.pages import MemoryPageCache, PageCache, RedisPageCache
+from marketd.core.page_cache import MemoryPageCache, PageCache, RedisPageCache
 from marketd.core.ratelimit import RateLimiter, create_storage
 
 T = TypeVar("T")

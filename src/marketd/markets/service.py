@@ -69,7 +69,7 @@ class MarketService:
         session: AsyncSession,
         settings: Settings,
         bus: EventBus,
-        cache: MarketCache | None = None,
+        cache: MarketCache,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -195,8 +195,7 @@ class MarketService:
         no_votes = dict.fromkeys(LIVE_COLUMNS, 0)
         no_trades = dict.fromkeys(CARD_COLUMNS, 0) | {"price_24h_ago": None}
         out = MarketDetailOut.of_row(columns | no_votes | no_trades | {"closes_at": body.closes_at})
-        if self.cache is not None:
-            await self.cache.drop_listing()
+        await self.cache.drop_listing()
         await self.bus.publish(
             "markets", {"type": "market_created", "marketId": market_id, "state": out.state.value}
         )

@@ -8,15 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from marketd.auth.dependencies import CurrentWallet
-from marketd.core.deps import SessionDep, SettingsDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, MarketId, Page, WalletId
+from marketd.trades.dependencies import TradeServiceDep
 from marketd.trades.rules import TradeType
 from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
-from marketd.trades.service import TradeService
 
-relay = APIRouter(prefix="/api/trades", tags=["trades"])
+submitting = APIRouter(prefix="/api/trades", tags=["trades"])
 by_market = APIRouter(prefix="/api/markets", tags=["markets"])
 by_wallet = APIRouter(prefix="/api/users", tags=["users"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -33,30 +32,30 @@ TRADE_PROBLEMS = problems(
 """What either trade route can refuse (buy and sell take the same checks)."""
 
 
-@relay.post(
+@submitting.post(
     "/buy",
     response_model=TradeAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     responses=TRADE_PROBLEMS,
 )
 async def relay_buy(
-    body: TradeSubmit, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
+    body: TradeSubmit, wallet: CurrentWallet, trades: TradeServiceDep
 ) -> TradeAccepted:
     """Accept a wallet-signed `buy_shares` transaction; it is pending until indexed."""
-    return await TradeService(session, settings).submit(wallet, TradeType.BUY, body)
+    return await trades.submit(wallet, TradeType.BUY, body)
 
 
-@relay.post(
+@submitting.post(
     "/sell",
     response_model=TradeAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     responses=TRADE_PROBLEMS,
 )
 async def relay_sell(
-    body: TradeSubmit, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
+    body: TradeSubmit, wallet: CurrentWallet, trades: TradeServiceDep
 ) -> TradeAccepted:
     """Accept a wallet-signed `sell_shares` transaction; it is pending until indexed."""
-    return await TradeService(session, settings).submit(wallet, TradeType.SELL, body)
+    return await trades.submit(wallet, TradeType.SELL, body)
 
 
 @by_market.get(
@@ -66,13 +65,12 @@ async def relay_sell(
 )
 async def market_trades(
     market_id: MarketId,
-    session: SessionDep,
-    settings: SettingsDep,
+    trades: TradeServiceDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[TradeOut]:
     """A market's confirmed trades, newest first."""
-    return await TradeService(session, settings).market_trades(market_id, limit, cursor)
+    return await trades.market_trades(market_id, limit, cursor)
 
 
 @by_wallet.get(
@@ -80,16 +78,15 @@ async def market_trades(
 )
 async def user_trades(
     wallet: WalletId,
-    session: SessionDep,
-    settings: SettingsDep,
+    trades: TradeServiceDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[TradeOut]:
     """A wallet's confirmed trades, newest first."""
-    return await TradeService(session, settings).wallet_trades(wallet, limit, cursor)
+    return await trades.wallet_trades(wallet, limit, cursor)
 
 
 router = APIRouter()
 """Every trade route: the relay's, and the trade listings nested under markets and users."""
-for _part in (relay, by_market, by_wallet):
+for _part in (submitting, by_market, by_wallet):
     router.include_router(_part)

@@ -1,4 +1,6 @@
-"""The votes domain's parts as FastAPI dependencies, built from the container."""
+"""The votes domain's parts as FastAPI dependencies, each built from the container: the vote
+use cases (in the request's session), the cached read of a market's votes, and the
+eligibility checker with the process's chain reader."""
 
 from __future__ import annotations
 
@@ -8,8 +10,11 @@ from fastapi import Depends
 
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
-from marketd.core.deps import ContainerDep
+from marketd.core.deps import ContainerDep, SessionDep
+from marketd.markets.dependencies import MarketCacheDep
 from marketd.votes.eligibility_service import EligibilityChecker
+from marketd.votes.reads import VoteReads
+from marketd.votes.service import VoteService
 
 
 def chain_reader(container: Container) -> ChainClient | None:
@@ -28,4 +33,20 @@ async def eligibility_checker(container: ContainerDep) -> EligibilityChecker:
     )
 
 
-Eligibility = Annotated[EligibilityChecker, Depends(eligibility_checker)]
+EligibilityDep = Annotated[EligibilityChecker, Depends(eligibility_checker)]
+
+
+async def vote_service(
+    session: SessionDep, container: ContainerDep, cache: MarketCacheDep
+) -> VoteService:
+    return VoteService(session, container.bus, cache)
+
+
+VoteServiceDep = Annotated[VoteService, Depends(vote_service)]
+
+
+async def vote_reads(container: ContainerDep, cache: MarketCacheDep) -> VoteReads:
+    return VoteReads(container.database, container.bus, cache)
+
+
+VoteReadsDep = Annotated[VoteReads, Depends(vote_reads)]

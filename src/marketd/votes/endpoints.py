@@ -8,14 +8,11 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
-from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.schemas import Cursor, MarketId
-from marketd.markets.dependencies import MarketCacheDep
-from marketd.votes.dependencies import Eligibility
+from marketd.votes.dependencies import EligibilityDep, VoteReadsDep, VoteServiceDep
 from marketd.votes.rules import VoteKind
 from marketd.votes.schemas import MarketVotesOut, VoteAccepted, VoteCreate
-from marketd.votes.service import VoteService
 
 casting = APIRouter(prefix="/api/votes", tags=["votes"])
 by_market = APIRouter(prefix="/api/markets", tags=["markets"])
@@ -49,15 +46,11 @@ UNCHECKABLE = (
 async def vote_on_proposal(
     body: VoteCreate,
     wallet: CurrentWallet,
-    session: SessionDep,
-    container: ContainerDep,
-    cache: MarketCacheDep,
-    eligibility: Eligibility,
+    votes: VoteServiceDep,
+    eligibility: EligibilityDep,
 ) -> VoteAccepted:
     """Like (true) or dislike (false) a PROPOSED market; a new vote replaces the wallet's last."""
-    return await VoteService(session, container.bus, cache).cast(
-        VoteKind.PROPOSAL, body.market_id, wallet, body.vote, eligibility
-    )
+    return await votes.cast(VoteKind.PROPOSAL, body.market_id, wallet, body.vote, eligibility)
 
 
 @casting.post(
@@ -76,15 +69,11 @@ async def vote_on_proposal(
 async def vote_on_dispute(
     body: VoteCreate,
     wallet: CurrentWallet,
-    session: SessionDep,
-    container: ContainerDep,
-    cache: MarketCacheDep,
-    eligibility: Eligibility,
+    votes: VoteServiceDep,
+    eligibility: EligibilityDep,
 ) -> VoteAccepted:
     """Agree (true) or disagree (false) with the dispute of a DISPUTED market."""
-    return await VoteService(session, container.bus, cache).cast(
-        VoteKind.DISPUTE, body.market_id, wallet, body.vote, eligibility
-    )
+    return await votes.cast(VoteKind.DISPUTE, body.market_id, wallet, body.vote, eligibility)
 
 
 @by_market.get(
@@ -99,21 +88,13 @@ async def vote_on_dispute(
 )
 async def market_votes(
     market_id: MarketId,
-    container: ContainerDep,
-    cache: MarketCacheDep,
+    reads: VoteReadsDep,
     kind: VoteKind = VoteKind.PROPOSAL,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Cursor | None = None,
 ) -> Response:
     """The tally and every counted vote (by wallet), so anyone can recount."""
-
-    async def render() -> MarketVotesOut:
-        async with container.database.session(read_only=True) as session:
-            votes = VoteService(session, container.bus)
-            return await votes.market_votes(kind, market_id, limit, cursor)
-
-    hot_page = None if cursor else f"votes:{kind.value}:{limit}"
-    return await cache.votes(market_id, hot_page, render)
+    return await reads.market_votes(kind, market_id, limit, cursor)
 
 
 router = APIRouter()

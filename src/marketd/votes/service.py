@@ -58,9 +58,7 @@ def eligibility_out(tx_signature: str | None, record: Mapping[str, Any] | None) 
 
 
 class VoteService:
-    def __init__(
-        self, session: AsyncSession, bus: EventBus, cache: MarketCache | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, bus: EventBus, cache: MarketCache) -> None:
         self.session = session
         self.bus = bus
         self.cache = cache
@@ -97,8 +95,7 @@ class VoteService:
         await UserService(self.session).touch_active(wallet, now)
         tally = outcome.tally
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.drop_votes(market_id)
+        await self.cache.drop_votes(market_id)
         metrics.VOTES_ACCEPTED.labels(kind.value).inc()
         # A unique eventId: yes -> no -> yes by one wallet repeats an event exactly, and the
         # realtime sequencer would merge the repeat as a duplicate delivery.
