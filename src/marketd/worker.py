@@ -19,12 +19,12 @@ import structlog
 from marketd.chain.client import ChainClient
 from marketd.chain.keys import BackendKey, backend_key
 from marketd.chain.outbox import OutboxRunner
-from marketd.chain.relay import TradeRelay
 from marketd.core.container import Container
 from marketd.core.jobs import Job
 from marketd.indexer.jobs import indexer_jobs
 from marketd.markets.cache import MarketCache
 from marketd.snapshots.snapshotter import build_scheduler
+from marketd.trades.relay import TradeRelay
 from marketd.votes.aggregator import aggregator_jobs
 from marketd.votes.handlers import vote_outbox_handlers
 

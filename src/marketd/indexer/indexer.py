@@ -51,6 +51,7 @@ from marketd.indexer.handlers import Notice
 from marketd.indexer.store import Applied, apply_transactions, rebuild_markets
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainEvent, Market, TradeSubmission
+from marketd.trades.status import SubmissionStatus
 
 log = structlog.get_logger(__name__)
 
@@ -319,8 +320,11 @@ class Indexer:
         await session.execute(delete(ChainEvent).where(ChainEvent.signature.in_(gone)))
         await session.execute(
             update(TradeSubmission)
-            .where(TradeSubmission.signature.in_(gone), TradeSubmission.status == "confirmed")
-            .values(status="pending")
+            .where(
+                TradeSubmission.signature.in_(gone),
+                TradeSubmission.status == SubmissionStatus.CONFIRMED,
+            )
+            .values(status=SubmissionStatus.PENDING)
         )
         current = await load_checkpoint(session, self.name)
         if current is not None and current.signature in gone:

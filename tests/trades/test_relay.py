@@ -19,10 +19,11 @@ from marketd.chain.client import (
     RpcUnavailable,
     TransactionFailed,
 )
-from marketd.chain.relay import RelayResult, TradeRelay
 from marketd.core.database import Database
 from marketd.models import TradeSubmission
 from marketd.models.base import utcnow
+from marketd.trades.relay import RelayResult, TradeRelay
+from marketd.trades.status import SubmissionStatus
 
 SOL = 1_000_000_000
 AddMarket = Callable[[str], Awaitable[None]]
@@ -42,7 +43,7 @@ async def submit(
                 outcome=True,
                 amount=SOL,
                 raw_transaction=raw,
-                status="pending",
+                status=SubmissionStatus.PENDING,
                 created_at=utcnow() - timedelta(seconds=age_seconds),
             )
         )

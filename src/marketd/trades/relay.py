@@ -44,15 +44,14 @@ from marketd.core.database import Database
 from marketd.core.jobs import pause
 from marketd.models import TradeSubmission
 from marketd.models.base import utcnow
+from marketd.trades.status import SubmissionStatus
 
-log = structlog.get_logger("marketd.chain.relay")
+log = structlog.get_logger("marketd.trades.relay")
 
 RELAY_RESULTS = Counter(
     "marketd_trade_relay_results_total", "Trade relay outcomes per submission and pass.", ["result"]
 )
 
-PENDING = "pending"
-FAILED = "failed"
 PAUSED_NOTE = (
     "the program is paused (emergency_pause); the same signed transaction is sent again "
     "while its blockhash lives"
@@ -152,7 +151,7 @@ class TradeRelay:
                     TradeSubmission.raw_transaction,
                 )
                 .where(
-                    TradeSubmission.status == PENDING,
+                    TradeSubmission.status == SubmissionStatus.PENDING,
                     TradeSubmission.created_at >= self.clock() - self.max_age,
                 )
                 .order_by(TradeSubmission.created_at)
@@ -204,7 +203,7 @@ class TradeRelay:
                 update(TradeSubmission)
                 .where(
                     TradeSubmission.signature == submission.signature,
-                    TradeSubmission.status == PENDING,
+                    TradeSubmission.status == SubmissionStatus.PENDING,
                 )
                 .values(error=note, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
@@ -216,9 +215,12 @@ class TradeRelay:
                 update(TradeSubmission)
                 .where(
                     TradeSubmission.signature == submission.signature,
-                    TradeSubmission.status == PENDING,  # never undo the indexer's confirmation
+                    # never undo the indexer's confirmation
+                    TradeSubmission.status == SubmissionStatus.PENDING,
                 )
-                .values(status=FAILED, error=f"{name}: {detail}", updated_at=utcnow())
+                .values(
+                    status=SubmissionStatus.FAILED, error=f"{name}: {detail}", updated_at=utcnow()
+                )
                 .execution_options(synchronize_session=False)
             )
         log.warning(
