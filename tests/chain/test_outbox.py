@@ -731,7 +731,7 @@ async def test_a_runner_that_lost_its_lease_writes_nothing(
 async def test_request_the_node_refuses_fails_the_row(
     chain_world: Any, chain_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from marketd.chain.client import RpcRejected
+    from marketd.chain.errors import RpcRejected
 
     chain_world.initialize()
     market_id = chain_world.create_market()
@@ -827,7 +827,7 @@ async def test_retryable_failure_on_chain_signs_again_later(
 async def test_permanent_failure_when_the_recheck_cannot_read_the_market(
     chain_world: Any, chain_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from marketd.chain.client import RpcUnavailable
+    from marketd.chain.errors import RpcUnavailable
 
     chain_world.initialize()
     market_id = chain_world.create_market()

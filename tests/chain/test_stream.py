@@ -18,6 +18,7 @@ from solders.signature import Signature
 from websockets.asyncio.server import ServerConnection, serve
 
 from marketd.chain.addresses import market_id_bytes, new_market_id
+from marketd.chain.errors import StreamGapError, SubscriptionError
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.localnet.build import ARTIFACT
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
@@ -37,8 +38,6 @@ from marketd.chain.stream import (
     Checkpoint,
     ProgramEventStream,
     RecentSignatures,
-    StreamGapError,
-    SubscriptionError,
     TransactionEvents,
     websocket_url,
 )

@@ -13,12 +13,8 @@ from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionErrorFieldless
 
-from marketd.chain.client import (
-    BlockhashExpired,
-    ChainClient,
-    RpcUnavailable,
-    TransactionFailed,
-)
+from marketd.chain.client import ChainClient
+from marketd.chain.errors import BlockhashExpired, RpcUnavailable, TransactionFailed
 from marketd.core.database import Database
 from marketd.models import TradeSubmission
 from marketd.models.base import utcnow

@@ -4,15 +4,9 @@ It reads and decodes the program's accounts with the IDL, builds and signs trans
 blockhash, optional compute-unit price), sends them with preflight and confirms them by polling
 `getSignatureStatuses` until confirmed or until the blockhash can no longer land.
 
-Errors are typed so callers can decide what to do without parsing text:
-
-* `RpcUnavailable` (retryable): transport failures, HTTP errors, an unhealthy or lagging node.
-* `RpcRejected` (permanent): the node refused the request itself (bad params, bad signature).
-* `TransactionFailed`: the transaction ran (in preflight or on chain) and failed; its
-  `program_error` names the program's error from the IDL; `retryable` is true only for
-  failures that may pass later (a period not over yet, a fee payer short of lamports).
-* `BlockhashExpired` (retryable by re-signing): the transaction can never land any more.
-* `ConfirmationTimeout` (retryable): neither landed nor expired within the wait.
+Errors are typed (chain/errors.py: `ChainError` and its kinds) so callers can decide what to do
+without parsing text: `RpcUnavailable`, `RpcRejected`, `TransactionFailed` (its `program_error`
+names the program's error from the IDL), `BlockhashExpired`, `ConfirmationTimeout`.
 """
 
 from __future__ import annotations
@@ -46,7 +40,15 @@ from solders.transaction_status import (
 )
 
 from marketd.chain import addresses
-from marketd.chain.errors import ProgramError
+from marketd.chain.errors import (
+    BlockhashExpired,
+    ChainError,
+    ConfirmationTimeout,
+    ProgramError,
+    RpcRejected,
+    RpcUnavailable,
+    TransactionFailed,
+)
 from marketd.chain.events import program_error_from_logs
 from marketd.chain.idl import IdlCoder
 from marketd.chain.program import program_coder, program_id
@@ -55,18 +57,6 @@ from marketd.config import Settings
 MARKET_ACCOUNT = "MarketAccount"
 GLOBAL_CONFIG_ACCOUNT = "GlobalConfig"
 
-# Program errors that may pass when tried again later, so a caller should retry, not give up.
-RETRYABLE_PROGRAM_ERRORS = frozenset({"DisputePeriodNotEnded", "ProtocolPaused"})
-# (tuples: solders' error enums are not hashable)
-# Runtime failures of the transaction as a whole that an operator or time can fix.
-_RETRYABLE_TX_ERRORS = (
-    TransactionErrorFieldless.AccountInUse,
-    TransactionErrorFieldless.AccountNotFound,
-    TransactionErrorFieldless.InsufficientFundsForFee,
-    TransactionErrorFieldless.WouldExceedMaxBlockCostLimit,
-    TransactionErrorFieldless.WouldExceedMaxAccountCostLimit,
-    TransactionErrorFieldless.ClusterMaintenance,
-)
 _REJECTED_CUSTOM = (
     RpcCustomErrorFieldless.TransactionSignatureVerificationFailure,
     RpcCustomErrorFieldless.TransactionSignatureLenMismatch,
@@ -93,86 +83,12 @@ class OnChainState(StrEnum):
 
 
 # ------------------------------------------------------------------------------------- errors
-class ChainError(Exception):
-    """Base of the client's errors; `retryable` says whether trying again may succeed."""
-
-    retryable: bool = True
-
-
-class RpcUnavailable(ChainError):
-    """The RPC node could not answer (network, HTTP status, unhealthy): try again later."""
-
-    retryable = True
-
-
-class RpcRejected(ChainError):
-    """The node refused the request as malformed; the same request will never pass."""
-
-    retryable = False
-
-
-class BlockhashExpired(ChainError):
-    """The transaction's blockhash expired before it landed: re-sign to try again."""
-
-    retryable = True
-
-
-class ConfirmationTimeout(ChainError):
-    """The transaction neither landed nor expired while we waited."""
-
-    retryable = True
-
-
 class _PreflightFailed(ChainError):
     """Internal: preflight simulation failed; `send` turns it into a precise error."""
 
     def __init__(self, payload: SendTransactionPreflightFailureMessage) -> None:
         super().__init__(payload.message)
         self.payload = payload
-
-
-class TransactionFailed(ChainError):
-    """The transaction failed in preflight (`landed=False`) or on chain (`landed=True`)."""
-
-    def __init__(
-        self,
-        err: Any,
-        *,
-        landed: bool,
-        program_error: ProgramError | None = None,
-        logs: Sequence[str] = (),
-        signature: str | None = None,
-    ) -> None:
-        self.err = err
-        self.landed = landed
-        self.program_error = program_error
-        self.logs = list(logs)
-        self.signature = signature
-        self.retryable = (
-            program_error.name in RETRYABLE_PROGRAM_ERRORS
-            if program_error is not None
-            else err in _RETRYABLE_TX_ERRORS
-        )
-        where = "on chain" if landed else "in preflight"
-        super().__init__(f"transaction failed {where}: {self.reason}")
-
-    @property
-    def reason(self) -> str:
-        """The program error's IDL name when there is one, else the runtime's error."""
-        if self.program_error is not None:
-            return str(self.program_error)
-        return str(self.err)
-
-    @property
-    def error_name(self) -> str:
-        """A short machine-readable name: the IDL error name or the runtime error kind."""
-        if self.program_error is not None and self.program_error.name is not None:
-            return self.program_error.name
-        if self.program_error is not None:
-            return f"ProgramError{self.program_error.code}"
-        if isinstance(self.err, TransactionErrorFieldless):
-            return str(self.err).rsplit(".", 1)[-1]
-        return type(self.err).__name__
 
 
 # ------------------------------------------------------------------------------------- values

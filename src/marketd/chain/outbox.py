@@ -42,13 +42,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import ACTIONS, ActionContext, ChainAction, Outcome, action_for
 from marketd.chain.actions import idempotency_key as default_idempotency_key
-from marketd.chain.client import (
+from marketd.chain.client import ChainClient, SignatureState, SignedTransaction
+from marketd.chain.errors import (
     BlockhashExpired,
-    ChainClient,
     ChainError,
     ConfirmationTimeout,
-    SignatureState,
-    SignedTransaction,
+    MarketNotOnChain,
+    StaleBlockhash,
     TransactionFailed,
 )
 from marketd.chain.keys import BackendKey
@@ -101,18 +101,6 @@ class RowResult(StrEnum):
     RETRY = "retry"  # a retryable error; rescheduled with backoff
     FAILED = "failed"
     SKIPPED = "skipped"  # claimed by another runner meanwhile
-
-
-class MarketNotOnChain(ChainError):
-    """The market (or the GlobalConfig) has no account yet: retry later."""
-
-    retryable = True
-
-
-class StaleBlockhash(ChainError):
-    """Re-signing now would reproduce the spent transaction: wait for a newer blockhash."""
-
-    retryable = True
 
 
 class _LostClaim(Exception):
@@ -653,14 +641,12 @@ __all__ = [
     "OUTBOX_ROWS",
     "OUTBOX_SENDS",
     "Handler",
-    "MarketNotOnChain",
     "OutboxRepository",
     "OutboxRunner",
     "OutboxStatus",
     "Outcome",
     "RowResult",
     "RunReport",
-    "StaleBlockhash",
     "StepObserver",
     "chain_info",
     "enqueue",

@@ -54,6 +54,7 @@ from solders.transaction_status import TransactionConfirmationStatus
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from marketd.chain.errors import HistoryGapError, StreamError, StreamGapError, SubscriptionError
 from marketd.chain.events import parse_program_events
 from marketd.chain.idl import IdlCoder
 from marketd.chain.program import program_coder, program_id
@@ -115,27 +116,6 @@ class Backoff:
         return float(min(self.maximum, self.initial * self.factor**attempt))
 
 
-class StreamGapError(Exception):
-    """A listed transaction could not be fetched; continuing would skip it."""
-
-
-class SubscriptionError(Exception):
-    """The node refused the logs subscription."""
-
-
-class HistoryGapError(Exception):
-    """The checkpoint is older than the node's transaction history (see the module doc)."""
-
-    def __init__(self, checkpoint: Checkpoint, first_available_slot: int) -> None:
-        super().__init__(
-            f"checkpoint {checkpoint.signature} (slot {checkpoint.slot}) is older than the "
-            f"node's transaction history, which starts at slot {first_available_slot}: the "
-            "program's transactions in between cannot be read from this node"
-        )
-        self.checkpoint = checkpoint
-        self.first_available_slot = first_available_slot
-
-
 CLOSE_TIMEOUT_SECONDS = 2.0
 """How long closing the subscription socket waits for the node's close frame (the websockets
 default, 10 s, is a service manager's whole stop budget)."""
@@ -147,9 +127,7 @@ _RETRYABLE = (
     SolanaRpcException,
     RPCException,
     WebSocketException,
-    StreamGapError,
-    SubscriptionError,
-    HistoryGapError,
+    StreamError,
 )
 
 

@@ -33,13 +33,8 @@ from prometheus_client import Counter
 from solders.transaction_status import TransactionErrorFieldless
 from sqlalchemy import select, update
 
-from marketd.chain.client import (
-    BlockhashExpired,
-    ChainClient,
-    ChainError,
-    SignatureState,
-    TransactionFailed,
-)
+from marketd.chain.client import ChainClient, SignatureState
+from marketd.chain.errors import BlockhashExpired, ChainError, TransactionFailed
 from marketd.core.database import Database
 from marketd.core.jobs import pause
 from marketd.models import TradeSubmission
