@@ -24,7 +24,6 @@ from marketd.chain.outbox import (
     chain_info,
     enqueue,
     outcome_of,
-    retry_delay,
 )
 from marketd.core.database import Database
 from marketd.models import ChainOutbox
@@ -109,17 +108,6 @@ async def test_enqueue_checks_arguments(chain_database: Database) -> None:
         await add_row(chain_database, "launch_rocket", new_market_id(), {})
     async with chain_database.session() as session:
         assert (await session.execute(select(ChainOutbox))).scalars().all() == []
-
-
-def test_retry_delay_grows_and_is_capped() -> None:
-    assert [retry_delay(n, base=2.0, cap=30.0) for n in (1, 2, 3, 4, 5, 6)] == [
-        2.0,
-        4.0,
-        8.0,
-        16.0,
-        30.0,
-        30.0,
-    ]
 
 
 # ----------------------------------------------------------------------------- happy paths

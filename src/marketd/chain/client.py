@@ -212,8 +212,12 @@ class ChainClient:
         compute_unit_limit: int | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rpc_url: str | None = None,
     ) -> None:
         self.rpc = rpc
+        self.rpc_url = rpc_url
+        """The URL `rpc` talks to, when known: the event stream derives its websocket from it
+        (solana-py's client does not say)."""
         self.coder = coder
         self.program_id = program
         self.commitment = commitment
@@ -236,6 +240,7 @@ class ChainClient:
             program_coder(settings),
             program_id(settings),
             commitment=commitment,
+            rpc_url=url,
             **options,
         )
 

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.client import ChainClient, OnChainState
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
+from marketd.core.jobs import run_rounds
 from marketd.core.metrics import INDEXER_LAG_SLOTS
 from marketd.indexer.checkpoint import (
     checkpoint_name,
@@ -342,10 +343,9 @@ class Indexer:
         return await rebuild_markets(session, report.rebuilt, self.program_id, self.fees)
 
     async def run_finality(self, stop: asyncio.Event, interval: float = 5.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.check_finality()
-            except Exception:
-                log.exception("finality check failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+        """`check_finality` every `interval` seconds until `stop` is set."""
+
+        async def check() -> None:
+            await self.check_finality()
+
+        await run_rounds("indexer-finality", stop, check, interval)

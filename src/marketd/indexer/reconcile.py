@@ -21,7 +21,6 @@ history:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
+from marketd.core.jobs import run_rounds
 from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
@@ -269,10 +269,7 @@ async def _compare_and_set(
 async def run_reconcile(
     container: Container, client: ChainClient, stop: asyncio.Event, interval: float
 ) -> None:
-    while not stop.is_set():
-        try:
-            await reconcile(container, client)
-        except Exception:
-            log.exception("reconcile failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+    async def round_() -> None:
+        await reconcile(container, client)
+
+    await run_rounds("indexer-reconcile", stop, round_, interval)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -36,7 +36,7 @@ from sqlalchemy import select, update
 from marketd.chain.client import ChainClient, SignatureState
 from marketd.chain.errors import BlockhashExpired, ChainError, TransactionFailed
 from marketd.core.database import Database
-from marketd.core.jobs import pause
+from marketd.core.jobs import RunReport, run_rounds
 from marketd.models import TradeSubmission
 from marketd.models.base import utcnow
 from marketd.trades.status import SubmissionStatus
@@ -66,17 +66,6 @@ class RelayResult(StrEnum):
     LANDED = "landed"  # on chain without error; the indexer confirms it
     FAILED = "failed"
     RETRY = "retry"  # RPC trouble; next pass
-
-
-@dataclass
-class RelayReport:
-    results: dict[str, int] = field(default_factory=dict)
-
-    def add(self, result: RelayResult) -> None:
-        self.results[result.value] = self.results.get(result.value, 0) + 1
-
-    def count(self, result: RelayResult) -> int:
-        return self.results.get(result.value, 0)
 
 
 @dataclass(frozen=True)
@@ -112,17 +101,12 @@ class TradeRelay:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
-        while not stop.is_set():
-            # Cleared before the pass, so a notify() during the pass triggers another one.
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("trade_relay_run_failed")
-            await pause(stop, self._wake, interval)
+        """Relay every `interval` seconds (at once after `notify`) until `stop` is set."""
+        await run_rounds("trade-relay", stop, self.run_once, interval, wake=self._wake)
 
-    async def run_once(self) -> RelayReport:
-        report = RelayReport()
+    async def run_once(self) -> RunReport:
+        """One pass over the pending submissions: how many ended in each `RelayResult`."""
+        report = RunReport()
         pending = await self._pending()
         try:
             statuses = await self.client.signature_statuses([p.signature for p in pending])
