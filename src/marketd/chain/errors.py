@@ -100,15 +100,14 @@ _RETRYABLE_TX_ERRORS = (
 
 
 class ChainError(Exception):
-    """Base of the chain layer's I/O errors; `retryable` says whether trying again may succeed."""
+    """Base of the chain layer's I/O errors; `retryable` says whether trying again may succeed:
+    yes, unless a kind says otherwise (`RpcRejected`; `TransactionFailed` per failure)."""
 
     retryable: bool = True
 
 
 class RpcUnavailable(ChainError):
     """The RPC node could not answer (network, HTTP status, unhealthy): try again later."""
-
-    retryable = True
 
 
 class RpcRejected(ChainError):
@@ -120,13 +119,9 @@ class RpcRejected(ChainError):
 class BlockhashExpired(ChainError):
     """The transaction's blockhash expired before it landed: re-sign to try again."""
 
-    retryable = True
-
 
 class ConfirmationTimeout(ChainError):
     """The transaction neither landed nor expired while we waited."""
-
-    retryable = True
 
 
 class TransactionFailed(ChainError):
@@ -176,20 +171,14 @@ class TransactionFailed(ChainError):
 class MarketNotOnChain(ChainError):
     """The market (or the GlobalConfig) has no account yet: retry later."""
 
-    retryable = True
-
 
 class StaleBlockhash(ChainError):
     """Re-signing now would reproduce the spent transaction: wait for a newer blockhash."""
-
-    retryable = True
 
 
 # ------------------------------------------------------------------------------------- stream
 class StreamError(ChainError):
     """The program's event stream lost its source; `follow` backs off and backfills again."""
-
-    retryable = True
 
 
 class StreamGapError(StreamError):
