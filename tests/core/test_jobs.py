@@ -148,6 +148,7 @@ def test_a_run_report_counts_results_by_name():
     report.add(_Result.FAILED)
     assert report.results == {"sent": 2, "failed": 1}
     assert report.count(_Result.SENT) == 2 and report.count("retry") == 0
+    assert RunReport.tally(fixed=2, enqueued=0).results == {"fixed": 2}
 
 
 async def test_a_leader_locked_job_works_only_while_it_holds_the_lock():

@@ -13,7 +13,8 @@ Jobs come in two shapes, each written once here:
   aggregator): it waits for its leader lock, works while it holds it, stops working when the
   lock is lost and waits for it again.
 
-A round may return a `RunReport` (how many items ended in each result), logged the same way
+A round may return a `RunReport` (how many items ended in each result: rows confirmed,
+submissions failed, events finalized, markets fixed, transitions enqueued), logged the same way
 for every job.
 """
 
@@ -52,6 +53,11 @@ class RunReport:
     """What one round of a job did: how many items ended in each result."""
 
     results: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def tally(cls, **counts: int) -> RunReport:
+        """A report of these counts (the zero ones left out)."""
+        return cls({name: count for name, count in counts.items() if count})
 
     def add(self, result: str) -> None:
         key = str(result)  # a StrEnum member counts under its value

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.client import ChainClient, OnChainState
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
-from marketd.core.jobs import run_rounds
+from marketd.core.jobs import RunReport, run_rounds
 from marketd.core.metrics import INDEXER_LAG_SLOTS
 from marketd.indexer.checkpoint import (
     checkpoint_name,
@@ -345,7 +345,10 @@ class Indexer:
     async def run_finality(self, stop: asyncio.Event, interval: float = 5.0) -> None:
         """`check_finality` every `interval` seconds until `stop` is set."""
 
-        async def check() -> None:
-            await self.check_finality()
+        async def check() -> RunReport:
+            report = await self.check_finality()
+            return RunReport.tally(
+                finalized=len(report.finalized), rolled_back=len(report.rolled_back)
+            )
 
         await run_rounds("indexer-finality", stop, check, interval)

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
-from marketd.core.jobs import run_rounds
+from marketd.core.jobs import RunReport, run_rounds
 from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
@@ -269,7 +269,7 @@ async def _compare_and_set(
 async def run_reconcile(
     container: Container, client: ChainClient, stop: asyncio.Event, interval: float
 ) -> None:
-    async def round_() -> None:
-        await reconcile(container, client)
+    async def round_() -> RunReport:
+        return RunReport.tally(fixed=len(await reconcile(container, client)))
 
     await run_rounds("indexer-reconcile", stop, round_, interval)

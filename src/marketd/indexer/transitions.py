@@ -28,7 +28,7 @@ from marketd.chain.client import ChainClient, OnChainState
 from marketd.chain.clock import CLOCK_SYSVAR, chain_time
 from marketd.chain.outbox import enqueue
 from marketd.core.database import Database
-from marketd.core.jobs import run_rounds
+from marketd.core.jobs import RunReport, run_rounds
 from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, Market
 
@@ -101,9 +101,10 @@ async def run_transitions(
 ) -> None:
     """Sweep every `interval` seconds until `stop`; errors are logged, the loop goes on."""
 
-    async def round_() -> None:
+    async def round_() -> RunReport:
         done = await sweep(database, client, auto_activate=auto_activate)
         if done and on_enqueued is not None:
             on_enqueued()
+        return RunReport.tally(enqueued=len(done))
 
     await run_rounds("market-transitions", stop, round_, interval)
