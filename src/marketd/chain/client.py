@@ -18,18 +18,25 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, cast
 
+import base58
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Commitment, Confirmed
 from solana.rpc.core import RPCException, RPCNoResultException
 from solana.rpc.models import TxOpts
+from solders.account_decoder import UiAccountEncoding
+from solders.commitment_config import CommitmentLevel
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
+from solders.rpc.config import RpcAccountInfoConfig, RpcProgramAccountsConfig
 from solders.rpc.errors import RpcCustomErrorFieldless, SendTransactionPreflightFailureMessage
+from solders.rpc.filter import Memcmp
+from solders.rpc.requests import GetProgramAccounts
+from solders.rpc.responses import GetProgramAccountsWithContextResp
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import (
@@ -133,6 +140,14 @@ class AddressSignature:
     signature: str
     block_time: int | None  # unix seconds; None when the node does not know it
     failed: bool
+
+
+@dataclass(frozen=True)
+class ProgramAccounts:
+    """Every account of one kind the program owns, decoded, and the slot they reflect."""
+
+    slot: int  # the RPC context slot
+    accounts: list[tuple[Pubkey, dict[str, Any]]]  # (address, every decoded field)
 
 
 @dataclass(frozen=True)
@@ -292,6 +307,33 @@ class ChainClient:
             AddressSignature(str(item.signature), item.block_time, item.err is not None)
             for item in response.value
         ]
+
+    async def program_accounts(self, account: str) -> ProgramAccounts:
+        """Every `account` (an IDL account name) of the program, decoded, with the RPC context
+        slot they reflect (withContext: solana-py's own helper cannot ask for it, so the request
+        is built with solders and sent through solana-py's provider)."""
+        discriminator = self.coder.account_discriminator(account)
+        config = RpcProgramAccountsConfig(
+            RpcAccountInfoConfig(
+                encoding=UiAccountEncoding.Base64,
+                commitment=CommitmentLevel.from_string(str(self.commitment)),
+            ),
+            filters=[Memcmp(offset=0, bytes_=base58.b58encode(discriminator).decode())],
+            with_context=True,
+        )
+        request = GetProgramAccounts(self.program_id, config)
+        async with _rpc_errors():
+            response = await self.rpc._provider.make_request(
+                request, GetProgramAccountsWithContextResp
+            )
+        decoded = [
+            (
+                keyed.pubkey,
+                self.coder.decode_account(account, bytes(keyed.account.data), allow_trailing=True),
+            )
+            for keyed in response.value
+        ]
+        return ProgramAccounts(int(response.context.slot), decoded)
 
     async def market(self, market_id: str) -> MarketAccount | None:
         """The market's account, decoded; None when it does not exist (yet)."""
