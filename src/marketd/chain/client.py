@@ -140,6 +140,7 @@ class AddressSignature:
     signature: str
     block_time: int | None  # unix seconds; None when the node does not know it
     failed: bool
+    slot: int
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,9 @@ class ChainClient:
                 commitment=self.commitment,
             )
         return [
-            AddressSignature(str(item.signature), item.block_time, item.err is not None)
+            AddressSignature(
+                str(item.signature), item.block_time, item.err is not None, int(item.slot)
+            )
             for item in response.value
         ]
 

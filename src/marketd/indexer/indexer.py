@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -240,14 +239,11 @@ class Indexer:
 
     async def observe_head(self) -> int | None:
         """Read the slot of the program's newest transaction on chain and update the lag."""
-        response = await self.client.rpc.get_signatures_for_address(
-            self.program_id, limit=1, commitment=Confirmed
-        )
-        if not response.value:
+        newest = await self.client.signatures_for_address(self.program_id, limit=1)
+        if not newest:
             return None
-        slot = int(response.value[0].slot)
-        self._saw(slot)
-        return slot
+        self._saw(newest[0].slot)
+        return newest[0].slot
 
     async def _watch_head(self) -> None:
         while True:
