@@ -1,4 +1,4 @@
-"""Plain records of the rows the event handlers change: markets, positions, votes and trades.
+"""Plain records of the rows the event handlers change: markets, positions, ballots, trades.
 
 The handlers run once per event, thousands of times per batch during a backfill. ORM instances
 would make every attribute write go through SQLAlchemy's instrumentation and every new row
@@ -152,8 +152,9 @@ POSITION_COLUMNS = POSITION_FIELDS[1:]  # written; a new row's id comes from the
 
 
 @dataclass(slots=True, eq=False)
-class VoteRow:
-    """A row of `proposal_votes` or `dispute_votes` (same columns)."""
+class BallotRow:
+    """One wallet's vote on one market: a row of `proposal_votes` or `dispute_votes` (the
+    two tables have the same columns; the kind is the table it is written to)."""
 
     id: uuid.UUID | None  # None until inserted
     market_id: str
@@ -173,7 +174,7 @@ class VoteRow:
         )
 
 
-VOTE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(VoteRow))
+VOTE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(BallotRow))
 VOTE_COLUMNS = VOTE_FIELDS[1:]
 
 
