@@ -16,12 +16,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from marketd.markets.columns import CHAIN_COLUMNS, CHAIN_STATE_COLUMNS
 from marketd.models.tables import MARKET_START
 
 
 @dataclass(slots=True, eq=False)
 class MarketRow:
-    """The `markets` columns the indexer reads or writes (not the registered text)."""
+    """The `markets` columns the indexer reads or writes (`marketd.markets.columns`:
+    `CHAIN_COLUMNS`, not the registered texts), typed, in the table's order: the store builds
+    records positionally from a select of `MARKET_COLUMNS` (tests/markets/test_columns.py
+    holds the fields to the table)."""
 
     id: str
     on_chain_address: str
@@ -91,11 +95,9 @@ class MarketRow:
         }
 
 
-MARKET_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MarketRow))
+MARKET_COLUMNS = CHAIN_COLUMNS
 # Chain-derived columns a market created on chain overwrites if the row appeared meanwhile.
-MARKET_CHAIN_COLUMNS: tuple[str, ...] = tuple(
-    name for name in MARKET_COLUMNS if name not in ("id", "on_chain_address", "created_at")
-)
+MARKET_CHAIN_COLUMNS = CHAIN_STATE_COLUMNS
 
 
 @dataclass(slots=True, eq=False)
