@@ -41,16 +41,11 @@ async def migrate(settings: Settings) -> None:
 
 
 async def seed(settings: Settings, runtime: LocalChainRuntime) -> int:
-    """Seed the demo on the running local chain and into the database (once)."""
+    """Seed the demo on the running local chain, and the database from the chain (once)."""
     from marketd.demo import seed_demo
 
-    database = Database(create_engine(settings))
-    try:
-        await upgrade(database.engine)
-        async with database.session() as session:
-            return await seed_demo(session, runtime)
-    finally:
-        await database.dispose()
+    await migrate(settings)
+    return await seed_demo(runtime)
 
 
 def serve(settings: Settings) -> None:

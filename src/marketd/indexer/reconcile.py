@@ -40,6 +40,7 @@ from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
 from marketd.markets.cache import MarketCache
+from marketd.markets.columns import COUNTERS
 from marketd.models import ChainEvent, Market, User, utcnow
 from marketd.shared.market_state import MarketState
 
@@ -50,18 +51,6 @@ RECONCILE_SKIPPED = Counter(
     "marketd_reconcile_skipped_total",
     "Markets (or whole rounds) reconcile left alone rather than move a row back, by reason.",
     ["reason"],
-)
-COUNTERS = (
-    "b_parameter",
-    "initial_liquidity",
-    "current_liquidity",
-    "shares_yes",
-    "shares_no",
-    "total_volume",
-    "proposal_likes",
-    "proposal_dislikes",
-    "dispute_agree",
-    "dispute_disagree",
 )
 
 
@@ -74,7 +63,8 @@ class Fix:
 
 
 def expected_columns(fields: dict[str, Any]) -> dict[str, Any]:
-    """The `markets` columns a decoded MarketAccount determines (pure)."""
+    """The `markets` columns a decoded MarketAccount determines (pure): the integer columns
+    (`COUNTERS`, the account's fields of the same names), state, creator and outcomes."""
     columns: dict[str, Any] = {name: int(fields[name]) for name in COUNTERS}
     state = fields["state"]
     columns["state"] = MarketState.from_program_name(state).value

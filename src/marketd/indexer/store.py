@@ -53,9 +53,9 @@ from marketd.indexer.rows import (
     TRADE_COLUMNS,
     VOTE_COLUMNS,
     VOTE_FIELDS,
+    BallotRow,
     MarketRow,
     PositionRow,
-    VoteRow,
 )
 from marketd.models import (
     ChainEvent,
@@ -316,7 +316,7 @@ async def load_workspace(
         names = {name for name, of in VOTE_EVENTS.items() if of == kind}
         if wallets := _wallets(events, names):
             for row in await _pairs(session, VOTE_TABLES[kind], market_ids, wallets):
-                votes[(row.market_id, row.user_wallet)] = VoteRow(*row)
+                votes[(row.market_id, row.user_wallet)] = BallotRow(*row)
     return ws
 
 
