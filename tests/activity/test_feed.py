@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from marketd.activity.rules import STATE_EVENTS
+from marketd.core.events import DiscussionPosted, MarketCreated, TradeIndexed
 from marketd.markets.cache import LISTING_GROUP
 from marketd.models.chain_tables import STATE_CHANGE_EVENTS
 
@@ -126,17 +128,27 @@ async def test_a_cursor_with_a_foreign_id_pages_on_and_never_fails(api):
 
 
 async def test_an_event_the_feed_does_not_list_has_no_live_item(api):
-    """The WebSocket channel's read: no item for a malformed event, an event of another type,
-    or a trade whose row is not there (a trade without shares is not recorded)."""
+    """The WebSocket channel's read: no item for an event of another type, or a trade whose
+    row is not there (a trade without shares is not recorded)."""
     from marketd.activity.service import ActivityService
 
     _, headers = await api.sign_in()
     market_id = await api.market(headers)
     async with api.container.database.session(read_only=True) as session:
         service = ActivityService(session)
-        assert await service.live_item({"type": "trade"}) is None  # no market id
-        assert await service.live_item({"type": "discussion", "marketId": market_id}) is None
-        unrecorded = {"type": "trade", "marketId": market_id, "signature": "never-indexed"}
+        posted = DiscussionPosted(
+            market_id=market_id, post_id="p", wallet="w", content="c", created_at=datetime.now(UTC)
+        )
+        assert await service.live_item(posted) is None
+        unrecorded = TradeIndexed(
+            market_id=market_id,
+            trade_type="BUY",
+            outcome="YES",
+            shares=1,
+            price=Decimal("0.5"),
+            wallet="w",
+            signature="never-indexed",
+        )
         assert await service.live_item(unrecorded) is None
-        created = await service.live_item({"type": "market_created", "marketId": market_id})
+        created = await service.live_item(MarketCreated(market_id=market_id, state="PROPOSED"))
     assert created is not None and (created.kind, created.id) == ("market_created", market_id)

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 
 from marketd.chain.addresses import new_market_id
 from marketd.core.container import Container
+from marketd.core.events import wire
 from marketd.indexer import bulk
 from marketd.indexer.handlers import UNKNOWN_QUESTION, apply
 from marketd.indexer.store import (
@@ -281,9 +282,9 @@ async def test_a_fork_rebuild_keeps_claims_and_shared_transactions_and_reports_s
             session, [b.market_id, tape.market_id, new_market_id()], PROGRAM_ID, FEES
         )
     after = await _rows(api.container)
-    assert [
-        (n.payload["marketId"], n.payload["oldState"], n.payload["newState"]) for n in notices
-    ] == [(tape.market_id, "RESOLVING", "ACTIVE")]
+    assert [(wire(n)["marketId"], wire(n)["oldState"], wire(n)["newState"]) for n in notices] == [
+        (tape.market_id, "RESOLVING", "ACTIVE")
+    ]
     shared = history[2].signature
     assert {(t[0], t[1]) for t in before["trades"]} == {
         (tape.market_id, shared),
@@ -367,7 +368,7 @@ async def test_a_batch_of_failed_transactions_only_settles_their_submissions(api
             )
         )
     applied = await index(api.container, [failed])
-    assert (applied.new_events, applied.replayed_events, applied.notices) == (0, 0, [])
+    assert (applied.new_events, applied.replayed_events, applied.events) == (0, 0, [])
     async with api.container.database.session() as session:
         row = await session.get(TradeSubmission, failed.signature)
     assert row is not None and (row.status, "6001" in (row.error or "")) == ("failed", True)
@@ -392,7 +393,7 @@ MARKET_EVENTS = (
 async def test_events_of_a_market_never_created_change_nothing(api, tape):
     batches = [tape.tx((name, {"market_id": tape.mid()})) for name in MARKET_EVENTS]
     applied = await index(api.container, batches)
-    assert (applied.new_events, applied.notices, applied.touched) == (len(MARKET_EVENTS), [], set())
+    assert (applied.new_events, applied.events, applied.touched) == (len(MARKET_EVENTS), [], set())
     rows = await _rows(api.container)
     assert rows == {
         "markets": {},

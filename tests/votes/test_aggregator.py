@@ -17,6 +17,7 @@ from marketd.chain.addresses import new_market_id
 from marketd.chain.client import MarketAccount, OnChainState, RpcUnavailable
 from marketd.chain.keys import BackendKey
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
+from marketd.core.events import MarketStateChanged, VoteCast, publish
 from marketd.core.locks import Locks
 from marketd.models import ChainOutbox, DisputeVote, Market, ProposalVote, User
 from marketd.votes import handlers as handlers_module
@@ -39,6 +40,18 @@ from marketd.votes.rules import VoteKind, tally
 from marketd.votes.thresholds import DEFAULT_DISPUTE_PERIOD_SECONDS, ThresholdSource
 
 PERIOD = timedelta(seconds=DEFAULT_DISPUTE_PERIOD_SECONDS)
+
+
+def vote_cast(market_id: str) -> VoteCast:
+    return VoteCast(
+        market_id=market_id, kind="proposal", vote=True, wallet="w", likes=1, dislikes=0
+    )
+
+
+def change(market_id: str) -> MarketStateChanged:
+    return MarketStateChanged(
+        market_id=market_id, old_state="PROPOSED", new_state="APPROVED", at=datetime.now(UTC)
+    )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -397,7 +410,7 @@ async def test_one_leader_aggregates_and_another_takes_over_when_it_dies(api):
     task_second = asyncio.create_task(second.aggregator.run(stop_second))
     market_id = await add_market(api)
     await add_votes(api, VoteKind.PROPOSAL, market_id, 7, 3)
-    await api.container.bus.publish("votes", {"voteType": "proposal", "marketId": market_id})
+    await publish(api.container.bus, vote_cast(market_id))
     assert (await first.next_report()).result is TallyResult.ENQUEUED
     assert not second.aggregator.leading.is_set() and second.reports.empty()
 
@@ -407,7 +420,7 @@ async def test_one_leader_aggregates_and_another_takes_over_when_it_dies(api):
     await asyncio.wait_for(second.aggregator.leading.wait(), 10)
     later = await add_market(api)
     await add_votes(api, VoteKind.PROPOSAL, later, 10, 0)
-    await api.container.bus.publish("votes", {"voteType": "proposal", "marketId": later})
+    await publish(api.container.bus, vote_cast(later))
     report = await second.next_report()
     assert (report.market_id, report.result) == (later, TallyResult.ENQUEUED)
     assert len(await outbox_rows(api, market_id)) == 1
@@ -517,6 +530,7 @@ async def test_confirmed_approval_makes_the_market_approved_and_tells_the_client
     market = await market_row(api, market_id)
     assert (market.state, market.proposal_likes, market.proposal_dislikes) == ("APPROVED", 8, 2)
     assert market.approved_at is not None
+    assert isinstance(change.pop("eventId"), str)
     assert change == {
         "type": "market_state_change",
         "marketId": market_id,
@@ -646,11 +660,11 @@ async def test_events_are_published_only_after_a_commit(api):
     async with bus.subscribe("markets") as markets:
         with pytest.raises(RuntimeError):
             async with api.container.database.session() as session, session.begin():
-                publish_after_commit(session, bus, "markets", {"type": "rolled back"})
+                publish_after_commit(session, bus, change("rolled back"))
                 raise RuntimeError("the transaction fails")
         async with api.container.database.session() as session:
             async with session.begin():
-                publish_after_commit(session, bus, "markets", {"type": "committed"})
+                publish_after_commit(session, bus, change("committed"))
             async with session.begin():
                 pass  # a later commit of the same session publishes nothing more
         # The commit's publish runs as a task: wait for it before the sentinel, which then
@@ -658,7 +672,7 @@ async def test_events_are_published_only_after_a_commit(api):
         first = await next_market_event(markets)
         await bus.publish("markets", {"type": "sentinel"})
         second = await next_market_event(markets)
-    assert [first["type"], second["type"]] == ["committed", "sentinel"]
+    assert [first.get("marketId"), second["type"]] == ["committed", "sentinel"]
 
 
 async def test_a_failing_publish_is_logged_not_raised():
@@ -666,4 +680,4 @@ async def test_a_failing_publish_is_logged_not_raised():
         async def publish(self, topic: str, message: Any) -> None:
             raise ConnectionError("redis down")
 
-    await handlers_module._publish(BrokenBus(), "markets", {"marketId": "m"})
+    await handlers_module._publish(BrokenBus(), change("m"))

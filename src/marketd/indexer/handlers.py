@@ -1,7 +1,8 @@
 """One handler per program event: how each event changes the platform's rows.
 
 Handlers are pure: they mutate the rows a `Workspace` holds (plain records of
-`marketd.indexer.rows`, loaded beforehand by `marketd.indexer.store`) and queue bus notices, and
+`marketd.indexer.rows`, loaded beforehand by `marketd.indexer.store`) and queue domain events
+(`marketd.core.events`, published after the commit), and
 never touch the database themselves. The store runs them only for events whose `chain_events`
 row it just inserted, so replaying any range of history applies nothing twice.
 
@@ -24,6 +25,7 @@ import structlog
 from solders.pubkey import Pubkey
 
 from marketd.chain.addresses import market_address, market_id_from_bytes
+from marketd.core.events import DomainEvent, MarketStateChanged, TradeIndexed, VoteCast
 from marketd.indexer import lmsr
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.rows import MarketRow, PositionRow, TradeRow, VoteRow
@@ -109,14 +111,6 @@ def price_of(raw: int) -> tuple[Decimal, Decimal]:
     return yes, (Decimal(1) - yes).quantize(PRICE_QUANTUM)
 
 
-@dataclass(frozen=True)
-class Notice:
-    """A bus message to publish once the batch has committed."""
-
-    topic: str
-    payload: dict[str, Any]
-
-
 VoteKey = tuple[str, str]  # (market_id, wallet)
 
 
@@ -141,7 +135,7 @@ class Workspace:
     trades: list[TradeRow] = field(default_factory=list)
     users: dict[str, datetime] = field(default_factory=dict)
     vote_log: list[dict[str, Any]] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)  # published after the commit
     touched: set[str] = field(default_factory=set)
     trade_signatures: set[str] = field(default_factory=set)
     paused: bool | None = None
@@ -184,16 +178,9 @@ class Workspace:
         if old == state.value:
             return
         market.state = state.value
-        self.notices.append(
-            Notice(
-                "markets",
-                {
-                    "type": "market_state_change",
-                    "marketId": market.id,
-                    "oldState": old,
-                    "newState": state.value,
-                    "timestamp": event.at.isoformat(),
-                },
+        self.events.append(
+            MarketStateChanged(
+                market_id=market.id, old_state=old, new_state=state.value, at=event.at
             )
         )
 
@@ -254,11 +241,10 @@ def _vote(ws: Workspace, event: IndexedEvent, kind: str) -> None:
         }
     )
     ws.seen(wallet, at)
-    ws.notices.append(
-        Notice(
-            "votes",
-            {"type": "vote", "marketId": market.id, "voteType": kind, "vote": vote, "user": wallet},
-        )
+    # The tally after the batch is counted by the store once the batch is written
+    # (`marketd.indexer.store.with_tallies`).
+    ws.events.append(
+        VoteCast(market_id=market.id, kind=kind, vote=vote, wallet=wallet, likes=0, dislikes=0)
     )
 
 
@@ -388,19 +374,15 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
                 datetime.now(UTC),
             )
         )
-    ws.notices.append(
-        Notice(
-            "trades",
-            {
-                "type": "trade",
-                "marketId": market.id,
-                "tradeType": trade_type.upper(),
-                "outcome": "YES" if yes else "NO",
-                "shares": shares,
-                "price": str(market.current_price_yes),
-                "user": wallet,
-                "signature": event.signature,
-            },
+    ws.events.append(
+        TradeIndexed(
+            market_id=market.id,
+            trade_type=trade_type.upper(),
+            outcome="YES" if yes else "NO",
+            shares=shares,
+            price=market.current_price_yes,
+            wallet=wallet,
+            signature=event.signature,
         )
     )
 

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
+from marketd.core.events import MarketStateChanged, publish
 from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
@@ -161,7 +162,7 @@ async def reconcile(
     if race is not None:
         await race("snapshot")
     fixes: list[Fix] = []
-    notices: list[dict[str, Any]] = []
+    published: list[MarketStateChanged] = []
     touched: set[str] = set()
     async with container.database.session() as session, session.begin():
         saved = await load_checkpoint(session, checkpoint_name(str(client.program_id)))
@@ -225,14 +226,10 @@ async def reconcile(
             for name, value in changes.items():
                 fixes.append(Fix(market_id, name, seen[name], value))
                 if name == "state":
-                    notices.append(
-                        {
-                            "type": "market_state_change",
-                            "marketId": market_id,
-                            "oldState": seen[name],
-                            "newState": value,
-                            "timestamp": utcnow().isoformat(),
-                        }
+                    published.append(
+                        MarketStateChanged(
+                            market_id=market_id, old_state=seen[name], new_state=value, at=utcnow()
+                        )
                     )
     for fix in fixes:
         log.warning(
@@ -245,8 +242,8 @@ async def reconcile(
     if touched:
         async with container.database.session() as session:
             await MarketCache(container.pages).refresh(session, touched)
-    for notice in notices:
-        await container.bus.publish("markets", notice)
+    for change in published:
+        await publish(container.bus, change)
     return fixes
 
 

@@ -15,6 +15,7 @@ from marketd.chain.addresses import market_address, new_market_id
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
+from marketd.core.events import MarketCreated, publish
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.markets import rules
@@ -203,9 +204,7 @@ class MarketService:
         out = MarketDetailOut.of_row(columns | no_votes | no_trades | {"closes_at": body.closes_at})
         if self.cache is not None:
             await self.cache.drop_listing()
-        await self.bus.publish(
-            "markets", {"type": "market_created", "marketId": market_id, "state": out.state.value}
-        )
+        await publish(self.bus, MarketCreated(market_id=market_id, state=out.state.value))
         return out
 
     async def price_history(

@@ -36,6 +36,7 @@ from marketd.chain.actions import Intent, Outcome
 from marketd.chain.client import MarketAccount, OnChainState
 from marketd.chain.outbox import Handler, chain_info, outcome_of
 from marketd.core.bus import EventBus
+from marketd.core.events import DomainEvent, MarketStateChanged, publish
 from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, Market
 from marketd.models.base import utcnow
@@ -62,29 +63,15 @@ class MarketReader(Protocol):
     async def market(self, market_id: str) -> MarketAccount | None: ...
 
 
-def state_change(
-    market_id: str, old: MarketState, new: MarketState, at: datetime
-) -> dict[str, Any]:
-    return {
-        "type": "market_state_change",
-        "marketId": market_id,
-        "oldState": old.value,
-        "newState": new.value,
-        "timestamp": at.isoformat(),
-    }
-
-
-async def _publish(bus: EventBus, topic: str, message: dict[str, Any]) -> None:
+async def _publish(bus: EventBus, event: DomainEvent) -> None:
     try:
-        await bus.publish(topic, message)
+        await publish(bus, event)
     except Exception:
-        log.exception("vote_event_publish_failed", topic=topic, market_id=message.get("marketId"))
+        log.exception("vote_event_publish_failed", topic=event.topic, market_id=event.market_id)
 
 
-def publish_after_commit(
-    session: AsyncSession, bus: EventBus, topic: str, message: dict[str, Any]
-) -> None:
-    """Publish `message` once the session's transaction commits; never if it rolls back."""
+def publish_after_commit(session: AsyncSession, bus: EventBus, event: DomainEvent) -> None:
+    """Publish `event` once the session's transaction commits; never if it rolls back."""
     loop = asyncio.get_running_loop()
     sync_session = session.sync_session
 
@@ -95,7 +82,7 @@ def publish_after_commit(
         if settled:
             return
         settled = True
-        task = loop.create_task(_publish(bus, topic, message))
+        task = loop.create_task(_publish(bus, event))
         _publishing.add(task)
         task.add_done_callback(_publishing.discard)
 
@@ -152,7 +139,10 @@ class VoteActionHandlers:
         old = MarketState(market.state)
         market.state = new.value
         market.updated_at = now
-        publish_after_commit(session, self.bus, "markets", state_change(market.id, old, new, now))
+        change = MarketStateChanged(
+            market_id=market.id, old_state=old.value, new_state=new.value, at=now
+        )
+        publish_after_commit(session, self.bus, change)
         return now
 
     async def on_approve_confirmed(self, session: AsyncSession, row: ChainOutbox) -> None:

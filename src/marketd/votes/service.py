@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.core import metrics
 from marketd.core.bus import EventBus
 from marketd.core.errors import Conflict, NotFound
+from marketd.core.events import VoteCast, publish
 from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
 from marketd.markets.rules import MarketState
 from marketd.models import Market
-from marketd.realtime.fanout import publish_event
 from marketd.users.service import UserService
 from marketd.votes.eligibility import ON_CHAIN
 from marketd.votes.eligibility_service import EligibilityChecker
@@ -100,20 +100,16 @@ class VoteService:
         if self.cache is not None:
             await self.cache.drop_votes(market_id)
         metrics.VOTES_ACCEPTED.labels(kind.value).inc()
-        # A unique eventId: yes -> no -> yes by one wallet repeats an event exactly, and the
-        # realtime sequencer would merge the repeat as a duplicate delivery.
-        await publish_event(
+        await publish(
             self.bus,
-            "votes",
-            {
-                "type": "vote",
-                "marketId": market_id,
-                "voteType": kind.value,
-                "vote": vote,
-                "user": wallet,
-                "likes": tally.yes,
-                "dislikes": tally.no,
-            },
+            VoteCast(
+                market_id=market_id,
+                kind=kind.value,
+                vote=vote,
+                wallet=wallet,
+                likes=tally.yes,
+                dislikes=tally.no,
+            ),
         )
         return VoteAccepted(
             market_id=market_id,
