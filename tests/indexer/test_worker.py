@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from marketd.chain.client import OnChainState, SignatureState
+from marketd.chain.client import SignatureState
 from marketd.chain.stream import Checkpoint, TransactionEvents
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.fees import FeeSchedule, FeeSplit
@@ -19,6 +19,7 @@ from marketd.indexer.indexer import Indexer
 from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.transitions import due_intent
 from marketd.markets.cache import MarketCache
+from marketd.markets.rules import MarketState
 from marketd.models import ChainEvent, IndexerCheckpoint
 
 from .conftest import PROGRAM_ID, T0, Tape
@@ -169,13 +170,13 @@ def test_settings_and_due_intents() -> None:
     settings = IndexerSettings()
     assert settings.auto_activate and settings.missing_checks == 2
     fields = {"resolution_proposed_at": 100, "dispute_initiated_at": 200}
-    assert due_intent(OnChainState.APPROVED, fields, 0, 10, True) == "activate_market"
-    assert due_intent(OnChainState.APPROVED, fields, 0, 10, False) is None
-    assert due_intent(OnChainState.RESOLVING, fields, 109, 10, True) is None
-    assert due_intent(OnChainState.RESOLVING, fields, 110, 10, True) == "finalize_market"
+    assert due_intent(MarketState.APPROVED, fields, 0, 10, True) == "activate_market"
+    assert due_intent(MarketState.APPROVED, fields, 0, 10, False) is None
+    assert due_intent(MarketState.RESOLVING, fields, 109, 10, True) is None
+    assert due_intent(MarketState.RESOLVING, fields, 110, 10, True) == "finalize_market"
     # Disputes are the vote aggregator's (quorum, no-votes wait), never a transition's.
-    assert due_intent(OnChainState.DISPUTED, fields, 210, 10, True) is None
-    assert due_intent(OnChainState.ACTIVE, fields, 10**9, 10, True) is None
+    assert due_intent(MarketState.DISPUTED, fields, 210, 10, True) is None
+    assert due_intent(MarketState.ACTIVE, fields, 10**9, 10, True) is None
 
 
 def test_fee_schedule_inverts_sales() -> None:

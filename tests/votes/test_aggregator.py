@@ -14,11 +14,12 @@ from sqlalchemy import event, select
 
 from marketd.chain.actions import Intent, Outcome
 from marketd.chain.addresses import new_market_id
-from marketd.chain.client import MarketAccount, OnChainState, RpcUnavailable
+from marketd.chain.client import MarketAccount, RpcUnavailable
 from marketd.chain.keys import BackendKey
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.core.events import MarketStateChanged, VoteCast, publish
 from marketd.core.locks import Locks
+from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, DisputeVote, Market, ProposalVote, User
 from marketd.votes import handlers as handlers_module
 from marketd.votes.aggregator import (
@@ -576,7 +577,7 @@ class Reader:
         return self.account
 
 
-def account(state: OnChainState, final: bool | None) -> MarketAccount:
+def account(state: MarketState, final: bool | None) -> MarketAccount:
     key = Pubkey.new_unique()
     return MarketAccount(key, "x", state, key, {"final_outcome": final})
 
@@ -587,9 +588,9 @@ def account(state: OnChainState, final: bool | None) -> MarketAccount:
         (None, 6, False),  # no reader: the verdict (succeeded) flips the proposed YES
         (None, 5, True),  # failed: YES stands
         (Reader(None), 6, False),
-        (Reader(account(OnChainState.DISPUTED, None)), 5, True),
-        (Reader(account(OnChainState.FINALIZED, True)), 6, True),  # the chain's word wins
-        (Reader(account(OnChainState.FINALIZED, None)), 6, None),
+        (Reader(account(MarketState.DISPUTED, None)), 5, True),
+        (Reader(account(MarketState.FINALIZED, True)), 6, True),  # the chain's word wins
+        (Reader(account(MarketState.FINALIZED, None)), 6, None),
     ],
 )
 async def test_confirmed_dispute_finalizes_the_market(api, reader, agree, expected):

@@ -25,10 +25,12 @@ import structlog
 from solders.pubkey import Pubkey
 
 from marketd.chain.addresses import market_address, market_id_from_bytes
-from marketd.core.events import DomainEvent, MarketStateChanged, TradeIndexed, VoteCast
+from marketd.core.events import DomainEvent, TradeIndexed, VoteCast
 from marketd.indexer import lmsr
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.rows import MarketRow, PositionRow, TradeRow, VoteRow
+from marketd.markets import lifecycle
+from marketd.markets.lifecycle import Writer
 from marketd.markets.rules import MarketState
 
 log = structlog.get_logger(__name__)
@@ -174,15 +176,11 @@ class Workspace:
 
     # -- changes
     def set_state(self, market: MarketRow, state: MarketState, event: IndexedEvent) -> None:
-        old = market.state
-        if old == state.value:
-            return
-        market.state = state.value
-        self.events.append(
-            MarketStateChanged(
-                market_id=market.id, old_state=old, new_state=state.value, at=event.at
-            )
-        )
+        """The program event's move, through the one owner of transitions (which also stamps
+        the state's timestamp with the event's time)."""
+        change = lifecycle.transition(market, state, event.at, Writer.INDEXER)
+        if change is not None:
+            self.events.append(change)
 
 
 Handler = Callable[[Workspace, IndexedEvent], None]
@@ -277,13 +275,11 @@ def on_dispute_aggregated(ws: Workspace, event: IndexedEvent) -> None:
             ws.set_state(market, MarketState.RESOLVING, event)
         else:
             market.final_outcome = None
-            market.finalized_at = event.at
             ws.set_state(market, MarketState.FINALIZED, event)
 
 
 def on_proposal_approved(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
-        market.approved_at = event.at
         ws.set_state(market, MarketState.APPROVED, event)
 
 
@@ -292,7 +288,6 @@ def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
         # Nothing trades before activation, so the pool holds exactly the initial liquidity.
         market.initial_liquidity = event.data["initial_liquidity"]
         market.current_liquidity = event.data["initial_liquidity"]
-        market.activated_at = event.at
         ws.set_state(market, MarketState.ACTIVE, event)
 
 
@@ -400,7 +395,6 @@ def on_market_resolved(ws: Workspace, event: IndexedEvent) -> None:
         market.resolver_wallet = event.data["resolver"]
         market.proposed_outcome = bool(event.data["outcome"])
         market.ipfs_evidence_hash = event.data["evidence_hash"] or None
-        market.resolution_proposed_at = event.at
         ws.set_state(market, MarketState.RESOLVING, event)
         ws.seen(event.data["resolver"], event.at)
 
@@ -416,7 +410,6 @@ def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
     MarketFinalized does not carry them: the market is re-read after the commit."""
     if (market := ws.market(event)) is not None:
         market.final_outcome = event.data["final_outcome"]
-        market.finalized_at = event.at
         ws.set_state(market, MarketState.FINALIZED, event)
         if event.data.get("was_disputed"):
             ws.reread.add(market.id)

@@ -36,7 +36,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.chain.client import ChainClient, OnChainState
+from marketd.chain.client import ChainClient
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
 from marketd.core.events import DomainEvent, publish
@@ -50,6 +50,7 @@ from marketd.indexer.checkpoint import (
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.store import Applied, apply_transactions, rebuild_markets
 from marketd.markets.cache import MarketCache
+from marketd.markets.rules import MarketState
 from marketd.models import ChainEvent, Market, TradeSubmission
 
 log = structlog.get_logger(__name__)
@@ -214,7 +215,7 @@ class Indexer:
         a later read cannot be newer than what it completes): the disputed counts."""
         for market_id in sorted(market_ids):
             account = await self.client.market(market_id)
-            if account is None or account.state is not OnChainState.FINALIZED:
+            if account is None or account.state is not MarketState.FINALIZED:
                 continue
             async with self.container.database.session() as session, session.begin():
                 market = await session.get(Market, market_id)

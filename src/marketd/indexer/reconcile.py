@@ -47,7 +47,9 @@ from marketd.core.events import MarketStateChanged, publish
 from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
+from marketd.markets import lifecycle
 from marketd.markets.cache import MarketCache
+from marketd.markets.lifecycle import Writer
 from marketd.markets.rules import MarketState
 from marketd.models import ChainEvent, Market, User, utcnow
 
@@ -219,18 +221,20 @@ async def reconcile(
         if race is not None:
             await race("compared")
         for market_id, seen, changes in planned:
+            change = None
+            if "state" in changes:
+                # Through the one owner of transitions; an account holds no event time.
+                _columns, change = lifecycle.plan(
+                    market_id, seen["state"], MarketState(changes["state"]), None, Writer.RECONCILE
+                )
             if not await _compare_and_set(session, market_id, seen, changes):
                 RECONCILE_SKIPPED.labels("changed_meanwhile").inc()
                 continue
             touched.add(market_id)
             for name, value in changes.items():
                 fixes.append(Fix(market_id, name, seen[name], value))
-                if name == "state":
-                    published.append(
-                        MarketStateChanged(
-                            market_id=market_id, old_state=seen[name], new_state=value, at=utcnow()
-                        )
-                    )
+            if change is not None:
+                published.append(change)
     for fix in fixes:
         log.warning(
             "reconcile repaired drift",

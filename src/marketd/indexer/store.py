@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.addresses import market_address
 from marketd.chain.stream import TransactionEvents
 from marketd.core.database import upsert_insert
-from marketd.core.events import DomainEvent, MarketStateChanged, VoteCast
+from marketd.core.events import DomainEvent, VoteCast
 from marketd.indexer import rollups
 from marketd.indexer.bulk import BulkInsert, BulkUpdate, member_of
 from marketd.indexer.fees import FeeSchedule
@@ -57,6 +57,7 @@ from marketd.indexer.rows import (
     PositionRow,
     VoteRow,
 )
+from marketd.markets import lifecycle
 from marketd.markets.rules import DEFAULT_CATEGORY, MarketState
 from marketd.models import (
     ChainEvent,
@@ -584,10 +585,6 @@ async def rebuild_markets(
         ws.vote_log.clear()  # the log already holds these votes
         await write_workspace(session, ws)
         await rollups.rebuild(session, market_id)
-        if market.state != before:
-            changes.append(
-                MarketStateChanged(
-                    market_id=market_id, old_state=before, new_state=market.state, at=utcnow()
-                )
-            )
+        if (change := lifecycle.rebuilt(market_id, before, market.state)) is not None:
+            changes.append(change)
     return changes

@@ -62,7 +62,7 @@ from marketd.models.base import utcnow
 from marketd.votes import rules
 from marketd.votes.evidence import tally_evidence
 from marketd.votes.rules import Tally, VoteKind
-from marketd.votes.tally_repository import INTENT_OF, OPEN_STATE, MarketTally, TallyRepository
+from marketd.votes.tally_repository import INTENT_OF, MarketTally, TallyRepository
 from marketd.votes.thresholds import ThresholdSource, VoteThresholds
 
 log = structlog.get_logger("marketd.votes.aggregator")
@@ -231,7 +231,7 @@ class VoteAggregator:
         async with self.database.session() as session, session.begin():
             repository = TallyRepository(session)
             facts = await repository.facts(market_id)
-            if facts is None or facts.state != OPEN_STATE[kind].value:
+            if facts is None or facts.state != rules.VOTING_STATE[kind].value:
                 return await self._report(kind, market_id, trigger, TallyResult.NOT_OPEN)
             if await repository.action(kind, market_id) is not None:
                 self._deadlines.pop(market_id, None)

@@ -33,10 +33,12 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import Intent, Outcome
-from marketd.chain.client import MarketAccount, OnChainState
+from marketd.chain.client import MarketAccount
 from marketd.chain.outbox import Handler, chain_info, outcome_of
 from marketd.core.bus import EventBus
-from marketd.core.events import DomainEvent, MarketStateChanged, publish
+from marketd.core.events import DomainEvent, publish
+from marketd.markets import lifecycle
+from marketd.markets.lifecycle import Writer
 from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, Market
 from marketd.models.base import utcnow
@@ -134,16 +136,12 @@ class VoteActionHandlers:
             log.warning("vote_action_market_missing", market_id=row.market_id, intent=row.intent)
         return market
 
-    def _transition(self, session: AsyncSession, market: Market, new: MarketState) -> datetime:
-        now = self.clock()
-        old = MarketState(market.state)
-        market.state = new.value
-        market.updated_at = now
-        change = MarketStateChanged(
-            market_id=market.id, old_state=old.value, new_state=new.value, at=now
-        )
-        publish_after_commit(session, self.bus, change)
-        return now
+    def _transition(self, session: AsyncSession, market: Market, new: MarketState) -> None:
+        """Through the one owner of transitions, stamped with the confirmation time (the
+        indexer re-stamps it with the program event's time when it reads it)."""
+        change = lifecycle.transition(market, new, self.clock(), Writer.OUTBOX)
+        if change is not None:
+            publish_after_commit(session, self.bus, change)
 
     async def on_approve_confirmed(self, session: AsyncSession, row: ChainOutbox) -> None:
         outcome = outcome_of(row) or ""
@@ -154,7 +152,7 @@ class VoteActionHandlers:
         market.proposal_likes = _count(row, "likes")
         market.proposal_dislikes = _count(row, "dislikes")
         if outcome == Outcome.APPROVED and market.state == MarketState.PROPOSED:
-            market.approved_at = self._transition(session, market, MarketState.APPROVED)
+            self._transition(session, market, MarketState.APPROVED)
         elif outcome == Outcome.AWAITING_ADMIN_APPROVAL:
             log.info("market_awaiting_admin_approval", market_id=market.id)
         await session.flush()
@@ -173,14 +171,14 @@ class VoteActionHandlers:
         market.dispute_disagree = _count(row, "disagrees")
         if market.state == MarketState.DISPUTED:
             market.final_outcome = await self._final_outcome(market, row)
-            market.finalized_at = self._transition(session, market, MarketState.FINALIZED)
+            self._transition(session, market, MarketState.FINALIZED)
         await session.flush()
 
     async def _final_outcome(self, market: Market, row: ChainOutbox) -> bool | None:
         """The program's word when the account can be read, else the tally's verdict."""
         if self.reader is not None:
             account = await self.reader.market(market.id)
-            if account is not None and account.state is OnChainState.FINALIZED:
+            if account is not None and account.state is MarketState.FINALIZED:
                 final = account.data.get("final_outcome")
                 return final if isinstance(final, bool) else None
         succeeded = (row.payload or {}).get("decision") == rules.DisputeVerdict.SUCCEEDED

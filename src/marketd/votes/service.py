@@ -22,7 +22,7 @@ from marketd.users.service import UserService
 from marketd.votes.eligibility import ON_CHAIN
 from marketd.votes.eligibility_service import EligibilityChecker
 from marketd.votes.repository import VoteRepository
-from marketd.votes.rules import NO_VOTES_REASON, Tally, VoteKind
+from marketd.votes.rules import NO_VOTES_REASON, VOTING_STATE, Tally, VoteKind
 from marketd.votes.schemas import (
     EligibilityCheckOut,
     EligibilityOut,
@@ -33,8 +33,6 @@ from marketd.votes.schemas import (
     VoteOut,
 )
 from marketd.votes.submitted import submitted_tally
-
-VOTING_STATE = {VoteKind.PROPOSAL: MarketState.PROPOSED, VoteKind.DISPUTE: MarketState.DISPUTED}
 
 
 class VotingClosed(Conflict):
