@@ -23,7 +23,7 @@ from marketd.indexer.store import (
     write_workspace,
 )
 from marketd.models import (
-    ChainEvent,
+    IndexedEventRow,
     Market,
     Position,
     ProposalVote,
@@ -228,8 +228,8 @@ async def test_a_claim_in_the_batch_that_creates_its_market_is_stored_with_the_m
         stored = dict(
             (
                 await session.execute(
-                    select(ChainEvent.signature, ChainEvent.market_id).where(
-                        ChainEvent.name == "WinningsClaimed"
+                    select(IndexedEventRow.signature, IndexedEventRow.market_id).where(
+                        IndexedEventRow.name == "WinningsClaimed"
                     )
                 )
             ).all()
@@ -277,7 +277,9 @@ async def test_a_fork_rebuild_keeps_claims_and_shared_transactions_and_reports_s
     before = await _rows(api.container)
 
     async with api.container.database.session() as session, session.begin():
-        await session.execute(delete(ChainEvent).where(ChainEvent.signature == resolved.signature))
+        await session.execute(
+            delete(IndexedEventRow).where(IndexedEventRow.signature == resolved.signature)
+        )
         notices = await rebuild_markets(
             session, [b.market_id, tape.market_id, new_market_id()], PROGRAM_ID, FEES
         )

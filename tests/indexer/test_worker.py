@@ -20,7 +20,7 @@ from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.transitions import due_intent
 from marketd.markets.cache import MarketCache
 from marketd.markets.rules import MarketState
-from marketd.models import ChainEvent, IndexerCheckpoint
+from marketd.models import IndexedEventRow, IndexerCheckpoint
 
 from .conftest import PROGRAM_ID, T0, Tape
 
@@ -159,7 +159,7 @@ async def test_finality_marks_finalized_and_waits_for_repeated_misses(api, tape)
     report = await indexer.check_finality()
     assert (report.rolled_back, report.rebuilt) == ([dropped.signature], [other.market_id])
     async with api.container.database.session() as session:
-        commitments = (await session.scalars(select(ChainEvent.commitment))).all()
+        commitments = (await session.scalars(select(IndexedEventRow.commitment))).all()
         row = await session.get(IndexerCheckpoint, checkpoint_name(str(PROGRAM_ID)))
     assert list(commitments) == ["finalized"]
     assert row is not None and row.last_signature == first.signature

@@ -24,12 +24,12 @@ from marketd.core.events import (
     VoteCast,
 )
 from marketd.markets.rules import MarketState
-from marketd.models import ChainEvent, Market, Trade, VoteLog
+from marketd.models import IndexedEventRow, Market, Trade, VoteLog
 
 TRADES = cast(Table, Trade.__table__)
 VOTES = cast(Table, VoteLog.__table__)
 MARKETS = cast(Table, Market.__table__)
-EVENTS = cast(Table, ChainEvent.__table__)
+EVENTS = cast(Table, IndexedEventRow.__table__)
 PROPOSED = MarketState.PROPOSED.value
 
 

@@ -183,7 +183,7 @@ class Workspace:
             self.events.append(change)
 
 
-Handler = Callable[[Workspace, IndexedEvent], None]
+EventHandler = Callable[[Workspace, IndexedEvent], None]
 
 
 def on_market_created(ws: Workspace, event: IndexedEvent) -> None:
@@ -456,7 +456,7 @@ def on_pause_changed(ws: Workspace, event: IndexedEvent) -> None:
     log.warning("protocol pause changed", paused=ws.paused, by=event.data["paused_by"])
 
 
-HANDLERS: Mapping[str, Handler] = {
+HANDLERS: Mapping[str, EventHandler] = {
     "MarketCreated": on_market_created,
     "ProposalVoteSubmitted": on_proposal_vote,
     "ProposalAggregated": on_proposal_aggregated,

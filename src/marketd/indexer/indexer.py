@@ -51,7 +51,7 @@ from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.store import Applied, apply_transactions, rebuild_markets
 from marketd.markets.cache import MarketCache
 from marketd.markets.rules import MarketState
-from marketd.models import ChainEvent, Market, TradeSubmission
+from marketd.models import IndexedEventRow, Market, TradeSubmission
 
 log = structlog.get_logger(__name__)
 
@@ -269,10 +269,10 @@ class Indexer:
         report = FinalityReport()
         async with self.container.database.session() as session:
             rows = await session.execute(
-                select(ChainEvent.signature)
-                .where(ChainEvent.commitment == "confirmed")
-                .group_by(ChainEvent.signature)
-                .order_by(func.min(ChainEvent.slot))
+                select(IndexedEventRow.signature)
+                .where(IndexedEventRow.commitment == "confirmed")
+                .group_by(IndexedEventRow.signature)
+                .order_by(func.min(IndexedEventRow.slot))
                 .limit(STATUS_LOOKUP_LIMIT)
             )
             signatures = [row[0] for row in rows.all()]
@@ -294,8 +294,8 @@ class Indexer:
         async with self.container.database.session() as session, session.begin():
             if report.finalized:
                 await session.execute(
-                    update(ChainEvent)
-                    .where(ChainEvent.signature.in_(report.finalized))
+                    update(IndexedEventRow)
+                    .where(IndexedEventRow.signature.in_(report.finalized))
                     .values(commitment="finalized")
                 )
                 await save_finalized_slot(session, self.name, finalized_slot)
@@ -312,12 +312,12 @@ class Indexer:
         gone = report.rolled_back
         log.warning("confirmed transactions dropped by a fork; rolling back", signatures=gone)
         markets = await session.scalars(
-            select(ChainEvent.market_id)
-            .where(ChainEvent.signature.in_(gone), ChainEvent.market_id.is_not(None))
+            select(IndexedEventRow.market_id)
+            .where(IndexedEventRow.signature.in_(gone), IndexedEventRow.market_id.is_not(None))
             .distinct()
         )
         report.rebuilt = sorted(m for m in markets.all() if m is not None)
-        await session.execute(delete(ChainEvent).where(ChainEvent.signature.in_(gone)))
+        await session.execute(delete(IndexedEventRow).where(IndexedEventRow.signature.in_(gone)))
         await session.execute(
             update(TradeSubmission)
             .where(TradeSubmission.signature.in_(gone), TradeSubmission.status == "confirmed")
@@ -327,8 +327,8 @@ class Indexer:
         if current is not None and current.signature in gone:
             newest = (
                 await session.execute(
-                    select(ChainEvent.signature, ChainEvent.slot)
-                    .order_by(ChainEvent.slot.desc(), ChainEvent.created_at.desc())
+                    select(IndexedEventRow.signature, IndexedEventRow.slot)
+                    .order_by(IndexedEventRow.slot.desc(), IndexedEventRow.created_at.desc())
                     .limit(1)
                 )
             ).first()

@@ -51,7 +51,7 @@ from marketd.markets import lifecycle
 from marketd.markets.cache import MarketCache
 from marketd.markets.lifecycle import Writer
 from marketd.markets.rules import MarketState
-from marketd.models import ChainEvent, Market, User, utcnow
+from marketd.models import IndexedEventRow, Market, User, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -184,8 +184,10 @@ async def reconcile(
         newer = set(
             (
                 await session.scalars(
-                    select(ChainEvent.market_id)
-                    .where(ChainEvent.slot > snapshot.slot, ChainEvent.market_id.is_not(None))
+                    select(IndexedEventRow.market_id)
+                    .where(
+                        IndexedEventRow.slot > snapshot.slot, IndexedEventRow.market_id.is_not(None)
+                    )
                     .distinct()
                 )
             ).all()

@@ -60,8 +60,8 @@ from marketd.indexer.rows import (
 from marketd.markets import lifecycle
 from marketd.markets.rules import DEFAULT_CATEGORY, MarketState
 from marketd.models import (
-    ChainEvent,
     DisputeVote,
+    IndexedEventRow,
     Market,
     Position,
     ProposalVote,
@@ -84,7 +84,7 @@ POSITION_EVENTS = frozenset({"SharesBought", "SharesSold", "WinningsClaimed"})
 VOTE_EVENTS = {"ProposalVoteSubmitted": "proposal", "DisputeVoteSubmitted": "dispute"}
 
 CHAIN_EVENTS = BulkInsert(
-    cast(Table, ChainEvent.__table__),
+    cast(Table, IndexedEventRow.__table__),
     (
         "signature",
         "event_index",
@@ -525,15 +525,15 @@ def reset_market(market: MarketRow) -> None:
 async def _stored_events(session: AsyncSession, market_id: str) -> list[IndexedEvent]:
     rows = await session.execute(
         select(
-            ChainEvent.signature,
-            ChainEvent.event_index,
-            ChainEvent.slot,
-            ChainEvent.block_time,
-            ChainEvent.name,
-            ChainEvent.data,
+            IndexedEventRow.signature,
+            IndexedEventRow.event_index,
+            IndexedEventRow.slot,
+            IndexedEventRow.block_time,
+            IndexedEventRow.name,
+            IndexedEventRow.data,
         )
-        .where(ChainEvent.market_id == market_id)
-        .order_by(ChainEvent.slot, ChainEvent.created_at, ChainEvent.event_index)
+        .where(IndexedEventRow.market_id == market_id)
+        .order_by(IndexedEventRow.slot, IndexedEventRow.created_at, IndexedEventRow.event_index)
     )
     return [IndexedEvent(*row) for row in rows.all()]
 

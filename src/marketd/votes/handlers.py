@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import Intent, Outcome
 from marketd.chain.client import MarketAccount
-from marketd.chain.outbox import Handler, chain_info, outcome_of
+from marketd.chain.outbox import OutboxHandler, chain_info, outcome_of
 from marketd.core.bus import EventBus
 from marketd.core.events import DomainEvent, publish
 from marketd.markets import lifecycle
@@ -61,7 +61,7 @@ ACTIONS_FAILED = Counter(
 _publishing: set[asyncio.Task[None]] = set()
 
 
-class MarketReader(Protocol):
+class MarketAccountReader(Protocol):
     async def market(self, market_id: str) -> MarketAccount | None: ...
 
 
@@ -107,20 +107,20 @@ class VoteActionHandlers:
     def __init__(
         self,
         bus: EventBus,
-        reader: MarketReader | None = None,
+        reader: MarketAccountReader | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.bus = bus
         self.reader = reader
         self.clock = clock
 
-    def handlers(self) -> dict[str, Handler]:
+    def handlers(self) -> dict[str, OutboxHandler]:
         return {
             Intent.APPROVE_MARKET.value: self.on_approve_confirmed,
             Intent.RESOLVE_DISPUTE.value: self.on_dispute_confirmed,
         }
 
-    def failure_handlers(self) -> dict[str, Handler]:
+    def failure_handlers(self) -> dict[str, OutboxHandler]:
         return {
             Intent.APPROVE_MARKET.value: self.on_failed,
             Intent.RESOLVE_DISPUTE.value: self.on_failed,
@@ -197,8 +197,8 @@ class VoteActionHandlers:
 
 
 def vote_outbox_handlers(
-    bus: EventBus, reader: MarketReader | None = None
-) -> tuple[Mapping[str, Handler], Mapping[str, Handler]]:
+    bus: EventBus, reader: MarketAccountReader | None = None
+) -> tuple[Mapping[str, OutboxHandler], Mapping[str, OutboxHandler]]:
     """(handlers, failure_handlers) of the votes domain for the worker's `OutboxRunner`."""
     handlers = VoteActionHandlers(bus, reader)
     return handlers.handlers(), handlers.failure_handlers()
