@@ -99,3 +99,10 @@ def test_the_enum_maps_the_program_spelling_both_ways() -> None:
         assert MarketState.from_code(code) is state and state.code == code
         assert MarketState.from_program_name(state.program_name) is state
     assert MarketState.ACTIVE.program_name == "Active"
+
+
+def test_a_move_made_first_by_the_backend_is_announced_again_when_indexed() -> None:
+    change = lifecycle.confirmed("m", MarketState.APPROVED, BLOCK)
+    assert change == MarketStateChanged(
+        market_id="m", old_state="APPROVED", new_state="APPROVED", at=BLOCK
+    )

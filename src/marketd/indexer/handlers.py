@@ -182,6 +182,17 @@ class Workspace:
         if change is not None:
             self.events.append(change)
 
+    def enter(self, market: MarketRow, state: MarketState, event: IndexedEvent) -> None:
+        """A program event that moves a market to `state` (`activity.rules.STATE_EVENTS`): the
+        feed lists it as a state change. When the market is in `state` already (the backend
+        applied the move it confirmed on chain before this event was read), the move is
+        announced again (`lifecycle.confirmed`), so the feed's item reaches the activity
+        channel."""
+        already = market.state == state.value
+        self.set_state(market, state, event)
+        if already:
+            self.events.append(lifecycle.confirmed(market.id, state, event.at))
+
 
 EventHandler = Callable[[Workspace, IndexedEvent], None]
 
@@ -280,7 +291,7 @@ def on_dispute_aggregated(ws: Workspace, event: IndexedEvent) -> None:
 
 def on_proposal_approved(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
-        ws.set_state(market, MarketState.APPROVED, event)
+        ws.enter(market, MarketState.APPROVED, event)
 
 
 def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
@@ -288,7 +299,7 @@ def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
         # Nothing trades before activation, so the pool holds exactly the initial liquidity.
         market.initial_liquidity = event.data["initial_liquidity"]
         market.current_liquidity = event.data["initial_liquidity"]
-        ws.set_state(market, MarketState.ACTIVE, event)
+        ws.enter(market, MarketState.ACTIVE, event)
 
 
 def _sale_gross(ws: Workspace, market: MarketRow, yes: bool, shares: int, net: int) -> int:
@@ -377,7 +388,7 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
             shares=shares,
             price=market.current_price_yes,
             wallet=wallet,
-            signature=event.signature,
+            signature=signature,  # the trade row's key: the activity item is read by it
         )
     )
 
@@ -395,13 +406,13 @@ def on_market_resolved(ws: Workspace, event: IndexedEvent) -> None:
         market.resolver_wallet = event.data["resolver"]
         market.proposed_outcome = bool(event.data["outcome"])
         market.ipfs_evidence_hash = event.data["evidence_hash"] or None
-        ws.set_state(market, MarketState.RESOLVING, event)
+        ws.enter(market, MarketState.RESOLVING, event)
         ws.seen(event.data["resolver"], event.at)
 
 
 def on_dispute_initiated(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
-        ws.set_state(market, MarketState.DISPUTED, event)
+        ws.enter(market, MarketState.DISPUTED, event)
         ws.seen(event.data["initiator"], event.at)
 
 
@@ -410,7 +421,7 @@ def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
     MarketFinalized does not carry them: the market is re-read after the commit."""
     if (market := ws.market(event)) is not None:
         market.final_outcome = event.data["final_outcome"]
-        ws.set_state(market, MarketState.FINALIZED, event)
+        ws.enter(market, MarketState.FINALIZED, event)
         if event.data.get("was_disputed"):
             ws.reread.add(market.id)
 
@@ -418,7 +429,7 @@ def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
 def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
         market.is_cancelled = True
-        ws.set_state(market, MarketState.CANCELLED, event)
+        ws.enter(market, MarketState.CANCELLED, event)
 
 
 def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:

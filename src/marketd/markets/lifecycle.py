@@ -7,6 +7,8 @@ disagrees with its row) and the fork rebuild (the same handlers replaying the st
 one summary change per market comes from `rebuilt`). It checks the move against the state
 machine (`rules.TRANSITIONS`), sets the state and the state's timestamp, and returns the
 `MarketStateChanged` the writer publishes after its commit. No other module builds one.
+(`confirmed` builds the repeat the indexer publishes when it reads the program event of a move
+the backend made first: the activity channel's item of that change.)
 
 Which moves are accepted depends on who reports them:
 
@@ -135,3 +137,13 @@ def rebuilt(market_id: str, before: str, after: str) -> MarketStateChanged | Non
         return None
     _columns, change = plan(market_id, before, MarketState(after), utcnow(), Writer.REBUILD)
     return change
+
+
+def confirmed(market_id: str, state: MarketState, at: datetime) -> MarketStateChanged:
+    """The change announced again when the indexer reads the program event of a move the
+    market has made already (the outbox handler applied and announced it on confirmation,
+    before the event was indexed): `old_state` = `new_state`. The first announcement had no
+    feed item (the activity feed's state changes are indexed program events); this one has,
+    so the WebSocket's activity channel sends it. For a market's subscribers it repeats the
+    state they hold, which the protocol allows (event fields are absolute values)."""
+    return MarketStateChanged(market_id=market_id, old_state=state, new_state=state, at=at)

@@ -95,20 +95,18 @@ class VoteService:
         await UserService(self.session).touch_active(wallet, now)
         tally = outcome.tally
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.drop_votes(market_id)
-        metrics.VOTES_ACCEPTED.labels(kind.value).inc()
-        await publish(
-            self.bus,
-            VoteCast(
-                market_id=market_id,
-                kind=kind.value,
-                vote=vote,
-                wallet=wallet,
-                likes=tally.yes,
-                dislikes=tally.no,
-            ),
+        cast = VoteCast(
+            market_id=market_id,
+            kind=kind.value,
+            vote=vote,
+            wallet=wallet,
+            likes=tally.yes,
+            dislikes=tally.no,
         )
+        if self.cache is not None:
+            await self.cache.drop_for(cast)
+        metrics.VOTES_ACCEPTED.labels(kind.value).inc()
+        await publish(self.bus, cast)
         return VoteAccepted(
             market_id=market_id,
             kind=kind,
