@@ -302,7 +302,7 @@ class Chain:
             self.creator,
         )
         account = await self.client.market(market_id)
-        assert account is not None and account.state == "Disputed"
+        assert account is not None and account.state == MarketState.DISPUTED
         return int(account.data["resolution_proposed_at"])
 
 

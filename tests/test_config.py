@@ -19,7 +19,7 @@ from marketd.config import (
     environment_names,
 )
 from marketd.config.section import Section
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 
 @pytest.fixture

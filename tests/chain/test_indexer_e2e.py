@@ -29,9 +29,9 @@ from marketd.markets.cache import MarketCache
 from marketd.markets.service import MarketService
 from marketd.models import (
     Base,
-    ChainEvent,
     ChainOutbox,
     DisputeVote,
+    IndexedEventRow,
     Market,
     Position,
     ProposalVote,
@@ -96,7 +96,7 @@ class Running:
         async with asyncio.timeout(30):
             while True:
                 async with self.container.database.session() as session:
-                    count = await session.scalar(select(func.count()).select_from(ChainEvent))
+                    count = await session.scalar(select(func.count()).select_from(IndexedEventRow))
                 if count == wanted:
                     return
                 self.indexer.indexed.clear()
@@ -309,7 +309,7 @@ async def test_a_scripted_lifecycle_is_indexed_exactly_as_the_chain_has_it(
     # Replaying the whole history again changes nothing; reconcile finds no drift.
     again = Running(world, monitor_container)
     async with monitor_container.database.session() as session, session.begin():
-        await session.execute(delete(ChainEvent).where(ChainEvent.name == "__none__"))
+        await session.execute(delete(IndexedEventRow).where(IndexedEventRow.name == "__none__"))
     await again.indexer.index([b async for b in again.stream.backfill(None)])
     await again.close()
     await assert_matches_chain(world, monitor_container, market_id)
@@ -370,8 +370,8 @@ async def test_a_transaction_dropped_by_a_fork_is_rolled_back(
         assert (
             await session.scalar(
                 select(func.count())
-                .select_from(ChainEvent)
-                .where(ChainEvent.commitment == "confirmed")
+                .select_from(IndexedEventRow)
+                .where(IndexedEventRow.commitment == "confirmed")
             )
             == 0
         )

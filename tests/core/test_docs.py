@@ -16,6 +16,7 @@ from marketd.activity.rules import ActivityKind
 from marketd.app import create_app
 from marketd.config import RealtimeSettings, Settings
 from marketd.core.docs import ASSETS_PATH
+from marketd.core.events import EVENT_TYPES
 from marketd.realtime import protocol
 from marketd.realtime.docs import PROTOCOL_PATH, protocol_markdown
 from marketd.realtime.hub import GOING_AWAY, POLICY_VIOLATION, SLOW_CLIENT
@@ -131,11 +132,7 @@ def _codes_raised_in_realtime() -> set[str]:
 
 
 def _event_types_published() -> set[str]:
-    types: set[str] = set()
-    for package in ("indexer", "votes", "discussions", "snapshots", "markets"):
-        for source in (SRC / package).glob("*.py"):
-            types |= set(re.findall(r'"type": "([a-z_]+)"', source.read_text()))
-    return types
+    return set(EVENT_TYPES)
 
 
 def test_websocket_doc_covers_what_the_code_does():

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from marketd.chain.client import OnChainState, SignatureState
+from marketd.chain.client import SignatureState
 from marketd.chain.stream import Checkpoint, TransactionEvents
 from marketd.config import IndexerSettings
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
@@ -19,7 +19,8 @@ from marketd.indexer.fees import FeeSchedule, FeeSplit
 from marketd.indexer.indexer import Indexer
 from marketd.indexer.transitions import due_intent
 from marketd.markets.cache import MarketCache
-from marketd.models import ChainEvent, IndexerCheckpoint
+from marketd.models import IndexedEventRow, IndexerCheckpoint
+from marketd.shared.market_state import MarketState
 
 from .conftest import PROGRAM_ID, T0, Tape
 
@@ -162,7 +163,7 @@ async def test_finality_marks_finalized_and_waits_for_repeated_misses(api, tape)
     report = await indexer.check_finality()
     assert (report.rolled_back, report.rebuilt) == ([dropped.signature], [other.market_id])
     async with api.container.database.session() as session:
-        commitments = (await session.scalars(select(ChainEvent.commitment))).all()
+        commitments = (await session.scalars(select(IndexedEventRow.commitment))).all()
         row = await session.get(IndexerCheckpoint, checkpoint_name(str(PROGRAM_ID)))
     assert list(commitments) == ["finalized"]
     assert row is not None and row.last_signature == first.signature
@@ -173,13 +174,13 @@ def test_settings_and_due_intents() -> None:
     settings = IndexerSettings()
     assert settings.auto_activate and settings.missing_checks == 2
     fields = {"resolution_proposed_at": 100, "dispute_initiated_at": 200}
-    assert due_intent(OnChainState.APPROVED, fields, 0, 10, True) == "activate_market"
-    assert due_intent(OnChainState.APPROVED, fields, 0, 10, False) is None
-    assert due_intent(OnChainState.RESOLVING, fields, 109, 10, True) is None
-    assert due_intent(OnChainState.RESOLVING, fields, 110, 10, True) == "finalize_market"
+    assert due_intent(MarketState.APPROVED, fields, 0, 10, True) == "activate_market"
+    assert due_intent(MarketState.APPROVED, fields, 0, 10, False) is None
+    assert due_intent(MarketState.RESOLVING, fields, 109, 10, True) is None
+    assert due_intent(MarketState.RESOLVING, fields, 110, 10, True) == "finalize_market"
     # Disputes are the vote aggregator's (quorum, no-votes wait), never a transition's.
-    assert due_intent(OnChainState.DISPUTED, fields, 210, 10, True) is None
-    assert due_intent(OnChainState.ACTIVE, fields, 10**9, 10, True) is None
+    assert due_intent(MarketState.DISPUTED, fields, 210, 10, True) is None
+    assert due_intent(MarketState.ACTIVE, fields, 10**9, 10, True) is None
 
 
 def test_fee_schedule_inverts_sales() -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from marketd.core.events import wire
 from marketd.indexer.store import Applied
 from marketd.markets.cache import LISTING_GROUP, MarketCache
 from marketd.markets.schemas import MarketCreate
@@ -363,8 +364,8 @@ async def test_the_activity_channel_sends_the_feeds_items_of_every_kind(instance
         return answer.json()["items"][0]
 
     async def publish(applied: Applied) -> None:
-        for notice in applied.notices:
-            await a.publish(notice.topic, notice.payload)
+        for event in applied.events:
+            await a.publish(event.topic, wire(event))
 
     async with a.container.database.session() as session:
         service = MarketService(

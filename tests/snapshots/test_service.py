@@ -95,6 +95,7 @@ async def test_day_snapshot_content_anchors_and_events(snap: Snap) -> None:
     assert sorted((a.market_id, a.ipfs_hash, a.discussions_count) for a in anchors) == sorted(
         [(active, pins[active].cid, 2), (disputed, pins[disputed].cid, 0)]
     )
+    assert all(isinstance(event.pop("eventId"), str) for event in published)
     assert sorted(published, key=lambda e: e["marketId"]) == sorted(
         [
             {

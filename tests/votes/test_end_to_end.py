@@ -35,6 +35,7 @@ from marketd.core.waits import Backoff
 from marketd.indexer.indexer import Indexer
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market, User
+from marketd.shared.market_state import MarketState
 from marketd.votes.aggregator import MarketOnChain, TallyResult, VoteAggregator
 from marketd.votes.evidence import evidence_votes
 from marketd.votes.handlers import vote_outbox_handlers
@@ -249,7 +250,7 @@ async def test_seven_likes_of_ten_approve_on_chain_within_two_seconds(api, world
     assert elapsed < 2.0
     assert (change["oldState"], change["newState"]) == ("PROPOSED", "APPROVED")
     account = await world.client.market(market_id)
-    assert account.state == "Approved"
+    assert account.state == MarketState.APPROVED
     assert (account.data["proposal_likes"], account.data["proposal_dislikes"]) == (7, 3)
     market = await db_market(api, market_id)
     assert (market.state, market.proposal_likes, market.proposal_dislikes) == ("APPROVED", 7, 3)
@@ -280,7 +281,7 @@ async def test_a_proposal_is_approved_only_once_its_market_is_on_chain(api, worl
     create_on_chain(world, market_id)
     assert (await stack.aggregator.sweep()).enqueued() == [market_id]
     assert (await stack.runner.run_once()).results == {"confirmed": 1}
-    assert (await world.client.market(market_id)).state == "Approved"
+    assert (await world.client.market(market_id)).state == MarketState.APPROVED
     assert (await db_market(api, market_id)).state == "APPROVED"
 
 
@@ -321,7 +322,7 @@ async def test_below_threshold_or_minimum_sends_nothing(api, world, stacks, like
     assert (await stack.runner.run_once()).results == {}
     assert await outbox_rows(api, market_id) == []
     assert backend_sent(world) == before
-    assert (await world.client.market(market_id)).state == "Proposed"
+    assert (await world.client.market(market_id)).state == MarketState.PROPOSED
     assert (await db_market(api, market_id)).state == "PROPOSED"
 
 
@@ -402,7 +403,7 @@ async def test_a_crash_after_sending_is_repaired_without_a_second_transaction(ap
         await crashing.runner.run_once()
     [sent] = await outbox_rows(api, market_id)
     assert sent.status == OutboxStatus.SENT  # sent and landed, never recorded
-    assert (await world.client.market(market_id)).state == "Approved"
+    assert (await world.client.market(market_id)).state == MarketState.APPROVED
     assert (await db_market(api, market_id)).state == "PROPOSED"
     after_crash = backend_sent(world)
 
@@ -442,7 +443,7 @@ async def test_backend_not_admin_records_the_tally_and_awaits_the_admin(api, wor
     assert listing["status"] == "confirmed"
     assert listing["awaiting_admin_approval"] is True
     account = await world.client.market(market_id)
-    assert account.state == "Proposed"
+    assert account.state == MarketState.PROPOSED
     assert (account.data["proposal_likes"], account.data["proposal_dislikes"]) == (9, 1)
     market = await db_market(api, market_id)
     assert (market.state, market.proposal_likes) == ("PROPOSED", 9)
@@ -514,7 +515,7 @@ async def test_dispute_decided_at_the_end_of_its_period(api, world, stacks, agre
         change = await state_change(markets, market_id, within=5.0)
     assert (change["oldState"], change["newState"]) == ("DISPUTED", "FINALIZED")
     account = await world.client.market(market_id)
-    assert account.state == "Finalized"
+    assert account.state == MarketState.FINALIZED
     assert account.data["final_outcome"] is final
     assert (account.data["dispute_agree"], account.data["dispute_disagree"]) == (agree, disagree)
     market = await db_market(api, market_id)
@@ -575,7 +576,7 @@ async def test_dispute_period_ends_by_the_chain_clock_with_one_finalize(
     assert world.events("MarketFinalized", market_id) == 1
     assert record.err is None
     account = await world.client.market(market_id)
-    assert (account.state, account.data["final_outcome"]) == ("Finalized", final)
+    assert (account.state, account.data["final_outcome"]) == (MarketState.FINALIZED, final)
     assert account.data["was_disputed"] is True
     market = await db_market(api, market_id)
     assert (market.state, market.final_outcome) == ("FINALIZED", final)
@@ -598,14 +599,14 @@ async def test_a_dispute_without_votes_waits_and_the_api_says_why(api, world, st
         await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
     ).json()
     assert (page["waiting"], page["submitted"]) == ("no_votes", None)
-    assert (await world.client.market(market_id)).state == "Disputed"
+    assert (await world.client.market(market_id)).state == MarketState.DISPUTED
     # The first vote (against the dispute) decides it: the proposal stands.
     await dispute_votes(api, market_id, 0, 1)
     report = await stack.aggregator.tally_market(VoteKind.DISPUTE, market_id)
     assert report.result is TallyResult.ENQUEUED
     assert (await stack.runner.run_once()).results == {"confirmed": 1}
     account = await world.client.market(market_id)
-    assert (account.state, account.data["final_outcome"]) == ("Finalized", True)
+    assert (account.state, account.data["final_outcome"]) == (MarketState.FINALIZED, True)
     page = (
         await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
     ).json()
@@ -657,7 +658,7 @@ async def test_a_foreign_clients_market_is_indexed_approved_traded_and_served(ap
     assert (await stack.aggregator.sweep()).enqueued() == [market_id]
     assert (await stack.runner.run_once()).results == {"confirmed": 1}
     approved = await world.client.market(market_id)
-    assert approved.state == "Approved"
+    assert approved.state == MarketState.APPROVED
     assert (approved.data["proposal_likes"], approved.data["proposal_dislikes"]) == (7, 3)
 
     world.activate(market_id)

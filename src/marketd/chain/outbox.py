@@ -77,7 +77,7 @@ OUTBOX_SENDS = Counter(
     ["intent", "kind"],
 )
 
-Handler = Callable[[AsyncSession, ChainOutbox], Awaitable[None]]
+OutboxHandler = Callable[[AsyncSession, ChainOutbox], Awaitable[None]]
 """Called with the session of the transaction that marks the row confirmed (or failed)."""
 StepObserver = Callable[[str, ChainOutbox], Awaitable[None]]
 # Told the market of every row whose stored state just changed (after the commit), so views
@@ -252,8 +252,8 @@ class OutboxRunner:
         client: ChainClient,
         backend: BackendKey,
         *,
-        handlers: Mapping[str, Handler] | None = None,
-        failure_handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, OutboxHandler] | None = None,
+        failure_handlers: Mapping[str, OutboxHandler] | None = None,
         actions: Mapping[str, ChainAction] = ACTIONS,
         batch_size: int = 20,
         lease_seconds: float = 120.0,
@@ -545,7 +545,9 @@ class OutboxRunner:
         )
         return RowResult.FAILED
 
-    async def _settle(self, claim: _Claim, handlers: Mapping[str, Handler], **values: Any) -> None:
+    async def _settle(
+        self, claim: _Claim, handlers: Mapping[str, OutboxHandler], **values: Any
+    ) -> None:
         """Write the row's final state and run the intent's handler in the same transaction,
         so the domain's follow-up commits (or rolls back) together with it."""
         async with self.database.session() as session, session.begin():
@@ -618,7 +620,7 @@ __all__ = [
     "OUTBOX_RESULTS",
     "OUTBOX_ROWS",
     "OUTBOX_SENDS",
-    "Handler",
+    "OutboxHandler",
     "OutboxRepository",
     "OutboxRunner",
     "OutboxStatus",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.bus import EventBus
 from marketd.core.errors import Conflict, Forbidden, NotFound
+from marketd.core.events import DiscussionPosted, publish
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.discussions.repository import DiscussionRepository
@@ -74,16 +75,15 @@ class DiscussionService:
         await UserService(self.session).touch_active(wallet, out.created_at)
         await self.session.commit()
         await self.cache.drop_discussion(body.market_id)
-        await self.bus.publish(
-            "discussions",
-            {
-                "type": "discussion",
-                "marketId": body.market_id,
-                "id": str(out.id),
-                "user": wallet,
-                "content": out.content,
-                "createdAt": out.created_at.isoformat(),
-            },
+        await publish(
+            self.bus,
+            DiscussionPosted(
+                market_id=body.market_id,
+                post_id=str(out.id),
+                wallet=wallet,
+                content=out.content,
+                created_at=out.created_at,
+            ),
         )
         return out
 

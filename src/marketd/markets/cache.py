@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from marketd.core.events import DiscussionPosted, DomainEvent, MarketCreated, VoteCast
 from marketd.core.page_cache import PageCache, cached_json
 from marketd.markets.repository import MarketRepository
 from marketd.markets.rules import seconds_to_next_hour
@@ -97,6 +98,16 @@ class MarketCache:
 
     async def drop_listing(self) -> None:
         await self.pages.drop(LISTING_GROUP)
+
+    async def drop_for(self, event: DomainEvent) -> None:
+        """Drop the pages an API-made event makes stale (the events the indexer publishes are
+        covered by its `refresh` of the markets its batch touched)."""
+        if isinstance(event, VoteCast):
+            await self.drop_votes(event.market_id)
+        elif isinstance(event, DiscussionPosted):
+            await self.drop_discussion(event.market_id)
+        elif isinstance(event, MarketCreated):
+            await self.drop_listing()
 
     async def refresh(self, session: AsyncSession, market_ids: Iterable[str]) -> int:
         """Drop every page of `market_ids` and the listing; rewrite their documents."""

@@ -14,6 +14,7 @@ from marketd.chain.addresses import looks_like_address, market_address, new_mark
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
+from marketd.core.events import MarketCreated, publish
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.markets import rules
@@ -194,9 +195,7 @@ class MarketService:
         no_trades = dict.fromkeys(CARD_COLUMNS, 0) | {"price_24h_ago": None}
         out = MarketDetailOut.of_row(columns | no_votes | no_trades | {"closes_at": body.closes_at})
         await self.cache.drop_listing()
-        await self.bus.publish(
-            "markets", {"type": "market_created", "marketId": market_id, "state": out.state.value}
-        )
+        await publish(self.bus, MarketCreated(market_id=market_id, state=out.state.value))
         return out
 
     async def price_history(

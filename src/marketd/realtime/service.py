@@ -21,6 +21,7 @@ from marketd.auth.dependencies import session_wallet
 from marketd.config import RealtimeSettings
 from marketd.core.clientip import client_ip
 from marketd.core.container import Container
+from marketd.core.events import DomainEvent
 from marketd.markets.dependencies import market_cache_of
 from marketd.markets.service import MarketService
 from marketd.realtime import protocol
@@ -161,7 +162,7 @@ class Realtime:
         )
         return seq, body
 
-    async def _read_activity(self, event: dict[str, Any]) -> dict[str, Any] | None:
+    async def _read_activity(self, event: DomainEvent) -> dict[str, Any] | None:
         """The activity feed's item for a market event, as GET /api/activity lists it."""
         async with self.container.database.session(read_only=True) as session:
             item = await ActivityService(session).live_item(event)

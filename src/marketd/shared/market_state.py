@@ -12,7 +12,11 @@ from typing import Literal, get_args
 
 
 class MarketState(enum.StrEnum):
-    """The program's MarketState, in its u8 order (Proposed 0 … Cancelled 6)."""
+    """A market's state: the one enum of the database, the API and the program.
+
+    The value is the database's and the API's spelling (`ACTIVE`); the program's account and
+    events hold the u8 `code` (its order: Proposed 0 … Cancelled 6) and its IDL names the
+    variant `program_name` (`Active`): `from_code` and `from_program_name` map back."""
 
     PROPOSED = "PROPOSED"
     APPROVED = "APPROVED"
@@ -29,6 +33,11 @@ class MarketState(enum.StrEnum):
     @classmethod
     def from_code(cls, code: int) -> MarketState:
         return list(MarketState)[code]
+
+    @property
+    def program_name(self) -> str:
+        """The IDL's variant name (`Active`)."""
+        return self.value.capitalize()
 
     @classmethod
     def from_program_name(cls, name: str) -> MarketState:

@@ -52,9 +52,10 @@ from marketd.chain.client import ChainClient
 from marketd.chain.clock import ChainClock
 from marketd.chain.outbox import OutboxRunner, enqueue
 from marketd.config import Settings
-from marketd.core.bus import Event, EventBus
+from marketd.core.bus import EventBus, Message
 from marketd.core.container import Container
 from marketd.core.database import Database
+from marketd.core.events import VoteCast, from_wire
 from marketd.core.jobs import BackgroundJob, leader_locked
 from marketd.core.locks import Locks
 from marketd.core.waits import Backoff, FailureStreak
@@ -62,7 +63,7 @@ from marketd.models.base import utcnow
 from marketd.votes import rules
 from marketd.votes.evidence import tally_evidence
 from marketd.votes.rules import Tally, VoteKind
-from marketd.votes.tally_repository import INTENT_OF, OPEN_STATE, MarketTally, TallyRepository
+from marketd.votes.tally_repository import INTENT_OF, MarketTally, TallyRepository
 from marketd.votes.thresholds import ThresholdSource, VoteThresholds
 
 log = structlog.get_logger("marketd.votes.aggregator")
@@ -230,7 +231,7 @@ class VoteAggregator:
         async with self.database.session() as session, session.begin():
             repository = TallyRepository(session)
             facts = await repository.facts(market_id)
-            if facts is None or facts.state != OPEN_STATE[kind].value:
+            if facts is None or facts.state != rules.VOTING_STATE[kind].value:
                 return await self._report(kind, market_id, trigger, TallyResult.NOT_OPEN)
             if await repository.action(kind, market_id) is not None:
                 self._deadlines.pop(market_id, None)
@@ -462,7 +463,7 @@ class VoteAggregator:
                         [getter, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                     )
                     if getter in done:
-                        vote_event: Event = getter.result()
+                        vote_event: Message = getter.result()
                         getter = None
                         await self._on_vote(vote_event)
             finally:
@@ -472,12 +473,12 @@ class VoteAggregator:
                     with contextlib.suppress(asyncio.CancelledError):
                         await waiter
 
-    async def _on_vote(self, vote_event: Event) -> None:
-        market_id, kind = vote_event.get("marketId"), vote_event.get("voteType")
-        if kind not in KINDS or not isinstance(market_id, str):
-            log.warning("vote_event_malformed", vote_event=vote_event)
+    async def _on_vote(self, message: Message) -> None:
+        vote = from_wire(message)
+        if not isinstance(vote, VoteCast) or vote.kind not in KINDS:
+            log.warning("vote_event_malformed", vote_event=message)
             return
-        await self.tally_safely(VoteKind(kind), market_id, "event")
+        await self.tally_safely(VoteKind(vote.kind), vote.market_id, "event")
 
     async def _sweep_safely(self) -> float:
         """Sweep; the delay until the next one (shorter, backing off, after a failure)."""

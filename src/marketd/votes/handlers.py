@@ -33,9 +33,12 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import Intent, Outcome
-from marketd.chain.client import MarketAccount, OnChainState
-from marketd.chain.outbox import Handler, chain_info, outcome_of
+from marketd.chain.client import MarketAccount
+from marketd.chain.outbox import OutboxHandler, chain_info, outcome_of
 from marketd.core.bus import EventBus
+from marketd.core.events import DomainEvent, publish
+from marketd.markets import lifecycle
+from marketd.markets.lifecycle import Writer
 from marketd.models import ChainOutbox, Market
 from marketd.models.base import utcnow
 from marketd.shared.market_state import MarketState
@@ -58,33 +61,19 @@ ACTIONS_FAILED = Counter(
 _publishing: set[asyncio.Task[None]] = set()
 
 
-class MarketReader(Protocol):
+class MarketAccountReader(Protocol):
     async def market(self, market_id: str) -> MarketAccount | None: ...
 
 
-def state_change(
-    market_id: str, old: MarketState, new: MarketState, at: datetime
-) -> dict[str, Any]:
-    return {
-        "type": "market_state_change",
-        "marketId": market_id,
-        "oldState": old.value,
-        "newState": new.value,
-        "timestamp": at.isoformat(),
-    }
-
-
-async def _publish(bus: EventBus, topic: str, message: dict[str, Any]) -> None:
+async def _publish(bus: EventBus, event: DomainEvent) -> None:
     try:
-        await bus.publish(topic, message)
+        await publish(bus, event)
     except Exception:
-        log.exception("vote_event_publish_failed", topic=topic, market_id=message.get("marketId"))
+        log.exception("vote_event_publish_failed", topic=event.topic, market_id=event.market_id)
 
 
-def publish_after_commit(
-    session: AsyncSession, bus: EventBus, topic: str, message: dict[str, Any]
-) -> None:
-    """Publish `message` once the session's transaction commits; never if it rolls back."""
+def publish_after_commit(session: AsyncSession, bus: EventBus, event: DomainEvent) -> None:
+    """Publish `event` once the session's transaction commits; never if it rolls back."""
     loop = asyncio.get_running_loop()
     sync_session = session.sync_session
 
@@ -95,7 +84,7 @@ def publish_after_commit(
         if settled:
             return
         settled = True
-        task = loop.create_task(_publish(bus, topic, message))
+        task = loop.create_task(_publish(bus, event))
         _publishing.add(task)
         task.add_done_callback(_publishing.discard)
 
@@ -118,20 +107,20 @@ class VoteActionHandlers:
     def __init__(
         self,
         bus: EventBus,
-        reader: MarketReader | None = None,
+        reader: MarketAccountReader | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.bus = bus
         self.reader = reader
         self.clock = clock
 
-    def handlers(self) -> dict[str, Handler]:
+    def handlers(self) -> dict[str, OutboxHandler]:
         return {
             Intent.APPROVE_MARKET.value: self.on_approve_confirmed,
             Intent.RESOLVE_DISPUTE.value: self.on_dispute_confirmed,
         }
 
-    def failure_handlers(self) -> dict[str, Handler]:
+    def failure_handlers(self) -> dict[str, OutboxHandler]:
         return {
             Intent.APPROVE_MARKET.value: self.on_failed,
             Intent.RESOLVE_DISPUTE.value: self.on_failed,
@@ -147,13 +136,12 @@ class VoteActionHandlers:
             log.warning("vote_action_market_missing", market_id=row.market_id, intent=row.intent)
         return market
 
-    def _transition(self, session: AsyncSession, market: Market, new: MarketState) -> datetime:
-        now = self.clock()
-        old = MarketState(market.state)
-        market.state = new.value
-        market.updated_at = now
-        publish_after_commit(session, self.bus, "markets", state_change(market.id, old, new, now))
-        return now
+    def _transition(self, session: AsyncSession, market: Market, new: MarketState) -> None:
+        """Through the one owner of transitions, stamped with the confirmation time (the
+        indexer re-stamps it with the program event's time when it reads it)."""
+        change = lifecycle.transition(market, new, self.clock(), Writer.OUTBOX)
+        if change is not None:
+            publish_after_commit(session, self.bus, change)
 
     async def on_approve_confirmed(self, session: AsyncSession, row: ChainOutbox) -> None:
         outcome = outcome_of(row) or ""
@@ -164,7 +152,7 @@ class VoteActionHandlers:
         market.proposal_likes = _count(row, "likes")
         market.proposal_dislikes = _count(row, "dislikes")
         if outcome == Outcome.APPROVED and market.state == MarketState.PROPOSED:
-            market.approved_at = self._transition(session, market, MarketState.APPROVED)
+            self._transition(session, market, MarketState.APPROVED)
         elif outcome == Outcome.AWAITING_ADMIN_APPROVAL:
             log.info("market_awaiting_admin_approval", market_id=market.id)
         await session.flush()
@@ -183,14 +171,14 @@ class VoteActionHandlers:
         market.dispute_disagree = _count(row, "disagrees")
         if market.state == MarketState.DISPUTED:
             market.final_outcome = await self._final_outcome(market, row)
-            market.finalized_at = self._transition(session, market, MarketState.FINALIZED)
+            self._transition(session, market, MarketState.FINALIZED)
         await session.flush()
 
     async def _final_outcome(self, market: Market, row: ChainOutbox) -> bool | None:
         """The program's word when the account can be read, else the tally's verdict."""
         if self.reader is not None:
             account = await self.reader.market(market.id)
-            if account is not None and account.state is OnChainState.FINALIZED:
+            if account is not None and account.state is MarketState.FINALIZED:
                 final = account.data.get("final_outcome")
                 return final if isinstance(final, bool) else None
         succeeded = (row.payload or {}).get("decision") == rules.DisputeVerdict.SUCCEEDED
@@ -209,8 +197,8 @@ class VoteActionHandlers:
 
 
 def vote_outbox_handlers(
-    bus: EventBus, reader: MarketReader | None = None
-) -> tuple[Mapping[str, Handler], Mapping[str, Handler]]:
+    bus: EventBus, reader: MarketAccountReader | None = None
+) -> tuple[Mapping[str, OutboxHandler], Mapping[str, OutboxHandler]]:
     """(handlers, failure_handlers) of the votes domain for the worker's `OutboxRunner`."""
     handlers = VoteActionHandlers(bus, reader)
     return handlers.handlers(), handlers.failure_handlers()

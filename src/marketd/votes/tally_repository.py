@@ -29,10 +29,6 @@ _NEWEST_ACTION = (
     .limit(1)
 )
 """Read by every votes page (prebuilt with bind parameters, see markets.repository)."""
-OPEN_STATE: dict[VoteKind, MarketState] = {
-    VoteKind.PROPOSAL: MarketState.PROPOSED,
-    VoteKind.DISPUTE: MarketState.DISPUTED,
-}
 
 
 @dataclass(frozen=True)
