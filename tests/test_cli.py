@@ -12,7 +12,7 @@ from solders.keypair import Keypair
 from sqlalchemy import func, select
 
 from marketd import cli
-from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.core.redis import redacted

@@ -16,7 +16,7 @@ from marketd import cli
 from marketd.chain.addresses import market_id_bytes, position_address
 from marketd.chain.events import ProgramEvent, parse_program_events
 from marketd.chain.idl import Idl, IdlCoder
-from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.chain.localnet.seed import (
     LocalTransactionError,
     demo_plan,

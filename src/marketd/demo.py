@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.events import parse_program_events
-from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.chain.localnet.seed import (
     LocalProgram,
     PlannedMarket,

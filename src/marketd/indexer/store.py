@@ -70,6 +70,7 @@ from marketd.models import (
     utcnow,
 )
 from marketd.shared.market_state import DEFAULT_CATEGORY, MarketState
+from marketd.trades.status import SubmissionStatus
 
 MARKETS = cast(Table, Market.__table__)
 POSITIONS_TABLE = cast(Table, Position.__table__)
@@ -456,9 +457,9 @@ async def settle_submissions(session: AsyncSession, batches: Sequence[Transactio
             update(SUBMISSIONS)
             .where(
                 member_of(session, SUBMISSIONS.c.signature, ok),
-                SUBMISSIONS.c.status == "pending",
+                SUBMISSIONS.c.status == SubmissionStatus.PENDING,
             )
-            .values(status="confirmed", updated_at=now)
+            .values(status=SubmissionStatus.CONFIRMED, updated_at=now)
         )
     failed = [
         {"target_signature": b.signature, "failure": str(b.err)}
@@ -470,9 +471,9 @@ async def settle_submissions(session: AsyncSession, batches: Sequence[Transactio
             update(SUBMISSIONS)
             .where(
                 SUBMISSIONS.c.signature == bindparam("target_signature"),
-                SUBMISSIONS.c.status == "pending",
+                SUBMISSIONS.c.status == SubmissionStatus.PENDING,
             )
-            .values(status="failed", error=bindparam("failure"), updated_at=now),
+            .values(status=SubmissionStatus.FAILED, error=bindparam("failure"), updated_at=now),
             failed,
         )
 

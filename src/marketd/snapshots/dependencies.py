@@ -5,22 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from marketd.config import SnapshotSettings
 from marketd.core.container import Container
 from marketd.core.deps import ContainerDep
-from marketd.snapshots.config import SnapshotSettings, snapshot_config
 from marketd.snapshots.service import SnapshotService
 from marketd.snapshots.stores import SnapshotStores, build_stores
 
 
-async def get_snapshot_config(request: Request, container: ContainerDep) -> SnapshotSettings:
-    """Read from the environment once per app; overridable (``app.dependency_overrides``)
-    until the settings are merged."""
-    config: SnapshotSettings | None = getattr(request.app.state, "snapshot_config", None)
-    if config is None:
-        config = request.app.state.snapshot_config = snapshot_config(container.settings)
-    return config
+async def get_snapshot_config(container: ContainerDep) -> SnapshotSettings:
+    """The process's snapshot settings (``settings.snapshots``, parsed once with the rest);
+    tests override it (``app.dependency_overrides``)."""
+    return container.settings.snapshots
 
 
 class RouteStores:
