@@ -20,13 +20,13 @@ from marketd.core.container import Container
 from marketd.core.crash import InternalErrorMiddleware
 from marketd.core.docs import Document, install_docs
 from marketd.core.errors import install_error_handlers
+from marketd.core.gc_tuning import tune_garbage_collector
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
 from marketd.core.methods import RouteCORSMiddleware
 from marketd.core.metrics_server import start_metrics_server
 from marketd.core.openapi import install_openapi
 from marketd.core.ratelimit import EXEMPT_PATHS, RateLimitMiddleware
-from marketd.core.runtime import tune_garbage_collector
 from marketd.discussions.endpoints import router as discussions_router
 from marketd.health.endpoints import router as health_router
 from marketd.markets.endpoints import router as markets_router
@@ -39,7 +39,6 @@ from marketd.realtime.docs import (
 )
 from marketd.realtime.endpoints import router as realtime_router
 from marketd.realtime.service import Realtime
-from marketd.realtime.settings import RealtimeSettings
 from marketd.snapshots.endpoints import router as snapshots_router
 from marketd.trades.endpoints import router as trades_router
 from marketd.users.endpoints import router as users_router
@@ -73,7 +72,6 @@ def create_app(
     container: Container | None = None,
     *,
     run_jobs: bool = False,
-    realtime_settings: RealtimeSettings | None = None,
 ) -> FastAPI:
     """The API; with `run_jobs` the process also runs the background jobs (`marketd run`)."""
     settings = settings or (container.settings if container else Settings())
@@ -81,7 +79,7 @@ def create_app(
     owns_container = container is None
     container = container or Container.build(settings)
     log = structlog.get_logger("marketd")
-    realtime = Realtime(container, realtime_settings)
+    realtime = Realtime(container)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

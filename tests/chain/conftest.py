@@ -299,13 +299,14 @@ async def chain_world(
     chain_coder: IdlCoder, chain_fixed_program: bool
 ) -> AsyncIterator[ChainWorld]:
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, program_artifact("twin", fixed=chain_fixed_program))
+    chain.load_program(PROGRAM_ID, program_artifact(fixed=chain_fixed_program))
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),
             chain_coder,
             PROGRAM_ID,
             poll_interval=0.01,
+            rpc_url=endpoint.http_url,
         )
         async with client:
             yield ChainWorld(chain, endpoint, client, chain_coder)

@@ -17,9 +17,10 @@ from sqlalchemy import delete, func, select
 
 from marketd.chain.addresses import market_id_bytes
 from marketd.chain.idl import Idl, IdlCoder
-from marketd.chain.stream import Backoff, ProgramEventStream, StreamEvent, TransactionEvents
+from marketd.chain.stream import ProgramEventStream, StreamEvent, TransactionEvents
 from marketd.config import Settings
 from marketd.core.container import Container
+from marketd.core.waits import Backoff
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.indexer import Indexer
 from marketd.indexer.reconcile import reconcile
@@ -38,7 +39,7 @@ from marketd.models import (
 )
 
 from .conftest import PROGRAM_ID, SOL, ChainWorld
-from .standin_helpers import vote_pda
+from .twin_helpers import vote_pda
 
 
 @pytest.fixture
@@ -520,7 +521,7 @@ async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
         assert (change["oldState"], change["newState"]) == ("PROPOSED", "ACTIVE")
     cache = MarketCache(monitor_container.pages)
     async with monitor_container.database.session() as session:
-        service = MarketService(session, monitor_container.settings, monitor_container.bus)
+        service = MarketService(session, monitor_container.settings, monitor_container.bus, cache)
         hit = await cache.detail(market_id, lambda: service.get_market(market_id))
         assert hit.headers["X-Cache"] == "hit" and b'"state":"ACTIVE"' in hit.body
         await cache.invalidate([market_id])
@@ -536,9 +537,9 @@ async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
 async def test_the_jobs_index_and_activate_under_leader_locks(
     chain_world: ChainWorld, monitor_container: Container
 ) -> None:
+    from marketd.config import IndexerSettings
     from marketd.core.jobs import JobHost
     from marketd.indexer.jobs import indexer_jobs
-    from marketd.indexer.settings import IndexerSettings
 
     world = chain_world
     world.initialize()

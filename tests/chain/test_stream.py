@@ -1,4 +1,4 @@
-"""ProgramEventStream against the real local chain: LocalChain + stand-in program + JSON-RPC."""
+"""ProgramEventStream against the real local chain: LocalChain + the twin program + JSON-RPC."""
 
 from __future__ import annotations
 
@@ -12,37 +12,35 @@ from pathlib import Path
 
 import httpx
 import pytest
+from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from websockets.asyncio.server import ServerConnection, serve
 
-from marketd.chain.addresses import market_id_bytes, new_market_id
+from marketd.chain.addresses import new_market_id
+from marketd.chain.client import ChainClient
+from marketd.chain.errors import StreamGapError, SubscriptionError
 from marketd.chain.idl import Idl, IdlCoder
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.seed import (
-    B_PARAMETER,
-    INITIAL_LIQUIDITY,
     LocalProgram,
     LocalTransactionError,
     ensure_global_config,
-    fake_cid,
     vote_record_address,
 )
 from marketd.chain.localnet.svm import FINALITY_DEPTH, LocalChain, TxRecord
 from marketd.chain.program import BUNDLED_IDL
 from marketd.chain.stream import (
-    Backoff,
     Checkpoint,
     ProgramEventStream,
     RecentSignatures,
-    StreamGapError,
-    SubscriptionError,
     TransactionEvents,
     websocket_url,
 )
 from marketd.config import DEFAULT_PROGRAM_ID, Settings
+from marketd.core.waits import Backoff
 
 PROGRAM_ID = Pubkey.from_string(DEFAULT_PROGRAM_ID)
 SOL = 1_000_000_000
@@ -92,25 +90,14 @@ def coder() -> IdlCoder:
 @pytest.fixture
 def voting(coder: IdlCoder) -> Voting:
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact())
     program = LocalProgram(chain, PROGRAM_ID, coder)
     backend = Keypair()
     ensure_global_config(program, backend)
     creator = Keypair()
     chain.airdrop(creator.pubkey(), 100 * SOL)
     market_id = new_market_id()
-    market = program.market(market_id)
-    creation = program.call(
-        "create_market",
-        {
-            "market_id": market_id_bytes(market_id),
-            "b_parameter": B_PARAMETER,
-            "initial_liquidity": INITIAL_LIQUIDITY,
-            "ipfs_question_hash": fake_cid("q"),
-        },
-        {"creator": creator.pubkey(), "market": market, "global_config": program.config},
-        [creator],
-    )
+    creation = program.create_market(creator, market_id)
 
     def wallets() -> Iterator[Keypair]:
         while True:
@@ -118,7 +105,7 @@ def voting(coder: IdlCoder) -> Voting:
             chain.airdrop(wallet.pubkey(), SOL)
             yield wallet
 
-    return Voting(chain, program, market, wallets(), creation)
+    return Voting(chain, program, program.market(market_id), wallets(), creation)
 
 
 @pytest.fixture
@@ -236,7 +223,7 @@ async def test_a_failed_transaction_yields_no_events(
 ) -> None:
     voter = next(voting.wallets)
     first = voting.vote(voter)
-    failed = voting.vote(voter, fail_silently=True)  # AlreadyVoted, landed without preflight
+    failed = voting.vote(voter, fail_silently=True)  # record exists: lands failed, no preflight
     assert failed != first
     record = voting.chain.get_record(failed)
     assert record is not None and record.err is not None
@@ -438,11 +425,6 @@ async def test_an_unreachable_node_is_retried_with_backoff(coder: IdlCoder) -> N
 # --------------------------------------------------------------------- small parts
 
 
-def test_backoff_grows_and_is_capped() -> None:
-    backoff = Backoff(initial=0.5, factor=3, maximum=4)
-    assert [backoff.delay(n) for n in range(4)] == [0.5, 1.5, 4.0, 4.0]
-
-
 def test_websocket_url_is_on_port_plus_one_or_the_same_host() -> None:
     assert websocket_url("http://127.0.0.1:8899") == "ws://127.0.0.1:8900"  # Agave's ports
     assert websocket_url("http://[::1]:8899/x?k=1") == "ws://[::1]:8900/x?k=1"
@@ -469,3 +451,35 @@ async def test_stream_from_settings_follows_the_configured_chain(
     async with ProgramEventStream.from_settings(configured, page_size=1) as stream:
         assert stream.ws_url == endpoint.ws_url and stream.program_id == PROGRAM_ID
         assert signatures(await collect(stream.backfill(voting.checkpoint))) == sent
+
+
+async def test_a_stream_over_a_chain_client_shares_its_connection(
+    endpoint: RpcEndpoint, coder: IdlCoder, voting: Voting
+) -> None:
+    client = ChainClient(
+        AsyncClient(endpoint.http_url), coder, PROGRAM_ID, rpc_url=endpoint.http_url
+    )
+    async with client:
+        async with ProgramEventStream.of_client(client, page_size=3, backoff=FAST) as stream:
+            assert stream.ws_url == endpoint.ws_url  # derived from the client's RPC URL
+            sent = voting.votes(4)
+            assert signatures(await collect(stream.backfill(voting.checkpoint))) == sent
+        # Closing the stream leaves the client's connection to the client.
+        assert await client.market(new_market_id()) is None
+        named = ProgramEventStream.of_client(client, ws_url="ws://elsewhere:1")
+        assert named.ws_url == "ws://elsewhere:1"
+
+
+def test_a_stream_needs_one_connection_and_a_websocket(coder: IdlCoder) -> None:
+    shared = AsyncClient("http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="either"):
+        ProgramEventStream(program_id=PROGRAM_ID, coder=coder)
+    with pytest.raises(ValueError, match="either"):
+        ProgramEventStream(
+            http_url="http://127.0.0.1:1", rpc=shared, program_id=PROGRAM_ID, coder=coder
+        )
+    with pytest.raises(ValueError, match="websocket"):
+        ProgramEventStream(rpc=shared, program_id=PROGRAM_ID, coder=coder)
+    unnamed = ChainClient(shared, coder, PROGRAM_ID)  # built without its URL
+    with pytest.raises(ValueError, match="ws_url"):
+        ProgramEventStream.of_client(unnamed)

@@ -15,14 +15,14 @@ from solders.keypair import Keypair
 from websockets.asyncio.client import ClientConnection, connect
 
 from marketd.app import create_app
-from marketd.config import Settings
+from marketd.config import RealtimeSettings, Settings
 from marketd.core.bus import InProcessBus
 from marketd.core.container import Container
 from marketd.core.migrate import upgrade
+from marketd.markets.cache import MarketCache
 from marketd.markets.schemas import MarketCreate
 from marketd.markets.service import MarketService
 from marketd.realtime.service import Realtime
-from marketd.realtime.settings import RealtimeSettings
 
 TIMEOUT = 10.0
 
@@ -50,7 +50,8 @@ class Instance:
     async def market(self) -> str:
         """A new market, created without publishing anything (tests control the events)."""
         async with self.container.database.session() as session:
-            service = MarketService(session, self.container.settings, InProcessBus())
+            cache = MarketCache(self.container.pages)
+            service = MarketService(session, self.container.settings, InProcessBus(), cache)
             body = MarketCreate(question="Will the websocket test pass?", category="other")
             created = await service.propose(str(Keypair().pubkey()), body)
         return created.id
@@ -123,14 +124,15 @@ async def instance_factory(
     prefix = redis_prefix + "realtime:" + str(id(started)) + ":"
 
     async def start(*, metrics: bool = False, **ws_settings: Any) -> Instance:
-        settings = make_settings(redis_prefix=prefix, metrics_port=0 if metrics else None)
+        settings = make_settings(
+            redis_prefix=prefix,
+            metrics_port=0 if metrics else None,
+            realtime=RealtimeSettings(**ws_settings),
+        )
         container = Container.build(settings)
         if settings.is_embedded_database:
             await upgrade(container.database.engine)
-        app = create_app(
-            container=container,
-            realtime_settings=RealtimeSettings(_env_file=None, **ws_settings),
-        )
+        app = create_app(container=container)
         realtime: Realtime = app.state.realtime  # started and stopped by the app's lifespan
         sock = free_socket()
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_ping_interval=None)

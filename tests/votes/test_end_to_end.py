@@ -30,7 +30,8 @@ from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
-from marketd.chain.stream import Backoff, ProgramEventStream
+from marketd.chain.stream import ProgramEventStream
+from marketd.core.waits import Backoff
 from marketd.indexer.indexer import Indexer
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market, User
@@ -55,7 +56,7 @@ def _load_chain_fixtures() -> ModuleType:
 chain_fixtures = _load_chain_fixtures()
 SOL = chain_fixtures.SOL
 LEASE = 60.0
-DISPUTE_PERIOD = timedelta(seconds=259_200)  # the stand-in's GlobalConfig default
+DISPUTE_PERIOD = timedelta(seconds=259_200)  # the twin's GlobalConfig default
 
 
 class RunnerKilled(BaseException):
@@ -71,7 +72,7 @@ def backend() -> str:
 async def world() -> AsyncIterator[Any]:
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(chain_fixtures.PROGRAM_ID, program_artifact("twin"))
+    chain.load_program(chain_fixtures.PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),

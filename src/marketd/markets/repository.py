@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
 from marketd.core.database import dialect_of
-from marketd.markets.rules import VOTING_STATES, HourGroup, MarketState, PricePoint, window_start
+from marketd.markets.rules import HourGroup, PricePoint, window_start
 from marketd.markets.schemas import CARD_COLUMNS, LIVE_COLUMNS, MarketSort
 from marketd.models import (
     DisputeVote,
@@ -44,6 +44,7 @@ from marketd.models import (
     Trade,
 )
 from marketd.models.base import Price, UTCDateTime
+from marketd.shared.market_state import VOTING_STATES, MarketState
 
 _MARKETS = cast(Table, Market.__table__)
 _SCHEDULES = cast(Table, MarketSchedule.__table__)

@@ -21,8 +21,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from marketd.config import SnapshotSettings
 from marketd.core.container import Container
-from marketd.snapshots.config import SnapshotSettings, snapshot_config
 from marketd.snapshots.retention import run_prune
 from marketd.snapshots.rules import last_complete_day
 from marketd.snapshots.service import SnapshotRun, SnapshotService
@@ -47,7 +47,7 @@ async def run_snapshot(
     None when another instance holds the lock. ``stores`` (else built from the settings and
     closed afterwards) and ``now`` are for tests and benchmarks.
     """
-    config = config or snapshot_config(container.settings)
+    config = config or container.settings.snapshots
     moment = now or datetime.now(UTC)
     target = day or last_complete_day(moment)
 
@@ -66,7 +66,7 @@ async def run_pending(
     """Upload what an interrupted run left ``pending`` (any day), under the snapshot lock.
 
     None when another instance holds the lock (it pins the same rows itself)."""
-    config = config or snapshot_config(container.settings)
+    config = config or container.settings.snapshots
     today = datetime.now(UTC).date()
 
     async def catch_up(service: SnapshotService, should_stop: Callable[[], bool]) -> SnapshotRun:
@@ -103,7 +103,7 @@ async def _locked(
 
 
 @dataclass(frozen=True)
-class Job:
+class ScheduledJob:
     """A periodic job: the worker adds ``run`` to its scheduler under ``trigger`` (and runs it
     once at start too when ``at_start``)."""
 
@@ -113,10 +113,12 @@ class Job:
     at_start: bool = False
 
 
-def snapshot_jobs(container: Container, config: SnapshotSettings | None = None) -> list[Job]:
+def snapshot_jobs(
+    container: Container, config: SnapshotSettings | None = None
+) -> list[ScheduledJob]:
     """The daily snapshot and prune jobs, on their configured crontabs (UTC), and the pending
     catch-up (at start, then every ``snapshot_retry_seconds``)."""
-    config = config or snapshot_config(container.settings)
+    config = config or container.settings.snapshots
 
     async def snapshot() -> None:
         await run_snapshot(container, config=config)
@@ -128,9 +130,11 @@ def snapshot_jobs(container: Container, config: SnapshotSettings | None = None) 
         await run_pending(container, config=config)
 
     return [
-        Job("snapshot", CronTrigger.from_crontab(config.snapshot_cron, timezone=UTC), snapshot),
-        Job("prune", CronTrigger.from_crontab(config.prune_cron, timezone=UTC), prune),
-        Job(
+        ScheduledJob(
+            "snapshot", CronTrigger.from_crontab(config.snapshot_cron, timezone=UTC), snapshot
+        ),
+        ScheduledJob("prune", CronTrigger.from_crontab(config.prune_cron, timezone=UTC), prune),
+        ScheduledJob(
             "snapshot-pending",
             IntervalTrigger(seconds=config.snapshot_retry_seconds, timezone=UTC),
             pending,
@@ -139,7 +143,7 @@ def snapshot_jobs(container: Container, config: SnapshotSettings | None = None) 
     ]
 
 
-def schedule(scheduler: AsyncIOScheduler, jobs: list[Job]) -> None:
+def schedule(scheduler: AsyncIOScheduler, jobs: list[ScheduledJob]) -> None:
     """Add jobs so that a late or missed firing runs once (coalesced), never concurrently."""
     for job in jobs:
         start: dict[str, datetime] = {"next_run_time": datetime.now(UTC)} if job.at_start else {}

@@ -1,4 +1,4 @@
-"""Trade use cases: accept a signed trade for relay; read a market's trades."""
+"""Trade use cases: accept a signed trade for relay; read a market's or a wallet's trades."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from marketd.core.errors import Conflict, InvalidTransaction, NotFound
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.markets.repository import MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.models import Trade, TradeSubmission
+from marketd.shared.market_state import MarketState
 from marketd.trades.repository import TradeRepository
 from marketd.trades.rules import TradeRejected, TradeType, parse_trade
 from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
+from marketd.trades.status import SubmissionStatus
 
 
 def trade_cursor_key(trade: Trade | Row[Any]) -> list[Any]:
@@ -35,7 +36,7 @@ class MarketNotTrading(Conflict):
 def _accepted(submission: TradeSubmission) -> TradeAccepted:
     return TradeAccepted(
         signature=submission.signature,
-        status=submission.status,
+        status=SubmissionStatus(submission.status),
         market_id=submission.market_id,
         trade_type=submission.trade_type,
         outcome="YES" if submission.outcome else "NO",
@@ -79,7 +80,7 @@ class TradeService:
             "outcome": intent.outcome,
             "amount": intent.amount,
             "raw_transaction": intent.raw,
-            "status": "pending",
+            "status": SubmissionStatus.PENDING,
         }
         if not await self.repository.add_submission(fields):
             # The same signed bytes again: idempotent, answered with what is stored.
@@ -98,4 +99,13 @@ class TradeService:
             # Only an empty page asks whether the market exists (a market with trades does).
             raise NotFound(f"No market with id {market_id}.")
         page, next_cursor = split_page(rows, limit, "trades", trade_cursor_key)
+        return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)
+
+    async def wallet_trades(self, wallet: str, limit: int, cursor: str | None) -> Page[TradeOut]:
+        after = None
+        if cursor:
+            moment, trade_id = decode_cursor(cursor, "user-trades", (datetime, uuid.UUID))
+            after = (moment, trade_id)
+        rows = await self.repository.wallet_page(wallet, limit + 1, after)
+        page, next_cursor = split_page(rows, limit, "user-trades", trade_cursor_key)
         return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)

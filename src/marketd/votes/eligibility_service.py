@@ -26,13 +26,14 @@ import structlog
 from prometheus_client import Counter
 from solders.pubkey import Pubkey
 
-from marketd.chain.client import AddressSignature, ChainError
+from marketd.chain.client import AddressSignature
+from marketd.chain.errors import ChainError
 from marketd.config import Settings
 from marketd.core.cache import Cache
 from marketd.core.database import Database
 from marketd.core.errors import Forbidden, Unavailable
 from marketd.models.base import utcnow
-from marketd.votes.eligibility import (
+from marketd.shared.eligibility import (
     MAX_TRANSACTIONS,
     ChainFacts,
     Check,
