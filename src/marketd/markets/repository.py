@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Float,
+    Numeric,
     RowMapping,
     String,
     Table,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from marketd.core.database import dialect_of
 from marketd.markets.rules import HourGroup, PricePoint, window_start
@@ -125,11 +127,14 @@ _EXISTS = select(_MARKETS.c.id).where(_MARKETS.c.id == bindparam("market_id"))
 _STATE = select(_MARKETS.c.state).where(_MARKETS.c.id == bindparam("market_id"))
 
 
-def _bucket_prices(epoch_of: Callable[[Any], Any], number: Callable[[Any], Any]) -> Any:
+def _bucket_prices(
+    epoch_of: Callable[[Any], Any], number: Callable[[Any], Any], price: TypeEngine[Decimal]
+) -> Any:
     """`rules.group_hours` of a market's hours in [:start, :end), in SQL: each hour's bucket is
     (its Unix time - :origin) // :step (both whole seconds, the hour at or after the origin, so
-    the integer division is the floor), `epoch_of` the dialect's Unix time of a stored hour and
-    `number` its numeric form of a stored price (what MAX and MIN compare).
+    the integer division is the floor), `epoch_of` the dialect's Unix time of a stored hour,
+    `number` its numeric form of a stored price (what MAX and MIN compare) and `price` the
+    type the prices are read as.
 
     Every aggregate is over a non-empty group of NOT NULL columns, and the close is the one hour
     ranked first (the latest: (market_id, hour) is the key, no ties), so no value is NULL."""
@@ -161,9 +166,9 @@ def _bucket_prices(epoch_of: Callable[[Any], Any], number: Callable[[Any], Any])
             hours.c.bucket,
             sql_cast(func.sum(hours.c.volume), BigInteger()),
             sql_cast(func.sum(hours.c.trades), BigInteger()),
-            type_coerce(func.max(case((hours.c.latest == 1, hours.c.close_price))), Price()),
-            type_coerce(func.max(hours.c.high), Price()),
-            type_coerce(func.min(hours.c.low), Price()),
+            type_coerce(func.max(case((hours.c.latest == 1, hours.c.close_price))), price),
+            type_coerce(func.max(hours.c.high), price),
+            type_coerce(func.min(hours.c.low), price),
         )
         .group_by(hours.c.bucket)
         .order_by(hours.c.bucket)
@@ -171,9 +176,12 @@ def _bucket_prices(epoch_of: Callable[[Any], Any], number: Callable[[Any], Any])
 
 
 _BUCKETS = {
-    # timestamptz: its epoch is exact (numeric) for whole seconds; prices are numeric.
+    # timestamptz: its epoch is exact (numeric) for whole seconds; prices are numeric(18, 9),
+    # which asyncpg reads as Decimals of 9 places already (no `Price` processing per value).
     "postgresql": _bucket_prices(
-        lambda hour: sql_cast(func.extract("epoch", hour), BigInteger()), lambda price: price
+        lambda hour: sql_cast(func.extract("epoch", hour), BigInteger()),
+        lambda price: price,
+        Numeric(18, 9, asdecimal=True),
     ),
     # SQLite keeps the hour as SQLAlchemy's text ('2026-01-01 05:00:00.000000', UTC), which
     # strftime('%s') reads exactly (julianday's REAL is off by one second for a third of
@@ -182,6 +190,7 @@ _BUCKETS = {
     "sqlite": _bucket_prices(
         lambda hour: sql_cast(func.strftime("%s", hour), BigInteger()),
         lambda price: sql_cast(price, Float()),
+        Price(),
     ),
 }
 """Built once per dialect: an hourly or longer chart reads one row per bucket."""
