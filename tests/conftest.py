@@ -54,6 +54,34 @@ def plain_test_logging() -> None:
     )
 
 
+# A test that uses one of these fixtures (directly or through another fixture) needs a real
+# PostgreSQL, Redis, chain or IPFS peer: it gets the `integration` marker, so `make unit`
+# (`pytest -m "not integration"`) runs only the tests that need none of them.
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "postgres_url",
+        "supabase_url",
+        "database_url",
+        "redis_url",
+        "redis_prefix",
+        "chain_world",
+        "chain_database",
+        "ipfs_peer",
+        "ipfs_pinning_mock",
+        "ipfs_trustless_gateways",
+        "ipfs_node_modules",
+        "scale_cluster",
+        "shutdown_cluster",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _plain_logging() -> None:
     plain_test_logging()

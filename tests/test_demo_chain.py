@@ -38,6 +38,8 @@ from marketd.models import (
     User,
 )
 
+pytestmark = pytest.mark.integration  # seeds and indexes a local chain
+
 TABLES = (User, Market, ProposalVote, DisputeVote, Trade, Position, Discussion)
 
 

@@ -49,6 +49,8 @@ from marketd.chain.stream import websocket_url
 
 from .conftest import PROGRAM_ID
 
+pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
+
 SOL = 1_000_000_000
 CONFIRMATION = 2
 TIMEOUT = 10

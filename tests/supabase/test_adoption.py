@@ -33,6 +33,8 @@ from ..conftest import (
 )
 from .catalog import describe
 
+pytestmark = pytest.mark.integration  # builds its own PostgreSQL databases
+
 ORIGINAL = load_description(FIXTURES / "supabase" / "original_schema.json")
 PRIVATE = (
     "alembic_version",
