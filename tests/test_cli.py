@@ -19,7 +19,7 @@ from marketd.core.redis import redacted
 from marketd.markets.rules import MarketState
 from marketd.models import Discussion, Market, ProposalVote, Trade, User
 
-from .conftest import plain_test_logging
+from .helpers.logs import plain_test_logging
 
 
 @pytest.fixture(autouse=True)

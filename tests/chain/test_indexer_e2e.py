@@ -37,7 +37,7 @@ from marketd.models import (
     Trade,
 )
 
-from .conftest import PROGRAM_ID, SOL, ChainWorld
+from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 from .standin_helpers import vote_pda
 
 

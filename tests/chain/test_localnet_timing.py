@@ -47,7 +47,7 @@ from marketd.chain.localnet.svm import (
 from marketd.chain.localnet.ticker import SlotTicker
 from marketd.chain.stream import websocket_url
 
-from .conftest import PROGRAM_ID
+from ..helpers.chain import PROGRAM_ID
 
 pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
 

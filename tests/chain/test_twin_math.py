@@ -14,7 +14,7 @@ import pytest
 from marketd.chain.localnet.build import BuildError
 from marketd.chain.localnet.twin_math import HostLmsr, MathError, build_host_library
 
-from . import lmsr_model as model
+from ..helpers import lmsr_model as model
 
 VECTORS = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "program" / "vectors.json").read_text()

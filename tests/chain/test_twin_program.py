@@ -13,8 +13,8 @@ from solders.pubkey import Pubkey
 
 from marketd.chain.idl import IdlCoder
 
-from . import lmsr_model as model
-from .twin_helpers import (
+from ..helpers import lmsr_model as model
+from ..helpers.twin import (
     PROGRAM_ID,
     SOL,
     Result,

@@ -21,7 +21,7 @@ from marketd.indexer.transitions import due_intent
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainEvent, IndexerCheckpoint
 
-from .conftest import PROGRAM_ID, T0, Tape
+from ..helpers.indexer import PROGRAM_ID, T0, Tape
 
 
 class ScriptedStream:

@@ -18,7 +18,7 @@ from marketd.ipfs.kubo import KuboBlockstore
 from marketd.ipfs.profile import UNIXFS_V0_2015
 
 if TYPE_CHECKING:
-    from conftest import Gateways, IpfsPeer
+    from ..helpers.ipfs import Gateways, IpfsPeer
 
 
 def failures_metric(gateway: str, reason: str) -> float:

@@ -22,7 +22,7 @@ from marketd.ipfs.kubo import KuboBlockstore, KuboRpcError
 from marketd.ipfs.profile import KUBO_CLASSIC_CID_V1, UNIXFS_V0_2015, LayoutProfile
 
 if TYPE_CHECKING:
-    from conftest import IpfsPeer
+    from ..helpers.ipfs import IpfsPeer
 
 pytestmark = pytest.mark.integration
 

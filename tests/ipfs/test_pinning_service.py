@@ -15,7 +15,7 @@ from marketd.ipfs.cid import Cid, cid_to_str
 from marketd.ipfs.pinning_service import PinningServiceError, PinningServiceStore
 
 if TYPE_CHECKING:
-    from conftest import PinningMock
+    from ..helpers.ipfs import PinningMock
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from marketd.snapshots.snapshotter import run_snapshot
 from marketd.snapshots.stores import build_stores
 
 if TYPE_CHECKING:
-    from conftest import Gateways, IpfsPeer
+    from ..helpers.ipfs import Gateways, IpfsPeer
 
 pytestmark = pytest.mark.integration
 

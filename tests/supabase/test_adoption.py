@@ -22,7 +22,7 @@ from marketd.migrations.supabase_schema import (
     platform_tables,
 )
 
-from ..conftest import (
+from ..helpers.databases import (
     FIXTURES,
     apply_baseline,
     build_original_database,

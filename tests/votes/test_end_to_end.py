@@ -4,14 +4,10 @@ chain outbox and the local chain running the faithful twin of zmart_core (issue 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import secrets
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -40,20 +36,8 @@ from marketd.votes.handlers import vote_outbox_handlers
 from marketd.votes.rules import VoteKind
 from marketd.votes.thresholds import ThresholdSource
 
+from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 
-def _load_chain_fixtures() -> ModuleType:
-    """tests/ has no packages: reuse the chain tests' ChainWorld by loading its file."""
-    path = Path(__file__).resolve().parent.parent / "chain" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("votes_e2e_chain_world", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-chain_fixtures = _load_chain_fixtures()
-SOL = chain_fixtures.SOL
 LEASE = 60.0
 DISPUTE_PERIOD = timedelta(seconds=259_200)  # the stand-in's GlobalConfig default
 
@@ -71,16 +55,16 @@ def backend() -> str:
 async def world() -> AsyncIterator[Any]:
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(chain_fixtures.PROGRAM_ID, program_artifact("twin"))
+    chain.load_program(PROGRAM_ID, program_artifact("twin"))
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),
             coder,
-            chain_fixtures.PROGRAM_ID,
+            PROGRAM_ID,
             poll_interval=0.01,
         )
         async with client:
-            yield chain_fixtures.ChainWorld(chain, endpoint, client, coder)
+            yield ChainWorld(chain, endpoint, client, coder)
 
 
 class Stack:
@@ -619,7 +603,7 @@ async def index_chain(api: Any, world: Any) -> None:
     stream = ProgramEventStream(
         http_url=world.endpoint.http_url,
         ws_url=world.endpoint.ws_url,
-        program_id=chain_fixtures.PROGRAM_ID,
+        program_id=PROGRAM_ID,
         coder=world.coder,
         commitment=Confirmed,
         backoff=Backoff(initial=0.01, maximum=0.05),
