@@ -24,17 +24,15 @@ from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
-from marketd.chain.outbox import OutboxRunner, OutboxStatus
+from marketd.chain.outbox import OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
 from marketd.chain.stream import Backoff, ProgramEventStream
 from marketd.indexer.indexer import Indexer
-from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market, User
-from marketd.votes.aggregator import MarketOnChain, TallyResult, VoteAggregator
+from marketd.votes.aggregator import TallyResult, worker_aggregator
 from marketd.votes.evidence import evidence_votes
-from marketd.votes.handlers import vote_outbox_handlers
 from marketd.votes.rules import VoteKind
-from marketd.votes.thresholds import ThresholdSource
+from marketd.worker import outbox_runner
 
 from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 
@@ -74,30 +72,22 @@ class Stack:
         self, api: Any, world: Any, *, chain_time: bool = False, **runner_options: Any
     ) -> None:
         container = api.container
-        handlers, failures = vote_outbox_handlers(container.bus, world.client)
         runner_options.setdefault("confirm_wait_seconds", 5.0)
-        self.runner = OutboxRunner(
-            container.database,
+        # Built as the worker builds them (marketd.worker), on the test's clock and leases.
+        self.runner = outbox_runner(
+            container,
             world.client,
             world.backend,
-            handlers=handlers,
-            failure_handlers=failures,
             clock=world.clock,
             lease_seconds=LEASE,
-            on_change=MarketCache(container.pages).drop_votes,
             **runner_options,
         )
         self.reports: asyncio.Queue[Any] = asyncio.Queue()
-        self.aggregator = VoteAggregator.from_settings(
-            container.settings,
-            container.database,
-            container.bus,
-            container.locks,
-            ThresholdSource(container.settings, world.client),
-            self.runner.notify,
+        self.aggregator = worker_aggregator(
+            container,
+            self.runner,
             clock=world.clock,
             chain_clock=ChainClock(world.client) if chain_time else None,
-            on_chain=MarketOnChain(world.client),  # as the worker wires it
             leader_ttl_seconds=2.0,
             observer=self._observe,
         )

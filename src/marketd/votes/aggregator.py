@@ -534,15 +534,22 @@ class MarketOnChain:
 def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[Job]:
     """The aggregator as a job of the worker process. The runner must carry the votes
     domain's handlers (`handlers.vote_outbox_handlers`); its client supplies the thresholds."""
-    thresholds = ThresholdSource(container.settings, runner.client)
-    aggregator = VoteAggregator.from_settings(
+    return [Job("votes-aggregator", worker_aggregator(container, runner).run)]
+
+
+def worker_aggregator(container: Container, runner: OutboxRunner, **options: Any) -> VoteAggregator:
+    """The aggregator as the worker wires it; `options` replace its defaults (a test's clock,
+    lock lease or observer)."""
+    wiring: dict[str, Any] = {
+        "chain_clock": ChainClock(runner.client),
+        "on_chain": MarketOnChain(runner.client),
+    }
+    return VoteAggregator.from_settings(
         container.settings,
         container.database,
         container.bus,
         container.locks,
-        thresholds,
+        ThresholdSource(container.settings, runner.client),
         runner.notify,
-        chain_clock=ChainClock(runner.client),
-        on_chain=MarketOnChain(runner.client),
+        **(wiring | options),
     )
-    return [Job("votes-aggregator", aggregator.run)]
