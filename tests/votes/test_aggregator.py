@@ -669,7 +669,7 @@ async def test_a_failing_publish_is_logged_not_raised():
 
     with capture_logs() as logs:
         await handlers_module._publish(BrokenBus(), "markets", {"marketId": "m"})
-    [entry] = [e for e in logs if e["event"] == "vote_event_publish_failed"]
+    [entry] = [e for e in logs if e["event"] == "vote event publish failed"]
     assert entry["log_level"] == "error"
     assert (entry["topic"], entry["market_id"]) == ("markets", "m")
     assert entry["exc_info"] is True  # logged with the ConnectionError's traceback

@@ -329,7 +329,7 @@ class OutboxRunner:
                 await self.run_once()
                 timeout = await self._until_next_due(interval)
             except Exception:
-                log.exception("chain_outbox_run_failed")
+                log.exception("chain outbox run failed")
             await pause(stop, self._wake, timeout)
 
     async def _until_next_due(self, interval: float) -> float:
@@ -391,7 +391,7 @@ class OutboxRunner:
         except Exception as exc:
             # A bug (e.g. in a handler): keep the row, try again later, say so loudly.
             log.exception(
-                "chain_outbox_row_crashed",
+                "chain outbox row crashed",
                 outbox_id=str(claim.row.id),
                 intent=claim.row.intent,
                 market_id=claim.row.market_id,
@@ -439,7 +439,7 @@ class OutboxRunner:
             state = await self.client.signature_status(signed.signature)
             if state is None:
                 log.info(
-                    "chain_outbox_transaction_expired",
+                    "chain outbox transaction expired",
                     outbox_id=str(claim.row.id),
                     market_id=claim.row.market_id,
                     signature=signed.signature,
@@ -529,7 +529,7 @@ class OutboxRunner:
             payload=_with_chain_info(row, **info),
         )
         log.info(
-            "chain_outbox_confirmed",
+            "chain outbox confirmed",
             outbox_id=str(row.id),
             intent=row.intent,
             market_id=row.market_id,
@@ -568,7 +568,7 @@ class OutboxRunner:
             payload=_with_chain_info(row, error=error_name),
         )
         log.error(
-            "chain_outbox_failed",
+            "chain outbox failed",
             outbox_id=str(row.id),
             intent=row.intent,
             market_id=row.market_id,
@@ -602,7 +602,7 @@ class OutboxRunner:
             next_attempt_at=self.clock() + timedelta(seconds=delay),
         )
         log.warning(
-            "chain_outbox_retry",
+            "chain outbox retry",
             outbox_id=str(claim.row.id),
             intent=claim.row.intent,
             market_id=claim.row.market_id,

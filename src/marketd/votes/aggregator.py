@@ -275,7 +275,7 @@ class VoteAggregator:
         ACTIONS_ENQUEUED.labels(INTENT_OF[kind].value).inc()
         self._deadlines.pop(market_id, None)
         log.info(
-            "vote_tally_enqueued",
+            "vote tally enqueued",
             market_id=market_id,
             kind=kind.value,
             yes=tally.yes,
@@ -302,7 +302,7 @@ class VoteAggregator:
             )
             return (TallyResult.ENQUEUED, "approved") if passed else (TallyResult.NOT_PASSING, "")
         if resolution_proposed_at is None:
-            log.warning("dispute_without_resolution_time", market_id=market_id)
+            log.warning("dispute without resolution time", market_id=market_id)
             return TallyResult.UNKNOWN_PERIOD, ""
         period_end = rules.dispute_period_end(
             resolution_proposed_at, thresholds.dispute_period_seconds
@@ -344,7 +344,7 @@ class VoteAggregator:
             attempts, delay = self._retry_later(key)
             TALLY_FAILURES.labels(kind.value).inc()
             log.warning(
-                "vote_tally_failed",
+                "vote tally failed",
                 market_id=market_id,
                 kind=kind.value,
                 trigger=trigger,
@@ -410,7 +410,7 @@ class VoteAggregator:
                 report.results.append(result)
         SWEEP_SECONDS.observe(time.perf_counter() - started)
         log.info(
-            "vote_sweep_done",
+            "vote sweep done",
             proposals=report.proposals,
             disputes=report.disputes,
             enqueued=len(report.enqueued()),
@@ -436,14 +436,14 @@ class VoteAggregator:
             async with self.locks.leadership(LOCK_NAME, self.leader_ttl, stop) as lease:
                 if lease is None:
                     return
-                log.info("vote_aggregator_leading")
+                log.info("vote aggregator leading")
                 LEADER.set(1)
                 try:
                     await self.lead(stop, lease.lost)
                 finally:
                     LEADER.set(0)
                 if lease.lost.is_set():
-                    log.warning("vote_aggregator_lost_the_lock")
+                    log.warning("vote aggregator lost the lock")
 
     async def lead(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
         """React to votes, sweep and retry until `stop` or `lost` is set."""
@@ -480,7 +480,7 @@ class VoteAggregator:
     async def _on_vote(self, vote_event: Event) -> None:
         market_id, kind = vote_event.get("marketId"), vote_event.get("voteType")
         if kind not in KINDS or not isinstance(market_id, str):
-            log.warning("vote_event_malformed", vote_event=vote_event)
+            log.warning("vote event malformed", vote_event=vote_event)
             return
         await self.tally_safely(VoteKind(kind), market_id, "event")
 
@@ -496,7 +496,7 @@ class VoteAggregator:
                 retry_delay(self._sweep_failures, base=self.retry_base, cap=self.retry_cap),
             )
             log.warning(
-                "vote_sweep_failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
+                "vote sweep failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
             )
             return delay
         self._sweep_failures = 0

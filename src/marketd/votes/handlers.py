@@ -78,7 +78,7 @@ async def _publish(bus: EventBus, topic: str, message: dict[str, Any]) -> None:
     try:
         await bus.publish(topic, message)
     except Exception:
-        log.exception("vote_event_publish_failed", topic=topic, market_id=message.get("marketId"))
+        log.exception("vote event publish failed", topic=topic, market_id=message.get("marketId"))
 
 
 def publish_after_commit(
@@ -144,7 +144,7 @@ class VoteActionHandlers:
             else await TallyRepository(session).locked_market(row.market_id)
         )
         if market is None:
-            log.warning("vote_action_market_missing", market_id=row.market_id, intent=row.intent)
+            log.warning("vote action market missing", market_id=row.market_id, intent=row.intent)
         return market
 
     def _transition(self, session: AsyncSession, market: Market, new: MarketState) -> datetime:
@@ -166,7 +166,7 @@ class VoteActionHandlers:
         if outcome == Outcome.APPROVED and market.state == MarketState.PROPOSED:
             market.approved_at = self._transition(session, market, MarketState.APPROVED)
         elif outcome == Outcome.AWAITING_ADMIN_APPROVAL:
-            log.info("market_awaiting_admin_approval", market_id=market.id)
+            log.info("market awaiting admin approval", market_id=market.id)
         await session.flush()
 
     async def on_dispute_confirmed(self, session: AsyncSession, row: ChainOutbox) -> None:
@@ -177,7 +177,7 @@ class VoteActionHandlers:
             return
         if outcome == Outcome.SUPERSEDED:
             # Another signer's aggregation moved the market; the indexer applies its event.
-            log.info("dispute_superseded_on_chain", market_id=market.id)
+            log.info("dispute superseded on chain", market_id=market.id)
             return
         market.dispute_agree = _count(row, "agrees")
         market.dispute_disagree = _count(row, "disagrees")
@@ -200,7 +200,7 @@ class VoteActionHandlers:
         error = str(chain_info(row).get("error") or "unknown")
         ACTIONS_FAILED.labels(row.intent, error).inc()
         log.error(
-            "vote_action_failed",
+            "vote action failed",
             market_id=row.market_id,
             intent=row.intent,
             error=error,
