@@ -45,6 +45,7 @@ from marketd.chain.program import BUNDLED_IDL
 from marketd.chain.stream import Checkpoint, StreamEvent, TransactionEvents
 from marketd.config import (
     DEFAULT_PROGRAM_ID,
+    IndexerSettings,
     Settings,
 )
 from marketd.core.container import Container
@@ -52,7 +53,6 @@ from marketd.core.database import Database, create_engine
 from marketd.indexer.checkpoint import checkpoint_name, save_checkpoint
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.indexer import Indexer
-from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.store import apply_transactions
 
 PROGRAM = Pubkey.from_string(DEFAULT_PROGRAM_ID)

@@ -47,7 +47,7 @@ async def chain_world(
     chain_coder: IdlCoder, chain_fixed_program: bool
 ) -> AsyncIterator[ChainWorld]:
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, program_artifact("twin", fixed=chain_fixed_program))
+    chain.load_program(PROGRAM_ID, program_artifact(fixed=chain_fixed_program))
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),

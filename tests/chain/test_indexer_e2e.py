@@ -38,7 +38,7 @@ from marketd.models import (
 )
 
 from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
-from .standin_helpers import vote_pda
+from ..helpers.twin import vote_pda
 
 
 @pytest.fixture
@@ -536,9 +536,9 @@ async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
 async def test_the_jobs_index_and_activate_under_leader_locks(
     chain_world: ChainWorld, monitor_container: Container
 ) -> None:
+    from marketd.config import IndexerSettings
     from marketd.core.jobs import JobHost
     from marketd.indexer.jobs import indexer_jobs
-    from marketd.indexer.settings import IndexerSettings
 
     world = chain_world
     world.initialize()

@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 
 from marketd.chain.client import ChainClient
 from marketd.chain.idl import IdlCoder
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcError, RpcMethods, serve_local_rpc
 from marketd.chain.localnet.svm import FINALITY_DEPTH, ChainTiming, LocalChain
 from marketd.chain.stream import (
@@ -51,7 +51,7 @@ TIMEOUT = 10
 async def pruning_world(chain_coder: IdlCoder) -> AsyncIterator[ChainWorld]:
     """The usual chain world on a node that keeps HISTORY slots of history."""
     chain = LocalChain(timing=ChainTiming(history_slots=HISTORY))
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),
@@ -245,7 +245,7 @@ async def test_a_node_without_minimum_ledger_slot_is_followed_without_the_check(
 
     monkeypatch.setattr(RpcMethods, "minimum_ledger_slot", refuse)
     chain = LocalChain(timing=ChainTiming(history_slots=HISTORY))
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed), chain_coder, PROGRAM_ID

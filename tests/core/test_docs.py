@@ -14,14 +14,13 @@ import pytest_asyncio
 
 from marketd.activity.rules import ActivityKind
 from marketd.app import create_app
-from marketd.config import Settings
+from marketd.config import RealtimeSettings, Settings
 from marketd.core.docs import ASSETS_PATH
 from marketd.realtime import protocol
 from marketd.realtime.docs import PROTOCOL_PATH, protocol_markdown
 from marketd.realtime.hub import GOING_AWAY, POLICY_VIOLATION, SLOW_CLIENT
 from marketd.realtime.protocol import MAX_MESSAGE_CHARS
 from marketd.realtime.service import TRY_AGAIN_LATER
-from marketd.realtime.settings import RealtimeSettings
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "marketd"
 
@@ -177,7 +176,7 @@ def test_websocket_doc_covers_what_the_code_does():
         assert f"| `{event}` |" in doc, event
     for close_code in (SLOW_CLIENT, POLICY_VIOLATION, GOING_AWAY, TRY_AGAIN_LATER):
         assert f"**{close_code}**" in doc, close_code
-    defaults = RealtimeSettings(_env_file=None)
+    defaults = RealtimeSettings()
     for name, shown in (
         ("WS_MAX_CONNECTIONS_PER_IP", f"({defaults.max_connections_per_ip} by default"),
         ("WS_MAX_SUBSCRIPTIONS", f"({defaults.max_subscriptions} by default"),

@@ -2,7 +2,7 @@
 
 A `Cluster` is what a deployment has: a scratch PostgreSQL database (created and migrated for
 the cluster, dropped afterwards), a Redis key prefix of its own (deleted afterwards), the local
-chain (LiteSVM + the stand-in program, served over JSON-RPC from the test process, as
+chain (LiteSVM + the twin of zmart_core, served over JSON-RPC from the test process, as
 `marketd run` does) and `marketd serve` / `marketd worker` subprocesses configured through the
 environment only. Every subprocess is stopped in teardown whatever the test did (SIGTERM, then
 SIGKILL after a grace period).
@@ -41,12 +41,10 @@ from websockets.frames import Close
 from marketd.chain.addresses import market_id_bytes
 from marketd.chain.events import parse_program_events
 from marketd.chain.localnet.runtime import LocalChainRuntime
-from marketd.config import Settings
+from marketd.config import Settings, environment_names
 from marketd.core.database import Database, create_engine
 from marketd.core.migrate import upgrade
-from marketd.health.checks import ReadinessSettings
 from marketd.models import ChainOutbox, Market
-from marketd.snapshots.config import SnapshotSettings
 
 PG_ADMIN_URL = os.environ.get("MARKETD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("MARKETD_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -67,9 +65,6 @@ LEADER_LOCKS = frozenset(
 )
 """The always-on leader-locked jobs of a worker on a chain (`marketd.worker.build_jobs`)."""
 
-_SETTINGS_CLASSES = (Settings, SnapshotSettings, ReadinessSettings)
-_SETTINGS_PREFIXES = ("INDEXER_", "WS_")
-
 T = TypeVar("T")
 
 
@@ -83,12 +78,8 @@ def free_port() -> int:
 
 def clean_environment() -> dict[str, str]:
     """This process's environment without any marketd setting (the cluster sets its own)."""
-    names = {name.upper() for cls in _SETTINGS_CLASSES for name in cls.model_fields}
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key.upper() not in names and not key.upper().startswith(_SETTINGS_PREFIXES)
-    }
+    names = environment_names(Settings)
+    return {key: value for key, value in os.environ.items() if key.upper() not in names}
 
 
 # ----------------------------------------------------------------------------- processes

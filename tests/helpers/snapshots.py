@@ -11,8 +11,8 @@ from typing import Any
 from solders.keypair import Keypair
 
 from marketd.chain.addresses import new_market_id
+from marketd.config import SnapshotSettings
 from marketd.models import Discussion, DisputeVote, Market, ProposalVote, User
-from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.endpoints import get_snapshot_config, router
 from marketd.snapshots.service import SnapshotService
 from marketd.snapshots.stores import SnapshotStores, build_stores
@@ -22,7 +22,6 @@ DAY = date(2026, 3, 14)
 
 def snapshot_settings(**overrides: Any) -> SnapshotSettings:
     values: dict[str, Any] = {
-        "_env_file": None,
         "ipfs_api_url": None,
         "pinning_service_url": None,
         "ipfs_gateways": [],

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from marketd.chain.client import OnChainState, SignatureState
 from marketd.chain.stream import Checkpoint, TransactionEvents
+from marketd.config import IndexerSettings
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.fees import FeeSchedule, FeeSplit
 from marketd.indexer.indexer import Indexer
-from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.transitions import due_intent
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainEvent, IndexerCheckpoint

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from solders.keypair import Keypair
 
 from marketd.chain.addresses import new_market_id
+from marketd.config import SnapshotSettings
 from marketd.ipfs.gateway import GatewayReader
 from marketd.ipfs.kubo import KuboBlockstore
 from marketd.models import Discussion, Market, User
-from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.endpoints import get_snapshot_config, router
 from marketd.snapshots.retention import run_prune
 from marketd.snapshots.rules import parse_document
@@ -35,7 +35,6 @@ DAY = date(2026, 2, 2)
 def settings_for(peer: IpfsPeer, gateways: Gateways) -> SnapshotSettings:
     """The peer as the only store (no local copy), reads through [down, lying, honest]."""
     return SnapshotSettings(
-        _env_file=None,
         ipfs_api_url=peer.api_url,
         pinning_service_url=None,
         ipfs_local_copy=False,

@@ -10,11 +10,10 @@ import pytest_asyncio
 import uvicorn
 
 from marketd.app import create_app
-from marketd.config import Settings
+from marketd.config import RealtimeSettings, Settings
 from marketd.core.container import Container
 from marketd.core.migrate import upgrade
 from marketd.realtime.service import Realtime
-from marketd.realtime.settings import RealtimeSettings
 
 from ..helpers.realtime import (
     Instance,
@@ -33,14 +32,15 @@ async def instance_factory(
     prefix = redis_prefix + "realtime:" + str(id(started)) + ":"
 
     async def start(*, metrics: bool = False, **ws_settings: Any) -> Instance:
-        settings = make_settings(redis_prefix=prefix, metrics_port=0 if metrics else None)
+        settings = make_settings(
+            redis_prefix=prefix,
+            metrics_port=0 if metrics else None,
+            realtime=RealtimeSettings(**ws_settings),
+        )
         container = Container.build(settings)
         if settings.is_embedded_database:
             await upgrade(container.database.engine)
-        app = create_app(
-            container=container,
-            realtime_settings=RealtimeSettings(_env_file=None, **ws_settings),
-        )
+        app = create_app(container=container)
         realtime: Realtime = app.state.realtime  # started and stopped by the app's lifespan
         sock = free_socket()
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_ping_interval=None)

@@ -8,13 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from marketd.config import Settings
+from marketd.config import Settings, SnapshotSettings
 from marketd.ipfs.builder import file_cid
 from marketd.ipfs.cid import cid_to_str
 from marketd.ipfs.errors import BlockstoreError, ContentUnavailableError
 from marketd.ipfs.local import LocalBlockstore
 from marketd.ipfs.multi import MultiBlockstore
-from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.stores import build_stores
 
 from ..helpers.snapshots import snapshot_settings

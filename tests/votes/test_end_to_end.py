@@ -37,7 +37,7 @@ from marketd.worker import outbox_runner
 from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 
 LEASE = 60.0
-DISPUTE_PERIOD = timedelta(seconds=259_200)  # the stand-in's GlobalConfig default
+DISPUTE_PERIOD = timedelta(seconds=259_200)  # the twin's GlobalConfig default
 
 
 class RunnerKilled(BaseException):
@@ -53,7 +53,7 @@ def backend() -> str:
 async def world() -> AsyncIterator[Any]:
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, program_artifact("twin"))
+    chain.load_program(PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),

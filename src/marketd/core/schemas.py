@@ -95,7 +95,7 @@ class Page(BaseModel, Generic[T]):
 
 
 def _price_text(value: Decimal) -> str:
-    return str(value.quantize(PRICE_QUANTUM))
+    return format(value.quantize(PRICE_QUANTUM), "f")  # below 1e-6 str() writes "5.00E-7"
 
 
 PRICE_QUANTUM = Decimal("0.000000001")

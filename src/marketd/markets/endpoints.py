@@ -263,4 +263,4 @@ async def market_prices(
     hour or omitted (now); shorter ones from the range's trades."""
     history = await markets.price_history(market_id, interval, start, end)
     # Serialised once: up to 1,000 buckets and points, which FastAPI would validate again.
-    return Response(history.model_dump_json(), media_type="application/json")
+    return Response(history, media_type="application/json")

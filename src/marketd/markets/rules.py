@@ -269,6 +269,83 @@ class HourPrices:
     low: Decimal
 
 
+@dataclass(frozen=True)
+class HourGroup:
+    """The hours of one bucket folded together: the bucket's `index` from the range's start,
+    its volume and trades, the close of its last hour, its highest high and lowest low."""
+
+    index: int
+    volume: int
+    trades: int
+    close: Decimal
+    high: Decimal
+    low: Decimal
+
+
+def group_hours(
+    hours: Iterable[HourPrices], start: datetime, interval: timedelta
+) -> list[HourGroup]:
+    """The hours at or after `start` grouped into the buckets of `interval` counted from
+    `start`, in bucket order (what `MarketRepository.bucket_prices` computes in SQL). `hours`
+    must be sorted."""
+    groups: list[HourGroup] = []
+    for hour in hours:
+        index = (hour.hour - start) // interval
+        if index < 0:
+            continue
+        if groups and groups[-1].index == index:
+            last = groups[-1]
+            groups[-1] = HourGroup(
+                index,
+                last.volume + hour.volume,
+                last.trades + hour.trades,
+                hour.close,
+                max(last.high, hour.high),
+                min(last.low, hour.low),
+            )
+        else:
+            groups.append(
+                HourGroup(index, hour.volume, hour.trades, hour.close, hour.high, hour.low)
+            )
+    return groups
+
+
+def buckets_from_groups(
+    groups: Iterable[HourGroup],
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    opening_price: Decimal,
+) -> list[PriceBucket]:
+    """`price_buckets` over [start, end) from the hours grouped per bucket (`group_hours`):
+    the same buckets when `start` is on an hour and no trade is at or after `end` within its
+    hour. A bucket opens at the previous bucket's close (`opening_price` for the first), its
+    high and low include that open, and a bucket without hours repeats it. `groups` must be in
+    bucket order."""
+    by_index = {group.index: group for group in groups}
+    buckets: list[PriceBucket] = []
+    last = opening_price
+    for index in range(bucket_count(start, end, interval)):
+        cursor = start + index * interval
+        group = by_index.get(index)
+        if group is None:
+            buckets.append(PriceBucket(cursor, last, last, last, last, 0, 0))
+            continue
+        buckets.append(
+            PriceBucket(
+                cursor,
+                last,
+                max(last, group.high),
+                min(last, group.low),
+                group.close,
+                group.volume,
+                group.trades,
+            )
+        )
+        last = group.close
+    return buckets
+
+
 def buckets_from_hours(
     hours: Iterable[HourPrices],
     start: datetime,
@@ -278,23 +355,11 @@ def buckets_from_hours(
 ) -> list[PriceBucket]:
     """`price_buckets` of an interval of whole hours, from the hours' rollups instead of the
     trades: the same buckets when `start` is on an hour and no trade is at or after `end`
-    within its hour. `hours` must be sorted."""
-    buckets: list[PriceBucket] = []
-    for cursor, inside, last in _intervals(
-        list(hours), _hour_at, _hour_close, start, end, interval, opening_price
-    ):
-        buckets.append(
-            PriceBucket(
-                cursor,
-                last,
-                max([last, *(h.high for h in inside)]),
-                min([last, *(h.low for h in inside)]),
-                inside[-1].close if inside else last,
-                sum(h.volume for h in inside),
-                sum(h.trades for h in inside),
-            )
-        )
-    return buckets
+    within its hour. `hours` must be sorted; `start` on a bucket boundary of `interval`."""
+    inside = [hour for hour in hours if hour.hour < end]
+    return buckets_from_groups(
+        group_hours(inside, start, interval), start, end, interval, opening_price
+    )
 
 
 def _point_at(point: PricePoint) -> datetime:
@@ -303,14 +368,6 @@ def _point_at(point: PricePoint) -> datetime:
 
 def _point_price(point: PricePoint) -> Decimal:
     return point.price_yes
-
-
-def _hour_at(hours: HourPrices) -> datetime:
-    return hours.hour
-
-
-def _hour_close(hours: HourPrices) -> Decimal:
-    return hours.close
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, cast
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, TypeAdapter, field_validator
+from typing_extensions import TypedDict
 
 from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
 from marketd.core.schemas import Moment, Price, PriceChange, Schema, Text, length_limits
@@ -60,9 +61,53 @@ CARD_COLUMNS = ("volume_24h", "price_24h_ago", "trades_count", "unique_traders")
 """What every market read adds from the rollups (markets.repository)."""
 
 
+MARKET_EXAMPLE: dict[str, Any] = {
+    "id": "9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e",
+    "on_chain_address": "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU",
+    "question": "Will SOL close above $300 on 2027-01-01?",
+    "description": "Resolves YES if the SOL/USD close on 2027-01-01 (UTC) is above $300.",
+    "category": "crypto",
+    "tags": ["sol", "price"],
+    "creator_wallet": "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+    "resolver_wallet": "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+    "state": "ACTIVE",
+    "b_parameter": 100_000_000_000,
+    "initial_liquidity": 10_000_000_000,
+    "current_liquidity": 12_500_000_000,
+    "shares_yes": 40_000_000_000,
+    "shares_no": 20_000_000_000,
+    "current_price_yes": "0.550000000",
+    "current_price_no": "0.450000000",
+    "total_volume": 8_200_000_000,
+    "proposed_outcome": None,
+    "final_outcome": None,
+    "ipfs_evidence_hash": None,
+    "on_chain_votes": {
+        "proposal": {"likes": 7, "dislikes": 2, "total": 9},
+        "dispute": {"agree": 0, "disagree": 0, "total": 0},
+    },
+    "created_at": "2026-11-20T09:15:00Z",
+    "approved_at": "2026-11-21T09:15:00Z",
+    "activated_at": "2026-11-21T09:16:02Z",
+    "resolution_proposed_at": None,
+    "finalized_at": None,
+    "is_cancelled": False,
+    "updated_at": "2026-12-06T15:42:10Z",
+    "closes_at": "2027-01-01T00:00:00Z",
+    "volume_24h": 1_250_000_000,
+    "price_change_24h": "0.050000000",
+    "trades_count": 42,
+    "unique_traders": 9,
+    "votes": None,
+}
+"""An ACTIVE market as listed (no votes open: `votes` is null)."""
+
+
 class MarketOut(Schema):
     """A market as listed. `on_chain_votes` are the counts recorded on chain; `votes` the live
     tally of off-chain votes while voting is open (null otherwise; always on the detail)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [MARKET_EXAMPLE]})
 
     id: str
     on_chain_address: str
@@ -143,6 +188,20 @@ class MarketOut(Schema):
 class MarketDetailOut(MarketOut):
     """One market: what the listing shows, and the live tally of its off-chain votes."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                MARKET_EXAMPLE
+                | {
+                    "votes": {
+                        "proposal": {"likes": 7, "dislikes": 2, "total": 9},
+                        "dispute": {"agree": 0, "disagree": 0, "total": 0},
+                    }
+                }
+            ]
+        }
+    )
+
     votes: VoteCountsOut = Field(
         description="Live tally of the off-chain votes (what /api/markets/{id}/votes counts), "
         "current with every vote."
@@ -219,7 +278,45 @@ class SeriesPointOut(Schema):
     no: Price
 
 
+_SERIES_EXAMPLE = [
+    {"t": "2026-12-06T14:00:00Z", "yes": "0.500000000", "no": "0.500000000"},
+    {"t": "2026-12-06T15:00:00Z", "yes": "0.540000000", "no": "0.460000000"},
+    {"t": "2026-12-06T15:42:10Z", "yes": "0.550000000", "no": "0.450000000"},
+]
+PRICE_HISTORY_EXAMPLE: dict[str, Any] = {
+    "market_id": "9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e",
+    "interval": "1h",
+    "buckets": [
+        {
+            "start": "2026-12-06T14:00:00Z",
+            "open": "0.500000000",
+            "high": "0.570000000",
+            "low": "0.480000000",
+            "close": "0.540000000",
+            "volume": 2_500_000_000,
+            "trades": 7,
+        },
+        {
+            "start": "2026-12-06T15:00:00Z",
+            "open": "0.540000000",
+            "high": "0.560000000",
+            "low": "0.530000000",
+            "close": "0.550000000",
+            "volume": 400_000_000,
+            "trades": 2,
+        },
+    ],
+    "series": _SERIES_EXAMPLE,
+}
+"""An hourly chart from 14:00 read at 15:42:10: two OHLC buckets, and the series (each
+bucket's open, then the current price now)."""
+
+
 class PriceHistoryOut(Schema):
+    """OHLC `buckets` of the YES price and the chart's `series`, over the same range."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [PRICE_HISTORY_EXAMPLE]})
+
     market_id: str
     interval: str
     buckets: list[PriceBucketOut]
@@ -227,13 +324,54 @@ class PriceHistoryOut(Schema):
         description="The chart's line: the YES (and NO = 1 - YES) price at the start of each "
         "bucket, then the last point: the current price now when the range reaches the "
         "present, else the price at `to`.",
-        examples=[
-            [
-                {"t": "2026-12-06T15:00:00Z", "yes": "0.500000000", "no": "0.500000000"},
-                {"t": "2026-12-06T16:00:00Z", "yes": "0.540000000", "no": "0.460000000"},
-                {"t": "2026-12-06T16:42:10Z", "yes": "0.550000000", "no": "0.450000000"},
-            ]
-        ],
+        examples=[_SERIES_EXAMPLE],
+    )
+
+
+class PriceBucketJSON(TypedDict):
+    start: datetime
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: int
+    trades: int
+
+
+class SeriesPointJSON(TypedDict):
+    t: datetime
+    yes: Price
+    no: Price
+
+
+class PriceHistoryJSON(TypedDict):
+    market_id: str
+    interval: str
+    buckets: list[PriceBucketJSON]
+    series: list[SeriesPointJSON]
+
+
+_PRICE_HISTORY_JSON = TypeAdapter(PriceHistoryJSON)
+"""`PriceHistoryOut`'s JSON from plain dicts: up to 1,000 buckets and 1,001 points, each of
+which would otherwise be a model instance built only to be serialised (the field names and
+types are PriceHistoryOut's; tests/markets/test_series.py checks the two give the same JSON)."""
+
+
+def price_history_json(
+    market_id: str,
+    interval: str,
+    buckets: Sequence[rules.PriceBucket],
+    series: Sequence[rules.SeriesPoint],
+) -> bytes:
+    """The body of GET /api/markets/{id}/prices (`PriceHistoryOut`). The rules' values are
+    typed and exact: nothing is validated again, each dataclass's fields are its item."""
+    return _PRICE_HISTORY_JSON.dump_json(
+        PriceHistoryJSON(
+            market_id=market_id,
+            interval=interval,
+            buckets=[cast(PriceBucketJSON, vars(bucket)) for bucket in buckets],
+            series=[cast(SeriesPointJSON, vars(point)) for point in series],
+        )
     )
 
 
@@ -258,5 +396,27 @@ class CategoryOut(Schema):
 
 class CategoriesOut(Schema):
     """Every category that has markets, the largest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "category": "crypto",
+                            "total": 12,
+                            "by_state": dict.fromkeys(MarketState, 0)
+                            | {"PROPOSED": 2, "ACTIVE": 9, "FINALIZED": 1},
+                        },
+                        {
+                            "category": "sports",
+                            "total": 3,
+                            "by_state": dict.fromkeys(MarketState, 0) | {"ACTIVE": 3},
+                        },
+                    ]
+                }
+            ]
+        }
+    )
 
     items: list[CategoryOut]

@@ -30,9 +30,7 @@ from marketd.markets.schemas import (
     MarketDetailOut,
     MarketOut,
     MarketSort,
-    PriceBucketOut,
-    PriceHistoryOut,
-    SeriesPointOut,
+    price_history_json,
 )
 from marketd.models import Market
 from marketd.users.repository import UserRepository
@@ -210,10 +208,11 @@ class MarketService:
 
     async def price_history(
         self, market_id: str, interval: str, start: datetime | None, end: datetime | None
-    ) -> PriceHistoryOut:
-        """OHLC buckets and the chart's series. Hourly and longer intervals read the hour
-        rollups (at most one row per hour, whatever the number of trades) when the range ends
-        on an hour or at the current time; shorter ones read the range's trades."""
+    ) -> bytes:
+        """OHLC buckets and the chart's series, as `PriceHistoryOut`'s JSON. Hourly and longer
+        intervals read the hour rollups grouped per bucket in SQL (one row per bucket, whatever
+        the number of trades) when the range ends on an hour or at the current time; shorter
+        ones read the range's trades."""
         found = await self.repository.get(market_id)
         if found is None:
             raise NotFound(f"No market with id {market_id}.")
@@ -231,8 +230,8 @@ class MarketService:
         aligned = rules.bucket_start(start, step)
         if step >= rules.HOUR and (end >= now or rules.hour_of(end) == end):
             opening = await self.repository.hour_close_before(market_id, aligned)
-            hours = await self.repository.hour_prices(market_id, aligned, end)
-            buckets = rules.buckets_from_hours(hours, aligned, end, step, _price(opening))
+            groups = await self.repository.bucket_prices(market_id, aligned, end, step)
+            buckets = rules.buckets_from_groups(groups, aligned, end, step, _price(opening))
         else:
             opening = await self.repository.price_before(market_id, aligned)
             points = await self.repository.price_points(market_id, aligned, end)
@@ -242,13 +241,7 @@ class MarketService:
         else:
             last_at, last_price = end, buckets[-1].close
         series = rules.price_series(buckets, last_at, last_price)
-        return PriceHistoryOut(
-            market_id=market_id,
-            interval=interval,
-            # Built from rules' own values (typed, exact): no validation per bucket and point.
-            buckets=[PriceBucketOut.model_construct(**vars(bucket)) for bucket in buckets],
-            series=[SeriesPointOut.model_construct(**vars(point)) for point in series],
-        )
+        return price_history_json(market_id, interval, buckets, series)
 
 
 def _price(stored: Any) -> Decimal:

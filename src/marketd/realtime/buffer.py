@@ -27,10 +27,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from marketd.config.realtime import DEFAULT_MAX_EVENTS
 from marketd.core.bus import EventBus
 
 REALTIME_TOPIC = "realtime"
-DEFAULT_MAX_EVENTS = 1000
 DEDUP_TTL_SECONDS = 120
 STREAM_TTL_SECONDS = 7 * 24 * 3600
 

@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 
 from marketd.activity.service import ActivityService
 from marketd.auth.dependencies import session_wallet
+from marketd.config import RealtimeSettings
 from marketd.core.clientip import client_ip
 from marketd.core.container import Container
 from marketd.markets.service import MarketService
@@ -27,7 +28,6 @@ from marketd.realtime.buffer import EventLog, MemoryEventLog, RedisEventLog
 from marketd.realtime.fanout import Fanout
 from marketd.realtime.hub import CLIENT_GONE, GOING_AWAY, POLICY_VIOLATION, Connection, Hub
 from marketd.realtime.session import ClientSession
-from marketd.realtime.settings import RealtimeSettings
 
 TRY_AGAIN_LATER = 1013
 
@@ -35,7 +35,7 @@ TRY_AGAIN_LATER = 1013
 class Realtime:
     def __init__(self, container: Container, settings: RealtimeSettings | None = None) -> None:
         self.container = container
-        self.settings = settings or RealtimeSettings()
+        self.settings = settings or container.settings.realtime
         self.event_log: EventLog = (
             RedisEventLog(
                 container.redis, container.settings.redis_prefix, self.settings.replay_events

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from marketd.config import SnapshotSettings
 from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, MarketId, Page, Text
 from marketd.markets.service import MarketService
-from marketd.snapshots.config import SnapshotSettings, snapshot_config
 from marketd.snapshots.schemas import SnapshotOut
 from marketd.snapshots.service import SnapshotService
 from marketd.snapshots.stores import SnapshotStores, build_stores
@@ -20,13 +20,9 @@ from marketd.snapshots.stores import SnapshotStores, build_stores
 router = APIRouter(tags=["snapshots"])
 
 
-async def get_snapshot_config(request: Request, container: ContainerDep) -> SnapshotSettings:
-    """Read from the environment once per app; overridable (``app.dependency_overrides``)
-    until the settings are merged."""
-    config: SnapshotSettings | None = getattr(request.app.state, "snapshot_config", None)
-    if config is None:
-        config = request.app.state.snapshot_config = snapshot_config(container.settings)
-    return config
+async def get_snapshot_config(container: ContainerDep) -> SnapshotSettings:
+    """The process's snapshot settings (``settings.snapshots``); tests override it."""
+    return container.settings.snapshots
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from marketd.config import SnapshotSettings
 from marketd.core.bus import EventBus
 from marketd.core.database import Database
 from marketd.core.errors import BadGateway, BadRequest, Conflict, NotFound
@@ -44,7 +45,6 @@ from marketd.ipfs.errors import (
 )
 from marketd.ipfs.profile import DEFAULT_PROFILE, profile_by_name
 from marketd.models import SnapshotPin
-from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.repository import MarketTallies, PinnedSnapshot, SnapshotRepository
 from marketd.snapshots.rules import (
     Post,

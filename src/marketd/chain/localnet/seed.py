@@ -171,6 +171,25 @@ class LocalProgram:
     ) -> TxRecord:
         return self.send([self.instruction(name, args, accounts)], signers)
 
+    def create_market(self, creator: Keypair, market_id: str, question: str = "q") -> TxRecord:
+        """create_market signed by `creator`, with the demo's b and initial liquidity (the
+        question's IPFS hash stands for `question`)."""
+        return self.call(
+            "create_market",
+            {
+                "market_id": market_id_bytes(market_id),
+                "b_parameter": B_PARAMETER,
+                "initial_liquidity": INITIAL_LIQUIDITY,
+                "ipfs_question_hash": fake_cid(question),
+            },
+            {
+                "creator": creator.pubkey(),
+                "market": self.market(market_id),
+                "global_config": self.config,
+            },
+            [creator],
+        )
+
     def read(self, account_name: str, address: Pubkey) -> dict[str, Any] | None:
         account = self.chain.get_account(address)
         if account is None:
@@ -360,21 +379,7 @@ class DemoSeeder:
 
     # ---- instructions
     def _create(self, market_id: str, creator: Keypair) -> None:
-        self.program.call(
-            "create_market",
-            {
-                "market_id": market_id_bytes(market_id),
-                "b_parameter": B_PARAMETER,
-                "initial_liquidity": INITIAL_LIQUIDITY,
-                "ipfs_question_hash": fake_cid(f"question:{market_id}"),
-            },
-            {
-                "creator": creator.pubkey(),
-                "market": self.program.market(market_id),
-                "global_config": self.program.config,
-            },
-            [creator],
-        )
+        self.program.create_market(creator, market_id, f"question:{market_id}")
 
     def _vote(
         self, market: Pubkey, voter: Keypair, vote: bool, *, dispute: bool = False
