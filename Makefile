@@ -25,6 +25,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/lint-imports  # the layers in pyproject.toml's [tool.importlinter]: no package cycle
 
 typecheck: install
 	$(BIN)/mypy
@@ -48,6 +49,6 @@ lock: install
 	$(MAKE) test
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* coverage.xml \
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage .coverage.* coverage.xml \
 		htmlcov .hypothesis data bench/out scripts/ipfs-peer/node_modules src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -67,8 +67,8 @@ from marketd.core.bus import EventBus, InProcessBus
 from marketd.core.container import Container
 from marketd.core.database import Database, create_engine
 from marketd.core.locks import MemoryLocks
-from marketd.markets.rules import MarketState
 from marketd.models import Market
+from marketd.shared.market_state import MarketState
 from marketd.votes.aggregator import TallyResult, VoteAggregator
 from marketd.votes.handlers import vote_outbox_handlers
 from marketd.votes.repository import VoteRepository

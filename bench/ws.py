@@ -81,6 +81,7 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
     from marketd.core.bus import InProcessBus
     from marketd.core.container import Container
     from marketd.core.migrate import upgrade
+    from marketd.markets.cache import MarketCache
     from marketd.markets.schemas import MarketCreate
     from marketd.markets.service import MarketService
     from marketd.realtime.endpoints import router
@@ -103,7 +104,8 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
     container = Container.build(settings)
     await upgrade(container.database.engine)
     async with container.database.session() as session:
-        market = await MarketService(session, settings, InProcessBus()).propose(
+        cache = MarketCache(container.pages)
+        market = await MarketService(session, settings, InProcessBus(), cache).propose(
             str(Keypair().pubkey()),
             MarketCreate(question="Benchmark market: will it scale?", category="other"),
         )

@@ -16,8 +16,8 @@ from marketd.chain.localnet.runtime import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.core.redis import redacted
-from marketd.markets.rules import MarketState
 from marketd.models import Discussion, Market, ProposalVote, Trade, User
+from marketd.shared.market_state import MarketState
 
 from .helpers.logs import plain_test_logging
 

@@ -27,7 +27,6 @@ from marketd.chain.localnet.svm import Commitment, LocalChain
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.demo import DemoMismatchError, price_from_chain, read_history
-from marketd.markets.rules import MarketState
 from marketd.models import (
     Discussion,
     DisputeVote,
@@ -37,6 +36,7 @@ from marketd.models import (
     Trade,
     User,
 )
+from marketd.shared.market_state import MarketState
 
 pytestmark = pytest.mark.integration  # seeds and indexes a local chain
 

@@ -35,7 +35,6 @@ from marketd.chain.localnet.seed import (
 from marketd.chain.localnet.svm import Commitment
 from marketd.chain.stream import Checkpoint
 from marketd.indexer.checkpoint import checkpoint_name, save_checkpoint
-from marketd.markets.rules import MarketState
 from marketd.models import (
     Discussion,
     DisputeVote,
@@ -46,6 +45,7 @@ from marketd.models import (
     Trade,
     User,
 )
+from marketd.shared.market_state import MarketState
 
 POSTS = [
     "What source will the resolver use for this?",

@@ -520,7 +520,7 @@ async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
         assert (change["oldState"], change["newState"]) == ("PROPOSED", "ACTIVE")
     cache = MarketCache(monitor_container.pages)
     async with monitor_container.database.session() as session:
-        service = MarketService(session, monitor_container.settings, monitor_container.bus)
+        service = MarketService(session, monitor_container.settings, monitor_container.bus, cache)
         hit = await cache.detail(market_id, lambda: service.get_market(market_id))
         assert hit.headers["X-Cache"] == "hit" and b'"state":"ACTIVE"' in hit.body
         await cache.invalidate([market_id])

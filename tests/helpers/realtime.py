@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from marketd.core.bus import InProcessBus
 from marketd.core.container import Container
+from marketd.markets.cache import MarketCache
 from marketd.markets.schemas import MarketCreate
 from marketd.markets.service import MarketService
 from marketd.realtime.service import Realtime
@@ -47,7 +48,8 @@ class Instance:
     async def market(self) -> str:
         """A new market, created without publishing anything (tests control the events)."""
         async with self.container.database.session() as session:
-            service = MarketService(session, self.container.settings, InProcessBus())
+            cache = MarketCache(self.container.pages)
+            service = MarketService(session, self.container.settings, InProcessBus(), cache)
             body = MarketCreate(question="Will the websocket test pass?", category="other")
             created = await service.propose(str(Keypair().pubkey()), body)
         return created.id

@@ -13,7 +13,8 @@ from solders.keypair import Keypair
 from marketd.chain.addresses import new_market_id
 from marketd.config import SnapshotSettings
 from marketd.models import Discussion, DisputeVote, Market, ProposalVote, User
-from marketd.snapshots.endpoints import get_snapshot_config, router
+from marketd.snapshots.dependencies import get_snapshot_config
+from marketd.snapshots.endpoints import router
 from marketd.snapshots.service import SnapshotService
 from marketd.snapshots.stores import SnapshotStores, build_stores
 

@@ -18,7 +18,8 @@ from marketd.config import SnapshotSettings
 from marketd.ipfs.gateway import GatewayReader
 from marketd.ipfs.kubo import KuboBlockstore
 from marketd.models import Discussion, Market, User
-from marketd.snapshots.endpoints import get_snapshot_config, router
+from marketd.snapshots.dependencies import get_snapshot_config
+from marketd.snapshots.endpoints import router
 from marketd.snapshots.retention import run_prune
 from marketd.snapshots.rules import parse_document
 from marketd.snapshots.service import SnapshotService

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from marketd.config import DEFAULT_GATEWAYS, Settings, SnapshotSettings
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 ENV = (
     "SNAPSHOT_CRON",

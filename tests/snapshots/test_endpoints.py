@@ -14,7 +14,7 @@ from marketd.core.pagination import encode_cursor
 from marketd.ipfs.builder import file_cid
 from marketd.ipfs.cid import cid_to_str
 from marketd.models import IpfsAnchor
-from marketd.snapshots.endpoints import get_snapshot_config
+from marketd.snapshots.dependencies import get_snapshot_config
 from marketd.snapshots.snapshotter import run_snapshot
 
 from ..helpers.snapshots import DAY, Snap, at, snapshot_settings

@@ -16,8 +16,8 @@ from sqlalchemy import ColumnElement, Table, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.activity.rules import LIVE_EVENT_KINDS, STATE_EVENTS, ActivityKind
-from marketd.markets.rules import MarketState
 from marketd.models import ChainEvent, Market, Trade, VoteLog
+from marketd.shared.market_state import MarketState
 
 TRADES = cast(Table, Trade.__table__)
 VOTES = cast(Table, VoteLog.__table__)

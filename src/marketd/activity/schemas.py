@@ -7,7 +7,7 @@ from pydantic import ConfigDict, Field
 
 from marketd.activity.rules import ActivityKind
 from marketd.core.schemas import Price, Schema
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 
 class ActivityOut(Schema):

@@ -32,7 +32,7 @@ from marketd.config.realtime import RealtimeSettings
 from marketd.config.section import CsvList
 from marketd.config.snapshots import SnapshotSettings
 from marketd.config.sources import SectionDotEnvSource, SectionEnvSource, environment_names
-from marketd.votes.eligibility import Strategy, parse_policy
+from marketd.shared.eligibility import Strategy, parse_policy
 
 DEFAULT_PROGRAM_ID = "6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw"
 
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     dispute_min_votes: int = 10
     dispute_success_threshold_bps: int = 6000
     sweep_interval_seconds: int = 300
-    # Who may vote off-chain (marketd.votes.eligibility): strategies, all of which a wallet
+    # Who may vote off-chain (marketd.shared.eligibility): strategies, all of which a wallet
     # must meet. On-chain votes always count. docs/deploy.md says why these defaults.
     vote_eligibility: str = Field(
         default="min_balance_sol=0.05,min_wallet_age_days=7",

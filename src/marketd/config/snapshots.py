@@ -13,7 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from marketd.config.section import CsvList, Section
-from marketd.markets.rules import LIVE_STATES, MarketState
+from marketd.shared.market_state import LIVE_STATES, MarketState
 
 DEFAULT_GATEWAYS = ("https://trustless-gateway.link", "https://ipfs.io")
 

@@ -24,9 +24,7 @@ class DiscussionClosed(Conflict):
 
 
 class DiscussionService:
-    def __init__(
-        self, session: AsyncSession, bus: EventBus, cache: MarketCache | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, bus: EventBus, cache: MarketCache) -> None:
         self.session = session
         self.bus = bus
         self.cache = cache
@@ -75,8 +73,7 @@ class DiscussionService:
             await self._refuse_post(body.market_id)
         await UserService(self.session).touch_active(wallet, out.created_at)
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.drop_discussion(body.market_id)
+        await self.cache.drop_discussion(body.market_id)
         await self.bus.publish(
             "discussions",
             {
@@ -98,5 +95,4 @@ class DiscussionService:
             raise Forbidden("Only the author can delete a post.")
         post.deleted_at = datetime.now(UTC)
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.drop_discussion(post.market_id)
+        await self.cache.drop_discussion(post.market_id)

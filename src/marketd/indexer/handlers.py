@@ -27,7 +27,7 @@ from marketd.chain.addresses import market_address, market_id_from_bytes
 from marketd.indexer import lmsr
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.rows import MarketRow, PositionRow, TradeRow, VoteRow
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 log = structlog.get_logger(__name__)
 

@@ -47,8 +47,8 @@ from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
 from marketd.markets.cache import MarketCache
-from marketd.markets.rules import MarketState
 from marketd.models import ChainEvent, Market, User, utcnow
+from marketd.shared.market_state import MarketState
 
 log = structlog.get_logger(__name__)
 

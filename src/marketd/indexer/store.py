@@ -57,7 +57,6 @@ from marketd.indexer.rows import (
     PositionRow,
     VoteRow,
 )
-from marketd.markets.rules import DEFAULT_CATEGORY, MarketState
 from marketd.models import (
     ChainEvent,
     DisputeVote,
@@ -70,6 +69,7 @@ from marketd.models import (
     VoteLog,
     utcnow,
 )
+from marketd.shared.market_state import DEFAULT_CATEGORY, MarketState
 
 MARKETS = cast(Table, Market.__table__)
 POSITIONS_TABLE = cast(Table, Position.__table__)

@@ -29,8 +29,8 @@ from marketd.chain.client import ChainClient, OnChainState
 from marketd.chain.clock import CLOCK_SYSVAR, chain_time
 from marketd.chain.outbox import enqueue
 from marketd.core.database import Database
-from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, Market
+from marketd.shared.market_state import MarketState
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,7 @@
   delete (kept apart so that the votes on a hot market do not keep dropping its thread);
 * `markets` — the listing's hot pages (one per query), dropped whenever any market changes.
 
-Groups and their versioned compare-and-set are `marketd.core.pages`.
+Groups and their versioned compare-and-set are `marketd.core.page_cache`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from marketd.core.pages import PageCache, cached_json
+from marketd.core.page_cache import PageCache, cached_json
 from marketd.markets.repository import MarketRepository
 from marketd.markets.rules import seconds_to_next_hour
 from marketd.markets.schemas import MarketDetailOut

@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.database import dialect_of
-from marketd.markets.rules import VOTING_STATES, HourGroup, MarketState, PricePoint, window_start
+from marketd.markets.rules import HourGroup, PricePoint, window_start
 from marketd.markets.schemas import CARD_COLUMNS, LIVE_COLUMNS, MarketSort
 from marketd.models import (
     DisputeVote,
@@ -42,6 +42,7 @@ from marketd.models import (
     Trade,
 )
 from marketd.models.base import Price, UTCDateTime
+from marketd.shared.market_state import VOTING_STATES, MarketState
 
 _MARKETS = cast(Table, Market.__table__)
 _SCHEDULES = cast(Table, MarketSchedule.__table__)

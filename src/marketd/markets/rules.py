@@ -1,70 +1,20 @@
-"""Market rules with no I/O: the lifecycle state machine, what a proposed market's text may be,
-and the price-history buckets."""
+"""Market rules with no I/O: what a proposed market's text may be, trending and related ranks,
+and the price-history buckets (the lifecycle states and their state machine are
+`marketd.shared.market_state`)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal, TypeVar, get_args
+from typing import TypeVar
 
 from marketd.core.inputs import strip_blank
+from marketd.shared.market_state import MarketState
 
 _Timed = TypeVar("_Timed")
 
-
-class MarketState(enum.StrEnum):
-    """The program's MarketState, in its u8 order (Proposed 0 … Cancelled 6)."""
-
-    PROPOSED = "PROPOSED"
-    APPROVED = "APPROVED"
-    ACTIVE = "ACTIVE"
-    RESOLVING = "RESOLVING"
-    DISPUTED = "DISPUTED"
-    FINALIZED = "FINALIZED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def code(self) -> int:
-        return list(MarketState).index(self)
-
-    @classmethod
-    def from_code(cls, code: int) -> MarketState:
-        return list(MarketState)[code]
-
-    @classmethod
-    def from_program_name(cls, name: str) -> MarketState:
-        """The IDL's variant name (`Active`) to the database spelling (`ACTIVE`)."""
-        return cls(name.upper())
-
-
-TRANSITIONS: dict[MarketState, frozenset[MarketState]] = {
-    MarketState.PROPOSED: frozenset({MarketState.APPROVED, MarketState.CANCELLED}),
-    MarketState.APPROVED: frozenset({MarketState.ACTIVE, MarketState.CANCELLED}),
-    MarketState.ACTIVE: frozenset({MarketState.RESOLVING, MarketState.CANCELLED}),
-    MarketState.RESOLVING: frozenset({MarketState.DISPUTED, MarketState.FINALIZED}),
-    # An upheld aggregate_dispute_votes re-opens the market (PROGRAM.md §3.12).
-    MarketState.DISPUTED: frozenset({MarketState.RESOLVING, MarketState.FINALIZED}),
-    MarketState.FINALIZED: frozenset(),
-    MarketState.CANCELLED: frozenset(),
-}
-
-Category = Literal["politics", "sports", "crypto", "science", "entertainment", "other"]
-"""The platform's categories (its `markets.valid_category` check); a market names one."""
-CATEGORIES: tuple[str, ...] = get_args(Category)
-DEFAULT_CATEGORY: Category = "other"
-
-LIVE_STATES = frozenset({MarketState.ACTIVE, MarketState.RESOLVING, MarketState.DISPUTED})
-
-
-def can_transition(current: MarketState, target: MarketState) -> bool:
-    return target in TRANSITIONS[current]
-
-
-VOTING_STATES = (MarketState.PROPOSED, MarketState.DISPUTED)
-"""The states in which off-chain votes are open (proposal votes, then dispute votes)."""
 
 HOUR = timedelta(hours=1)
 WINDOW_HOURS = 24

@@ -9,10 +9,10 @@ from typing import Annotated, Any, Self, cast
 from pydantic import ConfigDict, Field, TypeAdapter, field_validator
 from typing_extensions import TypedDict
 
-from marketd.auth.siws import WALLET_MAX_CHARS, WALLET_MIN_CHARS
+from marketd.chain.addresses import WALLET_MAX_CHARS, WALLET_MIN_CHARS
 from marketd.core.schemas import Moment, Price, PriceChange, Schema, Text, length_limits
 from marketd.markets import rules
-from marketd.markets.rules import Category, MarketState
+from marketd.shared.market_state import DEFAULT_CATEGORY, Category, MarketState
 
 
 class MarketSort(enum.StrEnum):
@@ -224,7 +224,7 @@ class MarketCreate(Schema):
     )
     description: Text | None = Field(default=None, max_length=rules.DESCRIPTION_MAX_CHARS)
     category: Category = Field(
-        default=rules.DEFAULT_CATEGORY,
+        default=DEFAULT_CATEGORY,
         description="One of the platform's categories",
         examples=["crypto"],
     )

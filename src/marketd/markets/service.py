@@ -10,8 +10,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy import RowMapping, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.auth.siws import SiwsError, parse_wallet
-from marketd.chain.addresses import market_address, new_market_id
+from marketd.chain.addresses import looks_like_address, market_address, new_market_id
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
@@ -20,7 +19,6 @@ from marketd.core.schemas import Page
 from marketd.markets import rules
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketFilter, MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.markets.schemas import (
     CARD_COLUMNS,
     LIVE_COLUMNS,
@@ -33,6 +31,7 @@ from marketd.markets.schemas import (
     price_history_json,
 )
 from marketd.models import Market
+from marketd.shared.market_state import MarketState
 from marketd.users.repository import UserRepository
 
 _CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {
@@ -68,7 +67,7 @@ class MarketService:
         session: AsyncSession,
         settings: Settings,
         bus: EventBus,
-        cache: MarketCache | None = None,
+        cache: MarketCache,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -162,13 +161,8 @@ class MarketService:
         now = datetime.now(UTC)
         if body.closes_at is not None and body.closes_at <= now:
             raise InvalidRange("closes_at must be in the future.", field="closes_at")
-        if body.resolver_wallet is not None:
-            try:
-                parse_wallet(body.resolver_wallet)
-            except SiwsError as exc:
-                raise InvalidRange(
-                    "resolver_wallet is not a Solana address.", field="resolver_wallet"
-                ) from exc
+        if body.resolver_wallet is not None and not looks_like_address(body.resolver_wallet):
+            raise InvalidRange("resolver_wallet is not a Solana address.", field="resolver_wallet")
         # The platform's markets reference their creator and resolver in `users` (sign-in
         # creates the creator's row; a resolver may never have signed in).
         users = UserRepository(self.session)
@@ -199,8 +193,7 @@ class MarketService:
         no_votes = dict.fromkeys(LIVE_COLUMNS, 0)
         no_trades = dict.fromkeys(CARD_COLUMNS, 0) | {"price_24h_ago": None}
         out = MarketDetailOut.of_row(columns | no_votes | no_trades | {"closes_at": body.closes_at})
-        if self.cache is not None:
-            await self.cache.drop_listing()
+        await self.cache.drop_listing()
         await self.bus.publish(
             "markets", {"type": "market_created", "marketId": market_id, "state": out.state.value}
         )

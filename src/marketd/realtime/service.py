@@ -21,6 +21,7 @@ from marketd.auth.dependencies import session_wallet
 from marketd.config import RealtimeSettings
 from marketd.core.clientip import client_ip
 from marketd.core.container import Container
+from marketd.markets.dependencies import market_cache_of
 from marketd.markets.service import MarketService
 from marketd.realtime import protocol
 from marketd.realtime.budget import MessageBudget
@@ -147,7 +148,12 @@ class Realtime:
                 return int(cached["seq"]), cached["market"]
         seq = await self.event_log.head(market_id)
         async with self.container.database.session() as session:
-            service = MarketService(session, self.container.settings, self.container.bus)
+            service = MarketService(
+                session,
+                self.container.settings,
+                self.container.bus,
+                self.container.shared(market_cache_of),
+            )
             market = await service.get_market(market_id)
         body: dict[str, Any] = market.model_dump(mode="json")
         await self.container.cache.set(

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from marketd.core.schemas import Price, Schema
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 
 class UserStats(Schema):

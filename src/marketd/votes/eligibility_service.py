@@ -32,7 +32,7 @@ from marketd.core.cache import Cache
 from marketd.core.database import Database
 from marketd.core.errors import Forbidden, Unavailable
 from marketd.models.base import utcnow
-from marketd.votes.eligibility import (
+from marketd.shared.eligibility import (
     MAX_TRANSACTIONS,
     ChainFacts,
     Check,

@@ -36,9 +36,9 @@ from marketd.chain.actions import Intent, Outcome
 from marketd.chain.client import MarketAccount, OnChainState
 from marketd.chain.outbox import Handler, chain_info, outcome_of
 from marketd.core.bus import EventBus
-from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, Market
 from marketd.models.base import utcnow
+from marketd.shared.market_state import MarketState
 from marketd.votes import rules
 from marketd.votes.tally_repository import TallyRepository
 

@@ -15,11 +15,11 @@ from marketd.core.errors import Conflict, NotFound
 from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.models import Market
 from marketd.realtime.fanout import publish_event
+from marketd.shared.eligibility import ON_CHAIN
+from marketd.shared.market_state import MarketState
 from marketd.users.service import UserService
-from marketd.votes.eligibility import ON_CHAIN
 from marketd.votes.eligibility_service import EligibilityChecker
 from marketd.votes.repository import VoteRepository
 from marketd.votes.rules import NO_VOTES_REASON, Tally, VoteKind
@@ -58,9 +58,7 @@ def eligibility_out(tx_signature: str | None, record: Mapping[str, Any] | None) 
 
 
 class VoteService:
-    def __init__(
-        self, session: AsyncSession, bus: EventBus, cache: MarketCache | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, bus: EventBus, cache: MarketCache) -> None:
         self.session = session
         self.bus = bus
         self.cache = cache
@@ -97,8 +95,7 @@ class VoteService:
         await UserService(self.session).touch_active(wallet, now)
         tally = outcome.tally
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.drop_votes(market_id)
+        await self.cache.drop_votes(market_id)
         metrics.VOTES_ACCEPTED.labels(kind.value).inc()
         # A unique eventId: yes -> no -> yes by one wallet repeats an event exactly, and the
         # realtime sequencer would merge the repeat as a duplicate delivery.

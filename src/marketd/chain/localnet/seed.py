@@ -44,7 +44,7 @@ from marketd.chain.addresses import (
 from marketd.chain.events import program_error_from_logs
 from marketd.chain.idl import IdlCoder
 from marketd.chain.localnet.svm import LocalChain, TxRecord
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 SOL = 1_000_000_000
 VOTE_SEED = b"vote"
