@@ -55,8 +55,9 @@ from common import (
     server_process,
 )
 from marketd.chain.addresses import market_address, market_id_bytes, market_id_from_bytes
-from marketd.chain.client import BlockhashExpired, ChainClient
+from marketd.chain.client import ChainClient
 from marketd.chain.clock import ChainClock
+from marketd.chain.errors import BlockhashExpired
 from marketd.chain.keys import BackendKey
 from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import serve_local_rpc

@@ -12,11 +12,11 @@ from solders.keypair import Keypair
 from sqlalchemy import func, select
 
 from marketd import cli
-from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.core.redis import redacted
-from marketd.models import Discussion, Market, ProposalVote, Trade, User
+from marketd.models import ChainEvent, Discussion, Market, ProposalVote, Trade, User
 from marketd.shared.market_state import MarketState
 
 from .helpers.logs import plain_test_logging
@@ -57,6 +57,10 @@ async def test_demo_seed_covers_every_state_and_is_idempotent(tmp_path):
             assert states == {state.value for state in MarketState}
             for model in (User, ProposalVote, Discussion, Trade):
                 assert (await session.scalar(select(func.count()).select_from(model))) > 0
+            # The chain's part is the indexer's: each trade and vote is an indexed event's row.
+            indexed = set(await session.scalars(select(ChainEvent.signature)))
+            for model in (Trade, ProposalVote):
+                assert set(await session.scalars(select(model.tx_signature))) <= indexed
             active = (await session.scalars(select(Market).where(Market.state == "ACTIVE"))).all()
             assert all(m.current_price_yes + m.current_price_no == 1 for m in active)
             assert all(0 < m.current_price_yes < 1 for m in active)

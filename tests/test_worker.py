@@ -8,7 +8,7 @@ import pytest
 
 from marketd import cli
 from marketd.app import create_app
-from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.worker import build_jobs, chain_services

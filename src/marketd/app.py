@@ -20,13 +20,13 @@ from marketd.core.container import Container
 from marketd.core.crash import InternalErrorMiddleware
 from marketd.core.docs import Document, install_docs
 from marketd.core.errors import install_error_handlers
+from marketd.core.gc_tuning import tune_garbage_collector
 from marketd.core.jobs import JobHost
 from marketd.core.logging import AccessLogMiddleware
 from marketd.core.methods import RouteCORSMiddleware
 from marketd.core.metrics_server import start_metrics_server
 from marketd.core.openapi import install_openapi
 from marketd.core.ratelimit import EXEMPT_PATHS, RateLimitMiddleware
-from marketd.core.runtime import tune_garbage_collector
 from marketd.discussions.endpoints import router as discussions_router
 from marketd.health.endpoints import router as health_router
 from marketd.markets.endpoints import router as markets_router

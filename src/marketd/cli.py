@@ -19,13 +19,13 @@ from solders.keypair import Keypair
 
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
+from marketd.core.gc_tuning import tune_garbage_collector
 from marketd.core.logging import configure_logging
 from marketd.core.metrics_server import start_metrics_server
 from marketd.core.migrate import upgrade
-from marketd.core.runtime import tune_garbage_collector
 
 if TYPE_CHECKING:
-    from marketd.chain.localnet.runtime import LocalChainRuntime
+    from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
 EXIT_TRY_LATER = 75  # sysexits' EX_TEMPFAIL: nothing was wrong, but nothing was done either
@@ -41,16 +41,11 @@ async def migrate(settings: Settings) -> None:
 
 
 async def seed(settings: Settings, runtime: LocalChainRuntime) -> int:
-    """Seed the demo on the running local chain and into the database (once)."""
+    """Seed the demo on the running local chain, and the database from the chain (once)."""
     from marketd.demo import seed_demo
 
-    database = Database(create_engine(settings))
-    try:
-        await upgrade(database.engine)
-        async with database.session() as session:
-            return await seed_demo(session, runtime)
-    finally:
-        await database.dispose()
+    await migrate(settings)
+    return await seed_demo(runtime)
 
 
 def serve(settings: Settings) -> None:
@@ -117,7 +112,7 @@ async def run(settings: Settings, chain_port: int | None = None) -> None:
     if settings.solana_rpc_url is not None:
         await serve_async(settings, run_jobs=True)
         return
-    from marketd.chain.localnet.runtime import LocalChainRuntime
+    from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 
     async with LocalChainRuntime(settings, port=chain_port) as runtime:
         await serve_async(runtime.settings_for_clients(), run_jobs=True)
@@ -162,7 +157,7 @@ def demo_vote_eligibility(settings: Settings) -> Settings:
 
 async def demo(settings: Settings, chain_port: int | None = None) -> None:
     """The embedded default on the simulated chain, seeded, then serving until stopped."""
-    from marketd.chain.localnet.runtime import LocalChainRuntime
+    from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 
     log = structlog.get_logger("marketd.cli")
     settings = demo_vote_eligibility(settings)

@@ -20,12 +20,12 @@ import structlog
 from marketd.chain.client import ChainClient
 from marketd.chain.keys import BackendKey, backend_key
 from marketd.chain.outbox import OutboxRunner
-from marketd.chain.relay import TradeRelay
 from marketd.core.container import Container
-from marketd.core.jobs import Job
+from marketd.core.jobs import BackgroundJob
 from marketd.indexer.jobs import indexer_jobs
 from marketd.markets.cache import MarketCache
 from marketd.snapshots.snapshotter import build_scheduler
+from marketd.trades.relay import TradeRelay
 from marketd.votes.aggregator import aggregator_jobs
 from marketd.votes.handlers import vote_outbox_handlers
 
@@ -87,12 +87,15 @@ async def run_snapshot_scheduler(container: Container, stop: asyncio.Event) -> N
         scheduler.shutdown(wait=False)
 
 
-def build_jobs(container: Container, chain: ChainServices | None) -> list[Job]:
-    jobs: list[Job] = [
-        Job("snapshot-scheduler", functools.partial(run_snapshot_scheduler, container))
+def build_jobs(container: Container, chain: ChainServices | None) -> list[BackgroundJob]:
+    jobs: list[BackgroundJob] = [
+        BackgroundJob("snapshot-scheduler", functools.partial(run_snapshot_scheduler, container))
     ]
     if chain is not None:
-        jobs += [Job("outbox", chain.runner.run), Job("trade-relay", chain.relay.run)]
+        jobs += [
+            BackgroundJob("outbox", chain.runner.run),
+            BackgroundJob("trade-relay", chain.relay.run),
+        ]
         jobs += aggregator_jobs(container, chain.runner)
         jobs += indexer_jobs(container, chain.client, chain.runner)
     return jobs

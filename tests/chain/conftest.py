@@ -54,6 +54,7 @@ async def chain_world(
             chain_coder,
             PROGRAM_ID,
             poll_interval=0.01,
+            rpc_url=endpoint.http_url,
         )
         async with client:
             yield ChainWorld(chain, endpoint, client, chain_coder)

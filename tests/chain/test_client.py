@@ -17,17 +17,15 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionErrorFieldless
 
-from marketd.chain.client import (
+from marketd.chain.client import ChainClient, OnChainState, SignatureState
+from marketd.chain.errors import (
     BlockhashExpired,
-    ChainClient,
     ConfirmationTimeout,
-    OnChainState,
+    ProgramError,
     RpcRejected,
     RpcUnavailable,
-    SignatureState,
     TransactionFailed,
 )
-from marketd.chain.errors import ProgramError
 from marketd.chain.keys import BackendKey, KeypairError, backend_key, load_keypair, parse_keypair
 from marketd.config import Settings
 

@@ -17,9 +17,10 @@ from sqlalchemy import delete, func, select
 
 from marketd.chain.addresses import market_id_bytes
 from marketd.chain.idl import Idl, IdlCoder
-from marketd.chain.stream import Backoff, ProgramEventStream, StreamEvent, TransactionEvents
+from marketd.chain.stream import ProgramEventStream, StreamEvent, TransactionEvents
 from marketd.config import Settings
 from marketd.core.container import Container
+from marketd.core.waits import Backoff
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.indexer import Indexer
 from marketd.indexer.reconcile import reconcile

@@ -21,19 +21,15 @@ from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from marketd.chain.client import ChainClient
+from marketd.chain.errors import HistoryGapError
 from marketd.chain.idl import IdlCoder
 from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcError, RpcMethods, serve_local_rpc
 from marketd.chain.localnet.svm import FINALITY_DEPTH, ChainTiming, LocalChain
-from marketd.chain.stream import (
-    Backoff,
-    Checkpoint,
-    HistoryGapError,
-    ProgramEventStream,
-    TransactionEvents,
-)
+from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
 from marketd.core.metrics import CHAIN_HISTORY_GAP
+from marketd.core.waits import Backoff
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint, save_checkpoint
 from marketd.indexer.indexer import Indexer
 from marketd.models import ChainEvent

@@ -18,8 +18,8 @@ from solders.keypair import Keypair
 from structlog.testing import capture_logs
 
 from marketd.chain.addresses import global_config_address, new_market_id
-from marketd.chain.localnet import runtime as runtime_module
-from marketd.chain.localnet.runtime import (
+from marketd.chain.localnet import embedded_chain as runtime_module
+from marketd.chain.localnet.embedded_chain import (
     BACKEND_KEY_FILE,
     LocalChainRuntime,
     PersistentLocalChain,

@@ -29,7 +29,8 @@ from solders.transaction import VersionedTransaction
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
-from marketd.chain.client import ChainClient, TransactionFailed
+from marketd.chain.client import ChainClient
+from marketd.chain.errors import TransactionFailed
 from marketd.chain.idl import IdlCoder
 from marketd.chain.localnet.rpc_server import (
     RpcEndpoint,

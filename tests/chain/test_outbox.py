@@ -24,7 +24,6 @@ from marketd.chain.outbox import (
     chain_info,
     enqueue,
     outcome_of,
-    retry_delay,
 )
 from marketd.core.database import Database
 from marketd.models import ChainOutbox
@@ -109,17 +108,6 @@ async def test_enqueue_checks_arguments(chain_database: Database) -> None:
         await add_row(chain_database, "launch_rocket", new_market_id(), {})
     async with chain_database.session() as session:
         assert (await session.execute(select(ChainOutbox))).scalars().all() == []
-
-
-def test_retry_delay_grows_and_is_capped() -> None:
-    assert [retry_delay(n, base=2.0, cap=30.0) for n in (1, 2, 3, 4, 5, 6)] == [
-        2.0,
-        4.0,
-        8.0,
-        16.0,
-        30.0,
-        30.0,
-    ]
 
 
 # ----------------------------------------------------------------------------- happy paths
@@ -731,7 +719,7 @@ async def test_a_runner_that_lost_its_lease_writes_nothing(
 async def test_request_the_node_refuses_fails_the_row(
     chain_world: Any, chain_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from marketd.chain.client import RpcRejected
+    from marketd.chain.errors import RpcRejected
 
     chain_world.initialize()
     market_id = chain_world.create_market()
@@ -827,7 +815,7 @@ async def test_retryable_failure_on_chain_signs_again_later(
 async def test_permanent_failure_when_the_recheck_cannot_read_the_market(
     chain_world: Any, chain_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from marketd.chain.client import RpcUnavailable
+    from marketd.chain.errors import RpcUnavailable
 
     chain_world.initialize()
     market_id = chain_world.create_market()

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from websockets.asyncio.server import ServerConnection, serve
 
 from marketd.chain.addresses import new_market_id
+from marketd.chain.client import ChainClient
+from marketd.chain.errors import StreamGapError, SubscriptionError
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
@@ -30,16 +33,14 @@ from marketd.chain.localnet.seed import (
 from marketd.chain.localnet.svm import FINALITY_DEPTH, LocalChain, TxRecord
 from marketd.chain.program import BUNDLED_IDL
 from marketd.chain.stream import (
-    Backoff,
     Checkpoint,
     ProgramEventStream,
     RecentSignatures,
-    StreamGapError,
-    SubscriptionError,
     TransactionEvents,
     websocket_url,
 )
 from marketd.config import DEFAULT_PROGRAM_ID, Settings
+from marketd.core.waits import Backoff
 
 pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
 
@@ -426,11 +427,6 @@ async def test_an_unreachable_node_is_retried_with_backoff(coder: IdlCoder) -> N
 # --------------------------------------------------------------------- small parts
 
 
-def test_backoff_grows_and_is_capped() -> None:
-    backoff = Backoff(initial=0.5, factor=3, maximum=4)
-    assert [backoff.delay(n) for n in range(4)] == [0.5, 1.5, 4.0, 4.0]
-
-
 def test_websocket_url_is_on_port_plus_one_or_the_same_host() -> None:
     assert websocket_url("http://127.0.0.1:8899") == "ws://127.0.0.1:8900"  # Agave's ports
     assert websocket_url("http://[::1]:8899/x?k=1") == "ws://[::1]:8900/x?k=1"
@@ -457,3 +453,35 @@ async def test_stream_from_settings_follows_the_configured_chain(
     async with ProgramEventStream.from_settings(configured, page_size=1) as stream:
         assert stream.ws_url == endpoint.ws_url and stream.program_id == PROGRAM_ID
         assert signatures(await collect(stream.backfill(voting.checkpoint))) == sent
+
+
+async def test_a_stream_over_a_chain_client_shares_its_connection(
+    endpoint: RpcEndpoint, coder: IdlCoder, voting: Voting
+) -> None:
+    client = ChainClient(
+        AsyncClient(endpoint.http_url), coder, PROGRAM_ID, rpc_url=endpoint.http_url
+    )
+    async with client:
+        async with ProgramEventStream.of_client(client, page_size=3, backoff=FAST) as stream:
+            assert stream.ws_url == endpoint.ws_url  # derived from the client's RPC URL
+            sent = voting.votes(4)
+            assert signatures(await collect(stream.backfill(voting.checkpoint))) == sent
+        # Closing the stream leaves the client's connection to the client.
+        assert await client.market(new_market_id()) is None
+        named = ProgramEventStream.of_client(client, ws_url="ws://elsewhere:1")
+        assert named.ws_url == "ws://elsewhere:1"
+
+
+def test_a_stream_needs_one_connection_and_a_websocket(coder: IdlCoder) -> None:
+    shared = AsyncClient("http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="either"):
+        ProgramEventStream(program_id=PROGRAM_ID, coder=coder)
+    with pytest.raises(ValueError, match="either"):
+        ProgramEventStream(
+            http_url="http://127.0.0.1:1", rpc=shared, program_id=PROGRAM_ID, coder=coder
+        )
+    with pytest.raises(ValueError, match="websocket"):
+        ProgramEventStream(rpc=shared, program_id=PROGRAM_ID, coder=coder)
+    unnamed = ChainClient(shared, coder, PROGRAM_ID)  # built without its URL
+    with pytest.raises(ValueError, match="ws_url"):
+        ProgramEventStream.of_client(unnamed)

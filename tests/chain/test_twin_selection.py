@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from marketd.chain.localnet.build import TWIN, TWIN_FIXED, program_artifact
-from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.cli import build_parser, local_chain_settings
 from marketd.config import Settings
 

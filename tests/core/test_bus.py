@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from marketd.core.bus import BUS_RECONNECTS, RedisBus, Subscription, _Listener
 from marketd.core.redis import create_redis
+from marketd.core.waits import Backoff
 
 DEADLINE = 15.0
 
@@ -64,7 +65,7 @@ async def test_listener_resubscribes_after_its_connection_is_killed(
 ) -> None:
     client, name = named_redis
     prefix = f"{redis_prefix}bus-{uuid.uuid4().hex[:6]}:"
-    bus = RedisBus(client, prefix, first_backoff=0.01)
+    bus = RedisBus(client, prefix, backoff=Backoff(initial=0.01, maximum=5.0))
     before = reconnect_count()
     async with bus.subscribe("votes") as votes:
         await bus.publish("votes", {"n": 1})
@@ -91,7 +92,11 @@ async def test_resubscribing_backs_off_while_redis_is_unreachable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client, name = named_redis
-    bus = RedisBus(client, f"{redis_prefix}bus-{uuid.uuid4().hex[:6]}:", first_backoff=0.01)
+    bus = RedisBus(
+        client,
+        f"{redis_prefix}bus-{uuid.uuid4().hex[:6]}:",
+        backoff=Backoff(initial=0.01, maximum=5.0),
+    )
     real_subscribed = bus.subscribed
     refusals = 0
 
@@ -153,7 +158,7 @@ async def test_a_stream_that_ends_is_treated_as_a_lost_connection(
     named_redis: tuple[Redis, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, _ = named_redis
-    bus = RedisBus(client, "unused:", first_backoff=0.001)
+    bus = RedisBus(client, "unused:", backoff=Backoff(initial=0.001, maximum=5.0))
     ended = EndingPubSub([{"data": b'{"n": 1}', "channel": b"c"}])
     replacement = EndingPubSub([{"data": b'{"n": 2}', "channel": b"c"}])
     replacements = iter([replacement])

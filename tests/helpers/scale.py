@@ -40,7 +40,7 @@ from websockets.frames import Close
 
 from marketd.chain.addresses import market_id_bytes
 from marketd.chain.events import parse_program_events
-from marketd.chain.localnet.runtime import LocalChainRuntime
+from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.config import Settings, environment_names
 from marketd.core.database import Database, create_engine
 from marketd.core.migrate import upgrade

@@ -41,7 +41,8 @@ class ScriptedStream:
 
 
 class FakeRpc:
-    """getSignaturesForAddress: the newest of `slots` (or an error)."""
+    """getSignaturesForAddress (through `FakeClient.signatures_for_address`): the newest of
+    `slots` (or an error)."""
 
     def __init__(self) -> None:
         self.slots: list[int] = []
@@ -68,6 +69,9 @@ class FakeClient:
 
     async def signature_statuses(self, signatures: list[str]) -> list[SignatureState | None]:
         return [self.statuses.get(s) for s in signatures]
+
+    async def signatures_for_address(self, address: Any, **options: Any) -> Any:
+        return (await self.rpc.get_signatures_for_address(address, **options)).value
 
 
 def created(tape: Tape) -> TransactionEvents:

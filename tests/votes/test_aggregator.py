@@ -15,7 +15,8 @@ from structlog.testing import capture_logs
 
 from marketd.chain.actions import Intent, Outcome
 from marketd.chain.addresses import new_market_id
-from marketd.chain.client import MarketAccount, OnChainState, RpcUnavailable
+from marketd.chain.client import MarketAccount, OnChainState
+from marketd.chain.errors import RpcUnavailable
 from marketd.chain.keys import BackendKey
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
 from marketd.core.locks import Locks

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from marketd.chain.client import GlobalConfigAccount, RpcUnavailable
+from marketd.chain.client import GlobalConfigAccount
+from marketd.chain.errors import RpcUnavailable
 from marketd.config import Settings
 from marketd.votes.evidence import evidence_votes, tally_evidence
 from marketd.votes.rules import (

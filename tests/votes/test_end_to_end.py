@@ -26,7 +26,8 @@ from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.outbox import OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
-from marketd.chain.stream import Backoff, ProgramEventStream
+from marketd.chain.stream import ProgramEventStream
+from marketd.core.waits import Backoff
 from marketd.indexer.indexer import Indexer
 from marketd.models import ChainOutbox, DisputeVote, Market, User
 from marketd.votes.aggregator import TallyResult, worker_aggregator

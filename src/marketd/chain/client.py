@@ -4,15 +4,9 @@ It reads and decodes the program's accounts with the IDL, builds and signs trans
 blockhash, optional compute-unit price), sends them with preflight and confirms them by polling
 `getSignatureStatuses` until confirmed or until the blockhash can no longer land.
 
-Errors are typed so callers can decide what to do without parsing text:
-
-* `RpcUnavailable` (retryable): transport failures, HTTP errors, an unhealthy or lagging node.
-* `RpcRejected` (permanent): the node refused the request itself (bad params, bad signature).
-* `TransactionFailed`: the transaction ran (in preflight or on chain) and failed; its
-  `program_error` names the program's error from the IDL; `retryable` is true only for
-  failures that may pass later (a period not over yet, a fee payer short of lamports).
-* `BlockhashExpired` (retryable by re-signing): the transaction can never land any more.
-* `ConfirmationTimeout` (retryable): neither landed nor expired within the wait.
+Errors are typed (chain/errors.py: `ChainError` and its kinds) so callers can decide what to do
+without parsing text: `RpcUnavailable`, `RpcRejected`, `TransactionFailed` (its `program_error`
+names the program's error from the IDL), `BlockhashExpired`, `ConfirmationTimeout`.
 """
 
 from __future__ import annotations
@@ -24,18 +18,25 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, cast
 
+import base58
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Commitment, Confirmed
 from solana.rpc.core import RPCException, RPCNoResultException
 from solana.rpc.models import TxOpts
+from solders.account_decoder import UiAccountEncoding
+from solders.commitment_config import CommitmentLevel
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
+from solders.rpc.config import RpcAccountInfoConfig, RpcProgramAccountsConfig
 from solders.rpc.errors import RpcCustomErrorFieldless, SendTransactionPreflightFailureMessage
+from solders.rpc.filter import Memcmp
+from solders.rpc.requests import GetProgramAccounts
+from solders.rpc.responses import GetProgramAccountsWithContextResp
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import (
@@ -46,7 +47,15 @@ from solders.transaction_status import (
 )
 
 from marketd.chain import addresses
-from marketd.chain.errors import ProgramError
+from marketd.chain.errors import (
+    BlockhashExpired,
+    ChainError,
+    ConfirmationTimeout,
+    ProgramError,
+    RpcRejected,
+    RpcUnavailable,
+    TransactionFailed,
+)
 from marketd.chain.events import program_error_from_logs
 from marketd.chain.idl import IdlCoder
 from marketd.chain.program import program_coder, program_id
@@ -55,18 +64,6 @@ from marketd.config import Settings
 MARKET_ACCOUNT = "MarketAccount"
 GLOBAL_CONFIG_ACCOUNT = "GlobalConfig"
 
-# Program errors that may pass when tried again later, so a caller should retry, not give up.
-RETRYABLE_PROGRAM_ERRORS = frozenset({"DisputePeriodNotEnded", "ProtocolPaused"})
-# (tuples: solders' error enums are not hashable)
-# Runtime failures of the transaction as a whole that an operator or time can fix.
-_RETRYABLE_TX_ERRORS = (
-    TransactionErrorFieldless.AccountInUse,
-    TransactionErrorFieldless.AccountNotFound,
-    TransactionErrorFieldless.InsufficientFundsForFee,
-    TransactionErrorFieldless.WouldExceedMaxBlockCostLimit,
-    TransactionErrorFieldless.WouldExceedMaxAccountCostLimit,
-    TransactionErrorFieldless.ClusterMaintenance,
-)
 _REJECTED_CUSTOM = (
     RpcCustomErrorFieldless.TransactionSignatureVerificationFailure,
     RpcCustomErrorFieldless.TransactionSignatureLenMismatch,
@@ -93,86 +90,12 @@ class OnChainState(StrEnum):
 
 
 # ------------------------------------------------------------------------------------- errors
-class ChainError(Exception):
-    """Base of the client's errors; `retryable` says whether trying again may succeed."""
-
-    retryable: bool = True
-
-
-class RpcUnavailable(ChainError):
-    """The RPC node could not answer (network, HTTP status, unhealthy): try again later."""
-
-    retryable = True
-
-
-class RpcRejected(ChainError):
-    """The node refused the request as malformed; the same request will never pass."""
-
-    retryable = False
-
-
-class BlockhashExpired(ChainError):
-    """The transaction's blockhash expired before it landed: re-sign to try again."""
-
-    retryable = True
-
-
-class ConfirmationTimeout(ChainError):
-    """The transaction neither landed nor expired while we waited."""
-
-    retryable = True
-
-
 class _PreflightFailed(ChainError):
     """Internal: preflight simulation failed; `send` turns it into a precise error."""
 
     def __init__(self, payload: SendTransactionPreflightFailureMessage) -> None:
         super().__init__(payload.message)
         self.payload = payload
-
-
-class TransactionFailed(ChainError):
-    """The transaction failed in preflight (`landed=False`) or on chain (`landed=True`)."""
-
-    def __init__(
-        self,
-        err: Any,
-        *,
-        landed: bool,
-        program_error: ProgramError | None = None,
-        logs: Sequence[str] = (),
-        signature: str | None = None,
-    ) -> None:
-        self.err = err
-        self.landed = landed
-        self.program_error = program_error
-        self.logs = list(logs)
-        self.signature = signature
-        self.retryable = (
-            program_error.name in RETRYABLE_PROGRAM_ERRORS
-            if program_error is not None
-            else err in _RETRYABLE_TX_ERRORS
-        )
-        where = "on chain" if landed else "in preflight"
-        super().__init__(f"transaction failed {where}: {self.reason}")
-
-    @property
-    def reason(self) -> str:
-        """The program error's IDL name when there is one, else the runtime's error."""
-        if self.program_error is not None:
-            return str(self.program_error)
-        return str(self.err)
-
-    @property
-    def error_name(self) -> str:
-        """A short machine-readable name: the IDL error name or the runtime error kind."""
-        if self.program_error is not None and self.program_error.name is not None:
-            return self.program_error.name
-        if self.program_error is not None:
-            return f"ProgramError{self.program_error.code}"
-        if isinstance(self.err, TransactionErrorFieldless):
-            return str(self.err).rsplit(".", 1)[-1]
-        return type(self.err).__name__
 
 
 # ------------------------------------------------------------------------------------- values
@@ -217,6 +140,15 @@ class AddressSignature:
     signature: str
     block_time: int | None  # unix seconds; None when the node does not know it
     failed: bool
+    slot: int
+
+
+@dataclass(frozen=True)
+class ProgramAccounts:
+    """Every account of one kind the program owns, decoded, and the slot they reflect."""
+
+    slot: int  # the RPC context slot
+    accounts: list[tuple[Pubkey, dict[str, Any]]]  # (address, every decoded field)
 
 
 @dataclass(frozen=True)
@@ -296,8 +228,12 @@ class ChainClient:
         compute_unit_limit: int | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rpc_url: str | None = None,
     ) -> None:
         self.rpc = rpc
+        self.rpc_url = rpc_url
+        """The URL `rpc` talks to, when known: the event stream derives its websocket from it
+        (solana-py's client does not say)."""
         self.coder = coder
         self.program_id = program
         self.commitment = commitment
@@ -320,6 +256,7 @@ class ChainClient:
             program_coder(settings),
             program_id(settings),
             commitment=commitment,
+            rpc_url=url,
             **options,
         )
 
@@ -368,9 +305,38 @@ class ChainClient:
                 commitment=self.commitment,
             )
         return [
-            AddressSignature(str(item.signature), item.block_time, item.err is not None)
+            AddressSignature(
+                str(item.signature), item.block_time, item.err is not None, int(item.slot)
+            )
             for item in response.value
         ]
+
+    async def program_accounts(self, account: str) -> ProgramAccounts:
+        """Every `account` (an IDL account name) of the program, decoded, with the RPC context
+        slot they reflect (withContext: solana-py's own helper cannot ask for it, so the request
+        is built with solders and sent through solana-py's provider)."""
+        discriminator = self.coder.account_discriminator(account)
+        config = RpcProgramAccountsConfig(
+            RpcAccountInfoConfig(
+                encoding=UiAccountEncoding.Base64,
+                commitment=CommitmentLevel.from_string(str(self.commitment)),
+            ),
+            filters=[Memcmp(offset=0, bytes_=base58.b58encode(discriminator).decode())],
+            with_context=True,
+        )
+        request = GetProgramAccounts(self.program_id, config)
+        async with _rpc_errors():
+            response = await self.rpc._provider.make_request(
+                request, GetProgramAccountsWithContextResp
+            )
+        decoded = [
+            (
+                keyed.pubkey,
+                self.coder.decode_account(account, bytes(keyed.account.data), allow_trailing=True),
+            )
+            for keyed in response.value
+        ]
+        return ProgramAccounts(int(response.context.slot), decoded)
 
     async def market(self, market_id: str) -> MarketAccount | None:
         """The market's account, decoded; None when it does not exist (yet)."""

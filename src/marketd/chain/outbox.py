@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -42,18 +42,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import ACTIONS, ActionContext, ChainAction, Outcome, action_for
 from marketd.chain.actions import idempotency_key as default_idempotency_key
-from marketd.chain.client import (
+from marketd.chain.client import ChainClient, SignatureState, SignedTransaction
+from marketd.chain.errors import (
     BlockhashExpired,
-    ChainClient,
     ChainError,
     ConfirmationTimeout,
-    SignatureState,
-    SignedTransaction,
+    MarketNotOnChain,
+    StaleBlockhash,
     TransactionFailed,
 )
 from marketd.chain.keys import BackendKey
 from marketd.core.database import Database, upsert_insert
-from marketd.core.jobs import pause
+from marketd.core.jobs import RunReport, run_rounds
+from marketd.core.waits import Backoff
 from marketd.models import ChainOutbox
 from marketd.models.base import utcnow
 
@@ -103,25 +104,8 @@ class RowResult(StrEnum):
     SKIPPED = "skipped"  # claimed by another runner meanwhile
 
 
-class MarketNotOnChain(ChainError):
-    """The market (or the GlobalConfig) has no account yet: retry later."""
-
-    retryable = True
-
-
-class StaleBlockhash(ChainError):
-    """Re-signing now would reproduce the spent transaction: wait for a newer blockhash."""
-
-    retryable = True
-
-
 class _LostClaim(Exception):
     """Another runner owns the row now; stop touching it."""
-
-
-def retry_delay(attempts: int, *, base: float, cap: float) -> float:
-    """Exponential backoff in seconds for the n-th attempt (1-based), capped."""
-    return float(min(cap, base * 2 ** max(0, attempts - 1)))
 
 
 def chain_info(row: ChainOutbox) -> dict[str, Any]:
@@ -254,19 +238,6 @@ def _rowcount(result: Any) -> int:
 
 # ------------------------------------------------------------------------------------ runner
 @dataclass
-class RunReport:
-    """How many rows of one `run_once` ended in each result."""
-
-    results: dict[str, int] = field(default_factory=dict)
-
-    def add(self, result: RowResult) -> None:
-        self.results[result.value] = self.results.get(result.value, 0) + 1
-
-    def count(self, result: RowResult) -> int:
-        return self.results.get(result.value, 0)
-
-
-@dataclass
 class _Claim:
     row: ChainOutbox
     token: int
@@ -307,8 +278,7 @@ class OutboxRunner:
         self.lease = timedelta(seconds=lease_seconds)
         self.confirm_wait_seconds = confirm_wait_seconds
         self.recheck = timedelta(seconds=recheck_seconds)
-        self.backoff_base_seconds = backoff_base_seconds
-        self.backoff_cap_seconds = backoff_cap_seconds
+        self.backoff = Backoff(backoff_base_seconds, backoff_cap_seconds)
         self.clock = clock
         self.observer = observer
         self.on_change = on_change
@@ -321,16 +291,13 @@ class OutboxRunner:
 
     async def run(self, stop: asyncio.Event, interval: float = 2.0) -> None:
         """Process due rows until `stop` is set; errors are logged, never end the loop."""
-        while not stop.is_set():
-            # Cleared before the pass, so a notify() during the pass triggers another one.
-            self._wake.clear()
-            timeout = interval
-            try:
-                await self.run_once()
-                timeout = await self._until_next_due(interval)
-            except Exception:
-                log.exception("chain outbox run failed")
-            await pause(stop, self._wake, timeout)
+
+        async def next_round() -> float:
+            return await self._until_next_due(interval)
+
+        await run_rounds(
+            "outbox", stop, self.run_once, interval, wake=self._wake, next_round=next_round
+        )
 
     async def _until_next_due(self, interval: float) -> float:
         """Seconds to wait: until the earliest row comes due (a row rescheduled for now is
@@ -342,7 +309,8 @@ class OutboxRunner:
         return min(interval, max(0.0, (earliest - self.clock()).total_seconds()))
 
     async def run_once(self) -> RunReport:
-        """Process every row due now (up to `batch_size`) and refresh the gauges."""
+        """Process every row due now (up to `batch_size`) and refresh the gauges: how many
+        rows ended in each `RowResult`."""
         report = RunReport()
         async with self.database.session() as session:
             due = await OutboxRepository(session).due(self.clock(), self.batch_size)
@@ -591,9 +559,7 @@ class OutboxRunner:
         await self._changed(claim.row)
 
     async def _retry_later(self, claim: _Claim, exc: BaseException) -> RowResult:
-        delay = retry_delay(
-            claim.token, base=self.backoff_base_seconds, cap=self.backoff_cap_seconds
-        )
+        delay = self.backoff.delay(claim.token)
         if isinstance(exc, BlockhashExpired):
             delay = 0.0  # nothing to wait for: the next run re-checks and re-signs
         await self._update(
@@ -653,17 +619,13 @@ __all__ = [
     "OUTBOX_ROWS",
     "OUTBOX_SENDS",
     "Handler",
-    "MarketNotOnChain",
     "OutboxRepository",
     "OutboxRunner",
     "OutboxStatus",
     "Outcome",
     "RowResult",
-    "RunReport",
-    "StaleBlockhash",
     "StepObserver",
     "chain_info",
     "enqueue",
     "outcome_of",
-    "retry_delay",
 ]

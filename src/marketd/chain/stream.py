@@ -54,11 +54,14 @@ from solders.transaction_status import TransactionConfirmationStatus
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from marketd.chain.client import ChainClient
+from marketd.chain.errors import HistoryGapError, StreamError, StreamGapError, SubscriptionError
 from marketd.chain.events import parse_program_events
 from marketd.chain.idl import IdlCoder
 from marketd.chain.program import program_coder, program_id
 from marketd.config import Settings
 from marketd.core.metrics import CHAIN_HISTORY_GAP
+from marketd.core.waits import Backoff, FailureStreak
 
 log = structlog.get_logger(__name__)
 
@@ -103,37 +106,8 @@ class TransactionEvents:
         return Checkpoint(self.signature, self.slot)
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Delays between reconnection attempts: initial * factor**n, capped."""
-
-    initial: float = 0.2
-    factor: float = 2.0
-    maximum: float = 10.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.maximum, self.initial * self.factor**attempt))
-
-
-class StreamGapError(Exception):
-    """A listed transaction could not be fetched; continuing would skip it."""
-
-
-class SubscriptionError(Exception):
-    """The node refused the logs subscription."""
-
-
-class HistoryGapError(Exception):
-    """The checkpoint is older than the node's transaction history (see the module doc)."""
-
-    def __init__(self, checkpoint: Checkpoint, first_available_slot: int) -> None:
-        super().__init__(
-            f"checkpoint {checkpoint.signature} (slot {checkpoint.slot}) is older than the "
-            f"node's transaction history, which starts at slot {first_available_slot}: the "
-            "program's transactions in between cannot be read from this node"
-        )
-        self.checkpoint = checkpoint
-        self.first_available_slot = first_available_slot
+RECONNECT_BACKOFF = Backoff(initial=0.2, maximum=10.0)
+"""Waits between reconnections of `follow`, and between fetch attempts of one transaction."""
 
 
 CLOSE_TIMEOUT_SECONDS = 2.0
@@ -147,9 +121,7 @@ _RETRYABLE = (
     SolanaRpcException,
     RPCException,
     WebSocketException,
-    StreamGapError,
-    SubscriptionError,
-    HistoryGapError,
+    StreamError,
 )
 
 
@@ -214,12 +186,16 @@ class RecentSignatures:
 
 
 class ProgramEventStream:
-    """Decoded events of `program_id` from an RPC node; see the module docstring."""
+    """Decoded events of `program_id` from an RPC node; see the module docstring.
+
+    Its RPC connection is either its own (`http_url`; closed by `aclose`) or a `ChainClient`'s
+    (`of_client`: shared with the client's other users, left open)."""
 
     def __init__(
         self,
         *,
-        http_url: str,
+        http_url: str | None = None,
+        rpc: AsyncClient | None = None,
         program_id: Pubkey,
         coder: IdlCoder,
         ws_url: str | None = None,
@@ -233,12 +209,16 @@ class ProgramEventStream:
     ) -> None:
         self.program_id = program_id
         self.coder = coder
-        self.ws_url = ws_url or websocket_url(http_url)
+        if (http_url is None) == (rpc is None):
+            raise ValueError("give either http_url (an own connection) or rpc (a shared one)")
+        if ws_url is None and http_url is None:
+            raise ValueError("a shared RPC connection needs its websocket URL (ws_url)")
+        self.ws_url = ws_url or websocket_url(http_url or "")
         self.commitment = commitment
         self.page_size = page_size
         self.fetch_concurrency = fetch_concurrency
         self.fetch_attempts = fetch_attempts
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or RECONNECT_BACKOFF
         self.dedupe_capacity = dedupe_capacity
         self.on_reconnect = on_reconnect
         """Called with the error (None: the node closed the socket) before each reconnect."""
@@ -250,7 +230,8 @@ class ProgramEventStream:
         self._warned_no_ledger_slot = False
         self.history_gap: HistoryGapError | None = None
         """Set while `follow` is halted at a history gap (see the module doc)."""
-        self._client = AsyncClient(http_url, commitment=commitment)
+        self._owns_client = rpc is None
+        self._client = rpc or AsyncClient(http_url, commitment=commitment)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> ProgramEventStream:
@@ -265,8 +246,27 @@ class ProgramEventStream:
             **options,
         )
 
+    @classmethod
+    def of_client(
+        cls, client: ChainClient, *, ws_url: str | None = None, **options: Any
+    ) -> ProgramEventStream:
+        """The stream of `client`'s program over `client`'s RPC connection; the websocket is
+        `ws_url` (SOLANA_WS_URL), else derived from the client's RPC URL."""
+        if ws_url is None:
+            if client.rpc_url is None:
+                raise ValueError("the client does not know its RPC URL: give ws_url")
+            ws_url = websocket_url(client.rpc_url)
+        return cls(
+            rpc=client.rpc,
+            ws_url=ws_url,
+            program_id=client.program_id,
+            coder=client.coder,
+            **options,
+        )
+
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._owns_client:
+            await self._client.close()
 
     async def __aenter__(self) -> ProgramEventStream:
         return self
@@ -353,7 +353,7 @@ class ProgramEventStream:
     async def _fetch(self, listed: _Listed) -> TransactionEvents:
         for attempt in range(self.fetch_attempts):
             if attempt:
-                await asyncio.sleep(self.backoff.delay(attempt - 1))
+                await asyncio.sleep(self.backoff.delay(attempt))
             response = await self._client.get_transaction(
                 listed.signature,
                 commitment=self.commitment,
@@ -403,7 +403,7 @@ class ProgramEventStream:
         """Log notifications carry no block time; the transaction does."""
         for attempt in range(self.fetch_attempts):
             if attempt:
-                await asyncio.sleep(self.backoff.delay(attempt - 1))
+                await asyncio.sleep(self.backoff.delay(attempt))
             response = await self._client.get_transaction(
                 Signature.from_string(signature),
                 commitment=self.commitment,
@@ -442,7 +442,7 @@ class ProgramEventStream:
         """Backfill from `since` to the head, then follow live, forever; see the module doc."""
         last = since
         seen = RecentSignatures(self.dedupe_capacity)
-        failures = 0
+        failures = FailureStreak(self.backoff)
         while True:
             try:
                 async with connect(
@@ -454,7 +454,7 @@ class ProgramEventStream:
                         last = batch.checkpoint
                         yield batch
                     self._gap_closed()
-                    failures = 0
+                    failures.succeeded()
                     self.live.set()
                     async for batch in _unseen(self._live(ws), seen):
                         last = batch.checkpoint
@@ -480,8 +480,7 @@ class ProgramEventStream:
             self.reconnects += 1
             if self.on_reconnect is not None:
                 self.on_reconnect(self.last_error if failed else None)
-            await asyncio.sleep(self.backoff.delay(failures))
-            failures += 1
+            await asyncio.sleep(failures.failed())
 
     def _gap_closed(self) -> None:
         if self.history_gap is not None:

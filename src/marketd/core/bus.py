@@ -20,11 +20,16 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from marketd.core.waits import Backoff, FailureStreak
+
 Event = dict[str, Any]
 BUS_RECONNECTS = Counter(
     "marketd_bus_reconnects_total", "Bus listeners that lost Redis and subscribed again."
 )
 log = structlog.get_logger("marketd.bus")
+
+RESUBSCRIBE_BACKOFF = Backoff(initial=0.1, maximum=5.0)
+"""Waits of a listener that lost Redis before each attempt to subscribe again."""
 
 
 class Subscription:
@@ -86,20 +91,19 @@ class InProcessBus(EventBus):
 class RedisBus(EventBus):
     """One Redis pub/sub connection per subscription context; channels carry the key prefix.
 
-    The listener survives Redis going away: when its connection drops it logs, waits (backing
-    off from `first_backoff` to `max_backoff` while Redis stays unreachable), subscribes again
+    The listener survives Redis going away: when its connection drops it logs, waits (`backoff`,
+    growing while Redis stays unreachable), subscribes again
     on a new connection and goes on delivering. Pub/sub keeps nothing for an absent listener,
     so events published during the gap are lost to it; `Subscription.reconnects` counts the
     gaps (listeners resynchronise from their sweeps or the replay buffer).
     """
 
     def __init__(
-        self, redis: Redis, prefix: str, *, first_backoff: float = 0.1, max_backoff: float = 5.0
+        self, redis: Redis, prefix: str, *, backoff: Backoff = RESUBSCRIBE_BACKOFF
     ) -> None:
         self._redis = redis
         self._prefix = prefix + "bus:"
-        self.first_backoff = first_backoff
-        self.max_backoff = max_backoff
+        self.backoff = backoff
 
     async def publish(self, topic: str, event: Mapping[str, Any]) -> None:
         await self._redis.publish(self._prefix + topic, json.dumps(event, default=str))
@@ -161,18 +165,19 @@ class _Listener:
             await log.ainfo("bus listener resubscribed", channels=self.channels)
 
     async def _resubscribe(self) -> PubSub:
-        backoff = self.bus.first_backoff
+        failures = FailureStreak(self.bus.backoff)
+        delay = failures.failed()  # the connection dropping is the first failure
         while True:
-            await asyncio.sleep(backoff)
+            await asyncio.sleep(delay)
             try:
                 return await self.bus.subscribed(self.channels)
             except _DISCONNECTED as exc:
-                backoff = min(self.bus.max_backoff, backoff * 2)
+                delay = failures.failed()
                 await log.awarning(
                     "bus resubscribe failed; retrying",
                     channels=self.channels,
                     error=repr(exc),
-                    retry_in_seconds=backoff,
+                    retry_in_seconds=delay,
                 )
 
 

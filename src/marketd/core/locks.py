@@ -25,6 +25,8 @@ import structlog
 from prometheus_client import Gauge
 from redis.asyncio import Redis
 
+from marketd.core.waits import wait_for_stop
+
 LOCK_HELD = Gauge("marketd_lock_held", "1 while this process holds the leader lock.", ["lock"])
 log = structlog.get_logger("marketd.locks")
 
@@ -103,9 +105,7 @@ class Locks(ABC):
             token = await self.try_acquire(name, ttl)
             if token is not None:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), retry)
-            if stop.is_set():
+            if await wait_for_stop(stop, retry):
                 yield None
                 return
         async with self._leased(name, token, ttl) as lease:

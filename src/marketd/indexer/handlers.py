@@ -26,7 +26,7 @@ from solders.pubkey import Pubkey
 from marketd.chain.addresses import market_address, market_id_from_bytes
 from marketd.indexer import lmsr
 from marketd.indexer.fees import FeeSchedule
-from marketd.indexer.rows import MarketRow, PositionRow, TradeRow, VoteRow
+from marketd.indexer.rows import BallotRow, MarketRow, PositionRow, TradeRow
 from marketd.shared.market_state import MarketState
 
 log = structlog.get_logger(__name__)
@@ -130,14 +130,14 @@ class Workspace:
     # Each loaded market's column values as loaded: the store writes only what changed.
     originals: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     positions: dict[VoteKey, PositionRow] = field(default_factory=dict)
-    proposal_votes: dict[VoteKey, VoteRow] = field(default_factory=dict)
-    dispute_votes: dict[VoteKey, VoteRow] = field(default_factory=dict)
+    proposal_votes: dict[VoteKey, BallotRow] = field(default_factory=dict)
+    dispute_votes: dict[VoteKey, BallotRow] = field(default_factory=dict)
     # What to write back: markets created by the batch, positions and votes it changed (loaded
     # or new; written as upserts), the trades it produced.
     new_markets: set[str] = field(default_factory=set)
     changed_positions: dict[VoteKey, PositionRow] = field(default_factory=dict)
     stored_positions: set[VoteKey] = field(default_factory=set)  # loaded, i.e. rows that exist
-    changed_votes: dict[tuple[str, str, str], VoteRow] = field(default_factory=dict)
+    changed_votes: dict[tuple[str, str, str], BallotRow] = field(default_factory=dict)
     trades: list[TradeRow] = field(default_factory=list)
     users: dict[str, datetime] = field(default_factory=dict)
     vote_log: list[dict[str, Any]] = field(default_factory=list)
@@ -238,7 +238,7 @@ def _vote(ws: Workspace, event: IndexedEvent, kind: str) -> None:
     votes = ws.proposal_votes if kind == "proposal" else ws.dispute_votes
     row = votes.get((market.id, wallet))
     if row is None:
-        row = votes[(market.id, wallet)] = VoteRow(None, market.id, wallet, vote, at, None)
+        row = votes[(market.id, wallet)] = BallotRow(None, market.id, wallet, vote, at, None)
     # The on-chain vote replaces any off-chain vote of the same wallet.
     row.vote, row.voted_at, row.tx_signature = vote, at, event.signature
     ws.changed_votes[(kind, market.id, wallet)] = row

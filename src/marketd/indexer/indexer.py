@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.client import ChainClient, OnChainState
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
+from marketd.core.jobs import RunReport, run_rounds
 from marketd.core.metrics import INDEXER_LAG_SLOTS
 from marketd.indexer.checkpoint import (
     checkpoint_name,
@@ -51,6 +51,7 @@ from marketd.indexer.handlers import Notice
 from marketd.indexer.store import Applied, apply_transactions, rebuild_markets
 from marketd.markets.cache import MarketCache
 from marketd.models import ChainEvent, Market, TradeSubmission
+from marketd.trades.status import SubmissionStatus
 
 log = structlog.get_logger(__name__)
 
@@ -238,14 +239,11 @@ class Indexer:
 
     async def observe_head(self) -> int | None:
         """Read the slot of the program's newest transaction on chain and update the lag."""
-        response = await self.client.rpc.get_signatures_for_address(
-            self.program_id, limit=1, commitment=Confirmed
-        )
-        if not response.value:
+        newest = await self.client.signatures_for_address(self.program_id, limit=1)
+        if not newest:
             return None
-        slot = int(response.value[0].slot)
-        self._saw(slot)
-        return slot
+        self._saw(newest[0].slot)
+        return newest[0].slot
 
     async def _watch_head(self) -> None:
         while True:
@@ -319,8 +317,11 @@ class Indexer:
         await session.execute(delete(ChainEvent).where(ChainEvent.signature.in_(gone)))
         await session.execute(
             update(TradeSubmission)
-            .where(TradeSubmission.signature.in_(gone), TradeSubmission.status == "confirmed")
-            .values(status="pending")
+            .where(
+                TradeSubmission.signature.in_(gone),
+                TradeSubmission.status == SubmissionStatus.CONFIRMED,
+            )
+            .values(status=SubmissionStatus.PENDING)
         )
         current = await load_checkpoint(session, self.name)
         if current is not None and current.signature in gone:
@@ -338,10 +339,12 @@ class Indexer:
         return await rebuild_markets(session, report.rebuilt, self.program_id, self.fees)
 
     async def run_finality(self, stop: asyncio.Event, interval: float = 5.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.check_finality()
-            except Exception:
-                log.exception("finality check failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+        """`check_finality` every `interval` seconds until `stop` is set."""
+
+        async def check() -> RunReport:
+            report = await self.check_finality()
+            return RunReport.tally(
+                finalized=len(report.finalized), rolled_back=len(report.rolled_back)
+            )
+
+        await run_rounds("indexer-finality", stop, check, interval)

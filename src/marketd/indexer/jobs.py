@@ -1,21 +1,21 @@
 """The market monitor's background jobs, for the worker to host.
 
-Each job holds a leader lock while it works, so with several instances exactly one indexes,
-one checks finality, one reconciles and one sweeps transitions; a standby takes over within a
-lock TTL when the leader dies.
+Each job holds a leader lock while it works (`core.jobs.leader_locked`), so with several
+instances exactly one indexes, one checks finality, one reconciles and one sweeps transitions;
+a standby takes over within a lock TTL when the leader dies. The event stream reads the chain
+over the chain client's own RPC connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from marketd.chain.client import ChainClient
 from marketd.chain.outbox import OutboxRunner
 from marketd.chain.stream import ProgramEventStream
 from marketd.config import IndexerSettings
 from marketd.core.container import Container
-from marketd.core.jobs import Job
+from marketd.core.jobs import BackgroundJob, Work, leader_locked
 from marketd.indexer.indexer import Indexer
 from marketd.indexer.reconcile import run_reconcile
 from marketd.indexer.transitions import run_transitions
@@ -23,35 +23,9 @@ from marketd.indexer.transitions import run_transitions
 LOCK_TTL = 30.0
 
 
-def _led(container: Container, name: str, work: Callable[[asyncio.Event], Awaitable[None]]) -> Job:
-    async def run(stop: asyncio.Event) -> None:
-        async with container.locks.leadership(f"job:{name}", LOCK_TTL, stop) as lease:
-            if lease is None:
-                return
-            lost = asyncio.Event()
-            # Stop working when shutting down or when the lock was lost to another instance.
-            watcher = asyncio.create_task(_either(stop, lease.lost, lost))
-            try:
-                await work(lost)
-            finally:
-                watcher.cancel()
-
-    return Job(name, run)
-
-
-async def _either(first: asyncio.Event, second: asyncio.Event, out: asyncio.Event) -> None:
-    waits = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        out.set()
-    finally:
-        for task in waits:
-            task.cancel()
-
-
-def rpc_url_of(container: Container, client: ChainClient) -> str:
-    configured = container.settings.solana_rpc_url
-    return configured or str(client.rpc._provider.endpoint_uri)
+def _led(container: Container, name: str, work: Work) -> BackgroundJob:
+    """`work` as a job named `name`, under the leader lock `job:<name>`."""
+    return BackgroundJob(name, leader_locked(container.locks, f"job:{name}", LOCK_TTL, work))
 
 
 def indexer_jobs(
@@ -59,15 +33,10 @@ def indexer_jobs(
     client: ChainClient,
     runner: OutboxRunner | None,
     settings: IndexerSettings | None = None,
-) -> list[Job]:
+) -> list[BackgroundJob]:
     """Indexer, finality/fork check, reconcile and automatic transitions."""
     settings = settings or container.settings.indexer
-    stream = ProgramEventStream(
-        http_url=rpc_url_of(container, client),
-        ws_url=container.settings.solana_ws_url,
-        program_id=client.program_id,
-        coder=client.coder,
-    )
+    stream = ProgramEventStream.of_client(client, ws_url=container.settings.solana_ws_url)
     indexer = Indexer(
         container,
         client,

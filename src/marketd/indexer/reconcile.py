@@ -21,32 +21,26 @@ history:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import base58
 import structlog
 from prometheus_client import Counter
-from solders.account_decoder import UiAccountEncoding
-from solders.commitment_config import CommitmentLevel
 from solders.pubkey import Pubkey
-from solders.rpc.config import RpcAccountInfoConfig, RpcProgramAccountsConfig
-from solders.rpc.filter import Memcmp as SoldersMemcmp
-from solders.rpc.requests import GetProgramAccounts
-from solders.rpc.responses import GetProgramAccountsWithContextResp
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
+from marketd.core.jobs import RunReport, run_rounds
 from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
 from marketd.markets.cache import MarketCache
+from marketd.markets.columns import COUNTERS
 from marketd.models import ChainEvent, Market, User, utcnow
 from marketd.shared.market_state import MarketState
 
@@ -57,18 +51,6 @@ RECONCILE_SKIPPED = Counter(
     "marketd_reconcile_skipped_total",
     "Markets (or whole rounds) reconcile left alone rather than move a row back, by reason.",
     ["reason"],
-)
-COUNTERS = (
-    "b_parameter",
-    "initial_liquidity",
-    "current_liquidity",
-    "shares_yes",
-    "shares_no",
-    "total_volume",
-    "proposal_likes",
-    "proposal_dislikes",
-    "dispute_agree",
-    "dispute_disagree",
 )
 
 
@@ -81,7 +63,8 @@ class Fix:
 
 
 def expected_columns(fields: dict[str, Any]) -> dict[str, Any]:
-    """The `markets` columns a decoded MarketAccount determines (pure)."""
+    """The `markets` columns a decoded MarketAccount determines (pure): the integer columns
+    (`COUNTERS`, the account's fields of the same names), state, creator and outcomes."""
     columns: dict[str, Any] = {name: int(fields[name]) for name in COUNTERS}
     state = fields["state"]
     columns["state"] = MarketState.from_program_name(state).value
@@ -99,25 +82,9 @@ class Snapshot:
 
 
 async def market_snapshot(client: ChainClient) -> Snapshot:
-    """Every MarketAccount with the RPC context slot they reflect (withContext; solana-py's
-    own helper cannot ask for it, so the request is built with solders)."""
-    discriminator = client.coder.account_discriminator(MARKET_ACCOUNT)
-    config = RpcProgramAccountsConfig(
-        RpcAccountInfoConfig(
-            encoding=UiAccountEncoding.Base64,
-            commitment=CommitmentLevel.from_string(str(client.commitment)),
-        ),
-        filters=[SoldersMemcmp(offset=0, bytes_=base58.b58encode(discriminator).decode())],
-        with_context=True,
-    )
-    request = GetProgramAccounts(client.program_id, config)
-    response = await client.rpc._provider.make_request(request, GetProgramAccountsWithContextResp)
-    out = []
-    for keyed in response.value:
-        data = bytes(keyed.account.data)
-        fields = client.coder.decode_account(MARKET_ACCOUNT, data, allow_trailing=True)
-        out.append((keyed.pubkey, fields))
-    return Snapshot(int(response.context.slot), out)
+    """Every MarketAccount with the RPC context slot they reflect."""
+    found = await client.program_accounts(MARKET_ACCOUNT)
+    return Snapshot(found.slot, found.accounts)
 
 
 FIRST_SEEN = BulkInsert(cast(Table, User.__table__), ("wallet", "created_at"), conflict=("wallet",))
@@ -269,10 +236,7 @@ async def _compare_and_set(
 async def run_reconcile(
     container: Container, client: ChainClient, stop: asyncio.Event, interval: float
 ) -> None:
-    while not stop.is_set():
-        try:
-            await reconcile(container, client)
-        except Exception:
-            log.exception("reconcile failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+    async def round_() -> RunReport:
+        return RunReport.tally(fixed=len(await reconcile(container, client)))
+
+    await run_rounds("indexer-reconcile", stop, round_, interval)

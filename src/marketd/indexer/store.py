@@ -53,9 +53,9 @@ from marketd.indexer.rows import (
     TRADE_COLUMNS,
     VOTE_COLUMNS,
     VOTE_FIELDS,
+    BallotRow,
     MarketRow,
     PositionRow,
-    VoteRow,
 )
 from marketd.models import (
     ChainEvent,
@@ -70,6 +70,7 @@ from marketd.models import (
     utcnow,
 )
 from marketd.shared.market_state import DEFAULT_CATEGORY, MarketState
+from marketd.trades.status import SubmissionStatus
 
 MARKETS = cast(Table, Market.__table__)
 POSITIONS_TABLE = cast(Table, Position.__table__)
@@ -315,7 +316,7 @@ async def load_workspace(
         names = {name for name, of in VOTE_EVENTS.items() if of == kind}
         if wallets := _wallets(events, names):
             for row in await _pairs(session, VOTE_TABLES[kind], market_ids, wallets):
-                votes[(row.market_id, row.user_wallet)] = VoteRow(*row)
+                votes[(row.market_id, row.user_wallet)] = BallotRow(*row)
     return ws
 
 
@@ -456,9 +457,9 @@ async def settle_submissions(session: AsyncSession, batches: Sequence[Transactio
             update(SUBMISSIONS)
             .where(
                 member_of(session, SUBMISSIONS.c.signature, ok),
-                SUBMISSIONS.c.status == "pending",
+                SUBMISSIONS.c.status == SubmissionStatus.PENDING,
             )
-            .values(status="confirmed", updated_at=now)
+            .values(status=SubmissionStatus.CONFIRMED, updated_at=now)
         )
     failed = [
         {"target_signature": b.signature, "failure": str(b.err)}
@@ -470,9 +471,9 @@ async def settle_submissions(session: AsyncSession, batches: Sequence[Transactio
             update(SUBMISSIONS)
             .where(
                 SUBMISSIONS.c.signature == bindparam("target_signature"),
-                SUBMISSIONS.c.status == "pending",
+                SUBMISSIONS.c.status == SubmissionStatus.PENDING,
             )
-            .values(status="failed", error=bindparam("failure"), updated_at=now),
+            .values(status=SubmissionStatus.FAILED, error=bindparam("failure"), updated_at=now),
             failed,
         )
 

@@ -17,7 +17,6 @@ only says which markets to look at.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from marketd.chain.client import ChainClient, OnChainState
 from marketd.chain.clock import CLOCK_SYSVAR, chain_time
 from marketd.chain.outbox import enqueue
 from marketd.core.database import Database
+from marketd.core.jobs import RunReport, run_rounds
 from marketd.models import ChainOutbox, Market
 from marketd.shared.market_state import MarketState
 
@@ -100,12 +100,11 @@ async def run_transitions(
     on_enqueued: Callable[[], None] | None = None,
 ) -> None:
     """Sweep every `interval` seconds until `stop`; errors are logged, the loop goes on."""
-    while not stop.is_set():
-        try:
-            done = await sweep(database, client, auto_activate=auto_activate)
-            if done and on_enqueued is not None:
-                on_enqueued()
-        except Exception:
-            log.exception("transition sweep failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+
+    async def round_() -> RunReport:
+        done = await sweep(database, client, auto_activate=auto_activate)
+        if done and on_enqueued is not None:
+            on_enqueued()
+        return RunReport.tally(enqueued=len(done))
+
+    await run_rounds("market-transitions", stop, round_, interval)

@@ -4,6 +4,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Annotated, Any, Self, cast
 
 from pydantic import ConfigDict, Field, TypeAdapter, field_validator
@@ -49,7 +50,8 @@ class VoteCountsOut(Schema):
         )
 
 
-_ON_CHAIN_COLUMNS = ("proposal_likes", "proposal_dislikes", "dispute_agree", "dispute_disagree")
+ON_CHAIN_VOTE_COLUMNS = ("proposal_likes", "proposal_dislikes", "dispute_agree", "dispute_disagree")
+"""The vote counts recorded in the market's account, shown as `on_chain_votes`."""
 LIVE_COLUMNS = (
     "live_proposal_yes",
     "live_proposal_total",
@@ -59,6 +61,22 @@ LIVE_COLUMNS = (
 """The live tallies a detail read adds to the market's columns (markets.repository)."""
 CARD_COLUMNS = ("volume_24h", "price_24h_ago", "trades_count", "unique_traders")
 """What every market read adds from the rollups (markets.repository)."""
+DERIVED_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "on_chain_votes": ON_CHAIN_VOTE_COLUMNS,
+        "closes_at": (),  # market_schedules
+        "volume_24h": (),  # CARD_COLUMNS: the hour rollups
+        "price_change_24h": ("current_price_yes",),  # and CARD_COLUMNS' price_24h_ago
+        "trades_count": (),  # CARD_COLUMNS: market_stats
+        "unique_traders": (),  # CARD_COLUMNS: market_stats
+        "votes": (),  # LIVE_COLUMNS: the vote tables
+    }
+)
+"""The fields of a market read that are not `markets` columns (`marketd.markets.columns`), each
+with the columns it is made from; every other field is the column of its name."""
+NOT_EXPOSED: tuple[str, ...] = ()
+"""`markets` columns no market read shows (none: every column is a field or in a derived one).
+A column added to the table must be shown or listed here (tests/markets/test_columns.py)."""
 
 
 MARKET_EXAMPLE: dict[str, Any] = {
@@ -164,7 +182,7 @@ class MarketOut(Schema):
         """A market as the repository reads it: its columns, `closes_at`, the card columns
         (`CARD_COLUMNS`) and the live tallies (`LIVE_COLUMNS`, null when not counted)."""
         values = dict(row)
-        recorded = (int(values.pop(column)) for column in _ON_CHAIN_COLUMNS)
+        recorded = (int(values.pop(column)) for column in ON_CHAIN_VOTE_COLUMNS)
         values["on_chain_votes"] = VoteCountsOut.of(*recorded)
         volume, opening, trades, traders = (values.pop(column) for column in CARD_COLUMNS)
         values["volume_24h"], values["trades_count"] = int(volume), int(trades)

@@ -103,7 +103,7 @@ async def _locked(
 
 
 @dataclass(frozen=True)
-class Job:
+class ScheduledJob:
     """A periodic job: the worker adds ``run`` to its scheduler under ``trigger`` (and runs it
     once at start too when ``at_start``)."""
 
@@ -113,7 +113,9 @@ class Job:
     at_start: bool = False
 
 
-def snapshot_jobs(container: Container, config: SnapshotSettings | None = None) -> list[Job]:
+def snapshot_jobs(
+    container: Container, config: SnapshotSettings | None = None
+) -> list[ScheduledJob]:
     """The daily snapshot and prune jobs, on their configured crontabs (UTC), and the pending
     catch-up (at start, then every ``snapshot_retry_seconds``)."""
     config = config or container.settings.snapshots
@@ -128,9 +130,11 @@ def snapshot_jobs(container: Container, config: SnapshotSettings | None = None) 
         await run_pending(container, config=config)
 
     return [
-        Job("snapshot", CronTrigger.from_crontab(config.snapshot_cron, timezone=UTC), snapshot),
-        Job("prune", CronTrigger.from_crontab(config.prune_cron, timezone=UTC), prune),
-        Job(
+        ScheduledJob(
+            "snapshot", CronTrigger.from_crontab(config.snapshot_cron, timezone=UTC), snapshot
+        ),
+        ScheduledJob("prune", CronTrigger.from_crontab(config.prune_cron, timezone=UTC), prune),
+        ScheduledJob(
             "snapshot-pending",
             IntervalTrigger(seconds=config.snapshot_retry_seconds, timezone=UTC),
             pending,
@@ -139,7 +143,7 @@ def snapshot_jobs(container: Container, config: SnapshotSettings | None = None) 
     ]
 
 
-def schedule(scheduler: AsyncIOScheduler, jobs: list[Job]) -> None:
+def schedule(scheduler: AsyncIOScheduler, jobs: list[ScheduledJob]) -> None:
     """Add jobs so that a late or missed firing runs once (coalesced), never concurrently."""
     for job in jobs:
         start: dict[str, datetime] = {"next_run_time": datetime.now(UTC)} if job.at_start else {}

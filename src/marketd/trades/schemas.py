@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from marketd.core.schemas import MarketId, Price, Schema, Text, length_limits
 from marketd.models import Trade
 from marketd.trades.rules import MAX_TRANSACTION_BASE64, MAX_TRANSACTION_BYTES
+from marketd.trades.status import SubmissionStatus
 
 
 class TradeSubmit(Schema):
@@ -23,7 +24,7 @@ class TradeSubmit(Schema):
 
 class TradeAccepted(Schema):
     signature: str
-    status: Literal["pending", "confirmed", "failed"]
+    status: SubmissionStatus
     market_id: str
     trade_type: str
     outcome: Literal["YES", "NO"]

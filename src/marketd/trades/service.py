@@ -22,6 +22,7 @@ from marketd.shared.market_state import MarketState
 from marketd.trades.repository import TradeRepository
 from marketd.trades.rules import TradeRejected, TradeType, parse_trade
 from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
+from marketd.trades.status import SubmissionStatus
 
 
 def trade_cursor_key(trade: Trade | Row[Any]) -> list[Any]:
@@ -35,7 +36,7 @@ class MarketNotTrading(Conflict):
 def _accepted(submission: TradeSubmission) -> TradeAccepted:
     return TradeAccepted(
         signature=submission.signature,
-        status=submission.status,
+        status=SubmissionStatus(submission.status),
         market_id=submission.market_id,
         trade_type=submission.trade_type,
         outcome="YES" if submission.outcome else "NO",
@@ -79,7 +80,7 @@ class TradeService:
             "outcome": intent.outcome,
             "amount": intent.amount,
             "raw_transaction": intent.raw,
-            "status": "pending",
+            "status": SubmissionStatus.PENDING,
         }
         if not await self.repository.add_submission(fields):
             # The same signed bytes again: idempotent, answered with what is stored.

@@ -50,13 +50,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from marketd.chain.client import ChainClient
 from marketd.chain.clock import ChainClock
-from marketd.chain.outbox import OutboxRunner, enqueue, retry_delay
+from marketd.chain.outbox import OutboxRunner, enqueue
 from marketd.config import Settings
 from marketd.core.bus import Event, EventBus
 from marketd.core.container import Container
 from marketd.core.database import Database
-from marketd.core.jobs import Job
+from marketd.core.jobs import BackgroundJob, leader_locked
 from marketd.core.locks import Locks
+from marketd.core.waits import Backoff, FailureStreak
 from marketd.models.base import utcnow
 from marketd.votes import rules
 from marketd.votes.evidence import tally_evidence
@@ -171,8 +172,7 @@ class VoteAggregator:
         }
         self.sweep_interval = sweep_interval_seconds
         self.leader_ttl = leader_ttl_seconds
-        self.retry_base = retry_base_seconds
-        self.retry_cap = retry_cap_seconds
+        self.retry_backoff = Backoff(retry_base_seconds, retry_cap_seconds)
         self.clock = clock
         self.chain_clock = chain_clock
         self.on_chain = on_chain
@@ -181,7 +181,7 @@ class VoteAggregator:
         self.observer = observer
         self._retries: dict[tuple[VoteKind, str], _Retry] = {}
         self._deadlines: dict[str, datetime] = {}  # open disputes: when their period ends
-        self._sweep_failures = 0
+        self._sweep_failures = FailureStreak(self.retry_backoff)
         self.leading = asyncio.Event()  # set while leading and subscribed to votes
 
     @classmethod
@@ -365,7 +365,7 @@ class VoteAggregator:
         """Schedule the next tally of `key` with exponential backoff: (attempts, delay)."""
         retry = self._retries.get(key)
         attempts = 1 if retry is None else retry.attempts + 1
-        delay = retry_delay(attempts, base=self.retry_base, cap=self.retry_cap)
+        delay = self.retry_backoff.delay(attempts)
         self._retries[key] = _Retry(attempts, self.monotonic() + delay)
         return attempts, delay
 
@@ -432,18 +432,13 @@ class VoteAggregator:
     # ------------------------------------------------------------------ the loop
     async def run(self, stop: asyncio.Event) -> None:
         """Lead when the lock is ours, wait for it otherwise, until `stop` is set."""
-        while not stop.is_set():
-            async with self.locks.leadership(LOCK_NAME, self.leader_ttl, stop) as lease:
-                if lease is None:
-                    return
-                log.info("vote aggregator leading")
-                LEADER.set(1)
-                try:
-                    await self.lead(stop, lease.lost)
-                finally:
-                    LEADER.set(0)
-                if lease.lost.is_set():
-                    log.warning("vote aggregator lost the lock")
+
+        async def lead(until: asyncio.Event) -> None:
+            await self.lead(until, until)  # `until`: stopping, or the lock lost
+
+        await leader_locked(
+            self.locks, LOCK_NAME, self.leader_ttl, lead, leading=lambda on: LEADER.set(int(on))
+        )(stop)
 
     async def lead(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
         """React to votes, sweep and retry until `stop` or `lost` is set."""
@@ -489,17 +484,13 @@ class VoteAggregator:
         try:
             await self.sweep()
         except Exception as exc:
-            self._sweep_failures += 1
             TALLY_FAILURES.labels("sweep").inc()
-            delay = min(
-                self.sweep_interval,
-                retry_delay(self._sweep_failures, base=self.retry_base, cap=self.retry_cap),
-            )
+            delay = min(self.sweep_interval, self._sweep_failures.failed())
             log.warning(
                 "vote sweep failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
             )
             return delay
-        self._sweep_failures = 0
+        self._sweep_failures.succeeded()
         return self.sweep_interval
 
     def _next_due(self) -> float:
@@ -531,10 +522,10 @@ class MarketOnChain:
         return await self.client.market(market_id) is not None
 
 
-def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[Job]:
+def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[BackgroundJob]:
     """The aggregator as a job of the worker process. The runner must carry the votes
     domain's handlers (`handlers.vote_outbox_handlers`); its client supplies the thresholds."""
-    return [Job("votes-aggregator", worker_aggregator(container, runner).run)]
+    return [BackgroundJob("votes-aggregator", worker_aggregator(container, runner).run)]
 
 
 def worker_aggregator(container: Container, runner: OutboxRunner, **options: Any) -> VoteAggregator:

@@ -26,7 +26,8 @@ import structlog
 from prometheus_client import Counter
 from solders.pubkey import Pubkey
 
-from marketd.chain.client import AddressSignature, ChainError
+from marketd.chain.client import AddressSignature
+from marketd.chain.errors import ChainError
 from marketd.config import Settings
 from marketd.core.cache import Cache
 from marketd.core.database import Database

@@ -18,7 +18,8 @@ from typing import Protocol
 
 import structlog
 
-from marketd.chain.client import ChainError, GlobalConfigAccount
+from marketd.chain.client import GlobalConfigAccount
+from marketd.chain.errors import ChainError
 from marketd.config import Settings
 
 log = structlog.get_logger("marketd.votes.thresholds")

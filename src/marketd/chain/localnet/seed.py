@@ -8,8 +8,8 @@ finalize_market(Some(agree), Some(disagree)). In finalized markets the winners c
 creators withdraw what is left. On the real program (the twin as deployed) sell_shares always
 fails, so the plan sells only where the program can (`sells`); a buy the program refuses (e.g.
 the trailing side far behind, UnderflowError) lands as a failed transaction and is skipped.
-The database is then filled from what the chain did (`marketd.demo`), so the two agree by
-construction.
+The database is then built from the chain's history by the indexer, as the worker builds it
+(`marketd.demo`): nothing here knows the database's rows.
 
 The plan is deterministic (a fixed random seed and wallet seeds): market ids, voters, trade sizes
 are the same on every fresh chain. Times are laid out on the chain's clock: the clock is moved

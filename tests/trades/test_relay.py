@@ -13,16 +13,13 @@ from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionErrorFieldless
 
-from marketd.chain.client import (
-    BlockhashExpired,
-    ChainClient,
-    RpcUnavailable,
-    TransactionFailed,
-)
-from marketd.chain.relay import RelayResult, TradeRelay
+from marketd.chain.client import ChainClient
+from marketd.chain.errors import BlockhashExpired, RpcUnavailable, TransactionFailed
 from marketd.core.database import Database
 from marketd.models import TradeSubmission
 from marketd.models.base import utcnow
+from marketd.trades.relay import RelayResult, TradeRelay
+from marketd.trades.status import SubmissionStatus
 
 SOL = 1_000_000_000
 AddMarket = Callable[[str], Awaitable[None]]
@@ -42,7 +39,7 @@ async def submit(
                 outcome=True,
                 amount=SOL,
                 raw_transaction=raw,
-                status="pending",
+                status=SubmissionStatus.PENDING,
                 created_at=utcnow() - timedelta(seconds=age_seconds),
             )
         )

@@ -1,4 +1,4 @@
-"""Process-wide runtime settings of the long-running processes (`serve`, `worker`, `run`)."""
+"""Garbage-collector tuning of the long-running processes (`serve`, `worker`, `run`)."""
 
 from __future__ import annotations
 

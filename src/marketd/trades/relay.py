@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -33,26 +33,20 @@ from prometheus_client import Counter
 from solders.transaction_status import TransactionErrorFieldless
 from sqlalchemy import select, update
 
-from marketd.chain.client import (
-    BlockhashExpired,
-    ChainClient,
-    ChainError,
-    SignatureState,
-    TransactionFailed,
-)
+from marketd.chain.client import ChainClient, SignatureState
+from marketd.chain.errors import BlockhashExpired, ChainError, TransactionFailed
 from marketd.core.database import Database
-from marketd.core.jobs import pause
+from marketd.core.jobs import RunReport, run_rounds
 from marketd.models import TradeSubmission
 from marketd.models.base import utcnow
+from marketd.trades.status import SubmissionStatus
 
-log = structlog.get_logger("marketd.chain.relay")
+log = structlog.get_logger("marketd.trades.relay")
 
 RELAY_RESULTS = Counter(
     "marketd_trade_relay_results_total", "Trade relay outcomes per submission and pass.", ["result"]
 )
 
-PENDING = "pending"
-FAILED = "failed"
 PAUSED_NOTE = (
     "the program is paused (emergency_pause); the same signed transaction is sent again "
     "while its blockhash lives"
@@ -72,17 +66,6 @@ class RelayResult(StrEnum):
     LANDED = "landed"  # on chain without error; the indexer confirms it
     FAILED = "failed"
     RETRY = "retry"  # RPC trouble; next pass
-
-
-@dataclass
-class RelayReport:
-    results: dict[str, int] = field(default_factory=dict)
-
-    def add(self, result: RelayResult) -> None:
-        self.results[result.value] = self.results.get(result.value, 0) + 1
-
-    def count(self, result: RelayResult) -> int:
-        return self.results.get(result.value, 0)
 
 
 @dataclass(frozen=True)
@@ -118,17 +101,12 @@ class TradeRelay:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
-        while not stop.is_set():
-            # Cleared before the pass, so a notify() during the pass triggers another one.
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("trade relay run failed")
-            await pause(stop, self._wake, interval)
+        """Relay every `interval` seconds (at once after `notify`) until `stop` is set."""
+        await run_rounds("trade-relay", stop, self.run_once, interval, wake=self._wake)
 
-    async def run_once(self) -> RelayReport:
-        report = RelayReport()
+    async def run_once(self) -> RunReport:
+        """One pass over the pending submissions: how many ended in each `RelayResult`."""
+        report = RunReport()
         pending = await self._pending()
         try:
             statuses = await self.client.signature_statuses([p.signature for p in pending])
@@ -152,7 +130,7 @@ class TradeRelay:
                     TradeSubmission.raw_transaction,
                 )
                 .where(
-                    TradeSubmission.status == PENDING,
+                    TradeSubmission.status == SubmissionStatus.PENDING,
                     TradeSubmission.created_at >= self.clock() - self.max_age,
                 )
                 .order_by(TradeSubmission.created_at)
@@ -204,7 +182,7 @@ class TradeRelay:
                 update(TradeSubmission)
                 .where(
                     TradeSubmission.signature == submission.signature,
-                    TradeSubmission.status == PENDING,
+                    TradeSubmission.status == SubmissionStatus.PENDING,
                 )
                 .values(error=note, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
@@ -216,9 +194,12 @@ class TradeRelay:
                 update(TradeSubmission)
                 .where(
                     TradeSubmission.signature == submission.signature,
-                    TradeSubmission.status == PENDING,  # never undo the indexer's confirmation
+                    # never undo the indexer's confirmation
+                    TradeSubmission.status == SubmissionStatus.PENDING,
                 )
-                .values(status=FAILED, error=f"{name}: {detail}", updated_at=utcnow())
+                .values(
+                    status=SubmissionStatus.FAILED, error=f"{name}: {detail}", updated_at=utcnow()
+                )
                 .execution_options(synchronize_session=False)
             )
         log.warning(

@@ -1,4 +1,4 @@
-"""Process runtime settings of the long-running processes."""
+"""Garbage-collector tuning of the long-running processes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import gc
 import pytest
 
 from marketd.app import create_served_app
-from marketd.core.runtime import OLDER_COLLECTION_THRESHOLDS, YOUNG_COLLECTION_THRESHOLD
+from marketd.core.gc_tuning import OLDER_COLLECTION_THRESHOLDS, YOUNG_COLLECTION_THRESHOLD
 
 
 def test_a_served_app_tunes_its_process_collector(
