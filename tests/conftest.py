@@ -64,8 +64,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _plain_logging() -> None:
+    """Each test starts from the tests' logging: an entry point under test (`cli.main`)
+    configures the process's (level INFO drops debug events a later test captures)."""
     plain_test_logging()
 
 
