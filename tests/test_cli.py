@@ -19,7 +19,7 @@ from marketd.core.redis import redacted
 from marketd.models import ChainEvent, Discussion, Market, ProposalVote, Trade, User
 from marketd.shared.market_state import MarketState
 
-from .conftest import plain_test_logging
+from .helpers.logs import plain_test_logging
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +44,7 @@ def test_parser_requires_a_command():
         cli.build_parser().parse_args([])
 
 
+@pytest.mark.integration  # runs the local chain runtime
 async def test_demo_seed_covers_every_state_and_is_idempotent(tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     async with LocalChainRuntime(settings, port=0) as runtime:
@@ -115,6 +116,7 @@ def test_redacted_urls_keep_everything_but_the_password():
     )
 
 
+@pytest.mark.integration  # runs the local chain runtime
 def test_demo_serves_the_app_on_the_seeded_local_chain(tmp_path, monkeypatch):
     served = []
 
@@ -176,6 +178,7 @@ async def test_serve_async_runs_uvicorn_in_the_running_loop(tmp_path, monkeypatc
     assert config.port == 8124 and config.app.title == "marketd"
 
 
+@pytest.mark.integration  # runs the local chain runtime
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
 def test_demo_stops_with_exit_0_and_a_log_line_on_sigterm_as_on_sigint(
     tmp_path, monkeypatch, capsys, signal_number

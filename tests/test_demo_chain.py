@@ -44,6 +44,8 @@ from marketd.models import (
 )
 from marketd.shared.market_state import MarketState
 
+pytestmark = pytest.mark.integration  # seeds and indexes a local chain
+
 TABLES = (User, Market, ProposalVote, DisputeVote, Trade, Position, Discussion)
 
 

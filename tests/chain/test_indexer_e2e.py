@@ -38,8 +38,8 @@ from marketd.models import (
     Trade,
 )
 
-from .conftest import PROGRAM_ID, SOL, ChainWorld
-from .twin_helpers import vote_pda
+from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
+from ..helpers.twin import vote_pda
 
 
 @pytest.fixture

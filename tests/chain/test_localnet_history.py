@@ -34,8 +34,10 @@ from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint, save_ch
 from marketd.indexer.indexer import Indexer
 from marketd.models import ChainEvent
 
-from .conftest import PROGRAM_ID, SOL, ChainWorld
+from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 from .test_indexer_e2e import monitor_container  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
 
 HISTORY = 40
 TIMEOUT = 10

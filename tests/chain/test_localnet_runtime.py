@@ -39,6 +39,8 @@ from marketd.chain.localnet.seed import (
 from marketd.chain.localnet.svm import SNAPSHOT_NAME
 from marketd.config import Settings
 
+pytestmark = pytest.mark.integration  # runs the local chain runtime
+
 SOL = 1_000_000_000
 
 

@@ -42,6 +42,8 @@ from marketd.chain.stream import (
 from marketd.config import DEFAULT_PROGRAM_ID, Settings
 from marketd.core.waits import Backoff
 
+pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
+
 PROGRAM_ID = Pubkey.from_string(DEFAULT_PROGRAM_ID)
 SOL = 1_000_000_000
 TIMEOUT = 10

@@ -17,8 +17,8 @@ from solders.rent import Rent
 from marketd.chain.idl import IdlCoder
 from marketd.chain.localnet.build import PROGRAM_DIR
 
-from . import lmsr_model as model
-from .twin_helpers import (
+from ..helpers import lmsr_model as model
+from ..helpers.twin import (
     PROGRAM_ID,
     SOL,
     Result,

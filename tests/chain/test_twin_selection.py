@@ -13,6 +13,8 @@ from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.cli import build_parser, local_chain_settings
 from marketd.config import Settings
 
+pytestmark = pytest.mark.integration  # runs the local chain runtime
+
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, data_dir=data_dir, **overrides)

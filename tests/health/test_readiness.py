@@ -30,7 +30,7 @@ from marketd.health.checks import (
     run_checks,
 )
 
-from .conftest import closed_port_url, kubo_stub, serve, silent_server
+from ..helpers.servers import closed_port_url, kubo_stub, serve, silent_server
 
 
 @pytest_asyncio.fixture

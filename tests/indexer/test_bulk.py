@@ -15,7 +15,7 @@ from marketd.indexer.rows import POSITION_COLUMNS
 from marketd.indexer.store import CHAIN_EVENTS
 from marketd.models import IndexedEventRow, Position, User
 
-from .conftest import T0
+from ..helpers.indexer import T0
 
 POSITIONS = cast(Table, Position.__table__)
 USERS = cast(Table, User.__table__)

@@ -16,7 +16,7 @@ from marketd.indexer.store import rebuild_markets
 from marketd.markets import rules
 from marketd.models import IndexedEventRow, MarketStats, MarketTradeHour, Trade
 
-from .conftest import FEES, PROGRAM_ID, T0, Tape, index
+from ..helpers.indexer import FEES, PROGRAM_ID, T0, Tape, index
 from .test_store_writes import created
 
 

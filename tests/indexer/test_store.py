@@ -24,7 +24,7 @@ from marketd.models import (
     VoteLog,
 )
 
-from .conftest import FEES, PROGRAM_ID, T0, Tape, index
+from ..helpers.indexer import FEES, PROGRAM_ID, T0, Tape, index
 
 
 async def snapshot(container: Container) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from marketd.models import (
     VoteLog,
 )
 
-from .conftest import FEES, PROGRAM_ID, T0, Tape, index
+from ..helpers.indexer import FEES, PROGRAM_ID, T0, Tape, index
 
 
 def created(tape: Tape, market_id: str, creator: str, state: int = 0) -> tuple[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ from marketd.indexer.transitions import CLOCK_SYSVAR, Enqueued, chain_time, run_
 from marketd.models import ChainOutbox
 from marketd.shared.market_state import MarketState
 
-from .conftest import PROGRAM_ID, T0, Tape
+from ..helpers.indexer import PROGRAM_ID, T0, Tape
 
 NOW = T0 + 1000
 PERIOD = 100

@@ -22,7 +22,7 @@ from marketd.markets.cache import MarketCache
 from marketd.models import IndexedEventRow, IndexerCheckpoint
 from marketd.shared.market_state import MarketState
 
-from .conftest import PROGRAM_ID, T0, Tape
+from ..helpers.indexer import PROGRAM_ID, T0, Tape
 
 
 class ScriptedStream:
@@ -183,12 +183,16 @@ def test_settings_and_due_intents() -> None:
     assert due_intent(MarketState.ACTIVE, fields, 10**9, 10, True) is None
 
 
-def test_fee_schedule_inverts_sales() -> None:
+@pytest.mark.parametrize("gross", [1, 99, 1000, 123_456_789])
+def test_fee_schedule_inverts_sales(gross: int) -> None:
     fees = FeeSchedule()
-    for gross in (1, 99, 1000, 123_456_789):
-        net = fees.net_of(gross)
-        recovered = fees.gross_from_net(net)
-        assert fees.net_of(recovered) == net and recovered <= gross
+    net = fees.net_of(gross)
+    recovered = fees.gross_from_net(net)
+    assert fees.net_of(recovered) == net and recovered <= gross
+
+
+def test_fee_schedule_inverts_the_edges() -> None:
+    fees = FeeSchedule()
     assert FeeSchedule(5000, 5000, 0).gross_from_net(10) == 10
     assert fees.gross_from_net(0) == 0
 
@@ -202,10 +206,14 @@ def test_fee_split_and_buy_costs_are_the_programs() -> None:
     split = fees.split(909_025_800)
     assert split == FeeSplit(27_270_774, 18_180_516, 45_451_290) and split.total == 90_902_580
     assert fees.cost_before_fees(999_928_380) == 909_025_800
-    for cost in (0, 1, 10, 99, 12_345, 10**15 + 7):
-        assert fees.cost_before_fees(cost + fees.fees_on(cost)) == cost
     assert fees.cost_before_fees(0) == 0
     assert FeeSchedule(0, 0, 0).split(1000) == FeeSplit(0, 0, 0)
+
+
+@pytest.mark.parametrize("cost", [0, 1, 10, 99, 12_345, 10**15 + 7])
+def test_a_buys_cost_is_recovered_from_its_total(cost: int) -> None:
+    fees = FeeSchedule()
+    assert fees.cost_before_fees(cost + fees.fees_on(cost)) == cost
 
 
 def lag() -> float | None:

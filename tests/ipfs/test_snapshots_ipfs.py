@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from solders.keypair import Keypair
 
 from marketd.chain.addresses import new_market_id
@@ -28,9 +27,8 @@ from marketd.snapshots.snapshotter import run_snapshot
 from marketd.snapshots.stores import build_stores
 
 if TYPE_CHECKING:
-    from conftest import Gateways, IpfsPeer
+    from ..helpers.ipfs import Gateways, IpfsPeer
 
-pytestmark = pytest.mark.integration
 
 DAY = date(2026, 2, 2)
 

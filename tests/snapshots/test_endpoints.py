@@ -17,7 +17,7 @@ from marketd.models import IpfsAnchor
 from marketd.snapshots.dependencies import get_snapshot_config
 from marketd.snapshots.snapshotter import run_snapshot
 
-from .conftest import DAY, Snap, at, snapshot_settings
+from ..helpers.snapshots import DAY, Snap, at, snapshot_settings
 
 
 async def test_market_snapshots_newest_first_with_cursor(snap: Snap) -> None:

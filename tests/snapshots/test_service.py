@@ -24,7 +24,7 @@ from marketd.snapshots.service import DayNotOver, MarketNotSnapshotted, Snapshot
 from marketd.snapshots.snapshotter import SNAPSHOT_LOCK, run_snapshot
 from marketd.snapshots.stores import SnapshotStores
 
-from .conftest import DAY, Snap, at, snapshot_settings
+from ..helpers.snapshots import DAY, Snap, at, snapshot_settings
 
 SENTINEL = {"type": "sentinel"}
 

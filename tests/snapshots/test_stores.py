@@ -16,7 +16,7 @@ from marketd.ipfs.local import LocalBlockstore
 from marketd.ipfs.multi import MultiBlockstore
 from marketd.snapshots.stores import build_stores
 
-from .conftest import snapshot_settings
+from ..helpers.snapshots import snapshot_settings
 
 DATA = b'{"schema":"marketd.discussion-snapshot/1"}'
 CID = cid_to_str(file_cid(DATA))

@@ -11,6 +11,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import event, select
+from structlog.testing import capture_logs
 
 from marketd.chain.actions import Intent, Outcome
 from marketd.chain.addresses import new_market_id
@@ -682,4 +683,9 @@ async def test_a_failing_publish_is_logged_not_raised():
         async def publish(self, topic: str, message: Any) -> None:
             raise ConnectionError("redis down")
 
-    await handlers_module._publish(BrokenBus(), change("m"))
+    with capture_logs() as logs:
+        await handlers_module._publish(BrokenBus(), change("m"))
+    [entry] = [e for e in logs if e["event"] == "vote event publish failed"]
+    assert entry["log_level"] == "error"
+    assert (entry["topic"], entry["market_id"]) == ("markets", "m")
+    assert entry["exc_info"] is True  # logged with the ConnectionError's traceback

@@ -4,14 +4,10 @@ chain outbox and the local chain running the faithful twin of zmart_core (issue 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import secrets
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,34 +24,20 @@ from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
-from marketd.chain.outbox import OutboxRunner, OutboxStatus
+from marketd.chain.outbox import OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
 from marketd.chain.stream import ProgramEventStream
 from marketd.core.waits import Backoff
 from marketd.indexer.indexer import Indexer
-from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market, User
 from marketd.shared.market_state import MarketState
-from marketd.votes.aggregator import MarketOnChain, TallyResult, VoteAggregator
+from marketd.votes.aggregator import TallyResult, worker_aggregator
 from marketd.votes.evidence import evidence_votes
-from marketd.votes.handlers import vote_outbox_handlers
 from marketd.votes.rules import VoteKind
-from marketd.votes.thresholds import ThresholdSource
+from marketd.worker import outbox_runner
 
+from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 
-def _load_chain_fixtures() -> ModuleType:
-    """tests/ has no packages: reuse the chain tests' ChainWorld by loading its file."""
-    path = Path(__file__).resolve().parent.parent / "chain" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("votes_e2e_chain_world", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-chain_fixtures = _load_chain_fixtures()
-SOL = chain_fixtures.SOL
 LEASE = 60.0
 DISPUTE_PERIOD = timedelta(seconds=259_200)  # the twin's GlobalConfig default
 
@@ -73,16 +55,16 @@ def backend() -> str:
 async def world() -> AsyncIterator[Any]:
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(chain_fixtures.PROGRAM_ID, program_artifact())
+    chain.load_program(PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),
             coder,
-            chain_fixtures.PROGRAM_ID,
+            PROGRAM_ID,
             poll_interval=0.01,
         )
         async with client:
-            yield chain_fixtures.ChainWorld(chain, endpoint, client, coder)
+            yield ChainWorld(chain, endpoint, client, coder)
 
 
 class Stack:
@@ -92,30 +74,22 @@ class Stack:
         self, api: Any, world: Any, *, chain_time: bool = False, **runner_options: Any
     ) -> None:
         container = api.container
-        handlers, failures = vote_outbox_handlers(container.bus, world.client)
         runner_options.setdefault("confirm_wait_seconds", 5.0)
-        self.runner = OutboxRunner(
-            container.database,
+        # Built as the worker builds them (marketd.worker), on the test's clock and leases.
+        self.runner = outbox_runner(
+            container,
             world.client,
             world.backend,
-            handlers=handlers,
-            failure_handlers=failures,
             clock=world.clock,
             lease_seconds=LEASE,
-            on_change=MarketCache(container.pages).drop_votes,
             **runner_options,
         )
         self.reports: asyncio.Queue[Any] = asyncio.Queue()
-        self.aggregator = VoteAggregator.from_settings(
-            container.settings,
-            container.database,
-            container.bus,
-            container.locks,
-            ThresholdSource(container.settings, world.client),
-            self.runner.notify,
+        self.aggregator = worker_aggregator(
+            container,
+            self.runner,
             clock=world.clock,
             chain_clock=ChainClock(world.client) if chain_time else None,
-            on_chain=MarketOnChain(world.client),  # as the worker wires it
             leader_ttl_seconds=2.0,
             observer=self._observe,
         )
@@ -621,7 +595,7 @@ async def index_chain(api: Any, world: Any) -> None:
     stream = ProgramEventStream(
         http_url=world.endpoint.http_url,
         ws_url=world.endpoint.ws_url,
-        program_id=chain_fixtures.PROGRAM_ID,
+        program_id=PROGRAM_ID,
         coder=world.coder,
         commitment=Confirmed,
         backoff=Backoff(initial=0.01, maximum=0.05),

@@ -359,7 +359,7 @@ class OutboxRunner:
         except Exception as exc:
             # A bug (e.g. in a handler): keep the row, try again later, say so loudly.
             log.exception(
-                "chain_outbox_row_crashed",
+                "chain outbox row crashed",
                 outbox_id=str(claim.row.id),
                 intent=claim.row.intent,
                 market_id=claim.row.market_id,
@@ -407,7 +407,7 @@ class OutboxRunner:
             state = await self.client.signature_status(signed.signature)
             if state is None:
                 log.info(
-                    "chain_outbox_transaction_expired",
+                    "chain outbox transaction expired",
                     outbox_id=str(claim.row.id),
                     market_id=claim.row.market_id,
                     signature=signed.signature,
@@ -497,7 +497,7 @@ class OutboxRunner:
             payload=_with_chain_info(row, **info),
         )
         log.info(
-            "chain_outbox_confirmed",
+            "chain outbox confirmed",
             outbox_id=str(row.id),
             intent=row.intent,
             market_id=row.market_id,
@@ -536,7 +536,7 @@ class OutboxRunner:
             payload=_with_chain_info(row, error=error_name),
         )
         log.error(
-            "chain_outbox_failed",
+            "chain outbox failed",
             outbox_id=str(row.id),
             intent=row.intent,
             market_id=row.market_id,
@@ -570,7 +570,7 @@ class OutboxRunner:
             next_attempt_at=self.clock() + timedelta(seconds=delay),
         )
         log.warning(
-            "chain_outbox_retry",
+            "chain outbox retry",
             outbox_id=str(claim.row.id),
             intent=claim.row.intent,
             market_id=claim.row.market_id,

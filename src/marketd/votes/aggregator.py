@@ -276,7 +276,7 @@ class VoteAggregator:
         ACTIONS_ENQUEUED.labels(INTENT_OF[kind].value).inc()
         self._deadlines.pop(market_id, None)
         log.info(
-            "vote_tally_enqueued",
+            "vote tally enqueued",
             market_id=market_id,
             kind=kind.value,
             yes=tally.yes,
@@ -303,7 +303,7 @@ class VoteAggregator:
             )
             return (TallyResult.ENQUEUED, "approved") if passed else (TallyResult.NOT_PASSING, "")
         if resolution_proposed_at is None:
-            log.warning("dispute_without_resolution_time", market_id=market_id)
+            log.warning("dispute without resolution time", market_id=market_id)
             return TallyResult.UNKNOWN_PERIOD, ""
         period_end = rules.dispute_period_end(
             resolution_proposed_at, thresholds.dispute_period_seconds
@@ -345,7 +345,7 @@ class VoteAggregator:
             attempts, delay = self._retry_later(key)
             TALLY_FAILURES.labels(kind.value).inc()
             log.warning(
-                "vote_tally_failed",
+                "vote tally failed",
                 market_id=market_id,
                 kind=kind.value,
                 trigger=trigger,
@@ -411,7 +411,7 @@ class VoteAggregator:
                 report.results.append(result)
         SWEEP_SECONDS.observe(time.perf_counter() - started)
         log.info(
-            "vote_sweep_done",
+            "vote sweep done",
             proposals=report.proposals,
             disputes=report.disputes,
             enqueued=len(report.enqueued()),
@@ -476,7 +476,7 @@ class VoteAggregator:
     async def _on_vote(self, message: Message) -> None:
         vote = from_wire(message)
         if not isinstance(vote, VoteCast) or vote.kind not in KINDS:
-            log.warning("vote_event_malformed", vote_event=message)
+            log.warning("vote event malformed", vote_event=message)
             return
         await self.tally_safely(VoteKind(vote.kind), vote.market_id, "event")
 
@@ -488,7 +488,7 @@ class VoteAggregator:
             TALLY_FAILURES.labels("sweep").inc()
             delay = min(self.sweep_interval, self._sweep_failures.failed())
             log.warning(
-                "vote_sweep_failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
+                "vote sweep failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
             )
             return delay
         self._sweep_failures.succeeded()
@@ -526,15 +526,22 @@ class MarketOnChain:
 def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[BackgroundJob]:
     """The aggregator as a job of the worker process. The runner must carry the votes
     domain's handlers (`handlers.vote_outbox_handlers`); its client supplies the thresholds."""
-    thresholds = ThresholdSource(container.settings, runner.client)
-    aggregator = VoteAggregator.from_settings(
+    return [BackgroundJob("votes-aggregator", worker_aggregator(container, runner).run)]
+
+
+def worker_aggregator(container: Container, runner: OutboxRunner, **options: Any) -> VoteAggregator:
+    """The aggregator as the worker wires it; `options` replace its defaults (a test's clock,
+    lock lease or observer)."""
+    wiring: dict[str, Any] = {
+        "chain_clock": ChainClock(runner.client),
+        "on_chain": MarketOnChain(runner.client),
+    }
+    return VoteAggregator.from_settings(
         container.settings,
         container.database,
         container.bus,
         container.locks,
-        thresholds,
+        ThresholdSource(container.settings, runner.client),
         runner.notify,
-        chain_clock=ChainClock(runner.client),
-        on_chain=MarketOnChain(runner.client),
+        **(wiring | options),
     )
-    return [BackgroundJob("votes-aggregator", aggregator.run)]

@@ -69,7 +69,7 @@ async def _publish(bus: EventBus, event: DomainEvent) -> None:
     try:
         await publish(bus, event)
     except Exception:
-        log.exception("vote_event_publish_failed", topic=event.topic, market_id=event.market_id)
+        log.exception("vote event publish failed", topic=event.topic, market_id=event.market_id)
 
 
 def publish_after_commit(session: AsyncSession, bus: EventBus, event: DomainEvent) -> None:
@@ -133,7 +133,7 @@ class VoteActionHandlers:
             else await TallyRepository(session).locked_market(row.market_id)
         )
         if market is None:
-            log.warning("vote_action_market_missing", market_id=row.market_id, intent=row.intent)
+            log.warning("vote action market missing", market_id=row.market_id, intent=row.intent)
         return market
 
     def _transition(self, session: AsyncSession, market: Market, new: MarketState) -> None:
@@ -154,7 +154,7 @@ class VoteActionHandlers:
         if outcome == Outcome.APPROVED and market.state == MarketState.PROPOSED:
             self._transition(session, market, MarketState.APPROVED)
         elif outcome == Outcome.AWAITING_ADMIN_APPROVAL:
-            log.info("market_awaiting_admin_approval", market_id=market.id)
+            log.info("market awaiting admin approval", market_id=market.id)
         await session.flush()
 
     async def on_dispute_confirmed(self, session: AsyncSession, row: ChainOutbox) -> None:
@@ -165,7 +165,7 @@ class VoteActionHandlers:
             return
         if outcome == Outcome.SUPERSEDED:
             # Another signer's aggregation moved the market; the indexer applies its event.
-            log.info("dispute_superseded_on_chain", market_id=market.id)
+            log.info("dispute superseded on chain", market_id=market.id)
             return
         market.dispute_agree = _count(row, "agrees")
         market.dispute_disagree = _count(row, "disagrees")
@@ -188,7 +188,7 @@ class VoteActionHandlers:
         error = str(chain_info(row).get("error") or "unknown")
         ACTIONS_FAILED.labels(row.intent, error).inc()
         log.error(
-            "vote_action_failed",
+            "vote action failed",
             market_id=row.market_id,
             intent=row.intent,
             error=error,
