@@ -13,8 +13,9 @@ to act on chain commit together. `OutboxRunner` then drives each due row:
    BEFORE the first send. A crash at any point therefore resumes at 1, never signs twice
    while the previous transaction could still land.
 3. Confirmation: the row is marked confirmed and the intent's `on_confirmed` handler runs in
-   the same database transaction, so the follow-up (e.g. the market becomes APPROVED and a
-   `market_state_change` is published) happens exactly when the row is confirmed.
+   the same database transaction, so the follow-up (e.g. the market becomes APPROVED through
+   `marketd.markets.lifecycle`, and its `MarketStateChanged` is published once that
+   transaction commits) happens exactly when the row is confirmed.
 
 Claiming: `attempts` is also the row's claim token. A runner claims a due row by bumping
 `attempts` and pushing `next_attempt_at` a lease ahead; every later write is conditional on the

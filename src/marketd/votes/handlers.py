@@ -4,7 +4,9 @@ The outbox runner calls these inside the transaction that marks the action confi
 market row changes exactly when the action is recorded as done, never twice:
 
 * `approve_market` confirmed with outcome `approved` -> the market row becomes APPROVED
-  (approved_at, proposal_likes/dislikes) and a `market_state_change` goes out on "markets";
+  (proposal_likes/dislikes; the move and approved_at by `marketd.markets.lifecycle`, stamped
+  with the confirmation time until the indexer reads the program event) and its
+  `MarketStateChanged` goes out on "markets";
   with outcome `awaiting_admin_approval` (the backend key is not the admin) the counts are
   stored and the row stays PROPOSED; `GET /api/markets/{id}/votes` reports it as awaiting the
   admin (from the action's outcome).
