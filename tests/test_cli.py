@@ -16,7 +16,7 @@ from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.core.redis import redacted
-from marketd.models import ChainEvent, Discussion, Market, ProposalVote, Trade, User
+from marketd.models import Discussion, IndexedEventRow, Market, ProposalVote, Trade, User
 from marketd.shared.market_state import MarketState
 
 from .helpers.logs import plain_test_logging
@@ -58,7 +58,7 @@ async def test_demo_seed_covers_every_state_and_is_idempotent(tmp_path):
             for model in (User, ProposalVote, Discussion, Trade):
                 assert (await session.scalar(select(func.count()).select_from(model))) > 0
             # The chain's part is the indexer's: each trade and vote is an indexed event's row.
-            indexed = set(await session.scalars(select(ChainEvent.signature)))
+            indexed = set(await session.scalars(select(IndexedEventRow.signature)))
             for model in (Trade, ProposalVote):
                 assert set(await session.scalars(select(model.tx_signature))) <= indexed
             active = (await session.scalars(select(Market).where(Market.state == "ACTIVE"))).all()

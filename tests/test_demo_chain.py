@@ -31,9 +31,9 @@ from marketd.demo import DemoMismatchError
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION, price_of
 from marketd.models import (
-    ChainEvent,
     Discussion,
     DisputeVote,
+    IndexedEventRow,
     Market,
     MarketSchedule,
     MarketStats,
@@ -207,7 +207,7 @@ async def assert_indexed_and_described(
     """The rows are the indexer's (each vote and trade an indexed event's, the rollups count
     the trades); the demo added only what no event carries: texts, closing dates, posts."""
     async with database.session() as session:
-        indexed = set(await session.scalars(select(ChainEvent.signature).distinct()))
+        indexed = set(await session.scalars(select(IndexedEventRow.signature).distinct()))
         stats = {s.market_id: s.trades_count for s in await session.scalars(select(MarketStats))}
         closing = set(await session.scalars(select(MarketSchedule.market_id)))
         posted = set(await session.scalars(select(Discussion.market_id)))
@@ -312,7 +312,7 @@ async def test_failed_transactions_leave_no_rows(tmp_path: Path, database: Datab
         async with database.session() as session:
             checkpoint = await load_checkpoint(session, checkpoint_name(str(runtime.program_id)))
             recorded = await session.scalar(
-                select(func.count()).where(ChainEvent.signature == failed.signature)
+                select(func.count()).where(IndexedEventRow.signature == failed.signature)
             )
     assert checkpoint is not None and checkpoint.signature == failed.signature
     assert recorded == 0

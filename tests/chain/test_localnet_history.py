@@ -32,7 +32,7 @@ from marketd.core.metrics import CHAIN_HISTORY_GAP
 from marketd.core.waits import Backoff
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint, save_checkpoint
 from marketd.indexer.indexer import Indexer
-from marketd.models import ChainEvent
+from marketd.models import IndexedEventRow
 
 from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 from .test_indexer_e2e import monitor_container  # noqa: F401 - a fixture
@@ -225,7 +225,7 @@ async def test_the_indexer_halts_at_a_gap_and_keeps_its_checkpoint(
     await stream.aclose()
     async with monitor_container.database.session() as session:
         assert await load_checkpoint(session, name) == checkpoint
-        assert await session.scalar(select(func.count()).select_from(ChainEvent)) == 0
+        assert await session.scalar(select(func.count()).select_from(IndexedEventRow)) == 0
     assert any(entry["log_level"] == "error" for entry in logs)
 
 
