@@ -405,8 +405,10 @@ class DyingLocks(Locks):
 
 
 async def test_one_leader_aggregates_and_another_takes_over_when_it_dies(api):
-    first = Harness(api, locks=DyingLocks(api.container.locks), leader_ttl_seconds=0.6)
-    second = Harness(api, leader_ttl_seconds=0.6)
+    # A lease a loaded machine cannot let lapse between renewals (a third of it) while the
+    # first leads; the takeover waits for it to run out once the leader is gone.
+    first = Harness(api, locks=DyingLocks(api.container.locks), leader_ttl_seconds=3.0)
+    second = Harness(api, leader_ttl_seconds=3.0)
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
     task_first = asyncio.create_task(first.aggregator.run(stop_first))
     await asyncio.wait_for(first.aggregator.leading.wait(), 10)

@@ -71,7 +71,13 @@ class Stack:
     """One marketd worker: aggregator + outbox runner on an API instance's container."""
 
     def __init__(
-        self, api: Any, world: Any, *, chain_time: bool = False, **runner_options: Any
+        self,
+        api: Any,
+        world: Any,
+        *,
+        chain_time: bool = False,
+        leader_ttl_seconds: float = 2.0,
+        **runner_options: Any,
     ) -> None:
         container = api.container
         runner_options.setdefault("confirm_wait_seconds", 5.0)
@@ -90,7 +96,7 @@ class Stack:
             self.runner,
             clock=world.clock,
             chain_clock=ChainClock(world.client) if chain_time else None,
-            leader_ttl_seconds=2.0,
+            leader_ttl_seconds=leader_ttl_seconds,
             observer=self._observe,
         )
         self.stop_event = asyncio.Event()
@@ -126,8 +132,8 @@ async def stacks() -> AsyncIterator[list[Stack]]:
             await stack.stop()
 
 
-async def start_stack(stacks: list[Stack], api: Any, world: Any) -> Stack:
-    stack = Stack(api, world)
+async def start_stack(stacks: list[Stack], api: Any, world: Any, **options: Any) -> Stack:
+    stack = Stack(api, world, **options)
     stacks.append(stack)
     stack.start()
     await asyncio.wait_for(stack.aggregator.leading.wait(), 10)
@@ -327,8 +333,10 @@ async def test_two_instances_at_once_send_exactly_one_transaction(api_factory, w
     first_api = await api_factory()
     second_api = await api_factory()
     world.initialize()
-    first = await start_stack(stacks, first_api, world)
-    second = Stack(second_api, world)
+    # A lease far longer than the test: on a loaded machine a 2 s lease can lapse between two
+    # renewals, and then the second instance leads rightly (the failover test covers that).
+    first = await start_stack(stacks, first_api, world, leader_ttl_seconds=60.0)
+    second = Stack(second_api, world, leader_ttl_seconds=60.0)
     stacks.append(second)
     second.start()  # competes for the aggregator lock and runs its own outbox runner
     market_id = await proposed_market(first_api, world)
