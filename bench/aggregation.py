@@ -5,14 +5,16 @@
    measures the tally itself): the time of one full sweep (ONE grouped query per kind), and,
    side by side, the same tallies done the naive way (one query per market).
 2. Latency of the deciding vote: `marketd serve` in its own process, the aggregator and the
-   outbox runner in this one (as `marketd worker` would run them), the local chain (LiteSVM +
-   the faithful twin of zmart_core, JSON-RPC endpoint) beside them. For each of 200 markets: 9 votes
-   (6 likes, 3 dislikes), then the deciding like; the time from that vote's HTTP response to
-   the approval transaction's confirmation (seen by the runner) and to the
-   `market_state_change` event (row committed, event on the bus).
+   outbox runner in this one (as `marketd worker` runs them, the aggregator on the chain's
+   clock), the local chain (LiteSVM + the faithful twin of zmart_core, JSON-RPC endpoint)
+   beside them. For each of 200 markets: 9 votes (6 likes, 3 dislikes), then the deciding
+   like; the time from that vote's HTTP response to the approval transaction's confirmation
+   (seen by the runner) and to the `market_state_change` event (row committed, event on the
+   bus).
 
-3. Latency of the deciding DISPUTE vote (issue 17): markets driven to Disputed on the twin by
-   real instructions, the chain's clock past the dispute period (the aggregator judges by the
+3. Latency of the deciding DISPUTE vote (issue 17), on the same set-up as 2 (one server, chain,
+   runner and aggregator for both): markets driven to Disputed on the twin by real
+   instructions, the chain's clock past the dispute period (the aggregator judges by the
    chain's Clock), 9 dispute votes (6 agree, 3 disagree: awaiting the 10-vote quorum), then the
    deciding agree; the time from that vote's HTTP response to the market_state_change to
    FINALIZED (one finalize_market(Some, Some), outcome flipped).
@@ -25,11 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,12 +64,12 @@ from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.outbox import OutboxRunner
 from marketd.config import DEFAULT_PROGRAM_ID, Settings
-from marketd.core.bus import InProcessBus
+from marketd.core.bus import EventBus, InProcessBus
 from marketd.core.container import Container
 from marketd.core.database import Database, create_engine
 from marketd.core.locks import MemoryLocks
-from marketd.markets.rules import MarketState
 from marketd.models import Market
+from marketd.shared.market_state import MarketState
 from marketd.votes.aggregator import TallyResult, VoteAggregator
 from marketd.votes.handlers import vote_outbox_handlers
 from marketd.votes.repository import VoteRepository
@@ -297,7 +302,7 @@ class Chain:
             self.creator,
         )
         account = await self.client.market(market_id)
-        assert account is not None and account.state == "Disputed"
+        assert account is not None and account.state == MarketState.DISPUTED
         return int(account.data["resolution_proposed_at"])
 
 
@@ -311,7 +316,77 @@ async def sign_in(http: httpx.AsyncClient, keypair: Keypair) -> dict[str, str]:
     return {"Authorization": f"Bearer {verified.json()['token']}"}
 
 
-async def latency_figures(url: str, count: int) -> None:
+class Moments:
+    """When the moments the latency runs wait for happened (perf_counter), by what and market:
+    "enqueued" (the aggregator decided), "landed" (the runner confirmed the action on chain), or
+    the new state of a market_state_change on the bus. Only expected moments are recorded."""
+
+    def __init__(self) -> None:
+        self._futures: dict[tuple[str, str], asyncio.Future[float]] = {}
+
+    def expect(self, what: str, market_id: str) -> asyncio.Future[float]:
+        future = asyncio.get_running_loop().create_future()
+        self._futures[(what, market_id)] = future
+        return future
+
+    def seen(self, what: str, market_id: str) -> None:
+        future = self._futures.get((what, market_id))
+        if future is not None and not future.done():
+            future.set_result(time.perf_counter())
+
+    async def decided(self, report: Any) -> None:
+        if report.result is TallyResult.ENQUEUED:
+            self.seen("enqueued", report.market_id)
+
+    async def observe(self, step: str, row: Any) -> None:
+        if step == "landed":
+            self.seen("landed", row.market_id)
+
+    async def listen(self, bus: EventBus) -> None:
+        async with bus.subscribe("markets") as events:
+            async for message in events:
+                if message.get("type") == "market_state_change":
+                    self.seen(message["newState"], message["marketId"])
+
+
+@dataclass
+class Rig:
+    """What both latency runs time: `marketd serve` in its own process, the aggregator and the
+    outbox runner in this one (as `marketd worker` runs them: the aggregator on the chain's
+    clock), the local chain (LiteSVM + the twin, JSON-RPC) beside them, a creator and ten
+    signed-in voters."""
+
+    http: httpx.AsyncClient
+    chain: Chain
+    local: LocalChain
+    client: ChainClient
+    database: Database
+    creator: dict[str, str]
+    voters: list[dict[str, str]]
+    moments: Moments
+
+    async def new_market(self, question: str) -> str:
+        """Proposed through the API, then created on chain by its creator."""
+        created = await self.http.post(
+            "/api/markets", json={"question": question}, headers=self.creator
+        )
+        market_id: str = created.json()["id"]
+        await self.chain.create_market(market_id)
+        return market_id
+
+    async def deciding_vote(self, kind: str, market_id: str) -> float:
+        """Nine votes (6 yes, 3 no: awaiting the 10-vote quorum), then the deciding yes; the
+        moment its HTTP response arrived."""
+        for voter, choice in zip(self.voters, [True] * 6 + [False] * 3 + [True], strict=True):
+            response = await self.http.post(
+                f"/api/votes/{kind}", json={"market_id": market_id, "vote": choice}, headers=voter
+            )
+            assert response.status_code == 200, response.text
+        return time.perf_counter()
+
+
+@contextlib.asynccontextmanager
+async def latency_rig(url: str) -> AsyncIterator[Rig]:
     prefix = f"bench-agg-{uuid.uuid4().hex[:6]}:"
     settings = settings_for(url, redis_url=REDIS_URL, redis_prefix=prefix)
     port = free_port()
@@ -324,6 +399,7 @@ async def latency_figures(url: str, count: int) -> None:
     local = LocalChain()
     local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), program_artifact())
     container = Container.build(settings)
+    moments = Moments()
     with server_process(env, port):
         async with (
             serve_local_rpc(local) as endpoint,
@@ -334,25 +410,6 @@ async def latency_figures(url: str, count: int) -> None:
             await chain.initialize()
             creator = await sign_in(http, chain.creator)
             voters = [await sign_in(http, Keypair()) for _ in range(10)]
-            market_ids = []
-            for index in range(count + 1):  # the first one warms up (and waits out the sweep)
-                body = {"question": f"Will latency market {index} be approved?"}
-                created = await http.post("/api/markets", json=body, headers=creator)
-                market_ids.append(created.json()["id"])
-                await chain.create_market(market_ids[-1])
-
-            confirmed: dict[str, asyncio.Future[float]] = {}
-            announced: dict[str, asyncio.Future[float]] = {}
-            enqueued: dict[str, asyncio.Future[float]] = {}
-
-            async def decided(report: Any) -> None:
-                if report.result is TallyResult.ENQUEUED and report.market_id in enqueued:
-                    enqueued[report.market_id].set_result(time.perf_counter())
-
-            async def observe(step: str, row: Any) -> None:
-                if step == "landed" and row.market_id in confirmed:
-                    confirmed[row.market_id].set_result(time.perf_counter())
-
             handlers, failures = vote_outbox_handlers(container.bus, client)
             runner = OutboxRunner(
                 container.database,
@@ -360,7 +417,7 @@ async def latency_figures(url: str, count: int) -> None:
                 chain.backend,
                 handlers=handlers,
                 failure_handlers=failures,
-                observer=observe,
+                observer=moments.observe,
             )
             aggregator = VoteAggregator.from_settings(
                 settings,
@@ -369,52 +426,45 @@ async def latency_figures(url: str, count: int) -> None:
                 container.locks,
                 ThresholdSource(settings, client),
                 runner.notify,
-                observer=decided,
+                chain_clock=ChainClock(client),
+                observer=moments.decided,
             )
             stop = asyncio.Event()
             tasks = [
                 asyncio.create_task(runner.run(stop)),
                 asyncio.create_task(aggregator.run(stop)),
             ]
-
-            async def listen() -> None:
-                async with container.bus.subscribe("markets") as events:
-                    async for message in events:
-                        if message.get("type") == "market_state_change":
-                            future = announced.get(message["marketId"])
-                            if future is not None and not future.done():
-                                future.set_result(time.perf_counter())
-
-            listener = asyncio.create_task(listen())
-            await asyncio.wait_for(aggregator.leading.wait(), 30)
-            to_confirm, to_announce, to_enqueue = [], [], []
+            listener = asyncio.create_task(moments.listen(container.bus))
             try:
-                for index, market_id in enumerate(market_ids):
-                    loop = asyncio.get_running_loop()
-                    confirmed[market_id] = loop.create_future()
-                    announced[market_id] = loop.create_future()
-                    enqueued[market_id] = loop.create_future()
-                    for voter, like in zip(voters, [True] * 6 + [False] * 3 + [True], strict=True):
-                        response = await http.post(
-                            "/api/votes/proposal",
-                            json={"market_id": market_id, "vote": like},
-                            headers=voter,
-                        )
-                        assert response.status_code == 200, response.text
-                    responded = time.perf_counter()
-                    decided_at = await asyncio.wait_for(enqueued[market_id], 60)
-                    landed = await asyncio.wait_for(confirmed[market_id], 60)
-                    event = await asyncio.wait_for(announced[market_id], 60)
-                    if index:  # the first market is the warm-up
-                        to_confirm.append(landed - responded)
-                        to_announce.append(event - responded)
-                        to_enqueue.append(decided_at - responded)
+                await asyncio.wait_for(aggregator.leading.wait(), 30)
+                yield Rig(http, chain, local, client, container.database, creator, voters, moments)
             finally:
                 stop.set()
                 runner.notify()
                 listener.cancel()
                 await asyncio.gather(*tasks, listener, return_exceptions=True)
                 await container.close()
+
+
+async def latency_figures(rig: Rig, count: int) -> None:
+    """For each market: the deciding like, then its approval enqueued, confirmed, announced."""
+    market_ids = [  # the first one warms up (and waits out the first sweep)
+        await rig.new_market(f"Will latency market {index} be approved?")
+        for index in range(count + 1)
+    ]
+    to_confirm, to_announce, to_enqueue = [], [], []
+    for index, market_id in enumerate(market_ids):
+        enqueued = rig.moments.expect("enqueued", market_id)
+        confirmed = rig.moments.expect("landed", market_id)
+        announced = rig.moments.expect(MarketState.APPROVED.value, market_id)
+        responded = await rig.deciding_vote("proposal", market_id)
+        decided_at = await asyncio.wait_for(enqueued, 60)
+        landed = await asyncio.wait_for(confirmed, 60)
+        event = await asyncio.wait_for(announced, 60)
+        if index:  # the first market is the warm-up
+            to_confirm.append(landed - responded)
+            to_announce.append(event - responded)
+            to_enqueue.append(decided_at - responded)
     confirm, announce = percentiles(to_confirm), percentiles(to_announce)
     enqueue = percentiles(to_enqueue)
     print(f"\n== deciding vote latency over {len(to_confirm)} markets (local chain)")
@@ -432,105 +482,34 @@ async def latency_figures(url: str, count: int) -> None:
     )
 
 
-async def dispute_latency_figures(url: str, count: int) -> None:
-    prefix = f"bench-disp-{uuid.uuid4().hex[:6]}:"
-    settings = settings_for(url, redis_url=REDIS_URL, redis_prefix=prefix)
-    port = free_port()
-    env = {
-        "DATABASE_URL": url,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_PREFIX": prefix,
-        **SIMULATED_CLIENTS,
-    }
-    local = LocalChain()
-    local.load_program(Pubkey.from_string(DEFAULT_PROGRAM_ID), program_artifact())
-    container = Container.build(settings)
-    with server_process(env, port):
-        async with (
-            serve_local_rpc(local) as endpoint,
-            ChainClient.from_settings(settings, rpc_url=endpoint.http_url) as client,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
-        ):
-            chain = Chain(client, local)
-            await chain.initialize()
-            config = await client.global_config()
-            assert config is not None
-            period = int(config.data["dispute_period"])
-            creator = await sign_in(http, chain.creator)
-            voters = [await sign_in(http, Keypair()) for _ in range(10)]
-            market_ids = []
-            for index in range(count + 1):  # the first one warms up
-                body = {"question": f"Will dispute latency market {index} be flipped?"}
-                created = await http.post("/api/markets", json=body, headers=creator)
-                market_id = created.json()["id"]
-                await chain.create_market(market_id)
-                proposed_at = await chain.dispute_market(market_id, local)
-                async with container.database.session() as session, session.begin():
-                    market = await session.get(Market, market_id)
-                    assert market is not None
-                    market.state = MarketState.DISPUTED.value
-                    market.proposed_outcome = True
-                    market.resolution_proposed_at = datetime.fromtimestamp(proposed_at, UTC)
-                market_ids.append(market_id)
-            local.set_unix_timestamp(local.unix_timestamp + period + 1)  # every period is over
-
-            announced: dict[str, asyncio.Future[float]] = {}
-            handlers, failures = vote_outbox_handlers(container.bus, client)
-            runner = OutboxRunner(
-                container.database,
-                client,
-                chain.backend,
-                handlers=handlers,
-                failure_handlers=failures,
-            )
-            aggregator = VoteAggregator.from_settings(
-                settings,
-                container.database,
-                container.bus,
-                container.locks,
-                ThresholdSource(settings, client),
-                runner.notify,
-                chain_clock=ChainClock(client),
-            )
-            stop = asyncio.Event()
-            tasks = [
-                asyncio.create_task(runner.run(stop)),
-                asyncio.create_task(aggregator.run(stop)),
-            ]
-
-            async def listen() -> None:
-                async with container.bus.subscribe("markets") as events:
-                    async for message in events:
-                        if message.get("newState") == MarketState.FINALIZED.value:
-                            future = announced.get(message["marketId"])
-                            if future is not None and not future.done():
-                                future.set_result(time.perf_counter())
-
-            listener = asyncio.create_task(listen())
-            await asyncio.wait_for(aggregator.leading.wait(), 30)
-            to_final: list[float] = []
-            try:
-                for index, market_id in enumerate(market_ids):
-                    announced[market_id] = asyncio.get_running_loop().create_future()
-                    for voter, agree in zip(voters, [True] * 6 + [False] * 3 + [True], strict=True):
-                        response = await http.post(
-                            "/api/votes/dispute",
-                            json={"market_id": market_id, "vote": agree},
-                            headers=voter,
-                        )
-                        assert response.status_code == 200, response.text
-                    responded = time.perf_counter()
-                    finalized = await asyncio.wait_for(announced[market_id], 60)
-                    if index:
-                        to_final.append(finalized - responded)
-                account = await client.market(market_ids[-1])
-                assert account is not None and account.data["final_outcome"] is False  # flipped
-            finally:
-                stop.set()
-                runner.notify()
-                listener.cancel()
-                await asyncio.gather(*tasks, listener, return_exceptions=True)
-                await container.close()
+async def dispute_latency_figures(rig: Rig, count: int) -> None:
+    """Markets driven to Disputed on chain (and so recorded), the chain's clock past every
+    dispute period, then for each: the deciding agree, and its market_state_change to
+    FINALIZED."""
+    config = await rig.client.global_config()
+    assert config is not None
+    period = int(config.data["dispute_period"])
+    market_ids = []
+    for index in range(count + 1):  # the first one warms up
+        market_id = await rig.new_market(f"Will dispute latency market {index} be flipped?")
+        proposed_at = await rig.chain.dispute_market(market_id, rig.local)
+        async with rig.database.session() as session, session.begin():
+            market = await session.get(Market, market_id)
+            assert market is not None
+            market.state = MarketState.DISPUTED.value
+            market.proposed_outcome = True
+            market.resolution_proposed_at = datetime.fromtimestamp(proposed_at, UTC)
+        market_ids.append(market_id)
+    rig.local.set_unix_timestamp(rig.local.unix_timestamp + period + 1)  # every period is over
+    to_final: list[float] = []
+    for index, market_id in enumerate(market_ids):
+        announced = rig.moments.expect(MarketState.FINALIZED.value, market_id)
+        responded = await rig.deciding_vote("dispute", market_id)
+        finalized = await asyncio.wait_for(announced, 60)
+        if index:
+            to_final.append(finalized - responded)
+    account = await rig.client.market(market_ids[-1])
+    assert account is not None and account.data["final_outcome"] is False  # flipped
     final = percentiles(to_final)
     print(f"\n== deciding dispute vote latency over {len(to_final)} markets (twin, chain clock)")
     print(
@@ -557,10 +536,13 @@ async def main() -> None:
             f"in {time.monotonic() - started:.1f} s"
         )
         await sweep_figures(url, args.sweeps)
-        if args.latency:
-            await latency_figures(url, args.latency)
-        if args.dispute_latency:
-            await dispute_latency_figures(url, args.dispute_latency)
+        if not (args.latency or args.dispute_latency):
+            return
+        async with latency_rig(url) as rig:
+            if args.latency:
+                await latency_figures(rig, args.latency)
+            if args.dispute_latency:
+                await dispute_latency_figures(rig, args.dispute_latency)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,17 @@
 """Chain benchmark (issue 3): event decoding and transactions through the local JSON-RPC endpoint.
 
 1. Events decoded per second: real "Program data:" log lines (from buy_shares transactions run
-   by the stand-in program) parsed with `parse_program_events` (invocation stack + IDL decode).
-2. Transactions per second: signed system transfers and buy_shares sent with solana-py's
-   `AsyncClient` to `serve_local_rpc` (LiteSVM behind a uvicorn JSON-RPC server), with and
-   without preflight, `CONCURRENCY` requests in flight, then confirmed with
-   getSignatureStatuses. Signing happens outside the timed part. `--program twin` runs this
-   part on the faithful twin instead of the stand-in (0.1 SOL buys: the twin's real LMSR
-   rejects the stand-in bench's 0.01 SOL alternating buys once the market is unbalanced).
-3. The cost of the faithful math: compute units per buy_shares on the stand-in and on the
-   twin (the same 1 SOL buys, alternating outcomes, on a fresh b = 100 SOL market), and
-   microseconds per call of the twin's C LMSR compiled for the host (ctypes call included).
+   by the twin of zmart_core) parsed with `parse_program_events` (invocation stack + IDL decode).
+2. Transactions per second: signed system transfers and 0.1 SOL buy_shares (alternating
+   outcomes) sent with solana-py's `AsyncClient` to `serve_local_rpc` (LiteSVM behind a uvicorn
+   JSON-RPC server), with and without preflight, `CONCURRENCY` requests in flight, then
+   confirmed with getSignatureStatuses. Signing happens outside the timed part.
+3. The cost of the faithful math: compute units per buy_shares on the twin (1 SOL buys,
+   alternating outcomes, on a fresh b = 100 SOL market), and microseconds per call of the
+   twin's C LMSR compiled for the host (ctypes call included).
 
     .venv/bin/python bench/chain.py [--transactions 500] [--concurrency 16] [--log-sets 20000]
-                                    [--program standin|twin] [--buys 50] [--math-calls 20000]
+                                    [--buys 50] [--math-calls 20000]
 """
 
 from __future__ import annotations
@@ -53,10 +51,10 @@ BATCH = 100  # < the local chain's 150-block blockhash lifetime
 
 
 class Bench:
-    """A local chain with the stand-in program, an admin and one active market."""
+    """A local chain with the twin program, an admin and one active market."""
 
     def __init__(
-        self, client: ChainClient, chain: LocalChain, target_cost: int = SOL // 100
+        self, client: ChainClient, chain: LocalChain, target_cost: int = SOL // 10
     ) -> None:
         self.client = client
         self.chain = chain
@@ -204,11 +202,11 @@ def events_per_second(bench: Bench, coder: IdlCoder, log_sets: int) -> tuple[flo
     return decoded / (time.perf_counter() - started), decoded
 
 
-def compute_units_per_buy(client: ChainClient, program: str, buys: int) -> list[int]:
+def compute_units_per_buy(client: ChainClient, buys: int) -> list[int]:
     """Compute units of `buys` 1 SOL buys (alternating outcomes, distinct buyers) on a fresh
-    b = 100 SOL market of a chain running `program` (the compute-budget instruction included)."""
+    b = 100 SOL market (the compute-budget instruction included)."""
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, program_artifact(program))
+    chain.load_program(PROGRAM_ID, program_artifact())
     bench = Bench(client, chain, target_cost=SOL)
     market_id = bench.active_market()
     units = []
@@ -242,9 +240,8 @@ def microseconds_per_call(calls: int) -> dict[str, float]:
 
 def report_math_cost(client: ChainClient, buys: int, calls: int) -> None:
     print(f"faithful math: compute units per 1 SOL buy_shares ({buys} buys)")
-    for program in ("standin", "twin"):
-        units = compute_units_per_buy(client, program, buys)
-        print(f"  {program:<8} median {statistics.median(units):8,.0f} CU  max {max(units):8,} CU")
+    units = compute_units_per_buy(client, buys)
+    print(f"  twin     median {statistics.median(units):8,.0f} CU  max {max(units):8,} CU")
     for name, micros in microseconds_per_call(calls).items():
         print(f"  host C {name:<16} {micros:8.2f} µs/call (ctypes included)")
 
@@ -254,22 +251,20 @@ async def main() -> None:
     parser.add_argument("--transactions", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--log-sets", type=int, default=20_000)
-    parser.add_argument("--program", choices=("standin", "twin"), default="standin")
     parser.add_argument("--buys", type=int, default=50)
     parser.add_argument("--math-calls", type=int, default=20_000)
     options = parser.parse_args()
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, program_artifact(options.program))
-    target_cost = SOL // 100 if options.program == "standin" else SOL // 10
+    chain.load_program(PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed), coder, PROGRAM_ID
         )
         async with client:
-            bench = Bench(client, chain, target_cost)
+            bench = Bench(client, chain)
             print(
-                f"local JSON-RPC endpoint ({options.program}), {options.transactions} "
+                f"local JSON-RPC endpoint (twin), {options.transactions} "
                 f"transactions each, {options.concurrency} in flight"
             )
             for kind in ("transfer", "buy_shares"):

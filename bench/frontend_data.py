@@ -1,20 +1,23 @@
 """Trades for the front-end routes' benchmarks (issue 21): one chart market with 100,000
-trades over 30 days, and 10 trades in the last day on each of 1,000 other active markets (the
-first 50 by the measuring wallet, for its portfolio); then the rollups, positions and prices
-as the indexer would leave them (built in SQL: COPY is the only way to load this many rows in
-seconds)."""
+trades over 30 days, a long-lived one traded every hour for 340 days (its hour rollups span
+the whole range of a long daily chart), and 10 trades in the last day on each of 1,000 other
+active markets (the first 50 by the measuring wallet, for its portfolio); then the rollups,
+positions and prices as the indexer would leave them (built in SQL: COPY is the only way to
+load this many rows in seconds)."""
 
 from __future__ import annotations
 
 import random
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg  # type: ignore[import-untyped]
 
 CHART_TRADES = 100_000
+LONG_CHART_DAYS = 340
 BUSY_MARKETS = 1_000
 PER_BUSY_MARKET = 10
 PORTFOLIO_MARKETS = 50
@@ -35,9 +38,17 @@ _TRADE_COLUMNS = [
 ]
 
 
-async def seed_trades(url: str, active: Sequence[tuple[str, str]], wallet: str) -> str:
+@dataclass(frozen=True)
+class Charts:
+    """The ids of the chart markets: 100,000 trades over 30 days; a trade an hour for 340 days."""
+
+    busy: str
+    long: str
+
+
+async def seed_trades(url: str, active: Sequence[tuple[str, str]], wallet: str) -> Charts:
     """Load the trades (`active`: (market id, address) of the active markets, `wallet`: the
-    measuring client's, which signs in before measuring); returns the chart market's id."""
+    measuring client's, which signs in before measuring)."""
     rng = random.Random(21)
     now = datetime.now(UTC)
     traders = [f"bench-trader-{n}" for n in range(500)]
@@ -83,6 +94,27 @@ async def seed_trades(url: str, active: Sequence[tuple[str, str]], wallet: str) 
                     now - timedelta(minutes=rng.randint(1, 23 * 60)),
                 )
             )
+    long_chart, long_address = active[1 + BUSY_MARKETS]
+    for k in range(LONG_CHART_DAYS * 24):
+        price = Decimal(rng.randint(200_000_000, 800_000_000)) / 10**9
+        trader = traders[k % len(traders)]
+        at = now - timedelta(hours=LONG_CHART_DAYS * 24 - k, minutes=rng.randint(0, 59))
+        rows.append(
+            (
+                uuid.uuid4(),
+                long_chart,
+                trader,
+                long_address,
+                trader,
+                "buy",
+                k % 2 == 0,
+                10**9,
+                10**7,
+                price,
+                f"long-{k}",
+                at,
+            )
+        )
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await connection.copy_records_to_table(  # the platform's trades reference users
@@ -122,4 +154,4 @@ async def seed_trades(url: str, active: Sequence[tuple[str, str]], wallet: str) 
         await connection.execute("CHECKPOINT")
     finally:
         await connection.close()
-    return chart
+    return Charts(chart, long_chart)

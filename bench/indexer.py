@@ -9,9 +9,9 @@ wallets, as "Program data:" log lines encoded with the program's IDL), then time
   `INDEXER_MAX_BATCH`, the most a backfill batch holds), events/s;
 * catch-up: the real loop, `Indexer.run`, from an empty database over a stream that decodes the
   history's log lines as `ProgramEventStream` does: decode, queue, batches of up to
-  `INDEXER_MAX_BATCH` transactions with their checkpoint, then cache refresh and bus notices
-  (in-process, or Redis with `--redis`). Prints the time to index the whole history (default
-  100,000 events) and the lag gauge at the end.
+  `INDEXER_MAX_BATCH` transactions with their checkpoint, then cache refresh and the domain
+  events published (in-process, or Redis with `--redis`). Prints the time to index the whole
+  history (default 100,000 events) and the lag gauge at the end.
 
 RPC fetching is not included (it depends on the node); the local chain's backfill speed is
 measured by tests/chain/test_stream.py.
@@ -45,6 +45,7 @@ from marketd.chain.program import BUNDLED_IDL
 from marketd.chain.stream import Checkpoint, StreamEvent, TransactionEvents
 from marketd.config import (
     DEFAULT_PROGRAM_ID,
+    IndexerSettings,
     Settings,
 )
 from marketd.core.container import Container
@@ -52,7 +53,6 @@ from marketd.core.database import Database, create_engine
 from marketd.indexer.checkpoint import checkpoint_name, save_checkpoint
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.indexer import Indexer
-from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.store import apply_transactions
 
 PROGRAM = Pubkey.from_string(DEFAULT_PROGRAM_ID)

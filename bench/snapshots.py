@@ -33,11 +33,10 @@ from sqlalchemy import delete, insert
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, free_port, scratch_database
 from marketd.chain.addresses import new_market_id
-from marketd.config import Settings
+from marketd.config import Settings, SnapshotSettings
 from marketd.core.container import Container
 from marketd.core.migrate import upgrade
 from marketd.models import Discussion, IpfsAnchor, Market, SnapshotPin, User
-from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.service import SnapshotRun
 from marketd.snapshots.snapshotter import run_snapshot
 
@@ -196,7 +195,6 @@ async def main() -> None:
                 f"in {time.perf_counter() - started:.1f} s"
             )
             base = {
-                "_env_file": None,
                 "pinning_service_url": None,
                 "ipfs_gateways": [],
                 "snapshot_concurrency": args.concurrency,

@@ -77,15 +77,15 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
     from solders.keypair import Keypair
 
     from marketd.app import create_app
-    from marketd.config import Settings
+    from marketd.config import RealtimeSettings, Settings
     from marketd.core.bus import InProcessBus
     from marketd.core.container import Container
     from marketd.core.migrate import upgrade
+    from marketd.markets.cache import MarketCache
     from marketd.markets.schemas import MarketCreate
     from marketd.markets.service import MarketService
     from marketd.realtime.endpoints import router
     from marketd.realtime.service import Realtime
-    from marketd.realtime.settings import RealtimeSettings
 
     data_dir = Path(tempfile.mkdtemp(prefix="marketd-bench-"))
     prefix = f"marketd-bench-{uuid.uuid4().hex[:8]}:"
@@ -99,23 +99,18 @@ async def serve_marketd(port: int, interval: float, redis_url: str | None) -> No
         sign_in_rate_limit="1000000/minute",
         ip_wallets_limit=1_000_000,
         log_level="WARNING",
+        realtime=RealtimeSettings(max_connections_per_ip=1_000_000, subscribe_concurrency=32),
     )
     container = Container.build(settings)
     await upgrade(container.database.engine)
     async with container.database.session() as session:
-        market = await MarketService(session, settings, InProcessBus()).propose(
+        cache = MarketCache(container.pages)
+        market = await MarketService(session, settings, InProcessBus(), cache).propose(
             str(Keypair().pubkey()),
             MarketCreate(question="Benchmark market: will it scale?", category="other"),
         )
     app = create_app(container=container)
-    realtime = Realtime(
-        container,
-        RealtimeSettings(
-            _env_file=None,
-            max_connections_per_ip=1_000_000,
-            subscribe_concurrency=32,
-        ),
-    )
+    realtime = Realtime(container)
     app.state.realtime = realtime
     app.include_router(router)
     config = uvicorn.Config(

@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# Install clang-14, the compiler of the stand-in SBF program
+# Install clang-14, the compiler of the local chain's SBF program (the twin of zmart_core)
 # (src/marketd/chain/localnet/program; rebuilt by `python -m marketd.chain.localnet.build`).
 # Idempotent: does nothing when clang-14 is already on PATH.
 set -eu

@@ -8,54 +8,66 @@ end, so concurrent runs never collide.
 from __future__ import annotations
 
 import gc
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-import structlog
 from redis.asyncio import Redis
-from solders.keypair import Keypair
-from sqlalchemy import text
 
 from marketd.app import create_app
 from marketd.chain.program import BUNDLED_IDL
 from marketd.config import Settings
 from marketd.core.container import Container
-from marketd.core.database import create_engine
 from marketd.core.migrate import upgrade
-from marketd.markets.cache import LISTING_GROUP, market_group
-from marketd.migrations.supabase_schema import load_description, original_schema_sql
-from marketd.models import Base
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("MARKETD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_TEST_URL = os.environ.get("MARKETD_TEST_REDIS", "redis://127.0.0.1:6379/0")
-RUN_ID = uuid.uuid4().hex[:10]
-TEST_ORIGIN = "https://app.example"
+from .helpers.api import TEST_ORIGIN, Api, truncate
+from .helpers.databases import (
+    FIXTURES,
+    REDIS_TEST_URL,
+    RUN_ID,
+    build_original_database,
+    create_database,
+    drop_database,
+    migrate,
+)
+from .helpers.logs import plain_test_logging
+
+# A test that uses one of these fixtures (directly or through another fixture) needs a real
+# PostgreSQL, Redis, chain or IPFS peer: it gets the `integration` marker, so `make unit`
+# (`pytest -m "not integration"`) runs only the tests that need none of them.
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "postgres_url",
+        "supabase_url",
+        "database_url",
+        "redis_url",
+        "redis_prefix",
+        "chain_world",
+        "chain_database",
+        "ipfs_peer",
+        "ipfs_pinning_mock",
+        "ipfs_trustless_gateways",
+        "ipfs_node_modules",
+        "scale_cluster",
+        "shutdown_cluster",
+    }
+)
 
 
-def plain_test_logging() -> None:
-    """structlog's defaults with plain tracebacks. With `rich` installed (schemathesis brings
-    it) the default renderer prints each logged exception as a rich traceback with every
-    frame's locals, which takes tens of milliseconds: a job retrying a failing call in a loop
-    then starves the whole session's event loop."""
-    structlog.reset_defaults()
-    structlog.configure(
-        processors=[
-            *structlog.get_config()["processors"][:-1],
-            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
-        ]
-    )
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _plain_logging() -> None:
+    """Each test starts from the tests' logging: an entry point under test (`cli.main`)
+    configures the process's (level INFO drops debug events a later test captures)."""
     plain_test_logging()
 
 
@@ -70,9 +82,6 @@ def process_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """Data files the tests use, kept in the repo (tests/fixtures/SOURCES.md says where each
@@ -84,81 +93,6 @@ def fixtures_dir() -> Path:
 def zmart_idl_path() -> Path:
     """The real program's IDL, as marketd bundles it for production."""
     return BUNDLED_IDL
-
-
-async def create_database(name: str) -> str:
-    """A new empty database on the test server; its SQLAlchemy (asyncpg) URL."""
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return (
-        PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-        + "/"
-        + name
-    )
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def migrate(url: str) -> None:
-    """`marketd migrate` on the database at `url`."""
-    engine = create_engine(Settings(database_url=url))
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-def plain_url(url: str) -> str:
-    """The asyncpg form of a SQLAlchemy URL."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-SUPABASE = FIXTURES / "supabase"
-ROLES_LOCK = 0x6D61726B6574  # advisory lock key: one run at a time creates the API roles
-
-
-async def apply_baseline(url: str) -> None:
-    """baseline.sql: what a new Supabase project has (the API roles, `auth.jwt()`, default
-    grants). Roles are cluster-wide and shared by concurrent runs: their creation is
-    serialised by an advisory lock (taken in the admin database, which every run shares),
-    and they are never dropped."""
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute("SELECT pg_advisory_lock($1)", ROLES_LOCK)
-        connection = await asyncpg.connect(plain_url(url))
-        try:
-            await connection.execute((SUPABASE / "baseline.sql").read_text(encoding="utf-8"))
-        finally:
-            await connection.close()
-    finally:
-        await admin.execute("SELECT pg_advisory_unlock($1)", ROLES_LOCK)
-        await admin.close()
-
-
-async def build_original_database(url: str, *, rows: bool) -> None:
-    """The platform's database before marketd: baseline.sql, then the tables, constraints,
-    indexes, triggers, row-level security and policies that original_schema.json describes
-    (built by `original_schema_sql`), and with `rows` the platform's rows (rows.sql)."""
-    await apply_baseline(url)
-    description = load_description(SUPABASE / "original_schema.json")
-    connection = await asyncpg.connect(plain_url(url))
-    try:
-        async with connection.transaction():
-            for statement in original_schema_sql(description):
-                await connection.execute(statement)
-            if rows:
-                await connection.execute((SUPABASE / "rows.sql").read_text(encoding="utf-8"))
-    finally:
-        await connection.close()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -200,67 +134,6 @@ async def redis_prefix() -> AsyncIterator[str]:
 @pytest.fixture
 def redis_url() -> str:
     return REDIS_TEST_URL
-
-
-# ------------------------------------------------------------------------ the HTTP API
-
-
-class Api:
-    """An app instance with its client and helpers for signing in."""
-
-    def __init__(self, container: Container, client: httpx.AsyncClient) -> None:
-        self.container = container
-        self.client = client
-
-    async def sign_in(self, keypair: Keypair | None = None) -> tuple[Keypair, dict[str, str]]:
-        keypair = keypair or Keypair()
-        challenge = await self.client.post(
-            "/api/auth/challenge", json={"wallet": str(keypair.pubkey())}
-        )
-        assert challenge.status_code == 200, challenge.text
-        message = challenge.json()["message"]
-        signature = keypair.sign_message(message.encode())
-        verified = await self.client.post(
-            "/api/auth/verify", json={"message": message, "signature": str(signature)}
-        )
-        assert verified.status_code == 200, verified.text
-        return keypair, {"Authorization": f"Bearer {verified.json()['token']}"}
-
-    async def market(self, headers: dict[str, str], state: str = "PROPOSED", **fields: Any) -> str:
-        """Propose a market through the API, then move it to `state` as the chain would."""
-        body = {"question": "Will the integration test pass today?", "category": "other"}
-        created = await self.client.post("/api/markets", json=body | fields, headers=headers)
-        assert created.status_code == 201, created.text
-        market_id: str = created.json()["id"]
-        if state != "PROPOSED":
-            await self.execute(
-                "UPDATE markets SET state = :state WHERE id = :id", state=state, id=market_id
-            )
-            await self.container.pages.drop(market_group(market_id), LISTING_GROUP)  # as indexed
-        return market_id
-
-    async def market_address(self, market_id: str) -> str:
-        """The market's on-chain address (the platform's trades and positions copy it)."""
-        rows = await self.execute(
-            "SELECT on_chain_address FROM markets WHERE id = :id", id=market_id
-        )
-        return str(rows[0][0])
-
-    async def execute(self, sql: str, **params: Any) -> list[Any]:
-        """Run SQL directly (as the chain or an operator would change rows); SELECT rows."""
-        async with self.container.database.engine.begin() as connection:
-            result = await connection.execute(text(sql), params)
-            return list(result.all()) if result.returns_rows else []
-
-
-async def _truncate(container: Container) -> None:
-    async with container.database.engine.begin() as connection:
-        names = [table.name for table in reversed(Base.metadata.sorted_tables)]
-        if container.database.dialect == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
-        else:
-            for name in names:
-                await connection.execute(text(f"DELETE FROM {name}"))
 
 
 @pytest.fixture(params=["postgres", "embedded", "supabase"])
@@ -325,7 +198,7 @@ async def api_factory(
         if settings.is_embedded_database:
             await upgrade(container.database.engine)
         if not containers and not keep_rows:
-            await _truncate(container)
+            await truncate(container)
         containers.append(container)
         app = create_app(container=container)
         client = httpx.AsyncClient(

@@ -16,10 +16,10 @@ from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
 from marketd.core.redis import redacted
-from marketd.markets.rules import MarketState
-from marketd.models import Discussion, Market, ProposalVote, Trade, User
+from marketd.models import Discussion, IndexedEventRow, Market, ProposalVote, Trade, User
+from marketd.shared.market_state import MarketState
 
-from .conftest import plain_test_logging
+from .helpers.logs import plain_test_logging
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +44,7 @@ def test_parser_requires_a_command():
         cli.build_parser().parse_args([])
 
 
+@pytest.mark.integration  # runs the local chain runtime
 async def test_demo_seed_covers_every_state_and_is_idempotent(tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     async with LocalChainRuntime(settings, port=0) as runtime:
@@ -56,6 +57,10 @@ async def test_demo_seed_covers_every_state_and_is_idempotent(tmp_path):
             assert states == {state.value for state in MarketState}
             for model in (User, ProposalVote, Discussion, Trade):
                 assert (await session.scalar(select(func.count()).select_from(model))) > 0
+            # The chain's part is the indexer's: each trade and vote is an indexed event's row.
+            indexed = set(await session.scalars(select(IndexedEventRow.signature)))
+            for model in (Trade, ProposalVote):
+                assert set(await session.scalars(select(model.tx_signature))) <= indexed
             active = (await session.scalars(select(Market).where(Market.state == "ACTIVE"))).all()
             assert all(m.current_price_yes + m.current_price_no == 1 for m in active)
             assert all(0 < m.current_price_yes < 1 for m in active)
@@ -111,6 +116,7 @@ def test_redacted_urls_keep_everything_but_the_password():
     )
 
 
+@pytest.mark.integration  # runs the local chain runtime
 def test_demo_serves_the_app_on_the_seeded_local_chain(tmp_path, monkeypatch):
     served = []
 
@@ -172,6 +178,7 @@ async def test_serve_async_runs_uvicorn_in_the_running_loop(tmp_path, monkeypatc
     assert config.port == 8124 and config.app.title == "marketd"
 
 
+@pytest.mark.integration  # runs the local chain runtime
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
 def test_demo_stops_with_exit_0_and_a_log_line_on_sigterm_as_on_sigint(
     tmp_path, monkeypatch, capsys, signal_number

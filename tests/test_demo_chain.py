@@ -1,4 +1,5 @@
-"""`marketd demo` seeds the simulated chain and the database, and they agree."""
+"""`marketd demo` seeds the simulated chain, the indexer builds the database from the chain's
+history, and the two agree."""
 
 from __future__ import annotations
 
@@ -26,17 +27,24 @@ from marketd.chain.localnet.seed import (
 from marketd.chain.localnet.svm import Commitment, LocalChain
 from marketd.config import Settings
 from marketd.core.database import Database, create_engine
-from marketd.demo import DemoMismatchError, price_from_chain, read_history
-from marketd.markets.rules import MarketState
+from marketd.demo import DemoMismatchError
+from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
+from marketd.indexer.handlers import UNKNOWN_QUESTION, price_of
 from marketd.models import (
     Discussion,
     DisputeVote,
+    IndexedEventRow,
     Market,
+    MarketSchedule,
+    MarketStats,
     Position,
     ProposalVote,
     Trade,
     User,
 )
+from marketd.shared.market_state import MarketState
+
+pytestmark = pytest.mark.integration  # seeds and indexes a local chain
 
 TABLES = (User, Market, ProposalVote, DisputeVote, Trade, Position, Discussion)
 
@@ -151,7 +159,7 @@ async def test_every_state_is_on_chain_and_in_the_database_and_they_agree(
                 trade.outcome,
                 trade.shares,
             )
-            assert trade.price_after == price_from_chain(event.data["new_price_yes"])
+            assert trade.price_after == price_of(event.data["new_price_yes"])[0]
             last_price[trade.market_id] = trade.price_after
         traded = {m.id: m for m in markets if m.id in last_price}
         assert {m.state for m in traded.values()} == {
@@ -190,6 +198,34 @@ async def test_every_state_is_on_chain_and_in_the_database_and_they_agree(
             for column in ("shares_yes", "shares_no", "total_invested", "trades_count"):
                 assert getattr(position, column) == on_chain[column]
         assert sum(p.trades_count for p in positions) == len(trades)
+        await assert_indexed_and_described(database, markets, trades)
+
+
+async def assert_indexed_and_described(
+    database: Database, markets: list[Market], trades: list[Trade]
+) -> None:
+    """The rows are the indexer's (each vote and trade an indexed event's, the rollups count
+    the trades); the demo added only what no event carries: texts, closing dates, posts."""
+    async with database.session() as session:
+        indexed = set(await session.scalars(select(IndexedEventRow.signature).distinct()))
+        stats = {s.market_id: s.trades_count for s in await session.scalars(select(MarketStats))}
+        closing = set(await session.scalars(select(MarketSchedule.market_id)))
+        posted = set(await session.scalars(select(Discussion.market_id)))
+        names = set(await session.scalars(select(User.display_name)))
+    for model in (ProposalVote, DisputeVote):
+        assert {vote.tx_signature for vote in await rows(database, model)} <= indexed
+    assert {trade.tx_signature for trade in trades} <= indexed
+    traded: dict[str, int] = {}
+    for trade in trades:
+        traded[trade.market_id] = traded.get(trade.market_id, 0) + 1
+    assert {market_id: count for market_id, count in stats.items() if count} == traded
+    plan = {planned.id: planned for planned in demo_plan()}
+    for market in markets:
+        planned = plan[market.id]
+        assert market.question == planned.question != UNKNOWN_QUESTION
+        assert (market.category, market.tags) == (planned.category, [planned.category, "demo"])
+    assert closing == posted == set(plan)
+    assert {f"trader{n}" for n in range(1, len(demo_wallets()) + 1)} <= names
 
 
 async def test_seeding_twice_and_restarting_change_nothing(
@@ -246,40 +282,50 @@ async def test_a_lost_database_is_rebuilt_from_the_chain_and_a_lost_chain_is_ref
             await cli.seed(settings, runtime)
 
 
-async def test_failed_transactions_leave_no_rows(tmp_path: Path) -> None:
+async def test_failed_transactions_leave_no_rows(tmp_path: Path, database: Database) -> None:
+    """A transaction the program refused is in the chain's history; indexing it (the next
+    start's backfill) moves the checkpoint past it and writes nothing else."""
     settings = settings_for(tmp_path)
     async with LocalChainRuntime(settings, port=0) as runtime:
         assert await cli.seed(settings, runtime) == 36
+        seeded = await counts(database)
+        votes = {v.tx_signature for v in await rows(database, ProposalVote)}
         program = runtime.program()
         plan = demo_plan()
-        seeded = read_history(program, (m.id for m in plan))
-        wallets = {str(k.pubkey()): k for k in demo_wallets()}
-        first_vote = next(v for v in seeded.proposal_votes if v.market_id == plan[0].id)
-        voter = wallets[first_vote.user_wallet]
+        first_vote = next(
+            v for v in await rows(database, ProposalVote) if v.market_id == plan[0].id
+        )
+        voter = {str(k.pubkey()): k for k in demo_wallets()}[first_vote.user_wallet]
         proposed = program.market(plan[0].id)
         record = vote_record_address(program.program_id, proposed, voter.pubkey(), False)
         with pytest.raises(LocalTransactionError, match="'Custom': 0") as refused:
-            program.call(
+            program.call(  # a second vote of the same wallet: the vote record exists
                 "submit_proposal_vote",
                 {"vote": True},
                 {"market": proposed, "vote_record": record, "user": voter.pubkey()},
                 [voter],
             )
-        after = read_history(program, (m.id for m in plan))
         failed = runtime.chain.get_record(str(refused.value.signature))
         assert failed is not None and failed.err is not None  # it landed, as a failure
-        assert [v.tx_signature for v in after.proposal_votes] == [
-            v.tx_signature for v in seeded.proposal_votes
-        ]
+        runtime.chain.advance_slots(settings.localnet_confirmation_slots)  # now confirmed
+        assert await cli.seed(settings, runtime) == 0
+        async with database.session() as session:
+            checkpoint = await load_checkpoint(session, checkpoint_name(str(runtime.program_id)))
+            recorded = await session.scalar(
+                select(func.count()).where(IndexedEventRow.signature == failed.signature)
+            )
+    assert checkpoint is not None and checkpoint.signature == failed.signature
+    assert recorded == 0
+    assert {v.tx_signature for v in await rows(database, ProposalVote)} == votes
+    assert await counts(database) == seeded
 
 
-async def test_the_indexer_starts_after_what_the_seed_wrote(
+async def test_the_indexer_starts_after_what_the_seed_indexed(
     tmp_path: Path, database: Database
 ) -> None:
-    """The seed already holds the chain's history in rows: the indexer must not replay it
-    (its trades and votes would collide with the seeded ones)."""
+    """The demo's backfill leaves the indexer's checkpoint at the newest program transaction:
+    the worker's indexer continues from there and replays nothing."""
     from marketd.chain.stream import ProgramEventStream
-    from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 
     settings = settings_for(tmp_path)
     async with LocalChainRuntime(settings, port=0) as runtime:
@@ -296,3 +342,22 @@ async def test_the_indexer_starts_after_what_the_seed_wrote(
             assert [batch async for batch in stream.backfill(checkpoint)] == []
         finally:
             await stream.aclose()
+
+
+async def test_a_chain_that_kept_little_history_still_gives_every_market_its_row(
+    tmp_path: Path, database: Database
+) -> None:
+    """With LOCALNET_HISTORY_SLOTS the seed's early transactions are gone from the node: the
+    indexer cannot see those markets created, and reconcile makes their rows from the accounts,
+    as in production."""
+    settings = settings_for(tmp_path).model_copy(update={"localnet_history_slots": 64})
+    async with LocalChainRuntime(settings, port=0) as runtime:
+        assert await cli.seed(settings, runtime) == 36
+        program = runtime.program()
+        for market in await rows(database, Market):
+            account = program.read("MarketAccount", program.market(market.id))
+            assert account is not None
+            assert (market.state, market.shares_yes) == (
+                str(account["state"]).upper(),
+                account["shares_yes"],
+            )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import inspect
 import json
 import re
 import shlex
@@ -21,9 +20,9 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from pydantic_settings import BaseSettings
 
 from marketd.cli import build_parser
+from marketd.config import Settings, environment_names
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "marketd"
@@ -31,6 +30,7 @@ DASHBOARD = REPO / "deploy" / "grafana" / "marketd-dashboard.json"
 UNITS = REPO / "deploy" / "systemd"
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
+README = REPO / "README.md"
 
 KINDS = ("Counter", "Gauge", "Histogram", "Summary")
 SUFFIXES = {
@@ -241,39 +241,13 @@ def test_latency_is_shown_at_p50_p95_and_p99_by_route() -> None:
 # ----------------------------------------------------------------------------- settings
 
 
-def settings_classes() -> list[type[BaseSettings]]:
-    classes: list[type[BaseSettings]] = []
-    for path in sorted(SRC.rglob("*.py")):
-        if "BaseSettings" not in path.read_text():
-            continue
-        module = importlib.import_module(module_name(path))
-        classes += [
-            value
-            for value in vars(module).values()
-            if inspect.isclass(value)
-            and issubclass(value, BaseSettings)
-            and value is not BaseSettings
-            and value.__module__ == module.__name__
-        ]
-    return classes
+ENVIRONMENT = set(environment_names(Settings))
+"""Every variable the settings tree reads."""
 
 
-def environment_variables() -> set[str]:
-    names = set()
-    for cls in settings_classes():
-        prefix = str(cls.model_config.get("env_prefix", ""))
-        for field_name, field in cls.model_fields.items():
-            names.add((field.alias or prefix + field_name).upper())
-    return names
-
-
-ENVIRONMENT = environment_variables()
-
-
-def test_every_settings_class_is_found() -> None:
-    found = {cls.__name__ for cls in settings_classes()}
-    assert {"Settings", "IndexerSettings", "RealtimeSettings", "ReadinessSettings"} <= found
+def test_the_environment_names_are_the_flat_ones() -> None:
     assert {"DATABASE_URL", "INDEXER_MAX_BATCH", "WS_HEARTBEAT_SECONDS"} <= ENVIRONMENT
+    assert {"SNAPSHOT_CRON", "IPFS_API_URL", "READINESS_TIMEOUT_SECONDS"} <= ENVIRONMENT
 
 
 def test_the_deploy_guide_documents_every_setting() -> None:
@@ -290,6 +264,13 @@ def test_the_deploy_guide_documents_no_setting_that_does_not_exist() -> None:
     example = {m.group(1) for line in lines if (m := re.match(r"([A-Z][A-Z0-9_]+)=", line))}
     assert documented and example
     assert (documented | example) - ENVIRONMENT == set()
+
+
+def test_the_readme_names_only_settings_that_exist() -> None:
+    table = [line for line in README.read_text().splitlines() if line.startswith("| `")]
+    named = {name for line in table for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", line)}
+    assert {"DATABASE_URL", "IPFS_API_URL"} <= named
+    assert named - ENVIRONMENT == set()
 
 
 def test_the_deploy_guide_covers_the_operations_topics() -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from marketd import cli
 from marketd.app import create_app
 from marketd.chain.localnet.embedded_chain import LocalChainRuntime
 from marketd.config import Settings
 from marketd.core.container import Container
 from marketd.worker import build_jobs, chain_services
+
+pytestmark = pytest.mark.integration  # runs worker jobs on a local chain
 
 
 def embedded(tmp_path) -> Settings:

@@ -39,7 +39,6 @@ from marketd.realtime.docs import (
 )
 from marketd.realtime.endpoints import router as realtime_router
 from marketd.realtime.service import Realtime
-from marketd.realtime.settings import RealtimeSettings
 from marketd.snapshots.endpoints import router as snapshots_router
 from marketd.trades.endpoints import router as trades_router
 from marketd.users.endpoints import router as users_router
@@ -73,7 +72,6 @@ def create_app(
     container: Container | None = None,
     *,
     run_jobs: bool = False,
-    realtime_settings: RealtimeSettings | None = None,
 ) -> FastAPI:
     """The API; with `run_jobs` the process also runs the background jobs (`marketd run`)."""
     settings = settings or (container.settings if container else Settings())
@@ -81,7 +79,7 @@ def create_app(
     owns_container = container is None
     container = container or Container.build(settings)
     log = structlog.get_logger("marketd")
-    realtime = Realtime(container, realtime_settings)
+    realtime = Realtime(container)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

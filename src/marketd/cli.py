@@ -41,16 +41,11 @@ async def migrate(settings: Settings) -> None:
 
 
 async def seed(settings: Settings, runtime: LocalChainRuntime) -> int:
-    """Seed the demo on the running local chain and into the database (once)."""
+    """Seed the demo on the running local chain, and the database from the chain (once)."""
     from marketd.demo import seed_demo
 
-    database = Database(create_engine(settings))
-    try:
-        await upgrade(database.engine)
-        async with database.session() as session:
-            return await seed_demo(session, runtime)
-    finally:
-        await database.dispose()
+    await migrate(settings)
+    return await seed_demo(runtime)
 
 
 def serve(settings: Settings) -> None:
@@ -137,7 +132,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_per_message_deflate": False,
         # A frame over the limit closes the connection (1009) before it is buffered whole;
         # uvicorn's default accepts 16 MB frames.
-        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_max_size": settings.realtime.max_message_bytes,
         # On SIGTERM uvicorn stops accepting, sends websockets a close frame (1012) and waits
         # for requests in flight; bounded so the lifespan shutdown still runs within the
         # stop timeout of the service manager (systemd unit: 30 s).
@@ -263,16 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="local chain JSON-RPC port (default 8899, or a free port if taken; 0 = free)",
         )
         chain_parser.add_argument(
-            "--program",
-            choices=("standin", "twin"),
-            default=None,
-            help="program of the local chain: the faithful twin of zmart_core (default) or the "
-            "older stand-in (LOCAL_CHAIN_PROGRAM)",
-        )
-        chain_parser.add_argument(
             "--fixed-program",
             action="store_true",
-            help="twin only: the intended behaviour where zmart_core fails at runtime "
+            help="the intended behaviour where zmart_core fails at runtime "
             "(sell_shares pays out; LOCAL_CHAIN_FIXED_PROGRAM)",
         )
     keygen_parser = commands.add_parser("keygen", help="create a backend keypair file")
@@ -298,8 +286,6 @@ def _redis_answers(settings: Settings, command: str) -> bool:
 def local_chain_settings(settings: Settings, args: argparse.Namespace) -> Settings:
     """Settings with the local chain's program switches of `demo` / `run` applied."""
     updates: dict[str, object] = {}
-    if getattr(args, "program", None) is not None:
-        updates["local_chain_program"] = args.program
     if getattr(args, "fixed_program", False):
         updates["local_chain_fixed_program"] = True
     return Settings.model_validate({**settings.model_dump(), **updates}) if updates else settings

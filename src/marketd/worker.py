@@ -13,6 +13,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -52,19 +53,28 @@ async def chain_services(container: Container) -> AsyncIterator[ChainServices | 
     client = ChainClient.from_settings(settings)
     try:
         backend = backend_key(settings)
-        # What happens in the database when a backend action is confirmed (or refused).
-        handlers, failure_handlers = vote_outbox_handlers(container.bus, client)
-        runner = OutboxRunner(
-            container.database,
-            client,
-            backend,
-            handlers=handlers,
-            failure_handlers=failure_handlers,
-            on_change=MarketCache(container.pages).drop_votes,  # the votes page shows rows
-        )
+        runner = outbox_runner(container, client, backend)
         yield ChainServices(client, backend, runner, TradeRelay(container.database, client))
     finally:
         await client.close()
+
+
+def outbox_runner(
+    container: Container, client: ChainClient, backend: BackendKey, **options: Any
+) -> OutboxRunner:
+    """The outbox runner as a worker runs it; `options` (clock, lease, waits) are the runner's
+    own, for tests that drive the same runner on their own time."""
+    # What happens in the database when a backend action is confirmed (or refused).
+    handlers, failure_handlers = vote_outbox_handlers(container.bus, client)
+    return OutboxRunner(
+        container.database,
+        client,
+        backend,
+        handlers=handlers,
+        failure_handlers=failure_handlers,
+        on_change=MarketCache(container.pages).drop_votes,  # the votes page shows rows
+        **options,
+    )
 
 
 async def run_snapshot_scheduler(container: Container, stop: asyncio.Event) -> None:

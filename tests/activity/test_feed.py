@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from marketd.activity.rules import STATE_EVENTS
+from marketd.core.events import DiscussionPosted, MarketCreated, TradeIndexed
+from marketd.indexer.fees import FeeSchedule
+from marketd.indexer.store import apply_transactions
 from marketd.markets.cache import LISTING_GROUP
 from marketd.models.chain_tables import STATE_CHANGE_EVENTS
 
-from ..markets.trading import Fill, chain_event, trade, wallet
+from ..markets.trading import PROGRAM_ID, Fill, chain_event, trade, transaction, wallet
 
 
 async def _feed(api, **params):
@@ -126,17 +131,96 @@ async def test_a_cursor_with_a_foreign_id_pages_on_and_never_fails(api):
 
 
 async def test_an_event_the_feed_does_not_list_has_no_live_item(api):
-    """The WebSocket channel's read: no item for a malformed event, an event of another type,
-    or a trade whose row is not there (a trade without shares is not recorded)."""
+    """The WebSocket channel's read: no item for an event of another type, or a trade whose
+    row is not there (a trade without shares is not recorded)."""
     from marketd.activity.service import ActivityService
 
     _, headers = await api.sign_in()
     market_id = await api.market(headers)
     async with api.container.database.session(read_only=True) as session:
         service = ActivityService(session)
-        assert await service.live_item({"type": "trade"}) is None  # no market id
-        assert await service.live_item({"type": "discussion", "marketId": market_id}) is None
-        unrecorded = {"type": "trade", "marketId": market_id, "signature": "never-indexed"}
+        posted = DiscussionPosted(
+            market_id=market_id, post_id="p", wallet="w", content="c", created_at=datetime.now(UTC)
+        )
+        assert await service.live_item(posted) is None
+        unrecorded = TradeIndexed(
+            market_id=market_id,
+            trade_type="BUY",
+            outcome="YES",
+            shares=1,
+            price=Decimal("0.5"),
+            wallet="w",
+            signature="never-indexed",
+        )
         assert await service.live_item(unrecorded) is None
-        created = await service.live_item({"type": "market_created", "marketId": market_id})
+        created = await service.live_item(MarketCreated(market_id=market_id, state="PROPOSED"))
     assert created is not None and (created.kind, created.id) == ("market_created", market_id)
+
+
+async def _live_items(api, events):
+    """What the WebSocket's activity channel sends for `events` (the fan-out reads each
+    sequenced event's item with `live_item`), in JSON mode."""
+    from marketd.activity.service import ActivityService
+
+    items = []
+    async with api.container.database.session(read_only=True) as session:
+        for event in events:
+            item = await ActivityService(session).live_item(event)
+            if item is not None:
+                items.append(item.model_dump(mode="json"))
+    return items
+
+
+async def test_two_trades_of_one_transaction_announce_their_own_items(api):
+    """#21: the second trade of a transaction is stored under `<signature[:80]>#<index>`; its
+    event carries that key, so the channel sends the second trade, not the first twice."""
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    now = datetime.now(UTC).replace(microsecond=0)
+    tx = transaction(market_id, Fill(wallet(), 100, "0.6", now))
+    first = tx.events[0]
+    second = replace(
+        first, index=1, data={**first.data, "user": wallet(), "new_price_yes": 650_000_000}
+    )
+    async with api.container.database.session() as session, session.begin():
+        applied = await apply_transactions(
+            session, [replace(tx, events=(first, second))], PROGRAM_ID, FeeSchedule()
+        )
+    trades = [event for event in applied.events if isinstance(event, TradeIndexed)]
+    assert [event.signature for event in trades] == [tx.signature, f"{tx.signature[:80]}#1"]
+    await api.container.pages.drop(LISTING_GROUP)
+    listed = (await _feed(api, kind="trade"))["items"]
+    assert len(listed) == 2
+    sent = await _live_items(api, trades)
+    # The feed lists the same two items (newest first; both trades have one time).
+    assert sorted(item["id"] for item in sent) == sorted(item["id"] for item in listed)
+    assert sorted(item["price_yes"] for item in sent) == ["0.600000000", "0.650000000"]
+
+
+async def test_a_state_change_the_backend_applied_first_is_announced_once_indexed(api):
+    """#21: the outbox handler approves a market as soon as its transaction is confirmed (its
+    change has no feed item: the program event is not indexed yet). When the indexer reads
+    ProposalApproved, the market is APPROVED already, and the event it publishes still
+    announces the feed's item, so the channel sends it."""
+    from marketd.markets import lifecycle
+    from marketd.markets.lifecycle import Writer
+    from marketd.models import Market
+    from marketd.shared.market_state import MarketState
+
+    _, headers = await api.sign_in()
+    market_id = await api.market(headers)
+    confirmed_at = datetime.now(UTC).replace(microsecond=0)
+    async with api.container.database.session() as session, session.begin():
+        market = await session.get(Market, market_id)
+        early = lifecycle.transition(market, MarketState.APPROVED, confirmed_at, Writer.OUTBOX)
+    assert early is not None and await _live_items(api, [early]) == []  # nothing indexed yet
+    block_time = confirmed_at - timedelta(seconds=1)
+    applied = await chain_event(api.container, market_id, "ProposalApproved", block_time)
+    await api.container.pages.drop(LISTING_GROUP)
+    listed = (await _feed(api, kind="state_change"))["items"]
+    assert [item["state"] for item in listed] == ["APPROVED"]
+    assert await _live_items(api, applied.events) == listed
+    async with api.container.database.session() as session:
+        market = await session.get(Market, market_id)
+        # The row keeps the chain's time, whichever writer came first.
+        assert (market.state, market.approved_at) == ("APPROVED", block_time)

@@ -271,7 +271,9 @@ async def test_challenges_purge_long_expired_nonces_now_and_then(api, monkeypatc
 
     async def challenge() -> list[str]:
         async with api.container.database.session() as session:
-            service = AuthService(session, api.container.settings, nonce_purge=purge)
+            service = AuthService(
+                session, api.container.settings, api.container.cache, nonce_purge=purge
+            )
             origin = SiwsOrigin("testserver", "http://testserver")
             await service.challenge("4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T", origin)
         rows = await api.execute(

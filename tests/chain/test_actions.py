@@ -24,8 +24,9 @@ from marketd.chain.actions import (
     idempotency_key,
 )
 from marketd.chain.addresses import new_market_id
-from marketd.chain.client import ChainClient, GlobalConfigAccount, MarketAccount, OnChainState
+from marketd.chain.client import ChainClient, GlobalConfigAccount, MarketAccount
 from marketd.chain.idl import IdlCoder
+from marketd.shared.market_state import MarketState
 
 PROGRAM_ID = Pubkey.from_string("6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw")
 BACKEND = Pubkey.new_unique()
@@ -39,7 +40,7 @@ async def client(chain_coder: IdlCoder) -> AsyncIterator[ChainClient]:
         yield planner
 
 
-def context(state: OnChainState, admin: Pubkey = BACKEND, **fields: Any) -> ActionContext:
+def context(state: MarketState, admin: Pubkey = BACKEND, **fields: Any) -> ActionContext:
     market_id = new_market_id()
     data = {"proposal_likes": 0, "proposal_dislikes": 0, "proposal_total_votes": 0, **fields}
     market = MarketAccount(Pubkey.new_unique(), market_id, state, Pubkey.new_unique(), data)
@@ -82,7 +83,7 @@ def test_bad_arguments_are_refused(action: Any, arguments: dict[str, Any]) -> No
 def test_approve_as_admin_aggregates_and_approves_in_one_transaction(
     client: ChainClient,
 ) -> None:
-    ctx = context(OnChainState.PROPOSED)
+    ctx = context(MarketState.PROPOSED)
     args = {"likes": 8, "dislikes": 2}
     ApproveMarket().check_arguments(args)
     assert ApproveMarket().already_done(ctx, args) is None
@@ -98,13 +99,13 @@ def test_approve_as_admin_aggregates_and_approves_in_one_transaction(
 
 
 def test_approve_when_backend_is_not_admin_only_aggregates(client: ChainClient) -> None:
-    ctx = context(OnChainState.PROPOSED, admin=OTHER_ADMIN)
+    ctx = context(MarketState.PROPOSED, admin=OTHER_ADMIN)
     args = {"likes": 8, "dislikes": 2}
     plan = ApproveMarket().plan(client, ctx, args)
     assert plan.outcome is Outcome.AWAITING_ADMIN_APPROVAL
     assert [name for name, _ in decoded(client, plan.instructions)] == ["aggregate_proposal_votes"]
     recorded = context(
-        OnChainState.PROPOSED,
+        MarketState.PROPOSED,
         admin=OTHER_ADMIN,
         proposal_likes=8,
         proposal_dislikes=2,
@@ -114,7 +115,7 @@ def test_approve_when_backend_is_not_admin_only_aggregates(client: ChainClient) 
     # Other counts recorded: not done. Same counts but backend is admin: approve still due.
     assert ApproveMarket().already_done(recorded, {"likes": 9, "dislikes": 2}) is None
     as_admin = context(
-        OnChainState.PROPOSED, proposal_likes=8, proposal_dislikes=2, proposal_total_votes=10
+        MarketState.PROPOSED, proposal_likes=8, proposal_dislikes=2, proposal_total_votes=10
     )
     assert ApproveMarket().already_done(as_admin, args) is None
 
@@ -122,25 +123,25 @@ def test_approve_when_backend_is_not_admin_only_aggregates(client: ChainClient) 
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
-        (OnChainState.PROPOSED, None),
-        (OnChainState.APPROVED, Outcome.APPROVED),
-        (OnChainState.ACTIVE, Outcome.APPROVED),
-        (OnChainState.FINALIZED, Outcome.APPROVED),
-        (OnChainState.CANCELLED, None),
+        (MarketState.PROPOSED, None),
+        (MarketState.APPROVED, Outcome.APPROVED),
+        (MarketState.ACTIVE, Outcome.APPROVED),
+        (MarketState.FINALIZED, Outcome.APPROVED),
+        (MarketState.CANCELLED, None),
     ],
 )
-def test_approve_done_states(state: OnChainState, expected: Outcome | None) -> None:
+def test_approve_done_states(state: MarketState, expected: Outcome | None) -> None:
     assert ApproveMarket().already_done(context(state), {"likes": 1, "dislikes": 0}) == expected
 
 
 def test_resolve_dispute_is_one_finalize_with_the_counts(client: ChainClient) -> None:
     """finalize_market(Some, Some) on the Disputed market applies the threshold itself; no
     aggregate_dispute_votes (which would move the market first: PROGRAM.md §3.12)."""
-    ctx = context(OnChainState.DISPUTED)
+    ctx = context(MarketState.DISPUTED)
     args = {"agrees": 7, "disagrees": 3}
     ResolveDispute().check_arguments(args)
     assert ResolveDispute().already_done(ctx, args) is None
-    assert ResolveDispute().already_done(context(OnChainState.FINALIZED), args) is Outcome.FINALIZED
+    assert ResolveDispute().already_done(context(MarketState.FINALIZED), args) is Outcome.FINALIZED
     plan = ResolveDispute().plan(client, ctx, args)
     assert plan.outcome is Outcome.FINALIZED
     assert decoded(client, plan.instructions) == [
@@ -154,16 +155,16 @@ def test_resolve_dispute_is_superseded_when_another_signer_upheld_it() -> None:
     """Another signer's aggregate_dispute_votes re-opened the market (Resolving, was_disputed):
     finalize there keeps the original outcome and waits for the period; nothing to send."""
     args = {"agrees": 7, "disagrees": 3}
-    reopened = context(OnChainState.RESOLVING, was_disputed=True)
+    reopened = context(MarketState.RESOLVING, was_disputed=True)
     assert ResolveDispute().already_done(reopened, args) is Outcome.SUPERSEDED
-    assert ResolveDispute().already_done(context(OnChainState.RESOLVING), args) is None
+    assert ResolveDispute().already_done(context(MarketState.RESOLVING), args) is None
 
 
 def test_finalize_without_dispute(client: ChainClient) -> None:
     FinalizeMarket().check_arguments({})
-    ctx = context(OnChainState.RESOLVING)
+    ctx = context(MarketState.RESOLVING)
     assert FinalizeMarket().already_done(ctx, {}) is None
-    assert FinalizeMarket().already_done(context(OnChainState.FINALIZED), {}) is Outcome.FINALIZED
+    assert FinalizeMarket().already_done(context(MarketState.FINALIZED), {}) is Outcome.FINALIZED
     plan = FinalizeMarket().plan(client, ctx, {})
     assert decoded(client, plan.instructions) == [
         ("finalize_market", {"dispute_agree": None, "dispute_disagree": None})
@@ -173,14 +174,14 @@ def test_finalize_without_dispute(client: ChainClient) -> None:
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
-        (OnChainState.APPROVED, None),
-        (OnChainState.ACTIVE, Outcome.ACTIVATED),
-        (OnChainState.RESOLVING, Outcome.ACTIVATED),
-        (OnChainState.DISPUTED, Outcome.ACTIVATED),
-        (OnChainState.FINALIZED, Outcome.ACTIVATED),
+        (MarketState.APPROVED, None),
+        (MarketState.ACTIVE, Outcome.ACTIVATED),
+        (MarketState.RESOLVING, Outcome.ACTIVATED),
+        (MarketState.DISPUTED, Outcome.ACTIVATED),
+        (MarketState.FINALIZED, Outcome.ACTIVATED),
     ],
 )
-def test_activate(client: ChainClient, state: OnChainState, expected: Outcome | None) -> None:
+def test_activate(client: ChainClient, state: MarketState, expected: Outcome | None) -> None:
     ActivateMarket().check_arguments({})
     ctx = context(state)
     assert ActivateMarket().already_done(ctx, {}) == expected

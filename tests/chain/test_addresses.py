@@ -28,11 +28,16 @@ def canonical_market_id(text: str) -> str | None:
         return None
 
 
-def test_any_32_bytes_are_their_lowercase_hex_and_back() -> None:
-    for raw in (bytes(32), b"\xff" * 32, bytes(range(32)), bytes.fromhex(PLATFORM)):
-        market_id = market_id_from_bytes(raw)
-        assert market_id == raw.hex() and len(market_id) == 64
-        assert market_id_bytes(market_id) == raw
+@pytest.mark.parametrize(
+    "raw", [bytes(32), b"\xff" * 32, bytes(range(32)), bytes.fromhex(PLATFORM)]
+)
+def test_any_32_bytes_are_their_lowercase_hex_and_back(raw: bytes) -> None:
+    market_id = market_id_from_bytes(raw)
+    assert market_id == raw.hex() and len(market_id) == 64
+    assert market_id_bytes(market_id) == raw
+
+
+def test_upper_case_hex_names_the_same_bytes() -> None:
     assert market_id_bytes(PLATFORM.upper()) == bytes.fromhex(PLATFORM)
 
 
@@ -48,11 +53,16 @@ def test_older_uuid_ids_keep_their_ascii_bytes_both_ways() -> None:
     assert market_id_from_bytes(shouting) == shouting.hex()
 
 
-def test_text_that_names_no_32_bytes_is_refused() -> None:
-    for text in ("", "not-an-id", PLATFORM[:-2], PLATFORM + "00", "zz" * 32, " " + PLATFORM[1:]):
-        with pytest.raises(ValueError):
-            market_id_bytes(text)
-        assert canonical_market_id(text) is None
+@pytest.mark.parametrize(
+    "text", ["", "not-an-id", PLATFORM[:-2], PLATFORM + "00", "zz" * 32, " " + PLATFORM[1:]]
+)
+def test_text_that_names_no_32_bytes_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        market_id_bytes(text)
+    assert canonical_market_id(text) is None
+
+
+def test_only_32_bytes_are_an_id_and_every_spelling_has_one_canonical_form() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         market_id_from_bytes(bytes(31))
     assert canonical_market_id(PLATFORM.upper()) == PLATFORM

@@ -185,18 +185,20 @@ def kitchen_sink_coder() -> IdlCoder:
 # ------------------------------------------------------------------------- conformance vectors
 
 
-def test_zmart_instruction_vectors(fixtures_dir: Path, zmart_idl_path: Path) -> None:
-    vectors_path = fixtures_dir / "anchor" / "vectors.json"
-    vectors = json.loads(vectors_path.read_text())["instructions"]
-    assert vectors
-    for vector in vectors:
-        # The vectors name the real IDL by its place in the handed-over material
-        # (../../idl/zmart_core.json); marketd keeps that file as its bundled IDL.
-        assert Path(vector["idl"]).name == "zmart_core.json", vector["idl"]
-        coder = IdlCoder(Idl.from_path(zmart_idl_path))
-        data = bytes.fromhex(vector["data_hex"])
-        assert coder.encode_instruction(vector["name"], vector["args"]) == data
-        assert coder.decode_instruction(data) == (vector["name"], vector["args"])
+INSTRUCTION_VECTORS = json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "anchor" / "vectors.json").read_text()
+)["instructions"]
+
+
+@pytest.mark.parametrize("vector", INSTRUCTION_VECTORS, ids=lambda vector: str(vector["name"]))
+def test_zmart_instruction_vectors(vector: dict[str, Any], zmart_idl_path: Path) -> None:
+    # The vectors name the real IDL by its place in the handed-over material
+    # (../../idl/zmart_core.json); marketd keeps that file as its bundled IDL.
+    assert Path(vector["idl"]).name == "zmart_core.json", vector["idl"]
+    coder = IdlCoder(Idl.from_path(zmart_idl_path))
+    data = bytes.fromhex(vector["data_hex"])
+    assert coder.encode_instruction(vector["name"], vector["args"]) == data
+    assert coder.decode_instruction(data) == (vector["name"], vector["args"])
 
 
 @pytest.mark.parametrize(

@@ -57,9 +57,8 @@ def success(program: str) -> str:
 # ---------------------------------------------------------------------------- public vectors
 
 
-def _vectors(fixtures_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
-    path = fixtures_dir / "anchor" / "vectors.json"
-    return path.parent, json.loads(path.read_text())["events"]
+ANCHOR = Path(__file__).resolve().parents[1] / "fixtures" / "anchor"
+EVENT_VECTORS = json.loads((ANCHOR / "vectors.json").read_text())["events"]
 
 
 def _logs_of(vector: dict[str, Any]) -> list[str]:
@@ -82,22 +81,24 @@ def _normalise(value: Any) -> Any:
     return str(value) if isinstance(value, Pubkey) else value
 
 
-def test_public_event_vectors_in_both_idl_formats(fixtures_dir: Path) -> None:
-    folder, vectors = _vectors(fixtures_dir)
-    assert len(vectors) == 2
-    for vector in vectors:
-        coder = IdlCoder(Idl.from_path(folder / vector["idl"]))
-        events = parse_program_events(_logs_of(vector), vector["program_id"], coder)
-        assert [{"name": e.name, "data": _normalise(e.data)} for e in events] == vector["expected"]
-        assert [e.index for e in events] == list(range(len(events)))
+def test_the_public_event_vectors_cover_both_idl_formats() -> None:
+    assert len(EVENT_VECTORS) == 2
 
 
-def test_public_event_logs_attributed_to_another_program_yield_nothing(fixtures_dir: Path) -> None:
-    folder, vectors = _vectors(fixtures_dir)
-    for vector in vectors:
-        coder = IdlCoder(Idl.from_path(folder / vector["idl"]))
-        parsed = parse_program_logs(_logs_of(vector), OTHER, coder)
-        assert parsed == ParsedLogs()
+@pytest.mark.parametrize("vector", EVENT_VECTORS, ids=lambda vector: str(vector["idl"]))
+def test_public_event_vectors_in_both_idl_formats(vector: dict[str, Any]) -> None:
+    coder = IdlCoder(Idl.from_path(ANCHOR / vector["idl"]))
+    events = parse_program_events(_logs_of(vector), vector["program_id"], coder)
+    assert [{"name": e.name, "data": _normalise(e.data)} for e in events] == vector["expected"]
+    assert [e.index for e in events] == list(range(len(events)))
+
+
+@pytest.mark.parametrize("vector", EVENT_VECTORS, ids=lambda vector: str(vector["idl"]))
+def test_public_event_logs_attributed_to_another_program_yield_nothing(
+    vector: dict[str, Any],
+) -> None:
+    coder = IdlCoder(Idl.from_path(ANCHOR / vector["idl"]))
+    assert parse_program_logs(_logs_of(vector), OTHER, coder) == ParsedLogs()
 
 
 # ---------------------------------------------------------------------------- invocation stack

@@ -29,17 +29,17 @@ from marketd.markets.cache import MarketCache
 from marketd.markets.service import MarketService
 from marketd.models import (
     Base,
-    ChainEvent,
     ChainOutbox,
     DisputeVote,
+    IndexedEventRow,
     Market,
     Position,
     ProposalVote,
     Trade,
 )
 
-from .conftest import PROGRAM_ID, SOL, ChainWorld
-from .standin_helpers import vote_pda
+from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
+from ..helpers.twin import vote_pda
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ class Running:
         async with asyncio.timeout(30):
             while True:
                 async with self.container.database.session() as session:
-                    count = await session.scalar(select(func.count()).select_from(ChainEvent))
+                    count = await session.scalar(select(func.count()).select_from(IndexedEventRow))
                 if count == wanted:
                     return
                 self.indexer.indexed.clear()
@@ -309,7 +309,7 @@ async def test_a_scripted_lifecycle_is_indexed_exactly_as_the_chain_has_it(
     # Replaying the whole history again changes nothing; reconcile finds no drift.
     again = Running(world, monitor_container)
     async with monitor_container.database.session() as session, session.begin():
-        await session.execute(delete(ChainEvent).where(ChainEvent.name == "__none__"))
+        await session.execute(delete(IndexedEventRow).where(IndexedEventRow.name == "__none__"))
     await again.indexer.index([b async for b in again.stream.backfill(None)])
     await again.close()
     await assert_matches_chain(world, monitor_container, market_id)
@@ -370,8 +370,8 @@ async def test_a_transaction_dropped_by_a_fork_is_rolled_back(
         assert (
             await session.scalar(
                 select(func.count())
-                .select_from(ChainEvent)
-                .where(ChainEvent.commitment == "confirmed")
+                .select_from(IndexedEventRow)
+                .where(IndexedEventRow.commitment == "confirmed")
             )
             == 0
         )
@@ -521,7 +521,7 @@ async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
         assert (change["oldState"], change["newState"]) == ("PROPOSED", "ACTIVE")
     cache = MarketCache(monitor_container.pages)
     async with monitor_container.database.session() as session:
-        service = MarketService(session, monitor_container.settings, monitor_container.bus)
+        service = MarketService(session, monitor_container.settings, monitor_container.bus, cache)
         hit = await cache.detail(market_id, lambda: service.get_market(market_id))
         assert hit.headers["X-Cache"] == "hit" and b'"state":"ACTIVE"' in hit.body
         await cache.invalidate([market_id])
@@ -537,9 +537,9 @@ async def test_reconcile_repairs_drift_and_get_market_reads_through_the_cache(
 async def test_the_jobs_index_and_activate_under_leader_locks(
     chain_world: ChainWorld, monitor_container: Container
 ) -> None:
+    from marketd.config import IndexerSettings
     from marketd.core.jobs import JobHost
     from marketd.indexer.jobs import indexer_jobs
-    from marketd.indexer.settings import IndexerSettings
 
     world = chain_world
     world.initialize()

@@ -23,7 +23,7 @@ from structlog.testing import capture_logs
 from marketd.chain.client import ChainClient
 from marketd.chain.errors import HistoryGapError
 from marketd.chain.idl import IdlCoder
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcError, RpcMethods, serve_local_rpc
 from marketd.chain.localnet.svm import FINALITY_DEPTH, ChainTiming, LocalChain
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
@@ -32,10 +32,12 @@ from marketd.core.metrics import CHAIN_HISTORY_GAP
 from marketd.core.waits import Backoff
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint, save_checkpoint
 from marketd.indexer.indexer import Indexer
-from marketd.models import ChainEvent
+from marketd.models import IndexedEventRow
 
-from .conftest import PROGRAM_ID, SOL, ChainWorld
+from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 from .test_indexer_e2e import monitor_container  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
 
 HISTORY = 40
 TIMEOUT = 10
@@ -45,7 +47,7 @@ TIMEOUT = 10
 async def pruning_world(chain_coder: IdlCoder) -> AsyncIterator[ChainWorld]:
     """The usual chain world on a node that keeps HISTORY slots of history."""
     chain = LocalChain(timing=ChainTiming(history_slots=HISTORY))
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),
@@ -223,7 +225,7 @@ async def test_the_indexer_halts_at_a_gap_and_keeps_its_checkpoint(
     await stream.aclose()
     async with monitor_container.database.session() as session:
         assert await load_checkpoint(session, name) == checkpoint
-        assert await session.scalar(select(func.count()).select_from(ChainEvent)) == 0
+        assert await session.scalar(select(func.count()).select_from(IndexedEventRow)) == 0
     assert any(entry["log_level"] == "error" for entry in logs)
 
 
@@ -239,7 +241,7 @@ async def test_a_node_without_minimum_ledger_slot_is_followed_without_the_check(
 
     monkeypatch.setattr(RpcMethods, "minimum_ledger_slot", refuse)
     chain = LocalChain(timing=ChainTiming(history_slots=HISTORY))
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed), chain_coder, PROGRAM_ID

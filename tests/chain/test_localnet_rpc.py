@@ -45,6 +45,8 @@ from marketd.chain.localnet import rpc_server
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.svm import FINALITY_DEPTH, LocalChain
 
+pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
+
 SOL = 1_000_000_000
 MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 RECV_TIMEOUT = 10

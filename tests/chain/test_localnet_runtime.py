@@ -17,7 +17,7 @@ from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from structlog.testing import capture_logs
 
-from marketd.chain.addresses import global_config_address, market_id_bytes, new_market_id
+from marketd.chain.addresses import global_config_address, new_market_id
 from marketd.chain.localnet import embedded_chain as runtime_module
 from marketd.chain.localnet.embedded_chain import (
     BACKEND_KEY_FILE,
@@ -27,8 +27,6 @@ from marketd.chain.localnet.embedded_chain import (
     parse_keypair,
 )
 from marketd.chain.localnet.seed import (
-    B_PARAMETER,
-    INITIAL_LIQUIDITY,
     WALLET_FUNDING,
     LocalProgram,
     LocalTransactionError,
@@ -36,11 +34,12 @@ from marketd.chain.localnet.seed import (
     demo_plan,
     demo_wallets,
     ensure_global_config,
-    fake_cid,
     seed_chain,
 )
 from marketd.chain.localnet.svm import SNAPSHOT_NAME
 from marketd.config import Settings
+
+pytestmark = pytest.mark.integration  # runs the local chain runtime
 
 SOL = 1_000_000_000
 
@@ -95,21 +94,7 @@ async def test_restart_reuses_the_chain_key_config_and_accounts(tmp_path: Path) 
         program = first.program()
         creator = Keypair()
         first.chain.airdrop(creator.pubkey(), 100 * SOL)
-        program.call(
-            "create_market",
-            {
-                "market_id": market_id_bytes(market_id),
-                "b_parameter": B_PARAMETER,
-                "initial_liquidity": INITIAL_LIQUIDITY,
-                "ipfs_question_hash": fake_cid("q"),
-            },
-            {
-                "creator": creator.pubkey(),
-                "market": program.market(market_id),
-                "global_config": program.config,
-            },
-            [creator],
-        )
+        program.create_market(creator, market_id)
         backend = first.backend
         config = first.chain.get_account(program.config)
         market = first.chain.get_account(program.market(market_id))
@@ -282,17 +267,7 @@ async def test_local_program_resends_identical_transactions_and_names_missing_ac
         runtime.chain.airdrop(creator.pubkey(), 100 * SOL)
         market_id = new_market_id()
         market = program.market(market_id)
-        program.call(
-            "create_market",
-            {
-                "market_id": market_id_bytes(market_id),
-                "b_parameter": B_PARAMETER,
-                "initial_liquidity": INITIAL_LIQUIDITY,
-                "ipfs_question_hash": fake_cid("q"),
-            },
-            {"creator": creator.pubkey(), "market": market, "global_config": program.config},
-            [creator],
-        )
+        program.create_market(creator, market_id)
         # Recording the same aggregate twice is allowed; the identical second transaction must
         # land on its own rather than be dropped as a duplicate of the first.
         accounts = {

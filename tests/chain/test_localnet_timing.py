@@ -48,7 +48,9 @@ from marketd.chain.localnet.svm import (
 from marketd.chain.localnet.ticker import SlotTicker
 from marketd.chain.stream import websocket_url
 
-from .conftest import PROGRAM_ID
+from ..helpers.chain import PROGRAM_ID
+
+pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
 
 SOL = 1_000_000_000
 CONFIRMATION = 2

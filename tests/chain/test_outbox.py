@@ -27,6 +27,7 @@ from marketd.chain.outbox import (
 )
 from marketd.core.database import Database
 from marketd.models import ChainOutbox
+from marketd.shared.market_state import MarketState
 
 LEASE = 60.0
 
@@ -140,7 +141,7 @@ async def test_approve_lands_once_and_calls_the_handler(
     assert chain_info(done)["already_done"] is False
     assert done.signature is not None and done.blockhash is not None
     assert chain_world.chain.get_record(done.signature).err is None
-    assert (await chain_world.client.market(market_id)).state == "Approved"
+    assert (await chain_world.client.market(market_id)).state == MarketState.APPROVED
     assert chain_world.events("ProposalAggregated", market_id) == 1
     assert chain_world.events("ProposalApproved", market_id) == 1
     assert seen == [("confirmed", "approved", 1)]
@@ -164,7 +165,7 @@ async def test_backend_not_admin_aggregates_only(
     assert done.status == OutboxStatus.CONFIRMED
     assert outcome_of(done) == Outcome.AWAITING_ADMIN_APPROVAL
     market = await chain_world.client.market(market_id)
-    assert market.state == "Proposed"
+    assert market.state == MarketState.PROPOSED
     assert (market.data["proposal_likes"], market.data["proposal_dislikes"]) == (8, 2)
     assert chain_world.events("ProposalAggregated", market_id) == 1
     assert chain_world.events("ProposalApproved", market_id) == 0
@@ -239,7 +240,7 @@ async def test_other_intents_land(
     done = await load(chain_database, row.id)
     assert (done.status, outcome_of(done)) == (OutboxStatus.CONFIRMED, outcome)
     market = await chain_world.client.market(market_id)
-    assert market.state == final_state
+    assert market.state.program_name == final_state
     assert chain_world.events(event, market_id) == 1
     if intent == Intent.RESOLVE_DISPUTE:
         # One finalize_market(Some, Some), no aggregation (it would move the market first).

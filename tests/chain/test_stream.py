@@ -1,4 +1,4 @@
-"""ProgramEventStream against the real local chain: LocalChain + stand-in program + JSON-RPC."""
+"""ProgramEventStream against the real local chain: LocalChain + the twin program + JSON-RPC."""
 
 from __future__ import annotations
 
@@ -18,19 +18,16 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from websockets.asyncio.server import ServerConnection, serve
 
-from marketd.chain.addresses import market_id_bytes, new_market_id
+from marketd.chain.addresses import new_market_id
 from marketd.chain.client import ChainClient
 from marketd.chain.errors import StreamGapError, SubscriptionError
 from marketd.chain.idl import Idl, IdlCoder
-from marketd.chain.localnet.build import ARTIFACT
+from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.seed import (
-    B_PARAMETER,
-    INITIAL_LIQUIDITY,
     LocalProgram,
     LocalTransactionError,
     ensure_global_config,
-    fake_cid,
     vote_record_address,
 )
 from marketd.chain.localnet.svm import FINALITY_DEPTH, LocalChain, TxRecord
@@ -44,6 +41,8 @@ from marketd.chain.stream import (
 )
 from marketd.config import DEFAULT_PROGRAM_ID, Settings
 from marketd.core.waits import Backoff
+
+pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
 
 PROGRAM_ID = Pubkey.from_string(DEFAULT_PROGRAM_ID)
 SOL = 1_000_000_000
@@ -93,25 +92,14 @@ def coder() -> IdlCoder:
 @pytest.fixture
 def voting(coder: IdlCoder) -> Voting:
     chain = LocalChain()
-    chain.load_program(PROGRAM_ID, ARTIFACT)
+    chain.load_program(PROGRAM_ID, program_artifact())
     program = LocalProgram(chain, PROGRAM_ID, coder)
     backend = Keypair()
     ensure_global_config(program, backend)
     creator = Keypair()
     chain.airdrop(creator.pubkey(), 100 * SOL)
     market_id = new_market_id()
-    market = program.market(market_id)
-    creation = program.call(
-        "create_market",
-        {
-            "market_id": market_id_bytes(market_id),
-            "b_parameter": B_PARAMETER,
-            "initial_liquidity": INITIAL_LIQUIDITY,
-            "ipfs_question_hash": fake_cid("q"),
-        },
-        {"creator": creator.pubkey(), "market": market, "global_config": program.config},
-        [creator],
-    )
+    creation = program.create_market(creator, market_id)
 
     def wallets() -> Iterator[Keypair]:
         while True:
@@ -119,7 +107,7 @@ def voting(coder: IdlCoder) -> Voting:
             chain.airdrop(wallet.pubkey(), SOL)
             yield wallet
 
-    return Voting(chain, program, market, wallets(), creation)
+    return Voting(chain, program, program.market(market_id), wallets(), creation)
 
 
 @pytest.fixture
@@ -237,7 +225,7 @@ async def test_a_failed_transaction_yields_no_events(
 ) -> None:
     voter = next(voting.wallets)
     first = voting.vote(voter)
-    failed = voting.vote(voter, fail_silently=True)  # AlreadyVoted, landed without preflight
+    failed = voting.vote(voter, fail_silently=True)  # record exists: lands failed, no preflight
     assert failed != first
     record = voting.chain.get_record(failed)
     assert record is not None and record.err is not None

@@ -14,7 +14,7 @@ import pytest
 from marketd.chain.localnet.build import BuildError
 from marketd.chain.localnet.twin_math import HostLmsr, MathError, build_host_library
 
-from . import lmsr_model as model
+from ..helpers import lmsr_model as model
 
 VECTORS = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "program" / "vectors.json").read_text()
@@ -46,28 +46,30 @@ def expected(value: Any) -> Any:
 # ------------------------------------------------------------------ golden vectors
 
 
-def test_fixed_mul_and_div_vectors(lmsr: HostLmsr) -> None:
-    for case in VECTORS["primitives"]["fixed_mul_div"]:
-        a, b = case["a"], case["b"]
-        assert outcome(lmsr.fp_mul, a, b) == expected(case["fixed_mul"]), case
-        assert outcome(lmsr.fp_div, a, b) == expected(case["fixed_div"]), case
+PRIMITIVES = VECTORS["primitives"]
 
 
-def test_exp_vectors(lmsr: HostLmsr) -> None:
-    for case in VECTORS["primitives"]["exp"]:
-        assert outcome(lmsr.exp, case["x"]) == expected(case["exp"]), case
-        assert outcome(lmsr.exp_neg, case["x"]) == expected(case["exp_negative"]), case
+@pytest.mark.parametrize("case", PRIMITIVES["fixed_mul_div"])
+def test_fixed_mul_and_div_vectors(lmsr: HostLmsr, case: dict[str, Any]) -> None:
+    a, b = case["a"], case["b"]
+    assert outcome(lmsr.fp_mul, a, b) == expected(case["fixed_mul"])
+    assert outcome(lmsr.fp_div, a, b) == expected(case["fixed_div"])
 
 
-def test_ln_vectors(lmsr: HostLmsr) -> None:
-    for case in VECTORS["primitives"]["ln"]:
-        assert outcome(lmsr.ln, case["x"]) == expected(case["ln"]), case
+@pytest.mark.parametrize("case", PRIMITIVES["exp"])
+def test_exp_vectors(lmsr: HostLmsr, case: dict[str, Any]) -> None:
+    assert outcome(lmsr.exp, case["x"]) == expected(case["exp"])
+    assert outcome(lmsr.exp_neg, case["x"]) == expected(case["exp_negative"])
 
 
-def test_log_sum_exp_vectors(lmsr: HostLmsr) -> None:
-    for case in VECTORS["primitives"]["log_sum_exp"]:
-        got = outcome(lmsr.log_sum_exp, case["x"], case["y"])
-        assert got == expected(case["log_sum_exp"]), case
+@pytest.mark.parametrize("case", PRIMITIVES["ln"])
+def test_ln_vectors(lmsr: HostLmsr, case: dict[str, Any]) -> None:
+    assert outcome(lmsr.ln, case["x"]) == expected(case["ln"])
+
+
+@pytest.mark.parametrize("case", PRIMITIVES["log_sum_exp"])
+def test_log_sum_exp_vectors(lmsr: HostLmsr, case: dict[str, Any]) -> None:
+    assert outcome(lmsr.log_sum_exp, case["x"], case["y"]) == expected(case["log_sum_exp"])
 
 
 def test_exp_and_price_peaks(lmsr: HostLmsr) -> None:
@@ -87,24 +89,24 @@ def test_exp_and_price_peaks(lmsr: HostLmsr) -> None:
     assert lmsr.yes_price(0, peak["yes_price_max_first_ratio"] * 100, b) == peak["yes_price_min"]
 
 
-def test_fee_split_vectors(lmsr: HostLmsr) -> None:
-    for case in VECTORS["fee_splits"]:
-        args = (
-            case["amount"],
-            case["protocol_fee_bps"],
-            case["resolver_fee_bps"],
-            case["lp_fee_bps"],
+@pytest.mark.parametrize("case", VECTORS["fee_splits"])
+def test_fee_split_vectors(lmsr: HostLmsr, case: dict[str, Any]) -> None:
+    args = (
+        case["amount"],
+        case["protocol_fee_bps"],
+        case["resolver_fee_bps"],
+        case["lp_fee_bps"],
+    )
+    got = outcome(lmsr.fee_split, *args)
+    if "error" in case:
+        assert got == {"code": case["code"]}
+    else:
+        assert (got.protocol, got.resolver, got.lp, got.total) == (
+            case["protocol_fee"],
+            case["resolver_fee"],
+            case["lp_fee"],
+            case["total_fees"],
         )
-        got = outcome(lmsr.fee_split, *args)
-        if "error" in case:
-            assert got == {"code": case["code"]}, case
-        else:
-            assert (got.protocol, got.resolver, got.lp, got.total) == (
-                case["protocol_fee"],
-                case["resolver_fee"],
-                case["lp_fee"],
-                case["total_fees"],
-            ), case
 
 
 def quote_buy(lib: Any, q_yes: int, q_no: int, b: int, yes: bool, target: int) -> dict[str, Any]:

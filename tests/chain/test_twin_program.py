@@ -3,6 +3,8 @@ each failing check with the code zmart_core returns, beyond what the golden sequ
 
 from __future__ import annotations
 
+import re
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,11 +12,13 @@ import pytest
 from solders.account import Account
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
+from solders.rent import Rent
 
 from marketd.chain.idl import IdlCoder
+from marketd.chain.localnet.build import PROGRAM_DIR
 
-from . import lmsr_model as model
-from .twin_helpers import (
+from ..helpers import lmsr_model as model
+from ..helpers.twin import (
     PROGRAM_ID,
     SOL,
     Result,
@@ -194,6 +198,22 @@ def test_account_sizes_as_allocated(active: Scenario) -> None:
     assert other.initialize().ok and other.create().ok
     assert other.vote("proposal", "alice").ok
     assert len(other.ledger.data(vote_pda(other.market, key("alice"), 0))) == 83
+
+
+@pytest.mark.parametrize("threshold", [2.5, 0.75])
+def test_accounts_are_rent_exempt_under_other_rent_parameters(
+    chain_coder: IdlCoder, threshold: float
+) -> None:
+    """The program decodes Rent.exemption_threshold (an f64) without an FPU: a threshold
+    other than the default 2.0 gives the runtime's minimum to the lamport."""
+    scenario = Scenario(chain_coder)
+    svm = scenario.ledger.svm
+    svm.set_rent(Rent.from_bytes(struct.pack("<Qdb", 3480, threshold, 50)))
+    assert scenario.initialize().ok and scenario.create().ok
+    for address, size in ((config_pda(), 206), (scenario.market, 488)):
+        exact = int((128 + size) * 3480 * threshold)
+        assert exact == svm.minimum_balance_for_rent_exemption(size)
+        assert scenario.ledger.lamports(address) == exact
 
 
 # ------------------------------------------------------------------ admin instructions
@@ -572,3 +592,14 @@ def test_every_idl_instruction_is_dispatched(active: Scenario) -> None:
         data = active.ledger.coder.instruction_discriminator(name)
         result = active.ledger.send([Instruction(PROGRAM_ID, data, [])])
         assert result.custom_code in (102, 3005), name
+
+
+def test_error_numbers_are_the_idl_errors_of_their_names(chain_coder: IdlCoder) -> None:
+    """Every program error the twin can return (fixed.h) has zmart_core's number for its name,
+    beyond the codes the golden sequences and the checks above happen to reach."""
+    source = (PROGRAM_DIR / "fixed.h").read_text()
+    table = {int(code): name for name, code in re.findall(r"#define E_(\w+) (\d+)", source)}
+    assert len(table) > 30
+    for code, name in table.items():
+        camel = "".join(part.capitalize() for part in name.lower().split("_"))
+        assert chain_coder.error_for_code(code).name in (camel, f"{camel}Error"), code

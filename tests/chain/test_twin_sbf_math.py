@@ -12,8 +12,8 @@ from solders.pubkey import Pubkey
 
 from marketd.chain.idl import IdlCoder
 
-from . import lmsr_model as model
-from .twin_helpers import PROGRAM_ID, SOL, Scenario, key, position_pda
+from ..helpers import lmsr_model as model
+from ..helpers.twin import PROGRAM_ID, SOL, Scenario, key, position_pda
 
 BPS = (300, 200, 500)
 CASES = 60

@@ -11,7 +11,7 @@ from solders.pubkey import Pubkey
 
 from marketd.chain.idl import IdlCoder
 
-from .twin_helpers import (
+from ..helpers.twin import (
     KEYS,
     VECTORS,
     Result,

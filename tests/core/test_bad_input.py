@@ -26,7 +26,7 @@ from solders.transaction import Transaction
 from marketd.chain.program import program_coder, program_id
 from marketd.core.schemas import MARKET_ID_MAX_CHARS
 
-from ..conftest import TEST_ORIGIN
+from ..helpers.api import TEST_ORIGIN
 
 PROBLEM = "application/problem+json"
 

@@ -10,7 +10,7 @@ import pytest
 
 from marketd.core.bodylimit import BodyLimitMiddleware
 
-from ..conftest import TEST_ORIGIN
+from ..helpers.api import TEST_ORIGIN
 
 LIMIT = 128 * 1024
 

@@ -14,14 +14,14 @@ import pytest_asyncio
 
 from marketd.activity.rules import ActivityKind
 from marketd.app import create_app
-from marketd.config import Settings
+from marketd.config import RealtimeSettings, Settings
 from marketd.core.docs import ASSETS_PATH
+from marketd.core.events import EVENT_TYPES
 from marketd.realtime import protocol
 from marketd.realtime.docs import PROTOCOL_PATH, protocol_markdown
 from marketd.realtime.hub import GOING_AWAY, POLICY_VIOLATION, SLOW_CLIENT
 from marketd.realtime.protocol import MAX_MESSAGE_CHARS
 from marketd.realtime.service import TRY_AGAIN_LATER
-from marketd.realtime.settings import RealtimeSettings
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "marketd"
 
@@ -132,11 +132,7 @@ def _codes_raised_in_realtime() -> set[str]:
 
 
 def _event_types_published() -> set[str]:
-    types: set[str] = set()
-    for package in ("indexer", "votes", "discussions", "snapshots", "markets"):
-        for source in (SRC / package).glob("*.py"):
-            types |= set(re.findall(r'"type": "([a-z_]+)"', source.read_text()))
-    return types
+    return set(EVENT_TYPES)
 
 
 def test_websocket_doc_covers_what_the_code_does():
@@ -177,7 +173,7 @@ def test_websocket_doc_covers_what_the_code_does():
         assert f"| `{event}` |" in doc, event
     for close_code in (SLOW_CLIENT, POLICY_VIOLATION, GOING_AWAY, TRY_AGAIN_LATER):
         assert f"**{close_code}**" in doc, close_code
-    defaults = RealtimeSettings(_env_file=None)
+    defaults = RealtimeSettings()
     for name, shown in (
         ("WS_MAX_CONNECTIONS_PER_IP", f"({defaults.max_connections_per_ip} by default"),
         ("WS_MAX_SUBSCRIPTIONS", f"({defaults.max_subscriptions} by default"),

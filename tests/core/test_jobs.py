@@ -135,9 +135,9 @@ async def test_rounds_go_on_after_a_failing_round_and_start_at_once_when_woken()
         stop.set()
         await asyncio.wait_for(task, 5)
     assert rounds == [0, 1, 2]
-    failed = [entry for entry in logs if entry["event"] == "job_round_failed"]
+    failed = [entry for entry in logs if entry["event"] == "job round failed"]
     assert [entry["job"] for entry in failed] == ["poller"]
-    done = [entry for entry in logs if entry["event"] == "job_round"]
+    done = [entry for entry in logs if entry["event"] == "job round"]
     assert done[0]["job"] == "poller" and done[0]["sent"] == 1
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from marketd.core.crash import InternalErrorMiddleware
 from marketd.markets.service import MarketService
 
-from ..conftest import TEST_ORIGIN
+from ..helpers.api import TEST_ORIGIN
 
 PROBLEM = "application/problem+json"
 

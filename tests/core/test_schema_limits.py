@@ -16,6 +16,7 @@ from marketd.discussions.rules import MAX_CONTENT
 from marketd.discussions.schemas import DiscussionCreate
 from marketd.markets import rules as market_rules
 from marketd.markets.schemas import MarketCreate
+from marketd.shared.market_state import CATEGORIES
 from marketd.trades.rules import (
     MAX_TRANSACTION_BASE64,
     MAX_TRANSACTION_BYTES,
@@ -37,7 +38,7 @@ def test_documented_limits_are_the_rules_constants() -> None:
     assert limits(DiscussionCreate, "content") == (1, MAX_CONTENT) == (1, 1000)
     assert limits(MarketCreate, "question") == market_rules.QUESTION_CHARS == (10, 200)
     category = MarketCreate.model_json_schema()["properties"]["category"]
-    assert tuple(category["enum"]) == market_rules.CATEGORIES
+    assert tuple(category["enum"]) == CATEGORIES
     assert limits(MarketCreate, "description")[1] == market_rules.DESCRIPTION_MAX_CHARS
     assert limits(MarketCreate, "tags") == (market_rules.MAX_TAGS, market_rules.TAG_CHARS[1])
     assert limits(MarketCreate, "resolver_wallet") == limits(ChallengeRequest, "wallet")

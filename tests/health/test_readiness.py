@@ -20,18 +20,17 @@ from marketd.chain.localnet.rpc_server import RpcEndpoint, serve_local_rpc
 from marketd.chain.localnet.seed import LocalProgram, ensure_global_config
 from marketd.chain.localnet.svm import LocalChain
 from marketd.chain.program import program_coder, program_id
-from marketd.config import Settings
+from marketd.config import ReadinessSettings, Settings
 from marketd.health.checks import (
     PAUSED,
     CheckFailed,
     ReadinessProbe,
-    ReadinessSettings,
     chain_rpc_health,
     kubo_version,
     run_checks,
 )
 
-from .conftest import closed_port_url, kubo_stub, serve, silent_server
+from ..helpers.servers import closed_port_url, kubo_stub, serve, silent_server
 
 
 @pytest_asyncio.fixture
@@ -237,10 +236,8 @@ async def test_a_server_that_is_not_kubo_is_unhealthy() -> None:
 
 def test_optional_checks_parse_from_a_comma_separated_list(environment: pytest.MonkeyPatch) -> None:
     environment.setenv("READINESS_OPTIONAL_CHECKS", " ipfs ,, chain_rpc")
-    assert ReadinessSettings().readiness_optional_checks == ["ipfs", "chain_rpc"]
-    assert ReadinessSettings(readiness_optional_checks=["redis"]).readiness_optional_checks == [
-        "redis"
-    ]
+    assert Settings(_env_file=None).readiness.optional_checks == ["ipfs", "chain_rpc"]
+    assert ReadinessSettings(optional_checks=["redis"]).optional_checks == ["redis"]
 
 
 def counting_kubo() -> tuple[Any, list[int]]:
@@ -278,7 +275,7 @@ async def test_the_cached_result_expires(
     async with serve(stub) as kubo:
         environment.setenv("IPFS_API_URL", kubo)
         api = await api_factory()
-        probe = ReadinessProbe(api.container, ReadinessSettings(), clock=lambda: next(moments))
+        probe = ReadinessProbe(api.container, clock=lambda: next(moments))
         assert (await probe.readiness()).ready  # t=0: probed
         assert (await probe.readiness()).ready  # t=0.5: cached (default 1 s)
         assert len(probes) == 1

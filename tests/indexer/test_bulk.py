@@ -13,9 +13,9 @@ from marketd.indexer import bulk
 from marketd.indexer.bulk import BulkInsert, BulkUpdate
 from marketd.indexer.rows import POSITION_COLUMNS
 from marketd.indexer.store import CHAIN_EVENTS
-from marketd.models import ChainEvent, Position, User
+from marketd.models import IndexedEventRow, Position, User
 
-from .conftest import T0
+from ..helpers.indexer import T0
 
 POSITIONS = cast(Table, Position.__table__)
 USERS = cast(Table, User.__table__)
@@ -50,9 +50,11 @@ async def test_insert_if_absent_returns_only_the_new_rows_across_chunks(api, sma
         assert sorted(await RECORD.execute(session, again)) == [("s3", 0), ("s3", 1)]
         assert await RECORD.execute(session, []) == []
         stored = await session.scalar(
-            select(ChainEvent.data).where(ChainEvent.signature == "s1", ChainEvent.event_index == 0)
+            select(IndexedEventRow.data).where(
+                IndexedEventRow.signature == "s1", IndexedEventRow.event_index == 0
+            )
         )
-        count = len((await session.scalars(select(ChainEvent.signature))).all())
+        count = len((await session.scalars(select(IndexedEventRow.signature))).all())
     assert stored == data  # JSON kept as given
     assert count == 5
 

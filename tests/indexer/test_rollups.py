@@ -14,9 +14,9 @@ from marketd.core.container import Container
 from marketd.indexer.rollups import fold_hours
 from marketd.indexer.store import rebuild_markets
 from marketd.markets import rules
-from marketd.models import ChainEvent, MarketStats, MarketTradeHour, Trade
+from marketd.models import IndexedEventRow, MarketStats, MarketTradeHour, Trade
 
-from .conftest import FEES, PROGRAM_ID, T0, Tape, index
+from ..helpers.indexer import FEES, PROGRAM_ID, T0, Tape, index
 from .test_store_writes import created
 
 
@@ -112,7 +112,7 @@ async def test_rollups_equal_a_recomputation_after_replays_and_a_fork_rollback(a
     # A fork drops the late transactions: both markets are rebuilt from the kept events.
     async with api.container.database.session() as session, session.begin():
         dropped = [tx.signature for tx in late]
-        await session.execute(delete(ChainEvent).where(ChainEvent.signature.in_(dropped)))
+        await session.execute(delete(IndexedEventRow).where(IndexedEventRow.signature.in_(dropped)))
         await rebuild_markets(session, [tape.market_id, other], PROGRAM_ID, FEES)
     rolled_back = await stored(api.container)
     assert rolled_back == await recomputed(api.container)

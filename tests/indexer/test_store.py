@@ -10,6 +10,7 @@ from sqlalchemy import select
 from marketd.chain.addresses import market_address, new_market_id
 from marketd.chain.stream import TransactionEvents
 from marketd.core.container import Container
+from marketd.core.events import wire
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.handlers import UNKNOWN_QUESTION
 from marketd.models import (
@@ -23,7 +24,7 @@ from marketd.models import (
     VoteLog,
 )
 
-from .conftest import FEES, PROGRAM_ID, T0, Tape, index
+from ..helpers.indexer import FEES, PROGRAM_ID, T0, Tape, index
 
 
 async def snapshot(container: Container) -> dict[str, Any]:
@@ -264,9 +265,7 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
         assert users == set(who.values())
 
     states = [
-        (n.payload["oldState"], n.payload["newState"])
-        for n in applied.notices
-        if n.topic == "markets"
+        (wire(n)["oldState"], wire(n)["newState"]) for n in applied.events if n.topic == "markets"
     ]
     assert states == [
         ("PROPOSED", "APPROVED"),
@@ -276,13 +275,13 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
         ("DISPUTED", "RESOLVING"),  # an upheld aggregate_dispute_votes re-opens (§3.12)
         ("RESOLVING", "FINALIZED"),
     ]
-    trades_out = [n.payload for n in applied.notices if n.topic == "trades"]
+    trades_out = [wire(n) for n in applied.events if n.topic == "trades"]
     assert [(t["tradeType"], t["outcome"], t["price"]) for t in trades_out] == [
         ("BUY", "YES", "0.600000000"),
         ("BUY", "NO", "0.550000000"),
         ("SELL", "YES", "0.525000000"),
     ]
-    votes_out = [n.payload for n in applied.notices if n.topic == "votes"]
+    votes_out = [wire(n) for n in applied.events if n.topic == "votes"]
     assert [(v["voteType"], v["likes"], v["dislikes"]) for v in votes_out] == [
         ("proposal", 1, 1),
         ("proposal", 1, 1),
@@ -291,7 +290,7 @@ async def test_a_whole_lifecycle_builds_the_rows_and_a_replay_changes_nothing(ap
 
     before = await snapshot(api.container)
     again = await index(api.container, txs)
-    assert (again.new_events, again.replayed_events, again.notices) == (0, 14, [])
+    assert (again.new_events, again.replayed_events, again.events) == (0, 14, [])
     # Replaying overlapping ranges (the second half, then everything) still changes nothing.
     await index(api.container, txs[6:])
     await index(api.container, txs)
@@ -622,7 +621,7 @@ async def test_an_aggregation_by_another_signer_moves_the_market_as_the_program_
                 market.dispute_agree,
                 market.finalized_at is not None,
             )
-        states = [n.payload["newState"] for n in applied.notices if n.topic == "markets"]
+        states = [wire(n)["newState"] for n in applied.events if n.topic == "markets"]
         # The second aggregation moved nothing.
         assert states[-2:] == ["DISPUTED", "RESOLVING" if succeeded else "FINALIZED"]
     assert results == {

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 
 from marketd.chain.addresses import new_market_id
 from marketd.core.container import Container
+from marketd.core.events import wire
 from marketd.indexer import bulk
 from marketd.indexer.handlers import UNKNOWN_QUESTION, apply
 from marketd.indexer.store import (
@@ -22,7 +23,7 @@ from marketd.indexer.store import (
     write_workspace,
 )
 from marketd.models import (
-    ChainEvent,
+    IndexedEventRow,
     Market,
     Position,
     ProposalVote,
@@ -32,7 +33,7 @@ from marketd.models import (
     VoteLog,
 )
 
-from .conftest import FEES, PROGRAM_ID, T0, Tape, index
+from ..helpers.indexer import FEES, PROGRAM_ID, T0, Tape, index
 
 
 def created(tape: Tape, market_id: str, creator: str, state: int = 0) -> tuple[str, dict[str, Any]]:
@@ -227,8 +228,8 @@ async def test_a_claim_in_the_batch_that_creates_its_market_is_stored_with_the_m
         stored = dict(
             (
                 await session.execute(
-                    select(ChainEvent.signature, ChainEvent.market_id).where(
-                        ChainEvent.name == "WinningsClaimed"
+                    select(IndexedEventRow.signature, IndexedEventRow.market_id).where(
+                        IndexedEventRow.name == "WinningsClaimed"
                     )
                 )
             ).all()
@@ -276,14 +277,16 @@ async def test_a_fork_rebuild_keeps_claims_and_shared_transactions_and_reports_s
     before = await _rows(api.container)
 
     async with api.container.database.session() as session, session.begin():
-        await session.execute(delete(ChainEvent).where(ChainEvent.signature == resolved.signature))
+        await session.execute(
+            delete(IndexedEventRow).where(IndexedEventRow.signature == resolved.signature)
+        )
         notices = await rebuild_markets(
             session, [b.market_id, tape.market_id, new_market_id()], PROGRAM_ID, FEES
         )
     after = await _rows(api.container)
-    assert [
-        (n.payload["marketId"], n.payload["oldState"], n.payload["newState"]) for n in notices
-    ] == [(tape.market_id, "RESOLVING", "ACTIVE")]
+    assert [(wire(n)["marketId"], wire(n)["oldState"], wire(n)["newState"]) for n in notices] == [
+        (tape.market_id, "RESOLVING", "ACTIVE")
+    ]
     shared = history[2].signature
     assert {(t[0], t[1]) for t in before["trades"]} == {
         (tape.market_id, shared),
@@ -367,7 +370,7 @@ async def test_a_batch_of_failed_transactions_only_settles_their_submissions(api
             )
         )
     applied = await index(api.container, [failed])
-    assert (applied.new_events, applied.replayed_events, applied.notices) == (0, 0, [])
+    assert (applied.new_events, applied.replayed_events, applied.events) == (0, 0, [])
     async with api.container.database.session() as session:
         row = await session.get(TradeSubmission, failed.signature)
     assert row is not None and (row.status, "6001" in (row.error or "")) == ("failed", True)
@@ -392,7 +395,7 @@ MARKET_EVENTS = (
 async def test_events_of_a_market_never_created_change_nothing(api, tape):
     batches = [tape.tx((name, {"market_id": tape.mid()})) for name in MARKET_EVENTS]
     applied = await index(api.container, batches)
-    assert (applied.new_events, applied.notices, applied.touched) == (len(MARKET_EVENTS), [], set())
+    assert (applied.new_events, applied.events, applied.touched) == (len(MARKET_EVENTS), [], set())
     rows = await _rows(api.container)
     assert rows == {
         "markets": {},

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from marketd.chain.client import OnChainState
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.store import apply_transactions
 from marketd.indexer.transitions import CLOCK_SYSVAR, Enqueued, chain_time, run_transitions, sweep
 from marketd.models import ChainOutbox
+from marketd.shared.market_state import MarketState
 
-from .conftest import PROGRAM_ID, T0, Tape
+from ..helpers.indexer import PROGRAM_ID, T0, Tape
 
 NOW = T0 + 1000
 PERIOD = 100
@@ -46,7 +46,7 @@ class FakeChain:
         return self.accounts.get(market_id)
 
 
-def account(state: OnChainState, **fields: int) -> Any:
+def account(state: MarketState, **fields: int) -> Any:
     return SimpleNamespace(state=state, data=fields)
 
 
@@ -81,11 +81,11 @@ async def test_a_sweep_enqueues_each_due_transition_once(api):
     )
     chain = FakeChain(
         {
-            approved: account(OnChainState.APPROVED),
-            resolving: account(OnChainState.RESOLVING, resolution_proposed_at=NOW - PERIOD),
-            early: account(OnChainState.RESOLVING, resolution_proposed_at=NOW - PERIOD + 1),
-            disputed: account(OnChainState.DISPUTED, dispute_initiated_at=NOW - PERIOD),
-            active: account(OnChainState.ACTIVE),
+            approved: account(MarketState.APPROVED),
+            resolving: account(MarketState.RESOLVING, resolution_proposed_at=NOW - PERIOD),
+            early: account(MarketState.RESOLVING, resolution_proposed_at=NOW - PERIOD + 1),
+            disputed: account(MarketState.DISPUTED, dispute_initiated_at=NOW - PERIOD),
+            active: account(MarketState.ACTIVE),
         }
     )
     done = await sweep(api.container.database, chain, auto_activate=True)  # type: ignore[arg-type]
@@ -116,7 +116,7 @@ async def test_a_sweep_enqueues_each_due_transition_once(api):
 
 async def test_nothing_is_swept_before_the_global_config_exists_and_the_clock_must_be_readable(api):
     (resolving,) = await markets(api, {"resolving": 3}, {})
-    chain = FakeChain({resolving: account(OnChainState.RESOLVING, resolution_proposed_at=0)})
+    chain = FakeChain({resolving: account(MarketState.RESOLVING, resolution_proposed_at=0)})
     chain.configured = False
     assert await sweep(api.container.database, chain, auto_activate=True) == []  # type: ignore[arg-type]
     chain.configured = True
@@ -130,7 +130,7 @@ async def test_nothing_is_swept_before_the_global_config_exists_and_the_clock_mu
 
 async def test_the_loop_logs_a_failed_sweep_and_reports_enqueued_work(api):
     (resolving,) = await markets(api, {"resolving": 3}, {})
-    chain = FakeChain({resolving: account(OnChainState.RESOLVING, resolution_proposed_at=0)})
+    chain = FakeChain({resolving: account(MarketState.RESOLVING, resolution_proposed_at=0)})
     chain.failures = [RuntimeError("rpc down")]
     stop = asyncio.Event()
     calls: list[str] = []

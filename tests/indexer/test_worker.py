@@ -11,17 +11,18 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from marketd.chain.client import OnChainState, SignatureState
+from marketd.chain.client import SignatureState
 from marketd.chain.stream import Checkpoint, TransactionEvents
+from marketd.config import IndexerSettings
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.fees import FeeSchedule, FeeSplit
 from marketd.indexer.indexer import Indexer
-from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.transitions import due_intent
 from marketd.markets.cache import MarketCache
-from marketd.models import ChainEvent, IndexerCheckpoint
+from marketd.models import IndexedEventRow, IndexerCheckpoint
+from marketd.shared.market_state import MarketState
 
-from .conftest import PROGRAM_ID, T0, Tape
+from ..helpers.indexer import PROGRAM_ID, T0, Tape
 
 
 class ScriptedStream:
@@ -162,7 +163,7 @@ async def test_finality_marks_finalized_and_waits_for_repeated_misses(api, tape)
     report = await indexer.check_finality()
     assert (report.rolled_back, report.rebuilt) == ([dropped.signature], [other.market_id])
     async with api.container.database.session() as session:
-        commitments = (await session.scalars(select(ChainEvent.commitment))).all()
+        commitments = (await session.scalars(select(IndexedEventRow.commitment))).all()
         row = await session.get(IndexerCheckpoint, checkpoint_name(str(PROGRAM_ID)))
     assert list(commitments) == ["finalized"]
     assert row is not None and row.last_signature == first.signature
@@ -173,21 +174,25 @@ def test_settings_and_due_intents() -> None:
     settings = IndexerSettings()
     assert settings.auto_activate and settings.missing_checks == 2
     fields = {"resolution_proposed_at": 100, "dispute_initiated_at": 200}
-    assert due_intent(OnChainState.APPROVED, fields, 0, 10, True) == "activate_market"
-    assert due_intent(OnChainState.APPROVED, fields, 0, 10, False) is None
-    assert due_intent(OnChainState.RESOLVING, fields, 109, 10, True) is None
-    assert due_intent(OnChainState.RESOLVING, fields, 110, 10, True) == "finalize_market"
+    assert due_intent(MarketState.APPROVED, fields, 0, 10, True) == "activate_market"
+    assert due_intent(MarketState.APPROVED, fields, 0, 10, False) is None
+    assert due_intent(MarketState.RESOLVING, fields, 109, 10, True) is None
+    assert due_intent(MarketState.RESOLVING, fields, 110, 10, True) == "finalize_market"
     # Disputes are the vote aggregator's (quorum, no-votes wait), never a transition's.
-    assert due_intent(OnChainState.DISPUTED, fields, 210, 10, True) is None
-    assert due_intent(OnChainState.ACTIVE, fields, 10**9, 10, True) is None
+    assert due_intent(MarketState.DISPUTED, fields, 210, 10, True) is None
+    assert due_intent(MarketState.ACTIVE, fields, 10**9, 10, True) is None
 
 
-def test_fee_schedule_inverts_sales() -> None:
+@pytest.mark.parametrize("gross", [1, 99, 1000, 123_456_789])
+def test_fee_schedule_inverts_sales(gross: int) -> None:
     fees = FeeSchedule()
-    for gross in (1, 99, 1000, 123_456_789):
-        net = fees.net_of(gross)
-        recovered = fees.gross_from_net(net)
-        assert fees.net_of(recovered) == net and recovered <= gross
+    net = fees.net_of(gross)
+    recovered = fees.gross_from_net(net)
+    assert fees.net_of(recovered) == net and recovered <= gross
+
+
+def test_fee_schedule_inverts_the_edges() -> None:
+    fees = FeeSchedule()
     assert FeeSchedule(5000, 5000, 0).gross_from_net(10) == 10
     assert fees.gross_from_net(0) == 0
 
@@ -201,10 +206,14 @@ def test_fee_split_and_buy_costs_are_the_programs() -> None:
     split = fees.split(909_025_800)
     assert split == FeeSplit(27_270_774, 18_180_516, 45_451_290) and split.total == 90_902_580
     assert fees.cost_before_fees(999_928_380) == 909_025_800
-    for cost in (0, 1, 10, 99, 12_345, 10**15 + 7):
-        assert fees.cost_before_fees(cost + fees.fees_on(cost)) == cost
     assert fees.cost_before_fees(0) == 0
     assert FeeSchedule(0, 0, 0).split(1000) == FeeSplit(0, 0, 0)
+
+
+@pytest.mark.parametrize("cost", [0, 1, 10, 99, 12_345, 10**15 + 7])
+def test_a_buys_cost_is_recovered_from_its_total(cost: int) -> None:
+    fees = FeeSchedule()
+    assert fees.cost_before_fees(cost + fees.fees_on(cost)) == cost
 
 
 def lag() -> float | None:

@@ -7,63 +7,27 @@ missing). Processes are started on free loopback ports and waited for by polling
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PEER_DIR = REPO_ROOT / "scripts" / "ipfs-peer"
-INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-ipfs-peer.sh"
-STARTUP_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll a readiness condition until it holds; fail early if the process died."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not ready():
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not ready after {STARTUP_TIMEOUT}s:\n{log.read_text()}")
-        time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=15)
-
-
-def _http_ok(method: str, url: str, **kwargs: object) -> bool:
-    try:
-        return httpx.request(method, url, timeout=2.0, **kwargs).status_code == 200  # type: ignore[arg-type]
-    except httpx.HTTPError:
-        return False
+from ..helpers.ipfs import (
+    INSTALL_SCRIPT,
+    PEER_DIR,
+    Gateways,
+    IpfsPeer,
+    PinningMock,
+    free_port,
+    http_ok,
+    serve_in_thread,
+    stop,
+    trustless_gateway_app,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="session")
@@ -71,13 +35,6 @@ def ipfs_node_modules() -> Path:
     if not (PEER_DIR / "node_modules" / ".bin" / "jsipfs").exists():
         subprocess.run(["bash", str(INSTALL_SCRIPT)], check=True, timeout=900)
     return PEER_DIR / "node_modules"
-
-
-@dataclass(frozen=True)
-class IpfsPeer:
-    api_url: str
-    gateway_url: str
-    process: subprocess.Popen[bytes]
 
 
 @pytest.fixture(scope="session")
@@ -115,16 +72,10 @@ def ipfs_peer(
         )
     api_url = f"http://127.0.0.1:{api}"
     try:
-        wait_until(lambda: _http_ok("POST", f"{api_url}/api/v0/version"), process, log)
+        wait_until(lambda: http_ok("POST", f"{api_url}/api/v0/version"), process, log)
         yield IpfsPeer(api_url, f"http://127.0.0.1:{gateway}", process)
     finally:
         stop(process)
-
-
-@dataclass(frozen=True)
-class PinningMock:
-    url: str
-    token: str
 
 
 @pytest.fixture(scope="session")
@@ -151,68 +102,10 @@ def ipfs_pinning_mock(
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        wait_until(lambda: _http_ok("GET", f"{url}/pins", headers=headers), process, log)
+        wait_until(lambda: http_ok("GET", f"{url}/pins", headers=headers), process, log)
         yield PinningMock(url, token)
     finally:
         stop(process)
-
-
-# --- trustless gateways for tests -------------------------------------------------------------
-# js-ipfs's own gateway ignores ?format=raw|car, so this tiny server answers the trustless
-# requests by asking the peer's RPC (block/get for raw, dag/export for car). The "lying" variant
-# flips the last byte of whatever it serves.
-
-
-def trustless_gateway_app(api_url: str, *, lie: bool = False) -> Starlette:
-    client = httpx.AsyncClient(base_url=f"{api_url}/api/v0/", timeout=30.0)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await client.aclose()
-
-    async def serve(request: Request) -> Response:
-        cid = request.path_params["cid"]
-        accept = request.headers.get("accept", "")
-        fmt = request.query_params.get("format") or ("car" if "ipld.car" in accept else "raw")
-        endpoint = "block/get" if fmt == "raw" else "dag/export"
-        reply = await client.post(endpoint, params={"arg": cid, "timeout": "5s"})
-        if reply.status_code != 200:
-            return Response(reply.content, status_code=502)
-        body = reply.content
-        if lie:
-            body = body[:-1] + bytes([body[-1] ^ 0xFF])
-        media = "application/vnd.ipld.raw" if fmt == "raw" else "application/vnd.ipld.car"
-        return Response(body, media_type=media)
-
-    return Starlette(routes=[Route("/ipfs/{cid}", serve)], lifespan=lifespan)
-
-
-@contextlib.contextmanager
-def serve_in_thread(app: Starlette) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test gateway did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-@dataclass(frozen=True)
-class Gateways:
-    honest: str
-    lying: str
-    down: str
 
 
 @pytest.fixture(scope="session")

@@ -117,21 +117,26 @@ def test_duplicate_blocks_are_accepted() -> None:
     assert verify_car(car, blocks[-1].cid) == DATA
 
 
-def test_sizes_that_lie_are_rejected() -> None:
-    leaf = Block(cid_for_block(b"abcd", RAW, 1), b"abcd")
-    bad_blocksize = _node([(leaf.cid, 4)], UnixFSData(DataType.FILE, filesize=4, blocksizes=(5,)))
-    bad_filesize = _node([(leaf.cid, 4)], UnixFSData(DataType.FILE, filesize=9, blocksizes=(4,)))
-    no_sizes = _node([(leaf.cid, 4)], UnixFSData(DataType.FILE, filesize=4))
-    directory = _node([], UnixFSData(DataType.DIRECTORY))
-    for node, message in [
-        (bad_blocksize, "not 5"),
-        (bad_filesize, "not filesize"),
-        (no_sizes, "blocksizes differ"),
-        (directory, "DIRECTORY"),
-    ]:
-        car = _car([node.cid], [(node.cid, node.data), (leaf.cid, leaf.data)])
-        with pytest.raises(VerificationError, match=message):
-            verify_car(car, node.cid)
+LEAF = Block(cid_for_block(b"abcd", RAW, 1), b"abcd")
+
+
+@pytest.mark.parametrize(
+    ("links", "unixfs", "message"),
+    [
+        ([(LEAF.cid, 4)], UnixFSData(DataType.FILE, filesize=4, blocksizes=(5,)), "not 5"),
+        ([(LEAF.cid, 4)], UnixFSData(DataType.FILE, filesize=9, blocksizes=(4,)), "not filesize"),
+        ([(LEAF.cid, 4)], UnixFSData(DataType.FILE, filesize=4), "blocksizes differ"),
+        ([], UnixFSData(DataType.DIRECTORY), "DIRECTORY"),
+    ],
+    ids=["blocksize", "filesize", "no-sizes", "directory"],
+)
+def test_sizes_that_lie_are_rejected(
+    links: list[tuple[Cid, int]], unixfs: UnixFSData, message: str
+) -> None:
+    node = _node(links, unixfs)
+    car = _car([node.cid], [(node.cid, node.data), (LEAF.cid, LEAF.data)])
+    with pytest.raises(VerificationError, match=message):
+        verify_car(car, node.cid)
 
 
 def test_data_in_an_inner_node_comes_first() -> None:
@@ -158,11 +163,13 @@ def test_a_needlessly_deep_dag_is_refused() -> None:
     )
 
 
-def test_non_unixfs_dag_pb_is_rejected() -> None:
-    for data in [encode_node(PBNode()), encode_node(PBNode(data=b"\xff"))]:
-        cid = cid_for_block(data, DAG_PB, 1)
-        with pytest.raises(VerificationError, match="not a UnixFS file node"):
-            verify_car(_car([cid], [(cid, data)]), cid)
+@pytest.mark.parametrize(
+    "data", [encode_node(PBNode()), encode_node(PBNode(data=b"\xff"))], ids=["empty", "not-unixfs"]
+)
+def test_non_unixfs_dag_pb_is_rejected(data: bytes) -> None:
+    cid = cid_for_block(data, DAG_PB, 1)
+    with pytest.raises(VerificationError, match="not a UnixFS file node"):
+        verify_car(_car([cid], [(cid, data)]), cid)
 
 
 def test_size_limit() -> None:

@@ -18,7 +18,7 @@ from marketd.ipfs.kubo import KuboBlockstore
 from marketd.ipfs.profile import UNIXFS_V0_2015
 
 if TYPE_CHECKING:
-    from conftest import Gateways, IpfsPeer
+    from ..helpers.ipfs import Gateways, IpfsPeer
 
 
 def failures_metric(gateway: str, reason: str) -> float:
@@ -28,7 +28,6 @@ def failures_metric(gateway: str, reason: str) -> float:
     return value or 0.0
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize(
     ("size", "profile"),
     [(300, None), (700 * 1024, None), (300, UNIXFS_V0_2015)],
@@ -56,7 +55,6 @@ async def test_upload_then_verified_retrieval_past_bad_gateways(
     assert failures_metric(gw.lying, "bad_content") == before + 1
 
 
-@pytest.mark.integration
 async def test_no_gateway_can_serve(ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways) -> None:
     kubo = KuboBlockstore(ipfs_peer.api_url)
     stored = await kubo.put(b"held by the peer, lied about by the gateway")

@@ -22,9 +22,8 @@ from marketd.ipfs.kubo import KuboBlockstore, KuboRpcError
 from marketd.ipfs.profile import KUBO_CLASSIC_CID_V1, UNIXFS_V0_2015, LayoutProfile
 
 if TYPE_CHECKING:
-    from conftest import IpfsPeer
+    from ..helpers.ipfs import IpfsPeer
 
-pytestmark = pytest.mark.integration
 
 KIB, MIB = 1024, 1024 * 1024
 SIZES = [0, 12, 256 * KIB, 256 * KIB + 1, MIB, 50 * MIB]

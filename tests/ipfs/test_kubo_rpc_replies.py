@@ -75,12 +75,12 @@ async def test_unusable_add_replies(body: str, error: type[Exception], message: 
         await kubo.put(b"scripted")
 
 
-async def test_errors_that_are_not_absence_propagate() -> None:
+@pytest.mark.parametrize("method", ["has", "pin", "unpin", "is_pinned", "get"])
+async def test_errors_that_are_not_absence_propagate(method: str) -> None:
     kubo = _kubo(lambda _r: _error("repo locked"))
-    for call in (kubo.has, kubo.pin, kubo.unpin, kubo.is_pinned, kubo.get):
-        with pytest.raises(KuboRpcError, match="repo locked") as caught:
-            await call(CID)
-        assert caught.value.status == 500
+    with pytest.raises(KuboRpcError, match="repo locked") as caught:
+        await getattr(kubo, method)(CID)
+    assert caught.value.status == 500
 
 
 async def test_absence_is_recognised() -> None:

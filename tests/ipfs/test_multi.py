@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from marketd.ipfs.blockstore import StoredContent
 from marketd.ipfs.builder import file_cid
@@ -137,15 +137,15 @@ async def test_without_required_stores_any_confirmation_counts(
     await store.drain()
 
 
-async def test_background_failures_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+async def test_background_failures_are_logged() -> None:
     optional = FakeStore("optional", failures=10)
     optional.gate.clear()
     store = multi(StoreEntry(FakeStore("required")), StoreEntry(optional, required=False))
     await store.put(b"data")
     optional.gate.set()
-    with caplog.at_level(logging.ERROR):
+    with capture_logs() as logs:
         await store.drain()
-    assert "background upload failed" in caplog.text
+    assert "background upload failed" in [e["event"] for e in logs if e["log_level"] == "error"]
 
 
 async def test_get_falls_through_stores() -> None:

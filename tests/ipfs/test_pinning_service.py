@@ -15,7 +15,7 @@ from marketd.ipfs.cid import Cid, cid_to_str
 from marketd.ipfs.pinning_service import PinningServiceError, PinningServiceStore
 
 if TYPE_CHECKING:
-    from conftest import PinningMock
+    from ..helpers.ipfs import PinningMock
 
 
 @pytest.fixture
@@ -27,7 +27,6 @@ async def service(ipfs_pinning_mock: PinningMock) -> AsyncIterator[PinningServic
     await store.aclose()
 
 
-@pytest.mark.integration
 async def test_put_requests_a_pin_of_the_local_cid(service: PinningServiceStore) -> None:
     assert isinstance(service, Blockstore) and isinstance(service, SupportsPutMany)
     data = b"snapshot for the pinning service"
@@ -39,7 +38,6 @@ async def test_put_requests_a_pin_of_the_local_cid(service: PinningServiceStore)
     assert not await service.has(stored.cid), "queued is not pinned"
 
 
-@pytest.mark.integration
 async def test_put_many_requests_a_pin_per_document(service: PinningServiceStore) -> None:
     documents = [f"batch document {i}".encode() for i in range(3)]
     stored = await put_many(service, documents)
@@ -49,7 +47,6 @@ async def test_put_many_requests_a_pin_per_document(service: PinningServiceStore
         assert [(p.cid, p.status) for p in pins] == [(content.cid, "queued")]
 
 
-@pytest.mark.integration
 async def test_pin_is_idempotent_and_unpin_deletes(service: PinningServiceStore) -> None:
     cid = file_cid(b"pin me once")
     await service.pin(cid)
@@ -59,7 +56,6 @@ async def test_pin_is_idempotent_and_unpin_deletes(service: PinningServiceStore)
     assert await service.list_pins(cid) == []
 
 
-@pytest.mark.integration
 async def test_waiting_for_a_pin_that_stays_queued_times_out(
     ipfs_pinning_mock: PinningMock,
 ) -> None:
@@ -71,7 +67,6 @@ async def test_waiting_for_a_pin_that_stays_queued_times_out(
     await store.aclose()
 
 
-@pytest.mark.integration
 async def test_bad_token_is_refused(ipfs_pinning_mock: PinningMock) -> None:
     store = PinningServiceStore(ipfs_pinning_mock.url, "wrong-token")
     with pytest.raises(PinningServiceError) as caught:

@@ -11,15 +11,15 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from solders.keypair import Keypair
 
 from marketd.chain.addresses import new_market_id
+from marketd.config import SnapshotSettings
 from marketd.ipfs.gateway import GatewayReader
 from marketd.ipfs.kubo import KuboBlockstore
 from marketd.models import Discussion, Market, User
-from marketd.snapshots.config import SnapshotSettings
-from marketd.snapshots.endpoints import get_snapshot_config, router
+from marketd.snapshots.dependencies import get_snapshot_config
+from marketd.snapshots.endpoints import router
 from marketd.snapshots.retention import run_prune
 from marketd.snapshots.rules import parse_document
 from marketd.snapshots.service import SnapshotService
@@ -27,9 +27,8 @@ from marketd.snapshots.snapshotter import run_snapshot
 from marketd.snapshots.stores import build_stores
 
 if TYPE_CHECKING:
-    from conftest import Gateways, IpfsPeer
+    from ..helpers.ipfs import Gateways, IpfsPeer
 
-pytestmark = pytest.mark.integration
 
 DAY = date(2026, 2, 2)
 
@@ -37,7 +36,6 @@ DAY = date(2026, 2, 2)
 def settings_for(peer: IpfsPeer, gateways: Gateways) -> SnapshotSettings:
     """The peer as the only store (no local copy), reads through [down, lying, honest]."""
     return SnapshotSettings(
-        _env_file=None,
         ipfs_api_url=peer.api_url,
         pinning_service_url=None,
         ipfs_local_copy=False,

@@ -8,15 +8,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketd.markets.rules import (
-    LIVE_STATES,
-    MarketState,
-    PricePoint,
-    bucket_count,
-    bucket_start,
-    can_transition,
-    price_buckets,
-)
+from marketd.markets.rules import PricePoint, bucket_count, bucket_start, price_buckets
+from marketd.shared.market_state import LIVE_STATES, MarketState, can_transition
 
 
 def test_state_codes_follow_the_program_enum():

@@ -11,6 +11,12 @@ from hypothesis import strategies as st
 from marketd.indexer.rollups import fold_hours
 from marketd.markets import rules
 from marketd.markets.rules import HourPrices, PricePoint
+from marketd.markets.schemas import (
+    PriceBucketOut,
+    PriceHistoryOut,
+    SeriesPointOut,
+    price_history_json,
+)
 
 from .trading import Fill, trade, wallet
 
@@ -40,9 +46,37 @@ def test_hour_rollups_give_the_buckets_the_trades_give(raw, interval, start_hour
     hour_opening = before_hours[-1].close if before_hours else Decimal("0.5")
     assert hour_opening == opening
     inside = [p for p in points if p.at >= start]
-    assert rules.buckets_from_hours(
-        [h for h in hours if h.hour >= start], start, end, step, hour_opening
-    ) == rules.price_buckets(inside, start, end, step, opening)
+    # The hours before `start` are left out: the opening price says where the first bucket opens.
+    assert rules.buckets_from_hours(hours, start, end, step, hour_opening) == rules.price_buckets(
+        inside, start, end, step, opening
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-600, 3000), prices, st.integers(0, 10**6)), min_size=1, max_size=40
+    ),
+    st.sampled_from(["15m", "1h", "1d"]),
+)
+def test_the_json_body_is_price_history_outs(raw, interval):
+    """`price_history_json` (plain dicts through a TypeAdapter) writes what PriceHistoryOut's
+    model would: the same fields, prices as 9-place strings, times in UTC with Z."""
+    points = sorted(
+        (PricePoint(START + timedelta(minutes=m), p, v) for m, p, v in raw), key=lambda p: p.at
+    )
+    step = rules.INTERVALS[interval]
+    end = points[-1].at + step
+    buckets = rules.price_buckets(points, START - step, end, step, Decimal("0.5"))
+    series = rules.price_series(buckets, end, points[-1].price_yes)
+    body = price_history_json("m" * 64, interval, buckets, series)
+    model = PriceHistoryOut(
+        market_id="m" * 64,
+        interval=interval,
+        buckets=[PriceBucketOut.model_validate(vars(bucket)) for bucket in buckets],
+        series=[SeriesPointOut.model_validate(vars(point)) for point in series],
+    )
+    assert body == model.model_dump_json().encode()
+    assert PriceHistoryOut.model_validate_json(body) == model
 
 
 def test_the_series_is_each_buckets_open_then_the_last_price():

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from marketd.core.bus import InProcessBus
+from marketd.core.events import DomainEvent, TradeIndexed, VoteCast, publish, wire
 from marketd.realtime.buffer import EventLog, MemoryEventLog, Replay
-from marketd.realtime.fanout import Fanout, publish_event
+from marketd.realtime.fanout import Fanout
 from marketd.realtime.hub import Connection, Hub
 
 
@@ -70,14 +72,24 @@ async def test_sequencing_survives_a_failure_and_skips_events_without_market():
     assert log.calls == 2
 
 
-async def test_publish_event_adds_a_unique_event_id():
+async def test_publish_stamps_a_unique_event_id_on_the_wire_form():
     bus = InProcessBus()
+    trade = TradeIndexed(
+        market_id="m",
+        trade_type="BUY",
+        outcome="YES",
+        shares=5,
+        price=Decimal("0.6"),
+        wallet="w",
+        signature="s",
+    )
     async with bus.subscribe("trades") as subscription:
-        first = await publish_event(bus, "trades", {"type": "trade", "marketId": "m"})
-        second = await publish_event(bus, "trades", {"type": "trade", "marketId": "m"})
+        first = await publish(bus, trade)
+        second = await publish(bus, trade)
         received = [await subscription.get() for _ in range(2)]
-    assert first != second
-    assert [event["eventId"] for event in received] == [first, second]
+    assert first.event_id != second.event_id
+    assert [event["eventId"] for event in received] == [first.event_id, second.event_id]
+    assert received[0] == wire(first)
     assert received[0]["marketId"] == "m"
 
 
@@ -127,16 +139,25 @@ async def test_the_activity_task_sends_the_items_it_reads_and_survives_a_failure
     hub.activity[Connection(_discard, "ip", 1_000)] = frozenset({"trade", "vote"})
     read: list[int] = []
 
-    async def read_activity(event: dict[str, Any]) -> dict[str, Any] | None:
-        read.append(event["n"])
-        if event["n"] == 1:
+    async def read_activity(event: DomainEvent) -> dict[str, Any] | None:
+        assert isinstance(event, VoteCast)  # typed, read back from the sequenced wire form
+        read.append(event.likes)
+        if event.likes == 1:
             raise ConnectionError("database down")
-        return None if event["n"] == 2 else {"kind": event["type"], "id": str(event["n"])}
+        return None if event.likes == 2 else {"kind": event.type, "id": str(event.likes)}
+
+    def vote(n: int) -> dict[str, Any]:
+        cast = VoteCast(market_id="m", kind="proposal", vote=True, wallet="w", likes=n, dislikes=0)
+        return wire(cast)
 
     fanout = Fanout(bus, MemoryEventLog(bus), hub, read_activity)
     async with running(fanout):
-        for n, kind in enumerate(["trade", "vote", "market_created", "discussion", "vote"], 1):
-            await bus.publish("trades", {"type": kind, "marketId": "m", "n": n})
+        await bus.publish("votes", vote(1))
+        await bus.publish("votes", vote(2))
+        await bus.publish("markets", {"type": "market_created", "marketId": "m", "state": "P"})
+        await bus.publish("discussions", {"type": "discussion", "marketId": "m"})
+        await bus.publish("votes", {"type": "vote", "marketId": "m"})  # malformed: not read
+        await bus.publish("votes", vote(5))
         await asyncio.wait_for(arrived.wait(), 5)
     assert read == [1, 2, 5]  # market_created: nobody wants it; discussion: not a feed kind
     assert sent == [{"kind": "vote", "id": "5"}]

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from marketd.realtime.fanout import publish_event
+from marketd.core.events import VoteCast, publish
 from marketd.realtime.metrics import WS_DROPS
 
 
@@ -67,8 +67,11 @@ async def test_identical_events_collapse_unless_they_carry_an_event_id(instance_
     # Both instances see both copies: the sequencer claims by content, so one is delivered.
     await b.publish("votes", vote(market_id, 7))
     await b.publish("votes", vote(market_id, 7))
-    await publish_event(b.container.bus, "votes", vote(market_id, 8))
-    await publish_event(b.container.bus, "votes", vote(market_id, 8))
+    again = VoteCast(
+        market_id=market_id, kind="proposal", vote=True, wallet="wallet-8", likes=8, dislikes=0
+    )
+    await publish(b.container.bus, again)
+    await publish(b.container.bus, again)
     events = [await client.recv_type("vote") for _ in range(3)]
     assert [(event["seq"], event["likes"]) for event in events] == [(1, 7), (2, 8), (3, 8)]
     assert events[1]["eventId"] != events[2]["eventId"]

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from marketd.core.events import wire
 from marketd.indexer.store import Applied
-from marketd.markets.cache import LISTING_GROUP
+from marketd.markets.cache import LISTING_GROUP, MarketCache
 from marketd.markets.schemas import MarketCreate
 from marketd.markets.service import MarketService
 from marketd.realtime.metrics import WS_CONNECTIONS, WS_MESSAGES_OUT, WS_SUBSCRIPTIONS
@@ -363,11 +364,13 @@ async def test_the_activity_channel_sends_the_feeds_items_of_every_kind(instance
         return answer.json()["items"][0]
 
     async def publish(applied: Applied) -> None:
-        for notice in applied.notices:
-            await a.publish(notice.topic, notice.payload)
+        for event in applied.events:
+            await a.publish(event.topic, wire(event))
 
     async with a.container.database.session() as session:
-        service = MarketService(session, a.container.settings, a.container.bus)
+        service = MarketService(
+            session, a.container.settings, a.container.bus, MarketCache(a.container.pages)
+        )
         body = MarketCreate(question="Will the channel match the feed?", category="other")
         market_id = (await service.propose(wallet(), body)).id
     created = await client.recv_type("activity")

@@ -1,15 +1,12 @@
-"""Snapshot settings from the environment."""
+"""Snapshot settings (`settings.snapshots`) from the environment."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from marketd.config import Settings
-from marketd.markets.rules import MarketState
-from marketd.snapshots.config import DEFAULT_GATEWAYS, SnapshotSettings, snapshot_config
+from marketd.config import DEFAULT_GATEWAYS, Settings, SnapshotSettings
+from marketd.shared.market_state import MarketState
 
 ENV = (
     "SNAPSHOT_CRON",
@@ -34,7 +31,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
-    config = SnapshotSettings(_env_file=None)
+    config = Settings(_env_file=None).snapshots  # type: ignore[call-arg]
     assert config.snapshot_cron == "0 0 * * *"
     assert config.snapshot_retention_days == 90
     assert config.snapshot_market_states == [
@@ -57,7 +54,7 @@ def test_environment(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("PINNING_SERVICE_TOKEN", "pst-9f8e7d")
     clean_env.setenv("PINNING_SERVICE_ORIGINS", "/ip4/1.2.3.4/tcp/4001/p2p/Qm1,/dns/x/tcp/4001")
     clean_env.setenv("IPFS_GATEWAYS", "http://127.0.0.1:8080, https://ipfs.io")
-    config = SnapshotSettings(_env_file=None)
+    config = Settings(_env_file=None).snapshots  # type: ignore[call-arg]
     assert config.snapshot_cron == "15 3 * * *"
     assert config.snapshot_market_states == [MarketState.ACTIVE, MarketState.DISPUTED]
     assert config.snapshot_retention_days == 30
@@ -69,7 +66,7 @@ def test_environment(clean_env: pytest.MonkeyPatch) -> None:
 
 def test_empty_gateway_list(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("IPFS_GATEWAYS", "")
-    assert SnapshotSettings(_env_file=None).ipfs_gateways == []
+    assert Settings(_env_file=None).snapshots.ipfs_gateways == []  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -84,17 +81,13 @@ def test_empty_gateway_list(clean_env: pytest.MonkeyPatch) -> None:
 )
 def test_invalid_settings(clean_env: pytest.MonkeyPatch, values: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        SnapshotSettings(_env_file=None, **values)
+        SnapshotSettings.model_validate(values)
 
 
-def test_snapshot_config_prefers_settings_fields(
-    clean_env: pytest.MonkeyPatch, tmp_path: Path
+def test_invalid_environment_is_refused_naming_the_section(
+    clean_env: pytest.MonkeyPatch,
 ) -> None:
-    class Merged(Settings):
-        snapshot_retention_days: int = 7
-
-    clean_env.setenv("SNAPSHOT_RETENTION_DAYS", "30")
-    assert snapshot_config(Settings(_env_file=None)).snapshot_retention_days == 30
-    merged = Merged(_env_file=None, snapshot_retention_days=7)  # e.g. from a .env file
-    assert snapshot_config(merged).snapshot_retention_days == 7
-    assert snapshot_config(merged, snapshot_retention_days=3).snapshot_retention_days == 3
+    clean_env.setenv("PINNING_SERVICE_URL", "https://pins.example")
+    with pytest.raises(ValidationError, match="snapshots") as caught:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "PINNING_SERVICE_TOKEN is not" in str(caught.value)

@@ -14,10 +14,10 @@ from marketd.core.pagination import encode_cursor
 from marketd.ipfs.builder import file_cid
 from marketd.ipfs.cid import cid_to_str
 from marketd.models import IpfsAnchor
-from marketd.snapshots.endpoints import get_snapshot_config
+from marketd.snapshots.dependencies import get_snapshot_config
 from marketd.snapshots.snapshotter import run_snapshot
 
-from .conftest import DAY, Snap, at, snapshot_settings
+from ..helpers.snapshots import DAY, Snap, at, snapshot_settings
 
 
 async def test_market_snapshots_newest_first_with_cursor(snap: Snap) -> None:

@@ -13,7 +13,7 @@ from marketd.snapshots.retention import GC_LOCK, PRUNE_LOCK, PruneRun, run_prune
 from marketd.snapshots.snapshotter import run_snapshot
 from marketd.snapshots.stores import SnapshotStores
 
-from .conftest import DAY, Snap, at, snapshot_settings
+from ..helpers.snapshots import DAY, Snap, at, snapshot_settings
 
 
 async def snapshot_days(snap: Snap, market: str, days: int) -> list[str]:

@@ -17,7 +17,7 @@ from marketd.snapshots.rules import (
     NonCanonicalValueError,
     Post,
     SnapshotInput,
-    Tally,
+    VoteCounts,
     canonical_json,
     day_window,
     document,
@@ -27,8 +27,8 @@ from marketd.snapshots.rules import (
     parse_document,
     retention_cutoff,
     snapshot_bytes,
-    tally_of,
     timestamp,
+    vote_counts,
 )
 
 DAY = date(2026, 3, 14)
@@ -50,8 +50,8 @@ def snapshot(posts: list[Post], previous: str | None = None) -> SnapshotInput:
         day=DAY,
         posts=posts,
         previous_cid=previous,
-        proposal=Tally(yes=7, no=3),
-        dispute=Tally(yes=0, no=1),
+        proposal=VoteCounts(yes=7, no=3),
+        dispute=VoteCounts(yes=0, no=1),
     )
 
 
@@ -154,8 +154,10 @@ def test_any_change_changes_the_cid() -> None:
         snapshot([post(1, 1), post(2, 2, "edited")]),
         snapshot([post(1, 1)]),
         snapshot(base, previous="bafkreiother"),
-        SnapshotInput("other-market", DAY, base, None, Tally(7, 3), Tally(0, 1)),
-        SnapshotInput(snapshot(base).market_id, DAY, base, None, Tally(7, 4), Tally(0, 1)),
+        SnapshotInput("other-market", DAY, base, None, VoteCounts(7, 3), VoteCounts(0, 1)),
+        SnapshotInput(
+            snapshot(base).market_id, DAY, base, None, VoteCounts(7, 4), VoteCounts(0, 1)
+        ),
     ]
     cids = {cid_to_str(file_cid(snapshot_bytes(variant))) for variant in variants}
     assert reference not in cids
@@ -180,8 +182,8 @@ def test_parse_document_round_trip_and_refusals() -> None:
 def test_grouping_and_tallies() -> None:
     a, b, c = post(1, 1), post(2, 2), post(3, 3)
     assert group_posts([("m1", a), ("m2", b), ("m1", c)]) == {"m1": [a, c], "m2": [b]}
-    assert tally_of({True: 4}) == Tally(yes=4, no=0)
-    assert tally_of({False: 2, True: 1}) == Tally(yes=1, no=2)
+    assert vote_counts({True: 4}) == VoteCounts(yes=4, no=0)
+    assert vote_counts({False: 2, True: 1}) == VoteCounts(yes=1, no=2)
 
 
 @given(

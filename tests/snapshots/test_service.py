@@ -24,7 +24,7 @@ from marketd.snapshots.service import DayNotOver, MarketNotSnapshotted, Snapshot
 from marketd.snapshots.snapshotter import SNAPSHOT_LOCK, run_snapshot
 from marketd.snapshots.stores import SnapshotStores
 
-from .conftest import DAY, Snap, at, snapshot_settings
+from ..helpers.snapshots import DAY, Snap, at, snapshot_settings
 
 SENTINEL = {"type": "sentinel"}
 
@@ -95,6 +95,7 @@ async def test_day_snapshot_content_anchors_and_events(snap: Snap) -> None:
     assert sorted((a.market_id, a.ipfs_hash, a.discussions_count) for a in anchors) == sorted(
         [(active, pins[active].cid, 2), (disputed, pins[disputed].cid, 0)]
     )
+    assert all(isinstance(event.pop("eventId"), str) for event in published)
     assert sorted(published, key=lambda e: e["marketId"]) == sorted(
         [
             {

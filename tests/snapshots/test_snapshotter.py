@@ -15,7 +15,7 @@ from marketd.snapshots.snapshotter import (
     snapshot_jobs,
 )
 
-from .conftest import Snap, at, snapshot_settings
+from ..helpers.snapshots import Snap, at, snapshot_settings
 
 
 async def test_jobs_follow_the_configured_crontabs(snap: Snap) -> None:

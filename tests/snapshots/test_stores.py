@@ -8,16 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from marketd.config import Settings
+from marketd.config import Settings, SnapshotSettings
 from marketd.ipfs.builder import file_cid
 from marketd.ipfs.cid import cid_to_str
 from marketd.ipfs.errors import BlockstoreError, ContentUnavailableError
 from marketd.ipfs.local import LocalBlockstore
 from marketd.ipfs.multi import MultiBlockstore
-from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.stores import build_stores
 
-from .conftest import snapshot_settings
+from ..helpers.snapshots import snapshot_settings
 
 DATA = b'{"schema":"marketd.discussion-snapshot/1"}'
 CID = cid_to_str(file_cid(DATA))

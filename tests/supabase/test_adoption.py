@@ -22,7 +22,7 @@ from marketd.migrations.supabase_schema import (
     platform_tables,
 )
 
-from ..conftest import (
+from ..helpers.databases import (
     FIXTURES,
     apply_baseline,
     build_original_database,
@@ -32,6 +32,8 @@ from ..conftest import (
     plain_url,
 )
 from .catalog import describe
+
+pytestmark = pytest.mark.integration  # builds its own PostgreSQL databases
 
 ORIGINAL = load_description(FIXTURES / "supabase" / "original_schema.json")
 PRIVATE = (

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from ..conftest import build_original_database, drop_database, migrate
+from ..helpers.databases import build_original_database, drop_database, migrate
 from .test_adoption import ALICE, BARE_MARKET, BOB, MARKET, scratch
 
 FINALIZED = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"

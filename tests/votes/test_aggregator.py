@@ -11,15 +11,18 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import event, select
+from structlog.testing import capture_logs
 
 from marketd.chain.actions import Intent, Outcome
 from marketd.chain.addresses import new_market_id
-from marketd.chain.client import MarketAccount, OnChainState
+from marketd.chain.client import MarketAccount
 from marketd.chain.errors import RpcUnavailable
 from marketd.chain.keys import BackendKey
 from marketd.chain.outbox import OutboxRunner, OutboxStatus
+from marketd.core.events import MarketStateChanged, VoteCast, publish
 from marketd.core.locks import Locks
 from marketd.models import ChainOutbox, DisputeVote, Market, ProposalVote, User
+from marketd.shared.market_state import MarketState
 from marketd.votes import handlers as handlers_module
 from marketd.votes.aggregator import (
     DISPUTES_AWAITING_QUORUM,
@@ -40,6 +43,18 @@ from marketd.votes.rules import VoteKind, tally
 from marketd.votes.thresholds import DEFAULT_DISPUTE_PERIOD_SECONDS, ThresholdSource
 
 PERIOD = timedelta(seconds=DEFAULT_DISPUTE_PERIOD_SECONDS)
+
+
+def vote_cast(market_id: str) -> VoteCast:
+    return VoteCast(
+        market_id=market_id, kind="proposal", vote=True, wallet="w", likes=1, dislikes=0
+    )
+
+
+def change(market_id: str) -> MarketStateChanged:
+    return MarketStateChanged(
+        market_id=market_id, old_state="PROPOSED", new_state="APPROVED", at=datetime.now(UTC)
+    )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -398,7 +413,7 @@ async def test_one_leader_aggregates_and_another_takes_over_when_it_dies(api):
     task_second = asyncio.create_task(second.aggregator.run(stop_second))
     market_id = await add_market(api)
     await add_votes(api, VoteKind.PROPOSAL, market_id, 7, 3)
-    await api.container.bus.publish("votes", {"voteType": "proposal", "marketId": market_id})
+    await publish(api.container.bus, vote_cast(market_id))
     assert (await first.next_report()).result is TallyResult.ENQUEUED
     assert not second.aggregator.leading.is_set() and second.reports.empty()
 
@@ -408,7 +423,7 @@ async def test_one_leader_aggregates_and_another_takes_over_when_it_dies(api):
     await asyncio.wait_for(second.aggregator.leading.wait(), 10)
     later = await add_market(api)
     await add_votes(api, VoteKind.PROPOSAL, later, 10, 0)
-    await api.container.bus.publish("votes", {"voteType": "proposal", "marketId": later})
+    await publish(api.container.bus, vote_cast(later))
     report = await second.next_report()
     assert (report.market_id, report.result) == (later, TallyResult.ENQUEUED)
     assert len(await outbox_rows(api, market_id)) == 1
@@ -518,6 +533,7 @@ async def test_confirmed_approval_makes_the_market_approved_and_tells_the_client
     market = await market_row(api, market_id)
     assert (market.state, market.proposal_likes, market.proposal_dislikes) == ("APPROVED", 8, 2)
     assert market.approved_at is not None
+    assert isinstance(change.pop("eventId"), str)
     assert change == {
         "type": "market_state_change",
         "marketId": market_id,
@@ -563,7 +579,7 @@ class Reader:
         return self.account
 
 
-def account(state: OnChainState, final: bool | None) -> MarketAccount:
+def account(state: MarketState, final: bool | None) -> MarketAccount:
     key = Pubkey.new_unique()
     return MarketAccount(key, "x", state, key, {"final_outcome": final})
 
@@ -574,9 +590,9 @@ def account(state: OnChainState, final: bool | None) -> MarketAccount:
         (None, 6, False),  # no reader: the verdict (succeeded) flips the proposed YES
         (None, 5, True),  # failed: YES stands
         (Reader(None), 6, False),
-        (Reader(account(OnChainState.DISPUTED, None)), 5, True),
-        (Reader(account(OnChainState.FINALIZED, True)), 6, True),  # the chain's word wins
-        (Reader(account(OnChainState.FINALIZED, None)), 6, None),
+        (Reader(account(MarketState.DISPUTED, None)), 5, True),
+        (Reader(account(MarketState.FINALIZED, True)), 6, True),  # the chain's word wins
+        (Reader(account(MarketState.FINALIZED, None)), 6, None),
     ],
 )
 async def test_confirmed_dispute_finalizes_the_market(api, reader, agree, expected):
@@ -647,11 +663,11 @@ async def test_events_are_published_only_after_a_commit(api):
     async with bus.subscribe("markets") as markets:
         with pytest.raises(RuntimeError):
             async with api.container.database.session() as session, session.begin():
-                publish_after_commit(session, bus, "markets", {"type": "rolled back"})
+                publish_after_commit(session, bus, change("rolled back"))
                 raise RuntimeError("the transaction fails")
         async with api.container.database.session() as session:
             async with session.begin():
-                publish_after_commit(session, bus, "markets", {"type": "committed"})
+                publish_after_commit(session, bus, change("committed"))
             async with session.begin():
                 pass  # a later commit of the same session publishes nothing more
         # The commit's publish runs as a task: wait for it before the sentinel, which then
@@ -659,7 +675,7 @@ async def test_events_are_published_only_after_a_commit(api):
         first = await next_market_event(markets)
         await bus.publish("markets", {"type": "sentinel"})
         second = await next_market_event(markets)
-    assert [first["type"], second["type"]] == ["committed", "sentinel"]
+    assert [first.get("marketId"), second["type"]] == ["committed", "sentinel"]
 
 
 async def test_a_failing_publish_is_logged_not_raised():
@@ -667,4 +683,9 @@ async def test_a_failing_publish_is_logged_not_raised():
         async def publish(self, topic: str, message: Any) -> None:
             raise ConnectionError("redis down")
 
-    await handlers_module._publish(BrokenBus(), "markets", {"marketId": "m"})
+    with capture_logs() as logs:
+        await handlers_module._publish(BrokenBus(), change("m"))
+    [entry] = [e for e in logs if e["event"] == "vote event publish failed"]
+    assert entry["log_level"] == "error"
+    assert (entry["topic"], entry["market_id"]) == ("markets", "m")
+    assert entry["exc_info"] is True  # logged with the ConnectionError's traceback

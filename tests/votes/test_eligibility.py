@@ -38,6 +38,8 @@ from marketd.votes.eligibility_service import (
 from marketd.votes.rules import VoteKind
 from marketd.votes.tally_repository import TallyRepository
 
+pytestmark = pytest.mark.integration  # serves the local chain over JSON-RPC
+
 SOL = 1_000_000_000
 REFUSED = "marketd_votes_ineligible_total"
 LABELS = {"kind": "proposal", "reason": "min_balance"}

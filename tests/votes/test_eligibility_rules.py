@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from solders.pubkey import Pubkey
 
 from marketd.config import Settings
-from marketd.votes.eligibility import (
+from marketd.shared.eligibility import (
     DAY_SECONDS,
     LAMPORTS_PER_SOL,
     ChainFacts,

@@ -4,14 +4,10 @@ chain outbox and the local chain running the faithful twin of zmart_core (issue 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import secrets
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,35 +24,22 @@ from marketd.chain.idl import Idl, IdlCoder
 from marketd.chain.localnet.build import program_artifact
 from marketd.chain.localnet.rpc_server import serve_local_rpc
 from marketd.chain.localnet.svm import LocalChain
-from marketd.chain.outbox import OutboxRunner, OutboxStatus
+from marketd.chain.outbox import OutboxStatus
 from marketd.chain.program import BUNDLED_IDL
 from marketd.chain.stream import ProgramEventStream
 from marketd.core.waits import Backoff
 from marketd.indexer.indexer import Indexer
-from marketd.markets.cache import MarketCache
 from marketd.models import ChainOutbox, DisputeVote, Market, User
-from marketd.votes.aggregator import MarketOnChain, TallyResult, VoteAggregator
+from marketd.shared.market_state import MarketState
+from marketd.votes.aggregator import TallyResult, worker_aggregator
 from marketd.votes.evidence import evidence_votes
-from marketd.votes.handlers import vote_outbox_handlers
 from marketd.votes.rules import VoteKind
-from marketd.votes.thresholds import ThresholdSource
+from marketd.worker import outbox_runner
 
+from ..helpers.chain import PROGRAM_ID, SOL, ChainWorld
 
-def _load_chain_fixtures() -> ModuleType:
-    """tests/ has no packages: reuse the chain tests' ChainWorld by loading its file."""
-    path = Path(__file__).resolve().parent.parent / "chain" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("votes_e2e_chain_world", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-chain_fixtures = _load_chain_fixtures()
-SOL = chain_fixtures.SOL
 LEASE = 60.0
-DISPUTE_PERIOD = timedelta(seconds=259_200)  # the stand-in's GlobalConfig default
+DISPUTE_PERIOD = timedelta(seconds=259_200)  # the twin's GlobalConfig default
 
 
 class RunnerKilled(BaseException):
@@ -72,16 +55,16 @@ def backend() -> str:
 async def world() -> AsyncIterator[Any]:
     coder = IdlCoder(Idl.from_path(BUNDLED_IDL))
     chain = LocalChain()
-    chain.load_program(chain_fixtures.PROGRAM_ID, program_artifact("twin"))
+    chain.load_program(PROGRAM_ID, program_artifact())
     async with serve_local_rpc(chain) as endpoint:
         client = ChainClient(
             AsyncClient(endpoint.http_url, commitment=Confirmed),
             coder,
-            chain_fixtures.PROGRAM_ID,
+            PROGRAM_ID,
             poll_interval=0.01,
         )
         async with client:
-            yield chain_fixtures.ChainWorld(chain, endpoint, client, coder)
+            yield ChainWorld(chain, endpoint, client, coder)
 
 
 class Stack:
@@ -91,30 +74,22 @@ class Stack:
         self, api: Any, world: Any, *, chain_time: bool = False, **runner_options: Any
     ) -> None:
         container = api.container
-        handlers, failures = vote_outbox_handlers(container.bus, world.client)
         runner_options.setdefault("confirm_wait_seconds", 5.0)
-        self.runner = OutboxRunner(
-            container.database,
+        # Built as the worker builds them (marketd.worker), on the test's clock and leases.
+        self.runner = outbox_runner(
+            container,
             world.client,
             world.backend,
-            handlers=handlers,
-            failure_handlers=failures,
             clock=world.clock,
             lease_seconds=LEASE,
-            on_change=MarketCache(container.pages).drop_votes,
             **runner_options,
         )
         self.reports: asyncio.Queue[Any] = asyncio.Queue()
-        self.aggregator = VoteAggregator.from_settings(
-            container.settings,
-            container.database,
-            container.bus,
-            container.locks,
-            ThresholdSource(container.settings, world.client),
-            self.runner.notify,
+        self.aggregator = worker_aggregator(
+            container,
+            self.runner,
             clock=world.clock,
             chain_clock=ChainClock(world.client) if chain_time else None,
-            on_chain=MarketOnChain(world.client),  # as the worker wires it
             leader_ttl_seconds=2.0,
             observer=self._observe,
         )
@@ -249,7 +224,7 @@ async def test_seven_likes_of_ten_approve_on_chain_within_two_seconds(api, world
     assert elapsed < 2.0
     assert (change["oldState"], change["newState"]) == ("PROPOSED", "APPROVED")
     account = await world.client.market(market_id)
-    assert account.state == "Approved"
+    assert account.state == MarketState.APPROVED
     assert (account.data["proposal_likes"], account.data["proposal_dislikes"]) == (7, 3)
     market = await db_market(api, market_id)
     assert (market.state, market.proposal_likes, market.proposal_dislikes) == ("APPROVED", 7, 3)
@@ -280,7 +255,7 @@ async def test_a_proposal_is_approved_only_once_its_market_is_on_chain(api, worl
     create_on_chain(world, market_id)
     assert (await stack.aggregator.sweep()).enqueued() == [market_id]
     assert (await stack.runner.run_once()).results == {"confirmed": 1}
-    assert (await world.client.market(market_id)).state == "Approved"
+    assert (await world.client.market(market_id)).state == MarketState.APPROVED
     assert (await db_market(api, market_id)).state == "APPROVED"
 
 
@@ -321,7 +296,7 @@ async def test_below_threshold_or_minimum_sends_nothing(api, world, stacks, like
     assert (await stack.runner.run_once()).results == {}
     assert await outbox_rows(api, market_id) == []
     assert backend_sent(world) == before
-    assert (await world.client.market(market_id)).state == "Proposed"
+    assert (await world.client.market(market_id)).state == MarketState.PROPOSED
     assert (await db_market(api, market_id)).state == "PROPOSED"
 
 
@@ -402,7 +377,7 @@ async def test_a_crash_after_sending_is_repaired_without_a_second_transaction(ap
         await crashing.runner.run_once()
     [sent] = await outbox_rows(api, market_id)
     assert sent.status == OutboxStatus.SENT  # sent and landed, never recorded
-    assert (await world.client.market(market_id)).state == "Approved"
+    assert (await world.client.market(market_id)).state == MarketState.APPROVED
     assert (await db_market(api, market_id)).state == "PROPOSED"
     after_crash = backend_sent(world)
 
@@ -442,7 +417,7 @@ async def test_backend_not_admin_records_the_tally_and_awaits_the_admin(api, wor
     assert listing["status"] == "confirmed"
     assert listing["awaiting_admin_approval"] is True
     account = await world.client.market(market_id)
-    assert account.state == "Proposed"
+    assert account.state == MarketState.PROPOSED
     assert (account.data["proposal_likes"], account.data["proposal_dislikes"]) == (9, 1)
     market = await db_market(api, market_id)
     assert (market.state, market.proposal_likes) == ("PROPOSED", 9)
@@ -514,7 +489,7 @@ async def test_dispute_decided_at_the_end_of_its_period(api, world, stacks, agre
         change = await state_change(markets, market_id, within=5.0)
     assert (change["oldState"], change["newState"]) == ("DISPUTED", "FINALIZED")
     account = await world.client.market(market_id)
-    assert account.state == "Finalized"
+    assert account.state == MarketState.FINALIZED
     assert account.data["final_outcome"] is final
     assert (account.data["dispute_agree"], account.data["dispute_disagree"]) == (agree, disagree)
     market = await db_market(api, market_id)
@@ -575,7 +550,7 @@ async def test_dispute_period_ends_by_the_chain_clock_with_one_finalize(
     assert world.events("MarketFinalized", market_id) == 1
     assert record.err is None
     account = await world.client.market(market_id)
-    assert (account.state, account.data["final_outcome"]) == ("Finalized", final)
+    assert (account.state, account.data["final_outcome"]) == (MarketState.FINALIZED, final)
     assert account.data["was_disputed"] is True
     market = await db_market(api, market_id)
     assert (market.state, market.final_outcome) == ("FINALIZED", final)
@@ -598,14 +573,14 @@ async def test_a_dispute_without_votes_waits_and_the_api_says_why(api, world, st
         await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
     ).json()
     assert (page["waiting"], page["submitted"]) == ("no_votes", None)
-    assert (await world.client.market(market_id)).state == "Disputed"
+    assert (await world.client.market(market_id)).state == MarketState.DISPUTED
     # The first vote (against the dispute) decides it: the proposal stands.
     await dispute_votes(api, market_id, 0, 1)
     report = await stack.aggregator.tally_market(VoteKind.DISPUTE, market_id)
     assert report.result is TallyResult.ENQUEUED
     assert (await stack.runner.run_once()).results == {"confirmed": 1}
     account = await world.client.market(market_id)
-    assert (account.state, account.data["final_outcome"]) == ("Finalized", True)
+    assert (account.state, account.data["final_outcome"]) == (MarketState.FINALIZED, True)
     page = (
         await api.client.get(f"/api/markets/{market_id}/votes", params={"kind": "dispute"})
     ).json()
@@ -620,7 +595,7 @@ async def index_chain(api: Any, world: Any) -> None:
     stream = ProgramEventStream(
         http_url=world.endpoint.http_url,
         ws_url=world.endpoint.ws_url,
-        program_id=chain_fixtures.PROGRAM_ID,
+        program_id=PROGRAM_ID,
         coder=world.coder,
         commitment=Confirmed,
         backoff=Backoff(initial=0.01, maximum=0.05),
@@ -657,7 +632,7 @@ async def test_a_foreign_clients_market_is_indexed_approved_traded_and_served(ap
     assert (await stack.aggregator.sweep()).enqueued() == [market_id]
     assert (await stack.runner.run_once()).results == {"confirmed": 1}
     approved = await world.client.market(market_id)
-    assert approved.state == "Approved"
+    assert approved.state == MarketState.APPROVED
     assert (approved.data["proposal_likes"], approved.data["proposal_dislikes"]) == (7, 3)
 
     world.activate(market_id)

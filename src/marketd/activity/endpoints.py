@@ -1,3 +1,5 @@
+"""The activity feed's route: what happened on the platform, newest first."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -5,14 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from marketd.activity.dependencies import ActivityReadsDep
 from marketd.activity.rules import ActivityKind
 from marketd.activity.schemas import ActivityOut
-from marketd.activity.service import ActivityService, listing_name
-from marketd.core.deps import ContainerDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, Page
-from marketd.markets.dependencies import MarketCacheDep as Cache
 
 router = APIRouter(prefix="/api/activity", tags=["activity"])
 
@@ -25,8 +25,7 @@ router = APIRouter(prefix="/api/activity", tags=["activity"])
     ),
 )
 async def activity(
-    container: ContainerDep,
-    cache: Cache,
+    reads: ActivityReadsDep,
     kind: Annotated[
         list[ActivityKind] | None,
         Query(description="Only these kinds (repeat the parameter for several); all by default"),
@@ -39,10 +38,4 @@ async def activity(
     API changes a market; an off-chain vote shows within the cache's 10 s). The same items
     arrive live on the WebSocket's `activity` channel (`kinds` filters them there)."""
     kinds = sorted(set(kind or ActivityKind))
-
-    async def render() -> Page[ActivityOut]:
-        async with container.database.session(read_only=True) as session:
-            return await ActivityService(session).feed(kinds, limit, cursor)
-
-    hot_page = None if cursor else f"{listing_name(kinds)}|{limit}"
-    return await cache.listing(hot_page, render)
+    return await reads.feed(kinds, limit, cursor)

@@ -7,7 +7,7 @@ index on its time column, so a page costs one short ordered index scan per kind 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -15,14 +15,21 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.activity.rules import LIVE_EVENT_KINDS, STATE_EVENTS, ActivityKind
-from marketd.markets.rules import MarketState
-from marketd.models import ChainEvent, Market, Trade, VoteLog
+from marketd.activity.rules import STATE_EVENTS, ActivityKind
+from marketd.core.events import (
+    DomainEvent,
+    MarketCreated,
+    MarketStateChanged,
+    TradeIndexed,
+    VoteCast,
+)
+from marketd.models import IndexedEventRow, Market, Trade, VoteLog
+from marketd.shared.market_state import MarketState
 
 TRADES = cast(Table, Trade.__table__)
 VOTES = cast(Table, VoteLog.__table__)
 MARKETS = cast(Table, Market.__table__)
-EVENTS = cast(Table, ChainEvent.__table__)
+EVENTS = cast(Table, IndexedEventRow.__table__)
 PROPOSED = MarketState.PROPOSED.value
 
 
@@ -91,33 +98,31 @@ class ActivityRepository:
         rows.sort(key=lambda row: (row.at, row.kind.value), reverse=True)
         return rows[:limit]
 
-    async def live_row(self, event: Mapping[str, Any]) -> Row | None:
-        """The feed's row for a market event of `LIVE_EVENT_KINDS` (published after its
+    async def live_row(self, event: DomainEvent) -> Row | None:
+        """The feed's row for a market event that announces one (published after its
         commit), read with the same query as a page so both show the same item; None when the
         feed has no such row (a backend state change not indexed from the chain yet, a trade
         without shares)."""
-        kind, market_id = LIVE_EVENT_KINDS.get(str(event.get("type"))), event.get("marketId")
-        if kind is None or not isinstance(market_id, str):
-            return None
+        market_id = event.market_id
         rows: list[Row] = []
-        if kind is ActivityKind.TRADE:
+        if isinstance(event, TradeIndexed):
             t = TRADES.c
             rows = await self._trades(
-                1, None, t.market_id == market_id, t.tx_signature == str(event.get("signature"))
+                1, None, t.market_id == market_id, t.tx_signature == event.signature
             )
-        elif kind is ActivityKind.VOTE:
+        elif isinstance(event, VoteCast):
             v = VOTES.c
             rows = await self._votes(
                 1,
                 None,
                 v.market_id == market_id,
-                v.user_wallet == str(event.get("user")),
-                v.kind == str(event.get("voteType")),
+                v.user_wallet == event.wallet,
+                v.kind == event.kind,
             )
-        elif kind is ActivityKind.MARKET_CREATED:
+        elif isinstance(event, MarketCreated):
             rows = await self._markets(1, None, MARKETS.c.id == market_id)
-        else:
-            names = [name for name, state in STATE_EVENTS.items() if state == event.get("newState")]
+        elif isinstance(event, MarketStateChanged):
+            names = [name for name, state in STATE_EVENTS.items() if state == event.new_state]
             e = EVENTS.c
             rows = await self._state_changes(1, None, e.market_id == market_id, e.name.in_(names))
         return rows[0] if rows else None

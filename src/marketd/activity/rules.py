@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 
 class ActivityKind(enum.StrEnum):

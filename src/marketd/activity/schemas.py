@@ -3,16 +3,60 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from marketd.activity.rules import ActivityKind
 from marketd.core.schemas import Price, Schema
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 
 class ActivityOut(Schema):
     """One thing that happened on the platform. `kind` says which fields are set: a trade has
     the trade fields, a vote the vote fields, a state change `state`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "trade",
+                    "id": "3b0f6c1e-8a4d-4c2e-9f57-1d2a6e8b7c90",
+                    "at": "2026-12-06T15:42:10Z",
+                    "market_id": "9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e",
+                    "question": "Will SOL close above $300 on 2027-01-01?",
+                    "wallet": "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+                    "trade_type": "buy",
+                    "outcome": "YES",
+                    "shares": 2_000_000_000,
+                    "amount": 1_100_000_000,
+                    "price_yes": "0.550000000",
+                    "vote_kind": None,
+                    "vote": None,
+                    "state": None,
+                    "tx_signature": "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp"
+                    "8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW",
+                },
+                {
+                    "kind": "state_change",
+                    "id": "2xL4bq9mVqSHTcDyHnF2Hq7Q4CkVuKsr1D7jHh5ZpUVi"
+                    "ZmbQ7TfBkvYbYQ9ZzAq5VxoQ6NAFvWkqXzQCXA3tY8Pa:0",
+                    "at": "2026-12-06T12:00:04Z",
+                    "market_id": "9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e",
+                    "question": "Will SOL close above $300 on 2027-01-01?",
+                    "wallet": None,
+                    "trade_type": None,
+                    "outcome": None,
+                    "shares": None,
+                    "amount": None,
+                    "price_yes": None,
+                    "vote_kind": None,
+                    "vote": None,
+                    "state": "ACTIVE",
+                    "tx_signature": "2xL4bq9mVqSHTcDyHnF2Hq7Q4CkVuKsr1D7jHh5ZpUVi"
+                    "ZmbQ7TfBkvYbYQ9ZzAq5VxoQ6NAFvWkqXzQCXA3tY8Pa",
+                },
+            ]
+        }
+    )
 
     kind: ActivityKind
     id: str = Field(

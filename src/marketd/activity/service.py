@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.activity.repository import ActivityRepository, After, Row
 from marketd.activity.rules import ActivityKind
 from marketd.activity.schemas import ActivityOut
+from marketd.core.events import DomainEvent
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 
@@ -53,7 +53,7 @@ class ActivityService:
         items = [item(row, questions.get(row.market_id, "")) for row in page]
         return Page[ActivityOut](items=items, next_cursor=next_cursor)
 
-    async def live_item(self, event: Mapping[str, Any]) -> ActivityOut | None:
+    async def live_item(self, event: DomainEvent) -> ActivityOut | None:
         """The item the feed lists for a market event just published (the WebSocket's
         `activity` channel), or None when the feed does not list it."""
         row = await self.repository.live_row(event)

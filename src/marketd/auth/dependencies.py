@@ -10,6 +10,7 @@ from starlette.types import Scope
 from marketd.auth.service import AuthService, cached_session_wallet
 from marketd.core.clientip import client_ip
 from marketd.core.container import Container
+from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.errors import Unauthorized
 from marketd.core.memo import RecentMemo
 
@@ -93,3 +94,10 @@ async def require_wallet(request: Request) -> str:
 
 
 CurrentWallet = Annotated[str, Depends(require_wallet)]
+
+
+async def auth_service(session: SessionDep, container: ContainerDep) -> AuthService:
+    return AuthService(session, container.settings, container.cache)
+
+
+AuthServiceDep = Annotated[AuthService, Depends(auth_service)]

@@ -4,11 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from marketd.auth.dependencies import CurrentWallet, bearer_token
+from marketd.auth.dependencies import AuthServiceDep, CurrentWallet, bearer_token
 from marketd.auth.origin import BadHost, SiwsOrigin, siws_origin
 from marketd.auth.schemas import ChallengeRequest, ChallengeResponse, SessionResponse, VerifyRequest
-from marketd.auth.service import AuthService
-from marketd.core.deps import ContainerDep, SessionDep, SettingsDep
+from marketd.core.deps import SettingsDep
 from marketd.core.errors import BadRequest
 from marketd.core.openapi import problems
 from marketd.core.responses import no_content
@@ -39,11 +38,11 @@ Origin = Annotated[SiwsOrigin, Depends(request_origin)]
     ),
 )
 async def challenge(
-    body: ChallengeRequest, session: SessionDep, settings: SettingsDep, origin: Origin
+    body: ChallengeRequest, auth: AuthServiceDep, origin: Origin
 ) -> ChallengeResponse:
     """Issue a Sign-In With Solana message with a single-use nonce (valid NONCE_TTL_SECONDS,
     5 minutes by default). It names SIWS_DOMAIN, or when unset the host this request reached."""
-    message = await AuthService(session, settings).challenge(body.wallet, origin)
+    message = await auth.challenge(body.wallet, origin)
     return ChallengeResponse(
         message=message.to_text(), nonce=message.nonce, expires_at=message.expiration_time
     )
@@ -62,22 +61,16 @@ async def challenge(
         }
     ),
 )
-async def verify(
-    body: VerifyRequest, session: SessionDep, settings: SettingsDep, origin: Origin
-) -> SessionResponse:
+async def verify(body: VerifyRequest, auth: AuthServiceDep, origin: Origin) -> SessionResponse:
     """Check the signed message against the issued challenge (and the domain this request
     resolves, as the challenge did) and open a session."""
-    service = AuthService(session, settings)
-    issued = await service.verify(body.message, body.signature, origin)
+    issued = await auth.verify(body.message, body.signature, origin)
     return SessionResponse(token=issued.token, wallet=issued.wallet, expires_at=issued.expires_at)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-async def logout(
-    request: Request, wallet: CurrentWallet, session: SessionDep, container: ContainerDep
-) -> Response:
+async def logout(request: Request, wallet: CurrentWallet, auth: AuthServiceDep) -> Response:
     """Revoke the calling session (on every instance at once)."""
     # CurrentWallet has already required a live bearer token.
-    service = AuthService(session, container.settings, container.cache)
-    await service.logout(bearer_token(request.scope) or "")
+    await auth.logout(bearer_token(request.scope) or "")
     return no_content()

@@ -4,12 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from marketd.auth.siws import (
-    SIGNATURE_MAX_CHARS,
-    SIGNATURE_MIN_CHARS,
-    WALLET_MAX_CHARS,
-    WALLET_MIN_CHARS,
-)
+from marketd.auth.siws import SIGNATURE_MAX_CHARS, SIGNATURE_MIN_CHARS
+from marketd.chain.addresses import WALLET_MAX_CHARS, WALLET_MIN_CHARS
 from marketd.core.schemas import Text
 
 

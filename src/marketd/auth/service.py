@@ -82,15 +82,16 @@ NONCE_PURGE = Throttle(60.0)
 
 
 class AuthService:
-    """`cache`, when given, keeps token -> wallet for a few minutes so most requests resolve their
-    session without a database round trip; logout deletes the entry (shared through Redis,
-    so every instance sees the revocation)."""
+    """`cache` keeps token -> wallet for a few minutes so most requests resolve their session
+    without a database round trip; logout deletes the entry (shared through Redis, so every
+    instance sees the revocation). Required: a logout that skipped it would leave the session
+    usable from the cache until it expires."""
 
     def __init__(
         self,
         session: AsyncSession,
         settings: Settings,
-        cache: Cache | None = None,
+        cache: Cache,
         nonce_purge: Throttle = NONCE_PURGE,
     ) -> None:
         self.session = session
@@ -164,22 +165,20 @@ class AuthService:
         found = await self.repository.active_session(token_hash, now)
         if found is None:
             return None
-        if self.cache is not None:
-            remaining = int((found.expires_at - now).total_seconds())
-            await self.cache.set(
-                _session_key(token_hash),
-                {"wallet": found.wallet, "expires_at": found.expires_at.isoformat()},
-                # Up to 25% shorter at random: sessions cached together (clients that signed
-                # in together) must not all fall back to the database together.
-                ttl_seconds=max(1, min(int(SESSION_CACHE_SECONDS * spread(0.25)), remaining)),
-            )
+        remaining = int((found.expires_at - now).total_seconds())
+        await self.cache.set(
+            _session_key(token_hash),
+            {"wallet": found.wallet, "expires_at": found.expires_at.isoformat()},
+            # Up to 25% shorter at random: sessions cached together (clients that signed in
+            # together) must not all fall back to the database together.
+            ttl_seconds=max(1, min(int(SESSION_CACHE_SECONDS * spread(0.25)), remaining)),
+        )
         return str(found.wallet)
 
     async def logout(self, token: str) -> None:
         token_hash = hash_token(token)
         revoked = await self.repository.revoke(token_hash, datetime.now(UTC))
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.delete(_session_key(token_hash))
+        await self.cache.delete(_session_key(token_hash))
         if not revoked:
             raise Unauthorized("The session is unknown or already ended.")

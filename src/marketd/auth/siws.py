@@ -25,8 +25,6 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 HEADER_SUFFIX = " wants you to sign in with your Solana account:"
-WALLET_MIN_CHARS, WALLET_MAX_CHARS = 32, 44
-"""Base58 of a 32-byte public key (each leading zero byte is one "1")."""
 SIGNATURE_MIN_CHARS, SIGNATURE_MAX_CHARS = 64, 88
 """Base58 of a 64-byte ed25519 signature."""
 NONCE_PATTERN = re.compile(r"^[A-Za-z0-9]{8,64}$")

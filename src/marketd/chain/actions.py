@@ -44,21 +44,22 @@ from typing import Any, Protocol
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 
-from marketd.chain.client import ChainClient, GlobalConfigAccount, MarketAccount, OnChainState
+from marketd.chain.client import ChainClient, GlobalConfigAccount, MarketAccount
+from marketd.shared.market_state import MarketState
 
 U32_MAX = 2**32 - 1
 
 _APPROVED_OR_LATER = frozenset(
     {
-        OnChainState.APPROVED,
-        OnChainState.ACTIVE,
-        OnChainState.RESOLVING,
-        OnChainState.DISPUTED,
-        OnChainState.FINALIZED,
+        MarketState.APPROVED,
+        MarketState.ACTIVE,
+        MarketState.RESOLVING,
+        MarketState.DISPUTED,
+        MarketState.FINALIZED,
     }
 )
 _ACTIVE_OR_LATER = frozenset(
-    {OnChainState.ACTIVE, OnChainState.RESOLVING, OnChainState.DISPUTED, OnChainState.FINALIZED}
+    {MarketState.ACTIVE, MarketState.RESOLVING, MarketState.DISPUTED, MarketState.FINALIZED}
 )
 
 
@@ -151,7 +152,7 @@ class ApproveMarket:
             and market.data.get("proposal_dislikes") == dislikes
             and market.data.get("proposal_total_votes") == likes + dislikes
         )
-        if market.state is OnChainState.PROPOSED and recorded and not context.backend_is_admin:
+        if market.state is MarketState.PROPOSED and recorded and not context.backend_is_admin:
             return Outcome.AWAITING_ADMIN_APPROVAL
         return None
 
@@ -198,9 +199,9 @@ class ResolveDispute:
 
     def already_done(self, context: ActionContext, arguments: Mapping[str, Any]) -> Outcome | None:
         state = context.market.state
-        if state is OnChainState.FINALIZED:
+        if state is MarketState.FINALIZED:
             return Outcome.FINALIZED
-        if state is OnChainState.RESOLVING and context.market.data.get("was_disputed"):
+        if state is MarketState.RESOLVING and context.market.data.get("was_disputed"):
             # Another signer's aggregate_dispute_votes upheld the dispute: the program keeps
             # the original outcome and finalize waits for the period (transitions job).
             return Outcome.SUPERSEDED
@@ -235,7 +236,7 @@ class FinalizeMarket:
             raise InvalidArguments("finalize_market takes no arguments")
 
     def already_done(self, context: ActionContext, arguments: Mapping[str, Any]) -> Outcome | None:
-        return Outcome.FINALIZED if context.market.state is OnChainState.FINALIZED else None
+        return Outcome.FINALIZED if context.market.state is MarketState.FINALIZED else None
 
     def plan(
         self, client: ChainClient, context: ActionContext, arguments: Mapping[str, Any]

@@ -24,6 +24,8 @@ MARKET_SEED = b"market"
 CONFIG_SEED = b"global-config"
 POSITION_SEED = b"position"
 MARKET_ID_BYTES = 32
+WALLET_MIN_CHARS, WALLET_MAX_CHARS = 32, 44
+"""A wallet's address: base58 of a 32-byte public key (each leading zero byte is one "1")."""
 
 _HEX_ID = re.compile(r"[0-9a-fA-F]{64}")
 _LEGACY_DIGITS = frozenset(b"0123456789abcdef")

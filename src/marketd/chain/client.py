@@ -15,7 +15,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, ClassVar, cast
 
 import base58
@@ -60,6 +59,7 @@ from marketd.chain.events import program_error_from_logs
 from marketd.chain.idl import IdlCoder
 from marketd.chain.program import program_coder, program_id
 from marketd.config import Settings
+from marketd.shared.market_state import MarketState
 
 MARKET_ACCOUNT = "MarketAccount"
 GLOBAL_CONFIG_ACCOUNT = "GlobalConfig"
@@ -75,18 +75,6 @@ _REJECTED_NAMES = (
     "ParseError",
     "UnsupportedTransactionVersion",
 )
-
-
-class OnChainState(StrEnum):
-    """MarketState as the IDL names its variants (u8 0..6)."""
-
-    PROPOSED = "Proposed"
-    APPROVED = "Approved"
-    ACTIVE = "Active"
-    RESOLVING = "Resolving"
-    DISPUTED = "Disputed"
-    FINALIZED = "Finalized"
-    CANCELLED = "Cancelled"
 
 
 # ------------------------------------------------------------------------------------- errors
@@ -155,7 +143,7 @@ class ProgramAccounts:
 class MarketAccount:
     address: Pubkey
     market_id: str
-    state: OnChainState
+    state: MarketState
     creator: Pubkey
     data: dict[str, Any]  # every decoded field, IDL names
 
@@ -169,13 +157,6 @@ class GlobalConfigAccount:
     proposal_approval_threshold: int  # basis points
     dispute_success_threshold: int  # basis points
     data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    proposal_approval_bps: int
-    dispute_success_bps: int
-    source: str  # "chain" or "config"
 
 
 def _confirmation_name(status: TransactionConfirmationStatus | None) -> str:
@@ -348,7 +329,7 @@ class ChainClient:
         return MarketAccount(
             address=address,
             market_id=addresses.market_id_from_bytes(fields["market_id"]),
-            state=OnChainState(fields["state"]),
+            state=MarketState.from_program_name(fields["state"]),
             creator=fields["creator"],
             data=fields,
         )
@@ -367,19 +348,6 @@ class ChainClient:
             proposal_approval_threshold=fields["proposal_approval_threshold"],
             dispute_success_threshold=fields["dispute_success_threshold"],
             data=fields,
-        )
-
-    async def thresholds(self, settings: Settings) -> Thresholds:
-        """The program's thresholds; the configured ones only when there is no GlobalConfig."""
-        config = await self.global_config()
-        if config is None:
-            return Thresholds(
-                settings.proposal_approval_threshold_bps,
-                settings.dispute_success_threshold_bps,
-                "config",
-            )
-        return Thresholds(
-            config.proposal_approval_threshold, config.dispute_success_threshold, "chain"
         )
 
     # ------------------------------------------------------------------ building and signing

@@ -13,8 +13,9 @@ to act on chain commit together. `OutboxRunner` then drives each due row:
    BEFORE the first send. A crash at any point therefore resumes at 1, never signs twice
    while the previous transaction could still land.
 3. Confirmation: the row is marked confirmed and the intent's `on_confirmed` handler runs in
-   the same database transaction, so the follow-up (e.g. the market becomes APPROVED and a
-   `market_state_change` is published) happens exactly when the row is confirmed.
+   the same database transaction, so the follow-up (e.g. the market becomes APPROVED through
+   `marketd.markets.lifecycle`, and its `MarketStateChanged` is published once that
+   transaction commits) happens exactly when the row is confirmed.
 
 Claiming: `attempts` is also the row's claim token. A runner claims a due row by bumping
 `attempts` and pushing `next_attempt_at` a lease ahead; every later write is conditional on the
@@ -77,7 +78,7 @@ OUTBOX_SENDS = Counter(
     ["intent", "kind"],
 )
 
-Handler = Callable[[AsyncSession, ChainOutbox], Awaitable[None]]
+OutboxHandler = Callable[[AsyncSession, ChainOutbox], Awaitable[None]]
 """Called with the session of the transaction that marks the row confirmed (or failed)."""
 StepObserver = Callable[[str, ChainOutbox], Awaitable[None]]
 # Told the market of every row whose stored state just changed (after the commit), so views
@@ -252,8 +253,8 @@ class OutboxRunner:
         client: ChainClient,
         backend: BackendKey,
         *,
-        handlers: Mapping[str, Handler] | None = None,
-        failure_handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, OutboxHandler] | None = None,
+        failure_handlers: Mapping[str, OutboxHandler] | None = None,
         actions: Mapping[str, ChainAction] = ACTIONS,
         batch_size: int = 20,
         lease_seconds: float = 120.0,
@@ -359,7 +360,7 @@ class OutboxRunner:
         except Exception as exc:
             # A bug (e.g. in a handler): keep the row, try again later, say so loudly.
             log.exception(
-                "chain_outbox_row_crashed",
+                "chain outbox row crashed",
                 outbox_id=str(claim.row.id),
                 intent=claim.row.intent,
                 market_id=claim.row.market_id,
@@ -407,7 +408,7 @@ class OutboxRunner:
             state = await self.client.signature_status(signed.signature)
             if state is None:
                 log.info(
-                    "chain_outbox_transaction_expired",
+                    "chain outbox transaction expired",
                     outbox_id=str(claim.row.id),
                     market_id=claim.row.market_id,
                     signature=signed.signature,
@@ -497,7 +498,7 @@ class OutboxRunner:
             payload=_with_chain_info(row, **info),
         )
         log.info(
-            "chain_outbox_confirmed",
+            "chain outbox confirmed",
             outbox_id=str(row.id),
             intent=row.intent,
             market_id=row.market_id,
@@ -536,7 +537,7 @@ class OutboxRunner:
             payload=_with_chain_info(row, error=error_name),
         )
         log.error(
-            "chain_outbox_failed",
+            "chain outbox failed",
             outbox_id=str(row.id),
             intent=row.intent,
             market_id=row.market_id,
@@ -545,7 +546,9 @@ class OutboxRunner:
         )
         return RowResult.FAILED
 
-    async def _settle(self, claim: _Claim, handlers: Mapping[str, Handler], **values: Any) -> None:
+    async def _settle(
+        self, claim: _Claim, handlers: Mapping[str, OutboxHandler], **values: Any
+    ) -> None:
         """Write the row's final state and run the intent's handler in the same transaction,
         so the domain's follow-up commits (or rolls back) together with it."""
         async with self.database.session() as session, session.begin():
@@ -568,7 +571,7 @@ class OutboxRunner:
             next_attempt_at=self.clock() + timedelta(seconds=delay),
         )
         log.warning(
-            "chain_outbox_retry",
+            "chain outbox retry",
             outbox_id=str(claim.row.id),
             intent=claim.row.intent,
             market_id=claim.row.market_id,
@@ -618,7 +621,7 @@ __all__ = [
     "OUTBOX_RESULTS",
     "OUTBOX_ROWS",
     "OUTBOX_SENDS",
-    "Handler",
+    "OutboxHandler",
     "OutboxRepository",
     "OutboxRunner",
     "OutboxStatus",

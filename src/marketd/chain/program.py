@@ -10,9 +10,9 @@ from solders.pubkey import Pubkey
 from marketd.chain.idl import Idl, IdlCoder
 from marketd.config import Settings
 
-# The real program's Anchor IDL (zmart_core), used when IDL_PATH is unset: production needs it
-# too, and the local chain's stand-in IDL is an exact subset of it. Origin: the platform's
-# handed-over reference material (shared/idl/zmart_core.json), copied unchanged.
+# The real program's Anchor IDL (zmart_core), used when IDL_PATH is unset: production and the
+# local chain's twin of zmart_core alike. Origin: the platform's handed-over reference material
+# (shared/idl/zmart_core.json), copied unchanged.
 BUNDLED_IDL = Path(__file__).parent / "zmart_core.idl.json"
 
 

@@ -2,6 +2,11 @@
 
 In-process for the embedded default, Redis pub/sub when REDIS_URL is set so that an event
 published on one instance reaches listeners on every instance.
+
+The bus moves JSON messages by topic. Domain events are published through
+`marketd.core.events.publish` (the one publish path: typed event in, its wire form out, with a
+unique event id); `EventBus.publish` itself is the transport, used directly only by the
+real-time layer for the sequenced events it forwards.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from marketd.core.waits import Backoff, FailureStreak
 
-Event = dict[str, Any]
+Message = dict[str, Any]
+"""What a subscription delivers: a JSON object as published."""
 BUS_RECONNECTS = Counter(
     "marketd_bus_reconnects_total", "Bus listeners that lost Redis and subscribed again."
 )
@@ -36,22 +42,22 @@ class Subscription:
     """Events for the topics subscribed to, in publication order."""
 
     def __init__(self, maxsize: int = 10_000) -> None:
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
         self.reconnects = 0  # times the listener lost Redis and subscribed again
 
-    def deliver(self, event: Event) -> None:
+    def deliver(self, event: Message) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             # A listener that stopped reading must not block publishers; it loses events
             # and catches up through its periodic sweep or replay buffer.
             self._queue.put_nowait(event)
 
-    async def get(self) -> Event:
+    async def get(self) -> Message:
         return await self._queue.get()
 
-    def __aiter__(self) -> AsyncIterator[Event]:
+    def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[Event]:
+    async def _iterate(self) -> AsyncIterator[Message]:
         while True:
             yield await self._queue.get()
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar, cast
 
 import httpx
 from redis.asyncio import Redis
@@ -14,11 +15,10 @@ from marketd.core.bus import EventBus, InProcessBus, RedisBus
 from marketd.core.cache import Cache, MemoryCache, RedisCache
 from marketd.core.database import Database, create_engine
 from marketd.core.locks import Locks, MemoryLocks, RedisLocks
-from marketd.core.pages import MemoryPageCache, PageCache, RedisPageCache
+from marketd.core.page_cache import MemoryPageCache, PageCache, RedisPageCache
 from marketd.core.ratelimit import RateLimiter, create_storage
 
-if TYPE_CHECKING:
-    from marketd.chain.client import ChainClient
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,16 +38,27 @@ class Container:
     gateways and stores): a client per call costs a new pool and TLS context (~0.8 MB) each
     time. Callers pass their own per-request timeouts."""
 
-    _chain: ChainClient | None = field(default=None, init=False, repr=False)
+    _shared: dict[Callable[[Container], Any], Any] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _closers: list[Callable[[], Awaitable[None]]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
-    def chain_reader(self) -> ChainClient | None:
-        """The process's chain client for reads a request needs (vote eligibility), made on
-        first use; None when no SOLANA_RPC_URL is configured."""
-        if self._chain is None and self.settings.solana_rpc_url is not None:
-            from marketd.chain.client import ChainClient
+    def shared(self, build: Callable[[Container], T]) -> T:
+        """The process's one `build(self)`: made on first use, then the same object for every
+        request and job. For a domain's parts that are costly to make and read-only once made
+        (the chain client vote eligibility reads, the snapshot routes' stores): the domain
+        writes `build` (core knows no domain), the container holds what it made. A part that
+        must be closed registers its closing with `on_close` when `build` makes it."""
+        if build not in self._shared:
+            self._shared[build] = build(self)
+        return cast(T, self._shared[build])
 
-            self._chain = ChainClient.from_settings(self.settings)
-        return self._chain
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run `close` when the container closes (before the connections it holds close; the
+        last registered first)."""
+        self._closers.append(close)
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -90,9 +101,9 @@ class Container:
         )
 
     async def close(self) -> None:
+        for close in reversed(self._closers):
+            await close()
         await self.http.aclose()
-        if self._chain is not None:
-            await self._chain.close()
         await self.bus.close()
         await self.database.dispose()
         if self.redis is not None:

@@ -71,7 +71,7 @@ def log_round(job: str, report: RunReport) -> None:
     """Log what a round did (debug: rounds come every second or two; each item that fails or
     retries is logged at warning by the job itself)."""
     if report.results:
-        log.debug("job_round", job=job, **report.results)
+        log.debug("job round", job=job, **report.results)
 
 
 async def run_rounds(
@@ -100,7 +100,7 @@ async def run_rounds(
             if next_round is not None:
                 timeout = await next_round()
         except Exception:
-            log.exception("job_round_failed", job=job)
+            log.exception("job round failed", job=job)
         await wait_for_stop(stop, timeout, wake=wake)
 
 
@@ -123,7 +123,7 @@ def leader_locked(
             async with locks.leadership(lock, ttl, stop) as lease:
                 if lease is None:
                     return
-                log.info("job_leading", lock=lock)
+                log.info("job leading", lock=lock)
                 if leading is not None:
                     leading(True)
                 until = asyncio.Event()
@@ -135,7 +135,7 @@ def leader_locked(
                     if leading is not None:
                         leading(False)
                 if lease.lost.is_set():
-                    log.warning("job_lost_the_lock", lock=lock)
+                    log.warning("job lost the lock", lock=lock)
 
     return run
 

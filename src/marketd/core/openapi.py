@@ -12,7 +12,9 @@ generated document once, from what each route really does:
   Content-Length), both from the body-size limit before anything is parsed;
 - a route with a body, or a parameter that can fail validation (a type other than `str`, a
   constraint, a required query parameter), can answer 422;
-- everything else a route can answer is declared on its decorator with `problems(...)`.
+- everything else a route can answer is declared on its decorator with `problems(...)`;
+- the schemas' examples keep their nulls (FastAPI drops every null of the document), and a
+  page of a list (`Page[Item]`) is documented with an example built from its item's.
 
 Every one of these errors is the `Problem` component, as `application/problem+json`.
 The runtime is untouched: this is documentation only.
@@ -284,6 +286,57 @@ def _is_fastapi_422(response: dict[str, Any] | None) -> bool:
     return str(content.get("schema", {}).get("$ref", "")).endswith("/HTTPValidationError")
 
 
+def _nullable(schema: Mapping[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(
+        branch.get("type") == "null" for branch in schema.get("anyOf", ())
+    )
+
+
+def _restore_nulls(value: Any, schema: Mapping[str, Any], schemas: Mapping[str, Any]) -> None:
+    """Put back in an example `value` of `schema` the nulls of its required nullable properties
+    (at any depth)."""
+    ref = str(schema.get("$ref", ""))
+    if ref:
+        schema = schemas.get(ref.rsplit("/", 1)[-1], {})
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name in schema.get("required", ()):
+            if name not in value and _nullable(properties.get(name, {})):
+                value[name] = None
+        for name, item in value.items():
+            if name in properties:
+                _restore_nulls(item, properties[name], schemas)
+    elif isinstance(value, list) and "items" in schema:
+        for item in value:
+            _restore_nulls(item, schema["items"], schemas)
+    for branch in schema.get("anyOf", ()):
+        if value is not None and not _nullable(branch):
+            _restore_nulls(value, branch, schemas)
+
+
+def _example_nulls(schemas: dict[str, Any]) -> None:
+    """FastAPI encodes the document without its None values (`exclude_none`), the nulls of
+    the schemas' examples with them: an example of a market then lacks its required
+    `final_outcome`, and no longer validates against its own schema."""
+    for schema in schemas.values():
+        for example in schema.get("examples", ()):
+            _restore_nulls(example, schema, schemas)
+
+
+def _page_examples(schemas: dict[str, Any]) -> None:
+    """A page of a list (`Page[Item]`: `items` and `next_cursor`) without an example of its own
+    gets one built from its item's first example: that item alone, no next page. The example
+    is written once, on the item's schema, and every list of it documents it."""
+    for schema in schemas.values():
+        properties = schema.get("properties", {})
+        if "examples" in schema or set(properties) != {"items", "next_cursor"}:
+            continue
+        ref = str(properties["items"].get("items", {}).get("$ref", ""))
+        item = schemas.get(ref.rsplit("/", 1)[-1], {})
+        if item.get("examples"):
+            schema["examples"] = [{"items": item["examples"][:1], "next_cursor": None}]
+
+
 def document(
     schema: dict[str, Any],
     routes: Sequence[BaseRoute],
@@ -325,6 +378,8 @@ def document(
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     schemas.update(PROBLEM_SCHEMAS)
+    _example_nulls(schemas)
+    _page_examples(schemas)
     components["schemas"] = dict(sorted(schemas.items()))
     components.setdefault("securitySchemes", {})[BEARER_SCHEME] = BEARER_SECURITY_SCHEME
     return schema

@@ -94,8 +94,9 @@ class Page(BaseModel, Generic[T]):
     )
 
 
-def _price_text(value: Decimal) -> str:
-    return str(value.quantize(PRICE_QUANTUM))
+def price_text(value: Decimal) -> str:
+    """A price as `Price` writes it: 9 places, never an exponent (str() writes "5.00E-7")."""
+    return format(value.quantize(PRICE_QUANTUM), "f")
 
 
 PRICE_QUANTUM = Decimal("0.000000001")
@@ -107,7 +108,7 @@ def _change_text(value: Decimal) -> str:
 
 Price = Annotated[
     Decimal,
-    PlainSerializer(_price_text, return_type=str, when_used="json"),
+    PlainSerializer(price_text, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{9}$", "examples": ["0.625000000"]}),
 ]
 """A price in (0, 1) as a decimal string with 9 places: never a float on the wire."""

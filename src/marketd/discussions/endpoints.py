@@ -1,3 +1,5 @@
+"""Discussion routes: a market's thread, post, delete your own post."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,14 +9,12 @@ from fastapi import APIRouter, Query, status
 from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
-from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.responses import no_content
 from marketd.core.schemas import Cursor, MarketId, Page
+from marketd.discussions.dependencies import DiscussionReadsDep, DiscussionServiceDep
 from marketd.discussions.schemas import DiscussionCreate, DiscussionOut
-from marketd.discussions.service import DiscussionService
-from marketd.markets.dependencies import MarketCacheDep as Cache
 
 router = APIRouter(prefix="/api/discussions", tags=["discussions"])
 
@@ -31,19 +31,12 @@ router = APIRouter(prefix="/api/discussions", tags=["discussions"])
 )
 async def market_thread(
     market_id: MarketId,
-    container: ContainerDep,
-    cache: Cache,
+    reads: DiscussionReadsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Response:
     """A market's posts, newest first (deleted posts are left out)."""
-
-    async def render() -> Page[DiscussionOut]:
-        async with container.database.session(read_only=True) as session:
-            return await DiscussionService(session, container.bus).thread(market_id, limit, cursor)
-
-    hot_page = None if cursor else f"discussions:{limit}"
-    return await cache.discussion(market_id, hot_page, render)
+    return await reads.thread(market_id, limit, cursor)
 
 
 @router.post(
@@ -60,13 +53,11 @@ async def market_thread(
 async def post_discussion(
     body: DiscussionCreate,
     wallet: CurrentWallet,
-    session: SessionDep,
-    container: ContainerDep,
-    cache: Cache,
+    discussions: DiscussionServiceDep,
 ) -> DiscussionOut:
     """Post to a market's discussion (1-5,000 characters after trimming); a CANCELLED or
     FINALIZED market takes no new posts (409, naming its state)."""
-    return await DiscussionService(session, container.bus, cache).post(wallet, body)
+    return await discussions.post(wallet, body)
 
 
 @router.delete(
@@ -83,10 +74,8 @@ async def post_discussion(
 async def delete_discussion(
     post_id: uuid.UUID,
     wallet: CurrentWallet,
-    session: SessionDep,
-    container: ContainerDep,
-    cache: Cache,
+    discussions: DiscussionServiceDep,
 ) -> Response:
     """Soft-delete your own post (403 for anyone else's)."""
-    await DiscussionService(session, container.bus, cache).delete(wallet, post_id)
+    await discussions.delete(wallet, post_id)
     return no_content()

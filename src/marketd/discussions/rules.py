@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marketd.core.inputs import strip_blank
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 MIN_CONTENT = 1
 MAX_CONTENT = 1000

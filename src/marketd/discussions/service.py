@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.core.bus import EventBus
 from marketd.core.errors import Conflict, Forbidden, NotFound
+from marketd.core.events import DiscussionPosted, publish
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.discussions.repository import DiscussionRepository
@@ -24,9 +25,7 @@ class DiscussionClosed(Conflict):
 
 
 class DiscussionService:
-    def __init__(
-        self, session: AsyncSession, bus: EventBus, cache: MarketCache | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, bus: EventBus, cache: MarketCache) -> None:
         self.session = session
         self.bus = bus
         self.cache = cache
@@ -75,18 +74,16 @@ class DiscussionService:
             await self._refuse_post(body.market_id)
         await UserService(self.session).touch_active(wallet, out.created_at)
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.drop_discussion(body.market_id)
-        await self.bus.publish(
-            "discussions",
-            {
-                "type": "discussion",
-                "marketId": body.market_id,
-                "id": str(out.id),
-                "user": wallet,
-                "content": out.content,
-                "createdAt": out.created_at.isoformat(),
-            },
+        await self.cache.drop_discussion(body.market_id)
+        await publish(
+            self.bus,
+            DiscussionPosted(
+                market_id=body.market_id,
+                post_id=str(out.id),
+                wallet=wallet,
+                content=out.content,
+                created_at=out.created_at,
+            ),
         )
         return out
 
@@ -98,5 +95,4 @@ class DiscussionService:
             raise Forbidden("Only the author can delete a post.")
         post.deleted_at = datetime.now(UTC)
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.drop_discussion(post.market_id)
+        await self.cache.drop_discussion(post.market_id)

@@ -20,12 +20,11 @@ import base64
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 from prometheus_client import Gauge
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import SecretStr
 
 from marketd.chain.addresses import global_config_address
 from marketd.chain.idl import IdlCoder
@@ -39,33 +38,6 @@ METHOD_NOT_FOUND = -32601
 CHECK_UP = Gauge(
     "marketd_readiness_check_up", "1 when the dependency answered the last probe.", ["check"]
 )
-
-
-class ReadinessSettings(BaseSettings):
-    """How readiness probes (environment; the IPFS fields are the variables the snapshot
-    stores read, so the probe checks the node the snapshotter writes to)."""
-
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
-    )
-
-    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
-    readiness_cache_seconds: float = Field(
-        default=1.0, ge=0, description="How long one probe's result answers /readyz."
-    )
-    readiness_optional_checks: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Checks reported but not failing readiness (e.g. chain_rpc,ipfs).",
-    )
-    ipfs_api_url: str | None = None
-    ipfs_api_authorization: SecretStr | None = None
-
-    @field_validator("readiness_optional_checks", mode="before")
-    @classmethod
-    def _csv(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
 
 class CheckFailed(Exception):
@@ -189,11 +161,9 @@ def _require_success(response: httpx.Response) -> None:
         raise CheckFailed(f"HTTP {response.status_code}")
 
 
-def readiness_checks(
-    container: Container, config: ReadinessSettings, http: httpx.AsyncClient
-) -> dict[str, Check]:
+def readiness_checks(container: Container, http: httpx.AsyncClient) -> dict[str, Check]:
     """The checks of what this process is configured to use: the database always; Redis,
-    the chain RPC and the Kubo node when configured."""
+    the chain RPC and the Kubo node the snapshots are stored on when configured."""
     checks: dict[str, Check] = {"database": container.database.ping}
     redis = container.redis
     if redis is not None:
@@ -202,30 +172,31 @@ def readiness_checks(
             await redis.ping()
 
         checks["redis"] = redis_ping
-    rpc_url = container.settings.solana_rpc_url
+    settings = container.settings
+    rpc_url = settings.solana_rpc_url
     if rpc_url is not None:
-        settings = container.settings
         coder = program_coder(settings)
         config_address = str(global_config_address(program_id(settings)))
         checks["chain_rpc"] = lambda: chain_rpc_health(http, rpc_url)
         checks[CHAIN_PROGRAM] = lambda: chain_program_state(http, rpc_url, config_address, coder)
-    ipfs_url = config.ipfs_api_url
+    ipfs_url = settings.snapshots.ipfs_api_url
     if ipfs_url is not None:
-        checks["ipfs"] = lambda: kubo_version(http, ipfs_url, config.ipfs_api_authorization)
+        authorization = settings.snapshots.ipfs_api_authorization
+        checks["ipfs"] = lambda: kubo_version(http, ipfs_url, authorization)
     return checks
 
 
-async def check_readiness(container: Container, config: ReadinessSettings) -> Readiness:
+async def check_readiness(container: Container) -> Readiness:
     """Probe every dependency now, through the process's shared HTTP client."""
-    timeout = config.readiness_timeout_seconds
-    checks = readiness_checks(container, config, container.http)
+    config = container.settings.readiness
+    checks = readiness_checks(container, container.http)
     # A paused program degrades readiness: the API still serves everything but trades.
-    optional = [*config.readiness_optional_checks, CHAIN_PROGRAM]
-    return await run_checks(checks, timeout, optional)
+    optional = [*config.optional_checks, CHAIN_PROGRAM]
+    return await run_checks(checks, config.timeout_seconds, optional)
 
 
 class ReadinessProbe:
-    """The readiness of one process, probed at most once per ``cache_seconds``.
+    """The readiness of one process, probed at most once per ``READINESS_CACHE_SECONDS``.
 
     A load balancer, an orchestrator and a monitor may each ask several times a second, and
     /readyz is public: without this, every call touches the database, Redis, the RPC node and
@@ -233,23 +204,19 @@ class ReadinessProbe:
     starting their own."""
 
     def __init__(
-        self,
-        container: Container,
-        config: ReadinessSettings,
-        *,
-        clock: Callable[[], float] = time.monotonic,
+        self, container: Container, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.container = container
-        self.config = config
         self._clock = clock
         self._lock = asyncio.Lock()
         self._last: tuple[float, Readiness] | None = None
 
     async def readiness(self) -> Readiness:
+        cache_seconds = self.container.settings.readiness.cache_seconds
         async with self._lock:
             now = self._clock()
-            if self._last is not None and now - self._last[0] < self.config.readiness_cache_seconds:
+            if self._last is not None and now - self._last[0] < cache_seconds:
                 return self._last[1]
-            result = await check_readiness(self.container, self.config)
+            result = await check_readiness(self.container)
             self._last = (self._clock(), result)
             return result

@@ -11,18 +11,18 @@ from fastapi.responses import JSONResponse
 from marketd.core.deps import ContainerDep
 from marketd.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from marketd.core.openapi import problems
-from marketd.health.checks import ReadinessProbe, ReadinessSettings
+from marketd.health.checks import ReadinessProbe
 
 router = APIRouter(tags=["health"])
 
 
 async def get_readiness_probe(request: Request, container: ContainerDep) -> ReadinessProbe:
-    """One probe per app, built (and its settings read from the environment) at the first
-    /readyz, so its cached result is shared by every caller. Async on purpose: FastAPI runs a
-    plain `def` dependency in a thread pool, where two first calls could each build a probe."""
+    """One probe per app, built at the first /readyz, so its cached result is shared by every
+    caller. Async on purpose: FastAPI runs a plain `def` dependency in a thread pool, where two
+    first calls could each build a probe."""
     probe: ReadinessProbe | None = getattr(request.app.state, "readiness_probe", None)
     if probe is None or probe.container is not container:
-        probe = ReadinessProbe(container, ReadinessSettings())
+        probe = ReadinessProbe(container)
         request.app.state.readiness_probe = probe
     return probe
 

@@ -1,7 +1,8 @@
 """One handler per program event: how each event changes the platform's rows.
 
 Handlers are pure: they mutate the rows a `Workspace` holds (plain records of
-`marketd.indexer.rows`, loaded beforehand by `marketd.indexer.store`) and queue bus notices, and
+`marketd.indexer.rows`, loaded beforehand by `marketd.indexer.store`) and queue domain events
+(`marketd.core.events`, published after the commit), and
 never touch the database themselves. The store runs them only for events whose `chain_events`
 row it just inserted, so replaying any range of history applies nothing twice.
 
@@ -24,10 +25,13 @@ import structlog
 from solders.pubkey import Pubkey
 
 from marketd.chain.addresses import market_address, market_id_from_bytes
+from marketd.core.events import DomainEvent, TradeIndexed, VoteCast
 from marketd.indexer import lmsr
 from marketd.indexer.fees import FeeSchedule
-from marketd.indexer.rows import MarketRow, PositionRow, TradeRow, VoteRow
-from marketd.markets.rules import MarketState
+from marketd.indexer.rows import BallotRow, MarketRow, PositionRow, TradeRow
+from marketd.markets import lifecycle
+from marketd.markets.lifecycle import Writer
+from marketd.shared.market_state import MarketState
 
 log = structlog.get_logger(__name__)
 
@@ -109,14 +113,6 @@ def price_of(raw: int) -> tuple[Decimal, Decimal]:
     return yes, (Decimal(1) - yes).quantize(PRICE_QUANTUM)
 
 
-@dataclass(frozen=True)
-class Notice:
-    """A bus message to publish once the batch has committed."""
-
-    topic: str
-    payload: dict[str, Any]
-
-
 VoteKey = tuple[str, str]  # (market_id, wallet)
 
 
@@ -130,18 +126,18 @@ class Workspace:
     # Each loaded market's column values as loaded: the store writes only what changed.
     originals: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     positions: dict[VoteKey, PositionRow] = field(default_factory=dict)
-    proposal_votes: dict[VoteKey, VoteRow] = field(default_factory=dict)
-    dispute_votes: dict[VoteKey, VoteRow] = field(default_factory=dict)
+    proposal_votes: dict[VoteKey, BallotRow] = field(default_factory=dict)
+    dispute_votes: dict[VoteKey, BallotRow] = field(default_factory=dict)
     # What to write back: markets created by the batch, positions and votes it changed (loaded
     # or new; written as upserts), the trades it produced.
     new_markets: set[str] = field(default_factory=set)
     changed_positions: dict[VoteKey, PositionRow] = field(default_factory=dict)
     stored_positions: set[VoteKey] = field(default_factory=set)  # loaded, i.e. rows that exist
-    changed_votes: dict[tuple[str, str, str], VoteRow] = field(default_factory=dict)
+    changed_votes: dict[tuple[str, str, str], BallotRow] = field(default_factory=dict)
     trades: list[TradeRow] = field(default_factory=list)
     users: dict[str, datetime] = field(default_factory=dict)
     vote_log: list[dict[str, Any]] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)  # published after the commit
     touched: set[str] = field(default_factory=set)
     trade_signatures: set[str] = field(default_factory=set)
     paused: bool | None = None
@@ -180,25 +176,25 @@ class Workspace:
 
     # -- changes
     def set_state(self, market: MarketRow, state: MarketState, event: IndexedEvent) -> None:
-        old = market.state
-        if old == state.value:
-            return
-        market.state = state.value
-        self.notices.append(
-            Notice(
-                "markets",
-                {
-                    "type": "market_state_change",
-                    "marketId": market.id,
-                    "oldState": old,
-                    "newState": state.value,
-                    "timestamp": event.at.isoformat(),
-                },
-            )
-        )
+        """The program event's move, through the one owner of transitions (which also stamps
+        the state's timestamp with the event's time)."""
+        change = lifecycle.transition(market, state, event.at, Writer.INDEXER)
+        if change is not None:
+            self.events.append(change)
+
+    def enter(self, market: MarketRow, state: MarketState, event: IndexedEvent) -> None:
+        """A program event that moves a market to `state` (`activity.rules.STATE_EVENTS`): the
+        feed lists it as a state change. When the market is in `state` already (the backend
+        applied the move it confirmed on chain before this event was read), the move is
+        announced again (`lifecycle.confirmed`), so the feed's item reaches the activity
+        channel."""
+        already = market.state == state.value
+        self.set_state(market, state, event)
+        if already:
+            self.events.append(lifecycle.confirmed(market.id, state, event.at))
 
 
-Handler = Callable[[Workspace, IndexedEvent], None]
+EventHandler = Callable[[Workspace, IndexedEvent], None]
 
 
 def on_market_created(ws: Workspace, event: IndexedEvent) -> None:
@@ -238,7 +234,7 @@ def _vote(ws: Workspace, event: IndexedEvent, kind: str) -> None:
     votes = ws.proposal_votes if kind == "proposal" else ws.dispute_votes
     row = votes.get((market.id, wallet))
     if row is None:
-        row = votes[(market.id, wallet)] = VoteRow(None, market.id, wallet, vote, at, None)
+        row = votes[(market.id, wallet)] = BallotRow(None, market.id, wallet, vote, at, None)
     # The on-chain vote replaces any off-chain vote of the same wallet.
     row.vote, row.voted_at, row.tx_signature = vote, at, event.signature
     ws.changed_votes[(kind, market.id, wallet)] = row
@@ -254,11 +250,10 @@ def _vote(ws: Workspace, event: IndexedEvent, kind: str) -> None:
         }
     )
     ws.seen(wallet, at)
-    ws.notices.append(
-        Notice(
-            "votes",
-            {"type": "vote", "marketId": market.id, "voteType": kind, "vote": vote, "user": wallet},
-        )
+    # The tally after the batch is counted by the store once the batch is written
+    # (`marketd.indexer.store.with_tallies`).
+    ws.events.append(
+        VoteCast(market_id=market.id, kind=kind, vote=vote, wallet=wallet, likes=0, dislikes=0)
     )
 
 
@@ -291,14 +286,12 @@ def on_dispute_aggregated(ws: Workspace, event: IndexedEvent) -> None:
             ws.set_state(market, MarketState.RESOLVING, event)
         else:
             market.final_outcome = None
-            market.finalized_at = event.at
             ws.set_state(market, MarketState.FINALIZED, event)
 
 
 def on_proposal_approved(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
-        market.approved_at = event.at
-        ws.set_state(market, MarketState.APPROVED, event)
+        ws.enter(market, MarketState.APPROVED, event)
 
 
 def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
@@ -306,8 +299,7 @@ def on_market_activated(ws: Workspace, event: IndexedEvent) -> None:
         # Nothing trades before activation, so the pool holds exactly the initial liquidity.
         market.initial_liquidity = event.data["initial_liquidity"]
         market.current_liquidity = event.data["initial_liquidity"]
-        market.activated_at = event.at
-        ws.set_state(market, MarketState.ACTIVE, event)
+        ws.enter(market, MarketState.ACTIVE, event)
 
 
 def _sale_gross(ws: Workspace, market: MarketRow, yes: bool, shares: int, net: int) -> int:
@@ -388,19 +380,15 @@ def _trade(ws: Workspace, event: IndexedEvent, trade_type: str) -> None:
                 datetime.now(UTC),
             )
         )
-    ws.notices.append(
-        Notice(
-            "trades",
-            {
-                "type": "trade",
-                "marketId": market.id,
-                "tradeType": trade_type.upper(),
-                "outcome": "YES" if yes else "NO",
-                "shares": shares,
-                "price": str(market.current_price_yes),
-                "user": wallet,
-                "signature": event.signature,
-            },
+    ws.events.append(
+        TradeIndexed(
+            market_id=market.id,
+            trade_type=trade_type.upper(),
+            outcome="YES" if yes else "NO",
+            shares=shares,
+            price=market.current_price_yes,
+            wallet=wallet,
+            signature=signature,  # the trade row's key: the activity item is read by it
         )
     )
 
@@ -418,14 +406,13 @@ def on_market_resolved(ws: Workspace, event: IndexedEvent) -> None:
         market.resolver_wallet = event.data["resolver"]
         market.proposed_outcome = bool(event.data["outcome"])
         market.ipfs_evidence_hash = event.data["evidence_hash"] or None
-        market.resolution_proposed_at = event.at
-        ws.set_state(market, MarketState.RESOLVING, event)
+        ws.enter(market, MarketState.RESOLVING, event)
         ws.seen(event.data["resolver"], event.at)
 
 
 def on_dispute_initiated(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
-        ws.set_state(market, MarketState.DISPUTED, event)
+        ws.enter(market, MarketState.DISPUTED, event)
         ws.seen(event.data["initiator"], event.at)
 
 
@@ -434,8 +421,7 @@ def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
     MarketFinalized does not carry them: the market is re-read after the commit."""
     if (market := ws.market(event)) is not None:
         market.final_outcome = event.data["final_outcome"]
-        market.finalized_at = event.at
-        ws.set_state(market, MarketState.FINALIZED, event)
+        ws.enter(market, MarketState.FINALIZED, event)
         if event.data.get("was_disputed"):
             ws.reread.add(market.id)
 
@@ -443,7 +429,7 @@ def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
 def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
     if (market := ws.market(event)) is not None:
         market.is_cancelled = True
-        ws.set_state(market, MarketState.CANCELLED, event)
+        ws.enter(market, MarketState.CANCELLED, event)
 
 
 def on_winnings_claimed(ws: Workspace, event: IndexedEvent) -> None:
@@ -481,7 +467,7 @@ def on_pause_changed(ws: Workspace, event: IndexedEvent) -> None:
     log.warning("protocol pause changed", paused=ws.paused, by=event.data["paused_by"])
 
 
-HANDLERS: Mapping[str, Handler] = {
+HANDLERS: Mapping[str, EventHandler] = {
     "MarketCreated": on_market_created,
     "ProposalVoteSubmitted": on_proposal_vote,
     "ProposalAggregated": on_proposal_aggregated,

@@ -5,8 +5,8 @@ head, then live; after any disconnect the stream backfills again from the last t
 yielded). A pump task queues the stream's transactions; the indexer drains whatever is queued
 (up to `max_batch`) into ONE database transaction together with the checkpoint, so a backfill
 is written in large batches and a quiet live stream still indexes each transaction at once.
-After the commit it publishes the bus notices and rewrites the cache of the touched markets, in
-an announcer task that overlaps the next batch's transaction (see `Indexer.run`).
+After the commit it publishes the batch's domain events and rewrites the cache of the touched
+markets, in an announcer task that overlaps the next batch's transaction (see `Indexer.run`).
 
 Lag (`marketd_indexer_lag_slots`): slots between the newest program transaction known to exist
 and the checkpoint. "Known" is the newest slot the stream delivered or, polled every
@@ -35,9 +35,10 @@ from solders.pubkey import Pubkey
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.chain.client import ChainClient, OnChainState
+from marketd.chain.client import ChainClient
 from marketd.chain.stream import Checkpoint, ProgramEventStream, TransactionEvents
 from marketd.core.container import Container
+from marketd.core.events import DomainEvent, publish
 from marketd.core.jobs import RunReport, run_rounds
 from marketd.core.metrics import INDEXER_LAG_SLOTS
 from marketd.indexer.checkpoint import (
@@ -47,10 +48,10 @@ from marketd.indexer.checkpoint import (
     save_finalized_slot,
 )
 from marketd.indexer.fees import FeeSchedule
-from marketd.indexer.handlers import Notice
 from marketd.indexer.store import Applied, apply_transactions, rebuild_markets
 from marketd.markets.cache import MarketCache
-from marketd.models import ChainEvent, Market, TradeSubmission
+from marketd.models import IndexedEventRow, Market, TradeSubmission
+from marketd.shared.market_state import MarketState
 from marketd.trades.status import SubmissionStatus
 
 log = structlog.get_logger(__name__)
@@ -124,10 +125,10 @@ class Indexer:
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the chain until `stop` is set.
 
-        A batch's announcement (cache refresh, bus notices) runs in one announcer task while
+        A batch's announcement (cache refresh, events) runs in one announcer task while
         the next batch is committed: always after its own commit, in commit order, at most one
         batch behind. Everything committed is announced before a clean stop or before the
-        stream's error is raised; `indexed` is set once a batch's notices are out."""
+        stream's error is raised; `indexed` is set once a batch's events are out."""
         self.fees = await fee_schedule(self.client)
         async with self.container.database.session() as session:
             since = await load_checkpoint(session, self.name)
@@ -187,16 +188,16 @@ class Indexer:
         while True:
             applied = await announcements.get()
             try:
-                await self._announce(applied.notices, applied.touched)
+                await self._announce(applied.events, applied.touched)
             finally:
                 announcements.task_done()
             self.indexed.set()
 
     async def index(self, batches: Sequence[TransactionEvents]) -> Applied:
         """Index transactions (chain order), move the checkpoint, in one DB transaction; then
-        refresh the cache and publish the notices."""
+        refresh the cache and publish the events."""
         applied = await self._commit(batches)
-        await self._announce(applied.notices, applied.touched)
+        await self._announce(applied.events, applied.touched)
         self.indexed.set()
         return applied
 
@@ -215,7 +216,7 @@ class Indexer:
         a later read cannot be newer than what it completes): the disputed counts."""
         for market_id in sorted(market_ids):
             account = await self.client.market(market_id)
-            if account is None or account.state is not OnChainState.FINALIZED:
+            if account is None or account.state is not MarketState.FINALIZED:
                 continue
             async with self.container.database.session() as session, session.begin():
                 market = await session.get(Market, market_id)
@@ -253,12 +254,12 @@ class Indexer:
                 log.warning("reading the program's newest transaction failed", exc_info=True)
             await asyncio.sleep(self.head_interval)
 
-    async def _announce(self, notices: Sequence[Notice], touched: set[str]) -> None:
+    async def _announce(self, events: Sequence[DomainEvent], touched: set[str]) -> None:
         if touched:
             async with self.container.database.session() as session:
                 await self.cache.refresh(session, touched)
-        for notice in notices:
-            await self.container.bus.publish(notice.topic, notice.payload)
+        for event in events:
+            await publish(self.container.bus, event)
 
     # ------------------------------------------------------------------ finality and forks
     async def check_finality(self) -> FinalityReport:
@@ -266,10 +267,10 @@ class Indexer:
         report = FinalityReport()
         async with self.container.database.session() as session:
             rows = await session.execute(
-                select(ChainEvent.signature)
-                .where(ChainEvent.commitment == "confirmed")
-                .group_by(ChainEvent.signature)
-                .order_by(func.min(ChainEvent.slot))
+                select(IndexedEventRow.signature)
+                .where(IndexedEventRow.commitment == "confirmed")
+                .group_by(IndexedEventRow.signature)
+                .order_by(func.min(IndexedEventRow.slot))
                 .limit(STATUS_LOOKUP_LIMIT)
             )
             signatures = [row[0] for row in rows.all()]
@@ -287,34 +288,34 @@ class Indexer:
             if status.confirmation == "finalized":
                 report.finalized.append(signature)
                 finalized_slot = max(finalized_slot, status.slot)
-        notices: list[Notice] = []
+        changes: list[DomainEvent] = []
         async with self.container.database.session() as session, session.begin():
             if report.finalized:
                 await session.execute(
-                    update(ChainEvent)
-                    .where(ChainEvent.signature.in_(report.finalized))
+                    update(IndexedEventRow)
+                    .where(IndexedEventRow.signature.in_(report.finalized))
                     .values(commitment="finalized")
                 )
                 await save_finalized_slot(session, self.name, finalized_slot)
             if report.rolled_back:
-                notices = await self._roll_back(session, report)
+                changes = await self._roll_back(session, report)
         for signature in report.rolled_back:
             self._missing.pop(signature, None)
         if report.checkpoint_moved_to is not None:
             self._moved_to(report.checkpoint_moved_to)
-        await self._announce(notices, set(report.rebuilt))
+        await self._announce(changes, set(report.rebuilt))
         return report
 
-    async def _roll_back(self, session: AsyncSession, report: FinalityReport) -> list[Notice]:
+    async def _roll_back(self, session: AsyncSession, report: FinalityReport) -> list[DomainEvent]:
         gone = report.rolled_back
         log.warning("confirmed transactions dropped by a fork; rolling back", signatures=gone)
         markets = await session.scalars(
-            select(ChainEvent.market_id)
-            .where(ChainEvent.signature.in_(gone), ChainEvent.market_id.is_not(None))
+            select(IndexedEventRow.market_id)
+            .where(IndexedEventRow.signature.in_(gone), IndexedEventRow.market_id.is_not(None))
             .distinct()
         )
         report.rebuilt = sorted(m for m in markets.all() if m is not None)
-        await session.execute(delete(ChainEvent).where(ChainEvent.signature.in_(gone)))
+        await session.execute(delete(IndexedEventRow).where(IndexedEventRow.signature.in_(gone)))
         await session.execute(
             update(TradeSubmission)
             .where(
@@ -327,8 +328,8 @@ class Indexer:
         if current is not None and current.signature in gone:
             newest = (
                 await session.execute(
-                    select(ChainEvent.signature, ChainEvent.slot)
-                    .order_by(ChainEvent.slot.desc(), ChainEvent.created_at.desc())
+                    select(IndexedEventRow.signature, IndexedEventRow.slot)
+                    .order_by(IndexedEventRow.slot.desc(), IndexedEventRow.created_at.desc())
                     .limit(1)
                 )
             ).first()

@@ -13,11 +13,11 @@ import asyncio
 from marketd.chain.client import ChainClient
 from marketd.chain.outbox import OutboxRunner
 from marketd.chain.stream import ProgramEventStream
+from marketd.config import IndexerSettings
 from marketd.core.container import Container
 from marketd.core.jobs import BackgroundJob, Work, leader_locked
 from marketd.indexer.indexer import Indexer
 from marketd.indexer.reconcile import run_reconcile
-from marketd.indexer.settings import IndexerSettings
 from marketd.indexer.transitions import run_transitions
 
 LOCK_TTL = 30.0
@@ -35,7 +35,7 @@ def indexer_jobs(
     settings: IndexerSettings | None = None,
 ) -> list[BackgroundJob]:
     """Indexer, finality/fork check, reconcile and automatic transitions."""
-    settings = settings or IndexerSettings()
+    settings = settings or container.settings.indexer
     stream = ProgramEventStream.of_client(client, ws_url=container.settings.solana_ws_url)
     indexer = Indexer(
         container,

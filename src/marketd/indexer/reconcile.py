@@ -35,13 +35,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.addresses import market_id_from_bytes
 from marketd.chain.client import ChainClient
 from marketd.core.container import Container
+from marketd.core.events import MarketStateChanged, publish
 from marketd.core.jobs import RunReport, run_rounds
 from marketd.indexer.bulk import BulkInsert
 from marketd.indexer.checkpoint import checkpoint_name, load_checkpoint
 from marketd.indexer.handlers import UNKNOWN_QUESTION
+from marketd.markets import lifecycle
 from marketd.markets.cache import MarketCache
-from marketd.markets.rules import MarketState
-from marketd.models import ChainEvent, Market, User, utcnow
+from marketd.markets.columns import COUNTERS
+from marketd.markets.lifecycle import Writer
+from marketd.models import IndexedEventRow, Market, User, utcnow
+from marketd.shared.market_state import MarketState
 
 log = structlog.get_logger(__name__)
 
@@ -50,18 +54,6 @@ RECONCILE_SKIPPED = Counter(
     "marketd_reconcile_skipped_total",
     "Markets (or whole rounds) reconcile left alone rather than move a row back, by reason.",
     ["reason"],
-)
-COUNTERS = (
-    "b_parameter",
-    "initial_liquidity",
-    "current_liquidity",
-    "shares_yes",
-    "shares_no",
-    "total_volume",
-    "proposal_likes",
-    "proposal_dislikes",
-    "dispute_agree",
-    "dispute_disagree",
 )
 
 
@@ -74,7 +66,8 @@ class Fix:
 
 
 def expected_columns(fields: dict[str, Any]) -> dict[str, Any]:
-    """The `markets` columns a decoded MarketAccount determines (pure)."""
+    """The `markets` columns a decoded MarketAccount determines (pure): the integer columns
+    (`COUNTERS`, the account's fields of the same names), state, creator and outcomes."""
     columns: dict[str, Any] = {name: int(fields[name]) for name in COUNTERS}
     state = fields["state"]
     columns["state"] = MarketState.from_program_name(state).value
@@ -138,7 +131,7 @@ async def reconcile(
     if race is not None:
         await race("snapshot")
     fixes: list[Fix] = []
-    notices: list[dict[str, Any]] = []
+    published: list[MarketStateChanged] = []
     touched: set[str] = set()
     async with container.database.session() as session, session.begin():
         saved = await load_checkpoint(session, checkpoint_name(str(client.program_id)))
@@ -158,8 +151,10 @@ async def reconcile(
         newer = set(
             (
                 await session.scalars(
-                    select(ChainEvent.market_id)
-                    .where(ChainEvent.slot > snapshot.slot, ChainEvent.market_id.is_not(None))
+                    select(IndexedEventRow.market_id)
+                    .where(
+                        IndexedEventRow.slot > snapshot.slot, IndexedEventRow.market_id.is_not(None)
+                    )
                     .distinct()
                 )
             ).all()
@@ -195,22 +190,20 @@ async def reconcile(
         if race is not None:
             await race("compared")
         for market_id, seen, changes in planned:
+            change = None
+            if "state" in changes:
+                # Through the one owner of transitions; an account holds no event time.
+                _columns, change = lifecycle.plan(
+                    market_id, seen["state"], MarketState(changes["state"]), None, Writer.RECONCILE
+                )
             if not await _compare_and_set(session, market_id, seen, changes):
                 RECONCILE_SKIPPED.labels("changed_meanwhile").inc()
                 continue
             touched.add(market_id)
             for name, value in changes.items():
                 fixes.append(Fix(market_id, name, seen[name], value))
-                if name == "state":
-                    notices.append(
-                        {
-                            "type": "market_state_change",
-                            "marketId": market_id,
-                            "oldState": seen[name],
-                            "newState": value,
-                            "timestamp": utcnow().isoformat(),
-                        }
-                    )
+            if change is not None:
+                published.append(change)
     for fix in fixes:
         log.warning(
             "reconcile repaired drift",
@@ -222,8 +215,8 @@ async def reconcile(
     if touched:
         async with container.database.session() as session:
             await MarketCache(container.pages).refresh(session, touched)
-    for notice in notices:
-        await container.bus.publish("markets", notice)
+    for change in published:
+        await publish(container.bus, change)
     return fixes
 
 

@@ -1,4 +1,4 @@
-"""Plain records of the rows the event handlers change: markets, positions, votes and trades.
+"""Plain records of the rows the event handlers change: markets, positions, ballots, trades.
 
 The handlers run once per event, thousands of times per batch during a backfill. ORM instances
 would make every attribute write go through SQLAlchemy's instrumentation and every new row
@@ -16,12 +16,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from marketd.markets.columns import CHAIN_COLUMNS, CHAIN_STATE_COLUMNS
 from marketd.models.tables import MARKET_START
 
 
 @dataclass(slots=True, eq=False)
 class MarketRow:
-    """The `markets` columns the indexer reads or writes (not the registered text)."""
+    """The `markets` columns the indexer reads or writes (`marketd.markets.columns`:
+    `CHAIN_COLUMNS`, not the registered texts), typed, in the table's order: the store builds
+    records positionally from a select of `MARKET_COLUMNS` (tests/markets/test_columns.py
+    holds the fields to the table)."""
 
     id: str
     on_chain_address: str
@@ -91,11 +95,9 @@ class MarketRow:
         }
 
 
-MARKET_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MarketRow))
+MARKET_COLUMNS = CHAIN_COLUMNS
 # Chain-derived columns a market created on chain overwrites if the row appeared meanwhile.
-MARKET_CHAIN_COLUMNS: tuple[str, ...] = tuple(
-    name for name in MARKET_COLUMNS if name not in ("id", "on_chain_address", "created_at")
-)
+MARKET_CHAIN_COLUMNS = CHAIN_STATE_COLUMNS
 
 
 @dataclass(slots=True, eq=False)
@@ -152,8 +154,9 @@ POSITION_COLUMNS = POSITION_FIELDS[1:]  # written; a new row's id comes from the
 
 
 @dataclass(slots=True, eq=False)
-class VoteRow:
-    """A row of `proposal_votes` or `dispute_votes` (same columns)."""
+class BallotRow:
+    """One wallet's vote on one market: a row of `proposal_votes` or `dispute_votes` (the
+    two tables have the same columns; the kind is the table it is written to)."""
 
     id: uuid.UUID | None  # None until inserted
     market_id: str
@@ -173,7 +176,7 @@ class VoteRow:
         )
 
 
-VOTE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(VoteRow))
+VOTE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(BallotRow))
 VOTE_COLUMNS = VOTE_FIELDS[1:]
 
 

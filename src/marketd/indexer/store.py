@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -34,13 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.chain.addresses import market_address
 from marketd.chain.stream import TransactionEvents
 from marketd.core.database import upsert_insert
+from marketd.core.events import DomainEvent, VoteCast
 from marketd.indexer import rollups
 from marketd.indexer.bulk import BulkInsert, BulkUpdate, member_of
 from marketd.indexer.fees import FeeSchedule
 from marketd.indexer.handlers import (
     UNKNOWN_QUESTION,
     IndexedEvent,
-    Notice,
     Workspace,
     apply,
     normalise,
@@ -53,14 +53,14 @@ from marketd.indexer.rows import (
     TRADE_COLUMNS,
     VOTE_COLUMNS,
     VOTE_FIELDS,
+    BallotRow,
     MarketRow,
     PositionRow,
-    VoteRow,
 )
-from marketd.markets.rules import DEFAULT_CATEGORY, MarketState
+from marketd.markets import lifecycle
 from marketd.models import (
-    ChainEvent,
     DisputeVote,
+    IndexedEventRow,
     Market,
     Position,
     ProposalVote,
@@ -70,6 +70,7 @@ from marketd.models import (
     VoteLog,
     utcnow,
 )
+from marketd.shared.market_state import DEFAULT_CATEGORY, MarketState
 from marketd.trades.status import SubmissionStatus
 
 MARKETS = cast(Table, Market.__table__)
@@ -84,7 +85,7 @@ POSITION_EVENTS = frozenset({"SharesBought", "SharesSold", "WinningsClaimed"})
 VOTE_EVENTS = {"ProposalVoteSubmitted": "proposal", "DisputeVoteSubmitted": "dispute"}
 
 CHAIN_EVENTS = BulkInsert(
-    cast(Table, ChainEvent.__table__),
+    cast(Table, IndexedEventRow.__table__),
     (
         "signature",
         "event_index",
@@ -147,11 +148,11 @@ VOTE_LOG = BulkInsert(
 
 @dataclass
 class Applied:
-    """What one `apply_transactions` call did; notices go out after the commit."""
+    """What one `apply_transactions` call did; its events are published after the commit."""
 
     new_events: int = 0
     replayed_events: int = 0
-    notices: list[Notice] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     reread: set[str] = field(default_factory=set)
@@ -316,7 +317,7 @@ async def load_workspace(
         names = {name for name, of in VOTE_EVENTS.items() if of == kind}
         if wallets := _wallets(events, names):
             for row in await _pairs(session, VOTE_TABLES[kind], market_ids, wallets):
-                votes[(row.market_id, row.user_wallet)] = VoteRow(*row)
+                votes[(row.market_id, row.user_wallet)] = BallotRow(*row)
     return ws
 
 
@@ -436,16 +437,20 @@ async def _vote_counts(session: AsyncSession, kind: str, market_id: str) -> tupl
     return counts.get(True, 0), counts.get(False, 0)
 
 
-async def complete_vote_notices(session: AsyncSession, notices: Sequence[Notice]) -> None:
-    """Votes carry the tally after the batch: likes (yes) and dislikes (no)."""
-    cache: dict[tuple[str, str], tuple[int, int]] = {}
-    for notice in notices:
-        if notice.topic != "votes":
-            continue
-        key = (notice.payload["voteType"], notice.payload["marketId"])
-        if key not in cache:
-            cache[key] = await _vote_counts(session, *key)
-        notice.payload["likes"], notice.payload["dislikes"] = cache[key]
+async def with_tallies(session: AsyncSession, events: Sequence[DomainEvent]) -> list[DomainEvent]:
+    """The batch's events, each vote with the tally after the batch: likes (yes) and
+    dislikes (no), counted once per market and kind."""
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    out: list[DomainEvent] = []
+    for event in events:
+        if isinstance(event, VoteCast):
+            key = (event.kind, event.market_id)
+            if key not in counts:
+                counts[key] = await _vote_counts(session, *key)
+            likes, dislikes = counts[key]
+            event = replace(event, likes=likes, dislikes=dislikes)
+        out.append(event)
+    return out
 
 
 async def settle_submissions(session: AsyncSession, batches: Sequence[TransactionEvents]) -> None:
@@ -496,8 +501,8 @@ async def apply_transactions(
             apply(ws, event)
         await write_workspace(session, ws)
         await _roll_up(session, ws)
-        await complete_vote_notices(session, ws.notices)
-        result.notices, result.touched, result.fees = ws.notices, ws.touched, ws.fees
+        result.events = await with_tallies(session, ws.events)
+        result.touched, result.fees = ws.touched, ws.fees
         result.reread = ws.reread
     await settle_submissions(session, batches)
     return result
@@ -521,28 +526,28 @@ def reset_market(market: MarketRow) -> None:
 async def _stored_events(session: AsyncSession, market_id: str) -> list[IndexedEvent]:
     rows = await session.execute(
         select(
-            ChainEvent.signature,
-            ChainEvent.event_index,
-            ChainEvent.slot,
-            ChainEvent.block_time,
-            ChainEvent.name,
-            ChainEvent.data,
+            IndexedEventRow.signature,
+            IndexedEventRow.event_index,
+            IndexedEventRow.slot,
+            IndexedEventRow.block_time,
+            IndexedEventRow.name,
+            IndexedEventRow.data,
         )
-        .where(ChainEvent.market_id == market_id)
-        .order_by(ChainEvent.slot, ChainEvent.created_at, ChainEvent.event_index)
+        .where(IndexedEventRow.market_id == market_id)
+        .order_by(IndexedEventRow.slot, IndexedEventRow.created_at, IndexedEventRow.event_index)
     )
     return [IndexedEvent(*row) for row in rows.all()]
 
 
 async def rebuild_markets(
     session: AsyncSession, market_ids: Iterable[str], program_id: Pubkey, fees: FeeSchedule
-) -> list[Notice]:
+) -> list[DomainEvent]:
     """Recompute markets from their stored events (after events were removed by a fork).
 
     Positions, trades and on-chain votes of the markets are derived rows: they are deleted and
-    rebuilt by the same handlers. Returns one state-change notice per market whose state moved.
+    rebuilt by the same handlers. Returns one state change per market whose state moved.
     """
-    notices: list[Notice] = []
+    changes: list[DomainEvent] = []
     for market_id in sorted(set(market_ids)):
         loaded = await load_markets(session, [market_id])  # locked first, see load_markets
         if not loaded:
@@ -581,17 +586,6 @@ async def rebuild_markets(
         ws.vote_log.clear()  # the log already holds these votes
         await write_workspace(session, ws)
         await rollups.rebuild(session, market_id)
-        if market.state != before:
-            notices.append(
-                Notice(
-                    "markets",
-                    {
-                        "type": "market_state_change",
-                        "marketId": market_id,
-                        "oldState": before,
-                        "newState": market.state,
-                        "timestamp": utcnow().isoformat(),
-                    },
-                )
-            )
-    return notices
+        if (change := lifecycle.rebuilt(market_id, before, market.state)) is not None:
+            changes.append(change)
+    return changes

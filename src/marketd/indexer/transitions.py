@@ -24,13 +24,13 @@ import structlog
 from sqlalchemy import select
 
 from marketd.chain.actions import Intent
-from marketd.chain.client import ChainClient, OnChainState
+from marketd.chain.client import ChainClient
 from marketd.chain.clock import CLOCK_SYSVAR, chain_time
 from marketd.chain.outbox import enqueue
 from marketd.core.database import Database
 from marketd.core.jobs import RunReport, run_rounds
-from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, Market
+from marketd.shared.market_state import MarketState
 
 log = structlog.get_logger(__name__)
 
@@ -44,12 +44,12 @@ class Enqueued:
 
 
 def due_intent(
-    state: OnChainState, fields: dict[str, int], now: int, dispute_period: int, auto_activate: bool
+    state: MarketState, fields: dict[str, int], now: int, dispute_period: int, auto_activate: bool
 ) -> str | None:
     """Which intent a market in `state` needs at chain time `now` (pure)."""
-    if state is OnChainState.APPROVED and auto_activate:
+    if state is MarketState.APPROVED and auto_activate:
         return Intent.ACTIVATE_MARKET.value
-    if state is OnChainState.RESOLVING and now >= fields["resolution_proposed_at"] + dispute_period:
+    if state is MarketState.RESOLVING and now >= fields["resolution_proposed_at"] + dispute_period:
         return Intent.FINALIZE_MARKET.value
     return None
 

@@ -11,19 +11,19 @@ next is tried. When none succeeds, ``ContentUnavailableError`` is raised (the AP
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
+import structlog
 from prometheus_client import Counter as PrometheusCounter
 
 from marketd.ipfs.car import verify_car, verify_raw_block
 from marketd.ipfs.cid import RAW, Cid, cid_to_str, codec_of, parse_cid
 from marketd.ipfs.errors import ContentUnavailableError, DecodeError, VerificationError
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 GATEWAY_FAILURES = PrometheusCounter(
     "marketd_ipfs_gateway_failures",
@@ -99,7 +99,7 @@ class GatewayReader:
                 content = await self._fetch_from(gateway, root)
             except _GatewayFailedError as failure:
                 self.stats.record_failure(gateway, failure.reason)
-                log.warning("gateway %s failed for %s: %s", gateway, root, failure)
+                log.warning("gateway failed", gateway=gateway, cid=str(root), error=str(failure))
                 failures.append(f"{gateway}: {failure.reason} ({failure})")
                 continue
             self.stats.record_success(gateway)

@@ -10,11 +10,11 @@ confirmed; the other uploads go on in the background and can be awaited with ``d
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from marketd.ipfs.blockstore import Blockstore, StoredContent, put_many
@@ -27,7 +27,7 @@ from marketd.ipfs.errors import (
 )
 from marketd.ipfs.profile import DEFAULT_PROFILE, LayoutProfile
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -107,7 +107,12 @@ class MultiBlockstore:
                 return await entry.store.get(cid)
             except IpfsError as exc:
                 if not isinstance(exc, ContentNotFoundError):
-                    log.warning("store %s failed to serve %s: %r", entry.store.name, cid, exc)
+                    log.warning(
+                        "store failed to serve",
+                        store=entry.store.name,
+                        cid=str(cid),
+                        error=repr(exc),
+                    )
                 failures.append(f"{entry.store.name}: {exc}")
         raise ContentUnavailableError(f"no store served {cid}: {'; '.join(failures)}")
 
@@ -131,7 +136,13 @@ class MultiBlockstore:
         )
         failed = [(e, r) for e, r in zip(self._entries, results, strict=True) if r is not None]
         for entry, error in failed:
-            log.warning("%s of %s failed on %s: %r", operation, cid, entry.store.name, error)
+            log.warning(
+                "store operation failed",
+                operation=operation,
+                cid=str(cid),
+                store=entry.store.name,
+                error=repr(error),
+            )
         if any(e.required for e in self._entries):
             fatal = [error for entry, error in failed if entry.required]
         else:
@@ -149,10 +160,10 @@ class MultiBlockstore:
         async for attempt in retrying:
             with attempt:
                 result = await upload(store)
-        log.info("upload confirmed by %s", store.name)
+        log.info("upload confirmed", store=store.name)
         return result
 
     def _finished(self, task: asyncio.Task[object]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("background upload failed: %r", task.exception())
+            log.error("background upload failed", error=repr(task.exception()))

@@ -10,7 +10,7 @@
   delete (kept apart so that the votes on a hot market do not keep dropping its thread);
 * `markets` — the listing's hot pages (one per query), dropped whenever any market changes.
 
-Groups and their versioned compare-and-set are `marketd.core.pages`.
+Groups and their versioned compare-and-set are `marketd.core.page_cache`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from marketd.core.pages import PageCache, cached_json
+from marketd.core.events import DiscussionPosted, DomainEvent, MarketCreated, VoteCast
+from marketd.core.page_cache import PageCache, cached_json
 from marketd.markets.repository import MarketRepository
 from marketd.markets.rules import seconds_to_next_hour
 from marketd.markets.schemas import MarketDetailOut
@@ -97,6 +98,16 @@ class MarketCache:
 
     async def drop_listing(self) -> None:
         await self.pages.drop(LISTING_GROUP)
+
+    async def drop_for(self, event: DomainEvent) -> None:
+        """Drop the pages an API-made event makes stale (the events the indexer publishes are
+        covered by its `refresh` of the markets its batch touched)."""
+        if isinstance(event, VoteCast):
+            await self.drop_votes(event.market_id)
+        elif isinstance(event, DiscussionPosted):
+            await self.drop_discussion(event.market_id)
+        elif isinstance(event, MarketCreated):
+            await self.drop_listing()
 
     async def refresh(self, session: AsyncSession, market_ids: Iterable[str]) -> int:
         """Drop every page of `market_ids` and the listing; rewrite their documents."""

@@ -1,19 +1,20 @@
+"""Market routes: browse, read, propose, price history. A market's trades, votes and snapshots
+are listed under its path by their own domains (trades/, votes/, snapshots/)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
-from marketd.chain.addresses import looks_like_address
-from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, MarketId, Moment, Page, Text
-from marketd.markets.dependencies import MarketCacheDep as Cache
+from marketd.markets.dependencies import MarketReadsDep, MarketServiceDep
 from marketd.markets.repository import MarketFilter
-from marketd.markets.rules import CATEGORY_CHARS, MarketState
+from marketd.markets.rules import CATEGORY_CHARS
 from marketd.markets.schemas import (
     CategoriesOut,
     MarketCreate,
@@ -22,25 +23,11 @@ from marketd.markets.schemas import (
     MarketSort,
     PriceHistoryOut,
 )
-from marketd.markets.service import MarketService
-from marketd.trades.schemas import TradeOut
-from marketd.trades.service import TradeService
-from marketd.votes.rules import VoteKind
-from marketd.votes.schemas import MarketVotesOut
-from marketd.votes.service import VoteService
+from marketd.shared.market_state import MarketState
 
 router = APIRouter(prefix="/api/markets", tags=["markets"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 MAX_TRENDING = 50
-
-
-async def market_service(
-    session: SessionDep, container: ContainerDep, cache: Cache
-) -> MarketService:
-    return MarketService(session, container.settings, container.bus, cache)
-
-
-Markets = Annotated[MarketService, Depends(market_service)]
 
 
 @router.get(
@@ -51,8 +38,7 @@ Markets = Annotated[MarketService, Depends(market_service)]
     ),
 )
 async def list_markets(
-    container: ContainerDep,
-    cache: Cache,
+    reads: MarketReadsDep,
     state: MarketState | None = None,
     category: Annotated[Text | None, Query(max_length=CATEGORY_CHARS[1])] = None,
     q: Annotated[Text | None, Query(max_length=200, description="Text in the question")] = None,
@@ -63,37 +49,20 @@ async def list_markets(
     """Browse markets: filter by state, category and question text; sort newest, by volume, or
     closing soonest. First pages without a text search are served from the listing cache."""
     filters = MarketFilter(state=state, category=category, text=q)
-
-    async def render() -> Page[MarketOut]:  # a session only when the page is not cached
-        async with container.database.session(read_only=True) as session:
-            markets = MarketService(session, container.settings, container.bus)
-            return await markets.list_markets(filters, sort, limit, cursor)
-
-    # Cached: first pages of browsing (a few filter/sort combinations draw most requests).
-    # Not text searches: each query string is a page of its own that rarely repeats within
-    # the listing's freshness (measured: 2-3% hits under the load test), so caching cost a
-    # Redis read and write per search, and the trigram index answers it in well under 1 ms.
-    hot_page = None if cursor or q else f"{state and state.value}|{category}|{sort.value}|{limit}"
-    return await cache.listing(hot_page, render)
+    return await reads.listing(filters, sort, limit, cursor)
 
 
 # Before `/{market_id}`, which would take these names for ids.
 @router.get("/categories", response_model=CategoriesOut, responses=problems({}))
-async def categories(container: ContainerDep, cache: Cache) -> Response:
+async def categories(reads: MarketReadsDep) -> Response:
     """Every category that has markets, with its markets counted by state (largest first;
     `category` null counts the markets without one). Served from the listing cache."""
-
-    async def render() -> CategoriesOut:
-        async with container.database.session(read_only=True) as session:
-            return await MarketService(session, container.settings, container.bus).categories()
-
-    return await cache.listing("categories", render)
+    return await reads.categories()
 
 
 @router.get("/trending", response_model=Page[MarketOut], responses=problems({}))
 async def trending(
-    container: ContainerDep,
-    cache: Cache,
+    reads: MarketReadsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING)] = 10,
 ) -> Response:
     """ACTIVE markets ranked by recent activity: score = volume_24h x (1 + 4 x
@@ -101,13 +70,7 @@ async def trending(
     volume; `volume_24h` and `price_change_24h` as each card shows them). Markets that did not
     trade in the window follow by all-time volume when fewer than `limit` did. One page
     (`next_cursor` is null), served from the listing cache like the listing's first pages."""
-
-    async def render() -> Page[MarketOut]:
-        async with container.database.session(read_only=True) as session:
-            markets = MarketService(session, container.settings, container.bus)
-            return await markets.trending(limit)
-
-    return await cache.listing(f"trending|{limit}", render)
+    return await reads.trending(limit)
 
 
 @router.get(
@@ -124,8 +87,7 @@ async def get_market(
             "of its market account)."
         ),
     ],
-    container: ContainerDep,
-    cache: Cache,
+    reads: MarketReadsDep,
 ) -> Response:
     """One market (served from the market cache the indexer keeps current): `votes` is the live
     tally of off-chain votes (a vote refreshes it at once), `on_chain_votes` the counts
@@ -134,17 +96,7 @@ async def get_market(
     The path names the market by its `id` or by its `on_chain_address`: a base58 account
     address (never the shape of an id) is looked up among the markets' addresses, and the
     market found is served exactly as under its id (`id` in the body is the canonical key)."""
-    if looks_like_address(market_id):
-        async with container.database.session(read_only=True) as session:
-            markets = MarketService(session, container.settings, container.bus)
-            market_id = await markets.resolve(market_id)
-
-    async def render() -> MarketDetailOut:
-        async with container.database.session(read_only=True) as session:
-            markets = MarketService(session, container.settings, container.bus)
-            return await markets.get_market(market_id)
-
-    return await cache.detail(market_id, render)
+    return await reads.detail(market_id)
 
 
 @router.post(
@@ -159,60 +111,10 @@ async def get_market(
     ),
 )
 async def propose_market(
-    body: MarketCreate, wallet: CurrentWallet, markets: Markets
+    body: MarketCreate, wallet: CurrentWallet, markets: MarketServiceDep
 ) -> MarketDetailOut:
     """Register a proposed market (state PROPOSED) created by the signed-in wallet."""
     return await markets.propose(wallet, body)
-
-
-@router.get(
-    "/{market_id}/trades",
-    response_model=Page[TradeOut],
-    responses=problems(
-        {
-            404: "No market with this id.",
-            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
-        }
-    ),
-)
-async def market_trades(
-    market_id: MarketId,
-    session: SessionDep,
-    container: ContainerDep,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor | None = None,
-) -> Page[TradeOut]:
-    """A market's confirmed trades, newest first."""
-    return await TradeService(session, container.settings).market_trades(market_id, limit, cursor)
-
-
-@router.get(
-    "/{market_id}/votes",
-    response_model=MarketVotesOut,
-    responses=problems(
-        {
-            404: "No market with this id.",
-            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
-        }
-    ),
-)
-async def market_votes(
-    market_id: MarketId,
-    container: ContainerDep,
-    cache: Cache,
-    kind: VoteKind = VoteKind.PROPOSAL,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Cursor | None = None,
-) -> Response:
-    """The tally and every counted vote (by wallet), so anyone can recount."""
-
-    async def render() -> MarketVotesOut:
-        async with container.database.session(read_only=True) as session:
-            votes = VoteService(session, container.bus)
-            return await votes.market_votes(kind, market_id, limit, cursor)
-
-    hot_page = None if cursor else f"votes:{kind.value}:{limit}"
-    return await cache.votes(market_id, hot_page, render)
 
 
 @router.get(
@@ -222,20 +124,13 @@ async def market_votes(
 )
 async def related_markets(
     market_id: MarketId,
-    container: ContainerDep,
-    cache: Cache,
+    reads: MarketReadsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING)] = 10,
 ) -> Response:
     """Other markets of the same category or sharing a tag: ACTIVE ones first; among them the
     same category first, then more shared tags, then more traded. One page (`next_cursor` is
     null), served from the listing cache."""
-
-    async def render() -> Page[MarketOut]:
-        async with container.database.session(read_only=True) as session:
-            markets = MarketService(session, container.settings, container.bus)
-            return await markets.related(market_id, limit)
-
-    return await cache.listing(f"related|{market_id}|{limit}", render)
+    return await reads.related(market_id, limit)
 
 
 @router.get(
@@ -251,7 +146,7 @@ async def related_markets(
 )
 async def market_prices(
     market_id: MarketId,
-    markets: Markets,
+    markets: MarketServiceDep,
     interval: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h",
     start: Annotated[Moment | None, Query(alias="from")] = None,
     end: Annotated[Moment | None, Query(alias="to")] = None,
@@ -263,4 +158,4 @@ async def market_prices(
     hour or omitted (now); shorter ones from the range's trades."""
     history = await markets.price_history(market_id, interval, start, end)
     # Serialised once: up to 1,000 buckets and points, which FastAPI would validate again.
-    return Response(history.model_dump_json(), media_type="application/json")
+    return Response(history, media_type="application/json")

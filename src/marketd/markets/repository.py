@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
+    Float,
+    Numeric,
     RowMapping,
     String,
     Table,
@@ -23,11 +26,13 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from marketd.core.database import dialect_of
-from marketd.markets.rules import VOTING_STATES, HourPrices, MarketState, PricePoint, window_start
+from marketd.markets.rules import HourGroup, PricePoint, window_start
 from marketd.markets.schemas import CARD_COLUMNS, LIVE_COLUMNS, MarketSort
 from marketd.models import (
     DisputeVote,
@@ -38,7 +43,8 @@ from marketd.models import (
     ProposalVote,
     Trade,
 )
-from marketd.models.base import UTCDateTime
+from marketd.models.base import Price, UTCDateTime
+from marketd.shared.market_state import VOTING_STATES, MarketState
 
 _MARKETS = cast(Table, Market.__table__)
 _SCHEDULES = cast(Table, MarketSchedule.__table__)
@@ -119,6 +125,75 @@ _DETAILED = _CARDS.add_columns(
 _DETAIL_BY_ID = _DETAILED.where(_MARKETS.c.id == bindparam("market_id"))
 _EXISTS = select(_MARKETS.c.id).where(_MARKETS.c.id == bindparam("market_id"))
 _STATE = select(_MARKETS.c.state).where(_MARKETS.c.id == bindparam("market_id"))
+
+
+def _bucket_prices(
+    epoch_of: Callable[[Any], Any], number: Callable[[Any], Any], price: TypeEngine[Decimal]
+) -> Any:
+    """`rules.group_hours` of a market's hours in [:start, :end), in SQL: each hour's bucket is
+    (its Unix time - :origin) // :step (both whole seconds, the hour at or after the origin, so
+    the integer division is the floor), `epoch_of` the dialect's Unix time of a stored hour,
+    `number` its numeric form of a stored price (what MAX and MIN compare) and `price` the
+    type the prices are read as.
+
+    Every aggregate is over a non-empty group of NOT NULL columns, and the close is the one hour
+    ranked first (the latest: (market_id, hour) is the key, no ties), so no value is NULL."""
+    h = _HOURS.c
+    # `//`: SQLAlchemy 2's `/` is true division (a fraction: a bucket of its own per hour).
+    bucket = (epoch_of(h.hour) - bindparam("origin", type_=BigInteger())) // bindparam(
+        "step", type_=BigInteger()
+    )
+    latest = func.row_number().over(partition_by=bucket, order_by=h.hour.desc())
+    hours = (
+        select(
+            bucket.label("bucket"),
+            h.volume,
+            h.trades,
+            h.close_price,
+            number(h.high_price).label("high"),
+            number(h.low_price).label("low"),
+            latest.label("latest"),
+        )
+        .where(
+            h.market_id == bindparam("market_id"),
+            h.hour >= bindparam("start", type_=UTCDateTime()),
+            h.hour < bindparam("end", type_=UTCDateTime()),
+        )
+        .subquery()
+    )
+    return (
+        select(
+            hours.c.bucket,
+            sql_cast(func.sum(hours.c.volume), BigInteger()),
+            sql_cast(func.sum(hours.c.trades), BigInteger()),
+            type_coerce(func.max(case((hours.c.latest == 1, hours.c.close_price))), price),
+            type_coerce(func.max(hours.c.high), price),
+            type_coerce(func.min(hours.c.low), price),
+        )
+        .group_by(hours.c.bucket)
+        .order_by(hours.c.bucket)
+    )
+
+
+_BUCKETS = {
+    # timestamptz: its epoch is exact (numeric) for whole seconds; prices are numeric(18, 9),
+    # which asyncpg reads as Decimals of 9 places already (no `Price` processing per value).
+    "postgresql": _bucket_prices(
+        lambda hour: sql_cast(func.extract("epoch", hour), BigInteger()),
+        lambda price: price,
+        Numeric(18, 9, asdecimal=True),
+    ),
+    # SQLite keeps the hour as SQLAlchemy's text ('2026-01-01 05:00:00.000000', UTC), which
+    # strftime('%s') reads exactly (julianday's REAL is off by one second for a third of
+    # hours); prices are text ('0.500000000', but '1.00E-7' below a millionth): MAX over the
+    # text would compare characters, so MAX and MIN compare them as REAL (exact to 9 places).
+    "sqlite": _bucket_prices(
+        lambda hour: sql_cast(func.strftime("%s", hour), BigInteger()),
+        lambda price: sql_cast(price, Float()),
+        Price(),
+    ),
+}
+"""Built once per dialect: an hourly or longer chart reads one row per bucket."""
 
 
 def _escape_like(text: str) -> str:
@@ -326,15 +401,21 @@ class MarketRepository:
         )
         return [PricePoint(at, price, cost) for at, price, cost in rows]
 
-    async def hour_prices(self, market_id: str, start: datetime, end: datetime) -> list[HourPrices]:
-        """The market's hour rollups in [start, end) (at most one row per hour)."""
-        h = _HOURS.c
-        rows = await self.session.execute(
-            select(h.hour, h.volume, h.trades, h.close_price, h.high_price, h.low_price)
-            .where(h.market_id == market_id, h.hour >= start, h.hour < end)
-            .order_by(h.hour)
-        )
-        return [HourPrices(*row) for row in rows.all()]
+    async def bucket_prices(
+        self, market_id: str, start: datetime, end: datetime, interval: timedelta
+    ) -> list[HourGroup]:
+        """The market's hour rollups in [start, end) grouped into the buckets of `interval`
+        counted from `start` (`rules.group_hours`, in SQL): one row per bucket that has hours,
+        whatever the number of hours."""
+        params = {
+            "market_id": market_id,
+            "start": start,
+            "end": end,
+            "origin": int(start.timestamp()),
+            "step": int(interval.total_seconds()),
+        }
+        rows = await self.session.execute(_BUCKETS[dialect_of(self.session)], params)
+        return [HourGroup(*row) for row in rows.all()]
 
     async def hour_close_before(self, market_id: str, moment: datetime) -> Any:
         """The YES price after the last trade before `moment` (on an hour), from the rollups."""

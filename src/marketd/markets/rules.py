@@ -1,70 +1,20 @@
-"""Market rules with no I/O: the lifecycle state machine, what a proposed market's text may be,
-and the price-history buckets."""
+"""Market rules with no I/O: what a proposed market's text may be, trending and related ranks,
+and the price-history buckets (the lifecycle states and their state machine are
+`marketd.shared.market_state`)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal, TypeVar, get_args
+from typing import TypeVar
 
 from marketd.core.inputs import strip_blank
+from marketd.shared.market_state import MarketState
 
 _Timed = TypeVar("_Timed")
 
-
-class MarketState(enum.StrEnum):
-    """The program's MarketState, in its u8 order (Proposed 0 … Cancelled 6)."""
-
-    PROPOSED = "PROPOSED"
-    APPROVED = "APPROVED"
-    ACTIVE = "ACTIVE"
-    RESOLVING = "RESOLVING"
-    DISPUTED = "DISPUTED"
-    FINALIZED = "FINALIZED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def code(self) -> int:
-        return list(MarketState).index(self)
-
-    @classmethod
-    def from_code(cls, code: int) -> MarketState:
-        return list(MarketState)[code]
-
-    @classmethod
-    def from_program_name(cls, name: str) -> MarketState:
-        """The IDL's variant name (`Active`) to the database spelling (`ACTIVE`)."""
-        return cls(name.upper())
-
-
-TRANSITIONS: dict[MarketState, frozenset[MarketState]] = {
-    MarketState.PROPOSED: frozenset({MarketState.APPROVED, MarketState.CANCELLED}),
-    MarketState.APPROVED: frozenset({MarketState.ACTIVE, MarketState.CANCELLED}),
-    MarketState.ACTIVE: frozenset({MarketState.RESOLVING, MarketState.CANCELLED}),
-    MarketState.RESOLVING: frozenset({MarketState.DISPUTED, MarketState.FINALIZED}),
-    # An upheld aggregate_dispute_votes re-opens the market (PROGRAM.md §3.12).
-    MarketState.DISPUTED: frozenset({MarketState.RESOLVING, MarketState.FINALIZED}),
-    MarketState.FINALIZED: frozenset(),
-    MarketState.CANCELLED: frozenset(),
-}
-
-Category = Literal["politics", "sports", "crypto", "science", "entertainment", "other"]
-"""The platform's categories (its `markets.valid_category` check); a market names one."""
-CATEGORIES: tuple[str, ...] = get_args(Category)
-DEFAULT_CATEGORY: Category = "other"
-
-LIVE_STATES = frozenset({MarketState.ACTIVE, MarketState.RESOLVING, MarketState.DISPUTED})
-
-
-def can_transition(current: MarketState, target: MarketState) -> bool:
-    return target in TRANSITIONS[current]
-
-
-VOTING_STATES = (MarketState.PROPOSED, MarketState.DISPUTED)
-"""The states in which off-chain votes are open (proposal votes, then dispute votes)."""
 
 HOUR = timedelta(hours=1)
 WINDOW_HOURS = 24
@@ -269,6 +219,83 @@ class HourPrices:
     low: Decimal
 
 
+@dataclass(frozen=True)
+class HourGroup:
+    """The hours of one bucket folded together: the bucket's `index` from the range's start,
+    its volume and trades, the close of its last hour, its highest high and lowest low."""
+
+    index: int
+    volume: int
+    trades: int
+    close: Decimal
+    high: Decimal
+    low: Decimal
+
+
+def group_hours(
+    hours: Iterable[HourPrices], start: datetime, interval: timedelta
+) -> list[HourGroup]:
+    """The hours at or after `start` grouped into the buckets of `interval` counted from
+    `start`, in bucket order (what `MarketRepository.bucket_prices` computes in SQL). `hours`
+    must be sorted."""
+    groups: list[HourGroup] = []
+    for hour in hours:
+        index = (hour.hour - start) // interval
+        if index < 0:
+            continue
+        if groups and groups[-1].index == index:
+            last = groups[-1]
+            groups[-1] = HourGroup(
+                index,
+                last.volume + hour.volume,
+                last.trades + hour.trades,
+                hour.close,
+                max(last.high, hour.high),
+                min(last.low, hour.low),
+            )
+        else:
+            groups.append(
+                HourGroup(index, hour.volume, hour.trades, hour.close, hour.high, hour.low)
+            )
+    return groups
+
+
+def buckets_from_groups(
+    groups: Iterable[HourGroup],
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    opening_price: Decimal,
+) -> list[PriceBucket]:
+    """`price_buckets` over [start, end) from the hours grouped per bucket (`group_hours`):
+    the same buckets when `start` is on an hour and no trade is at or after `end` within its
+    hour. A bucket opens at the previous bucket's close (`opening_price` for the first), its
+    high and low include that open, and a bucket without hours repeats it. `groups` must be in
+    bucket order."""
+    by_index = {group.index: group for group in groups}
+    buckets: list[PriceBucket] = []
+    last = opening_price
+    for index in range(bucket_count(start, end, interval)):
+        cursor = start + index * interval
+        group = by_index.get(index)
+        if group is None:
+            buckets.append(PriceBucket(cursor, last, last, last, last, 0, 0))
+            continue
+        buckets.append(
+            PriceBucket(
+                cursor,
+                last,
+                max(last, group.high),
+                min(last, group.low),
+                group.close,
+                group.volume,
+                group.trades,
+            )
+        )
+        last = group.close
+    return buckets
+
+
 def buckets_from_hours(
     hours: Iterable[HourPrices],
     start: datetime,
@@ -278,23 +305,11 @@ def buckets_from_hours(
 ) -> list[PriceBucket]:
     """`price_buckets` of an interval of whole hours, from the hours' rollups instead of the
     trades: the same buckets when `start` is on an hour and no trade is at or after `end`
-    within its hour. `hours` must be sorted."""
-    buckets: list[PriceBucket] = []
-    for cursor, inside, last in _intervals(
-        list(hours), _hour_at, _hour_close, start, end, interval, opening_price
-    ):
-        buckets.append(
-            PriceBucket(
-                cursor,
-                last,
-                max([last, *(h.high for h in inside)]),
-                min([last, *(h.low for h in inside)]),
-                inside[-1].close if inside else last,
-                sum(h.volume for h in inside),
-                sum(h.trades for h in inside),
-            )
-        )
-    return buckets
+    within its hour. `hours` must be sorted; `start` on a bucket boundary of `interval`."""
+    inside = [hour for hour in hours if hour.hour < end]
+    return buckets_from_groups(
+        group_hours(inside, start, interval), start, end, interval, opening_price
+    )
 
 
 def _point_at(point: PricePoint) -> datetime:
@@ -303,14 +318,6 @@ def _point_at(point: PricePoint) -> datetime:
 
 def _point_price(point: PricePoint) -> Decimal:
     return point.price_yes
-
-
-def _hour_at(hours: HourPrices) -> datetime:
-    return hours.hour
-
-
-def _hour_close(hours: HourPrices) -> Decimal:
-    return hours.close
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,16 @@ from solders.pubkey import Pubkey
 from sqlalchemy import RowMapping, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketd.auth.siws import SiwsError, parse_wallet
-from marketd.chain.addresses import market_address, new_market_id
+from marketd.chain.addresses import looks_like_address, market_address, new_market_id
 from marketd.config import Settings
 from marketd.core.bus import EventBus
 from marketd.core.errors import BadRequest, NotFound
+from marketd.core.events import MarketCreated, publish
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.markets import rules
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketFilter, MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.markets.schemas import (
     CARD_COLUMNS,
     LIVE_COLUMNS,
@@ -30,11 +29,10 @@ from marketd.markets.schemas import (
     MarketDetailOut,
     MarketOut,
     MarketSort,
-    PriceBucketOut,
-    PriceHistoryOut,
-    SeriesPointOut,
+    price_history_json,
 )
 from marketd.models import Market
+from marketd.shared.market_state import MarketState
 from marketd.users.repository import UserRepository
 
 _CURSOR_TYPES: dict[MarketSort, tuple[type, type]] = {
@@ -70,7 +68,7 @@ class MarketService:
         session: AsyncSession,
         settings: Settings,
         bus: EventBus,
-        cache: MarketCache | None = None,
+        cache: MarketCache,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -164,13 +162,8 @@ class MarketService:
         now = datetime.now(UTC)
         if body.closes_at is not None and body.closes_at <= now:
             raise InvalidRange("closes_at must be in the future.", field="closes_at")
-        if body.resolver_wallet is not None:
-            try:
-                parse_wallet(body.resolver_wallet)
-            except SiwsError as exc:
-                raise InvalidRange(
-                    "resolver_wallet is not a Solana address.", field="resolver_wallet"
-                ) from exc
+        if body.resolver_wallet is not None and not looks_like_address(body.resolver_wallet):
+            raise InvalidRange("resolver_wallet is not a Solana address.", field="resolver_wallet")
         # The platform's markets reference their creator and resolver in `users` (sign-in
         # creates the creator's row; a resolver may never have signed in).
         users = UserRepository(self.session)
@@ -201,19 +194,17 @@ class MarketService:
         no_votes = dict.fromkeys(LIVE_COLUMNS, 0)
         no_trades = dict.fromkeys(CARD_COLUMNS, 0) | {"price_24h_ago": None}
         out = MarketDetailOut.of_row(columns | no_votes | no_trades | {"closes_at": body.closes_at})
-        if self.cache is not None:
-            await self.cache.drop_listing()
-        await self.bus.publish(
-            "markets", {"type": "market_created", "marketId": market_id, "state": out.state.value}
-        )
+        await self.cache.drop_listing()
+        await publish(self.bus, MarketCreated(market_id=market_id, state=out.state.value))
         return out
 
     async def price_history(
         self, market_id: str, interval: str, start: datetime | None, end: datetime | None
-    ) -> PriceHistoryOut:
-        """OHLC buckets and the chart's series. Hourly and longer intervals read the hour
-        rollups (at most one row per hour, whatever the number of trades) when the range ends
-        on an hour or at the current time; shorter ones read the range's trades."""
+    ) -> bytes:
+        """OHLC buckets and the chart's series, as `PriceHistoryOut`'s JSON. Hourly and longer
+        intervals read the hour rollups grouped per bucket in SQL (one row per bucket, whatever
+        the number of trades) when the range ends on an hour or at the current time; shorter
+        ones read the range's trades."""
         found = await self.repository.get(market_id)
         if found is None:
             raise NotFound(f"No market with id {market_id}.")
@@ -231,8 +222,8 @@ class MarketService:
         aligned = rules.bucket_start(start, step)
         if step >= rules.HOUR and (end >= now or rules.hour_of(end) == end):
             opening = await self.repository.hour_close_before(market_id, aligned)
-            hours = await self.repository.hour_prices(market_id, aligned, end)
-            buckets = rules.buckets_from_hours(hours, aligned, end, step, _price(opening))
+            groups = await self.repository.bucket_prices(market_id, aligned, end, step)
+            buckets = rules.buckets_from_groups(groups, aligned, end, step, _price(opening))
         else:
             opening = await self.repository.price_before(market_id, aligned)
             points = await self.repository.price_points(market_id, aligned, end)
@@ -242,13 +233,7 @@ class MarketService:
         else:
             last_at, last_price = end, buckets[-1].close
         series = rules.price_series(buckets, last_at, last_price)
-        return PriceHistoryOut(
-            market_id=market_id,
-            interval=interval,
-            # Built from rules' own values (typed, exact): no validation per bucket and point.
-            buckets=[PriceBucketOut.model_construct(**vars(bucket)) for bucket in buckets],
-            series=[SeriesPointOut.model_construct(**vars(point)) for point in series],
-        )
+        return price_history_json(market_id, interval, buckets, series)
 
 
 def _price(stored: Any) -> Decimal:

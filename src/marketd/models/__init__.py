@@ -1,7 +1,7 @@
 """ORM models: the platform schema (`tables`) and marketd's own tables (`service_tables`)."""
 
 from marketd.models.base import Base, utcnow
-from marketd.models.chain_tables import ChainEvent, ChainOutbox, IndexerCheckpoint, SnapshotPin
+from marketd.models.chain_tables import ChainOutbox, IndexedEventRow, IndexerCheckpoint, SnapshotPin
 from marketd.models.service_tables import (
     AuthNonce,
     AuthSession,
@@ -26,10 +26,10 @@ __all__ = [
     "AuthNonce",
     "AuthSession",
     "Base",
-    "ChainEvent",
     "ChainOutbox",
     "Discussion",
     "DisputeVote",
+    "IndexedEventRow",
     "IndexerCheckpoint",
     "IpfsAnchor",
     "Market",

@@ -75,8 +75,10 @@ STATE_CHANGE_EVENTS = (
 """The events of `marketd.activity.rules.STATE_EVENTS` (tests check they agree)."""
 
 
-class ChainEvent(Base):
-    """Every indexed program event, keyed by (signature, index) so replays change nothing."""
+class IndexedEventRow(Base):
+    """The row of one indexed program event (table `chain_events`), keyed by (signature,
+    index) so replays change nothing. Not the local chain's runtime notification
+    (`marketd.chain.localnet.svm.ChainEvent`)."""
 
     __tablename__ = "chain_events"
     __table_args__ = (

@@ -30,8 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketd.markets.rules import DEFAULT_CATEGORY
 from marketd.models.base import Base, Price, TagList, UTCDateTime, utcnow
+from marketd.shared.market_state import DEFAULT_CATEGORY
 
 USER = "users.wallet"  # the platform's tables reference their users by wallet
 
@@ -152,7 +152,7 @@ class _VoteColumns:
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the vote was cast on-chain (indexed); an on-chain vote outranks an off-chain one.
     tx_signature: Mapped[str | None] = mapped_column(Text)
-    # Why an off-chain vote was eligible when cast (marketd.votes.eligibility); NULL for
+    # Why an off-chain vote was eligible when cast (marketd.shared.eligibility); NULL for
     # on-chain votes (always counted) and for off-chain votes cast before it was recorded
     # (never counted).
     eligibility: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

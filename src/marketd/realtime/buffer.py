@@ -9,8 +9,8 @@ instance's fan-out listens to. With Redis, the three steps run in ONE Lua script
 - an event is sequenced once even though every instance sees it: the script first claims a
   de-duplication key derived from the event's content (`SET NX` with a TTL). The first instance
   to claim it sequences; the others get `None`. Producers that may publish two identical events
-  within the TTL add a unique `eventId` (see `publish_event`); the event shapes of this project
-  already differ by timestamp, signature or counts.
+  within the TTL add a unique `eventId` (`marketd.core.events.publish` stamps one on every
+  domain event).
 
 Without Redis there is a single instance: an in-process counter and deque do the same job.
 """
@@ -27,10 +27,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from marketd.config.realtime import DEFAULT_MAX_EVENTS
 from marketd.core.bus import EventBus
 
 REALTIME_TOPIC = "realtime"
-DEFAULT_MAX_EVENTS = 1000
 DEDUP_TTL_SECONDS = 120
 STREAM_TTL_SECONDS = 7 * 24 * 3600
 

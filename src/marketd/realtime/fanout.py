@@ -2,7 +2,8 @@
 
 Flow of one event (say a vote accepted on instance B, with instances A and B running):
 
-1. The votes service publishes `{"type":"vote","marketId":...}` on topic `votes` (no seq).
+1. The votes service publishes a `VoteCast` (`marketd.core.events.publish`: its wire form
+   `{"type":"vote","marketId":...,"eventId":...}`) on topic `votes` (no seq).
 2. Every instance's fan-out receives it and hands it to its sequencer task, which calls
    `EventLog.append`. The Redis script lets exactly one instance claim it: that call assigns
    the market's next seq, stores the event in the replay stream and publishes the sequenced
@@ -13,7 +14,8 @@ Flow of one event (say a vote accepted on instance B, with instances A and B run
 Sequencing runs in its own task so that a Redis round trip never delays delivery.
 
 The `activity` channel: a sequenced event that announces a feed item some member wants is
-queued for the activity task, which reads that item as GET /api/activity lists it (the event is
+read back into its typed event (`marketd.core.events.from_wire`) and queued for the activity
+task, which reads that item as GET /api/activity lists it (the event is
 published after its commit) and sends it to the members that want its kind, in the order the
 events arrived. Only instances with such members read anything.
 """
@@ -22,34 +24,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
 from marketd.core.bus import EventBus
+from marketd.core.events import TOPICS, DomainEvent, from_wire
 from marketd.realtime.buffer import REALTIME_TOPIC, EventLog
 from marketd.realtime.hub import Hub
 
-SOURCE_TOPICS = ("markets", "trades", "votes", "discussions", "snapshots")
+SOURCE_TOPICS = TOPICS
 """Topics whose events concern one market (`marketId`) and are forwarded to subscribers."""
 
 log = structlog.get_logger("marketd.realtime")
 
-ActivityReader = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+ActivityReader = Callable[[DomainEvent], Awaitable[dict[str, Any] | None]]
 """A market event -> the activity feed's item it announces (JSON mode), or None."""
 
 SEQUENCE_BATCH = 500
 """At most this many events per sequencing round trip."""
-
-
-async def publish_event(bus: EventBus, topic: str, event: Mapping[str, Any]) -> str:
-    """Publish a market event with a unique `eventId` (returned), so that two otherwise
-    identical events are never merged by the sequencer's de-duplication."""
-    event_id = str(uuid.uuid4())
-    await bus.publish(topic, {**event, "eventId": event_id})
-    return event_id
 
 
 class Fanout:
@@ -65,7 +59,7 @@ class Fanout:
         self._hub = hub
         self._read_activity = read_activity
         self._unsequenced: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._announced: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._announced: asyncio.Queue[DomainEvent] = asyncio.Queue()
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -82,7 +76,9 @@ class Fanout:
                     if "seq" in event:
                         self._hub.broadcast(event)
                         if self._read_activity and self._hub.wants_activity(event):
-                            self._announced.put_nowait(event)
+                            announced = from_wire(event)
+                            if announced is not None:
+                                self._announced.put_nowait(announced)
                     elif isinstance(event.get("marketId"), str):
                         self._unsequenced.put_nowait(event)
         finally:
@@ -104,7 +100,7 @@ class Fanout:
             except Exception:
                 # The database unreachable: the item is missing on the channel (the REST feed
                 # has it); never let it stop the loop.
-                await log.aexception("activity item unreadable", event_type=event.get("type"))
+                await log.aexception("activity item unreadable", event_type=event.type)
                 continue
             if item is not None:
                 self._hub.send_activity(item)

@@ -18,8 +18,11 @@ from starlette.websockets import WebSocket
 
 from marketd.activity.service import ActivityService
 from marketd.auth.dependencies import session_wallet
+from marketd.config import RealtimeSettings
 from marketd.core.clientip import client_ip
 from marketd.core.container import Container
+from marketd.core.events import DomainEvent
+from marketd.markets.dependencies import market_cache_of
 from marketd.markets.service import MarketService
 from marketd.realtime import protocol
 from marketd.realtime.budget import MessageBudget
@@ -27,7 +30,6 @@ from marketd.realtime.buffer import EventLog, MemoryEventLog, RedisEventLog
 from marketd.realtime.fanout import Fanout
 from marketd.realtime.hub import CLIENT_GONE, GOING_AWAY, POLICY_VIOLATION, Connection, Hub
 from marketd.realtime.session import ClientSession
-from marketd.realtime.settings import RealtimeSettings
 
 TRY_AGAIN_LATER = 1013
 
@@ -35,7 +37,7 @@ TRY_AGAIN_LATER = 1013
 class Realtime:
     def __init__(self, container: Container, settings: RealtimeSettings | None = None) -> None:
         self.container = container
-        self.settings = settings or RealtimeSettings()
+        self.settings = settings or container.settings.realtime
         self.event_log: EventLog = (
             RedisEventLog(
                 container.redis, container.settings.redis_prefix, self.settings.replay_events
@@ -147,7 +149,12 @@ class Realtime:
                 return int(cached["seq"]), cached["market"]
         seq = await self.event_log.head(market_id)
         async with self.container.database.session() as session:
-            service = MarketService(session, self.container.settings, self.container.bus)
+            service = MarketService(
+                session,
+                self.container.settings,
+                self.container.bus,
+                self.container.shared(market_cache_of),
+            )
             market = await service.get_market(market_id)
         body: dict[str, Any] = market.model_dump(mode="json")
         await self.container.cache.set(
@@ -155,7 +162,7 @@ class Realtime:
         )
         return seq, body
 
-    async def _read_activity(self, event: dict[str, Any]) -> dict[str, Any] | None:
+    async def _read_activity(self, event: DomainEvent) -> dict[str, Any] | None:
         """The activity feed's item for a market event, as GET /api/activity lists it."""
         async with self.container.database.session(read_only=True) as session:
             item = await ActivityService(session).live_item(event)

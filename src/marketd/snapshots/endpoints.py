@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, MarketId, Page, Text
-from marketd.markets.service import MarketService
-from marketd.snapshots.config import SnapshotSettings, snapshot_config
+from marketd.markets.dependencies import MarketServiceDep
+from marketd.snapshots.dependencies import SnapshotServiceDep
 from marketd.snapshots.schemas import SnapshotOut
-from marketd.snapshots.service import SnapshotService
-from marketd.snapshots.stores import SnapshotStores, build_stores
 
 router = APIRouter(tags=["snapshots"])
-
-
-async def get_snapshot_config(request: Request, container: ContainerDep) -> SnapshotSettings:
-    """Read from the environment once per app; overridable (``app.dependency_overrides``)
-    until the settings are merged."""
-    config: SnapshotSettings | None = getattr(request.app.state, "snapshot_config", None)
-    if config is None:
-        config = request.app.state.snapshot_config = snapshot_config(container.settings)
-    return config
-
-
-@dataclass(frozen=True)
-class _BuiltStores:
-    config: SnapshotSettings
-    stores: SnapshotStores
-
-
-async def snapshot_service(
-    request: Request,
-    container: ContainerDep,
-    config: Annotated[SnapshotSettings, Depends(get_snapshot_config)],
-) -> SnapshotService:
-    """The routes only read: their stores are built once per app (again only if the
-    configuration changes), on the process's shared HTTP client, which the container closes.
-    Building them per request cost a new client and TLS context (~0.8 MB) per call. Async so
-    that it runs on the event loop, never twice at once in the thread pool."""
-    built: _BuiltStores | None = getattr(request.app.state, "snapshot_stores", None)
-    if built is None or built.config != config:
-        stores = build_stores(container.settings, config, client=container.http)
-        built = request.app.state.snapshot_stores = _BuiltStores(config, stores)
-    return SnapshotService(container.database, container.bus, built.stores, config)
-
-
-Snapshots = Annotated[SnapshotService, Depends(snapshot_service)]
 
 
 @router.get(
@@ -66,14 +28,13 @@ Snapshots = Annotated[SnapshotService, Depends(snapshot_service)]
 )
 async def market_snapshots(
     market_id: MarketId,
-    snapshots: Snapshots,
-    session: SessionDep,
-    container: ContainerDep,
+    snapshots: SnapshotServiceDep,
+    markets: MarketServiceDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[SnapshotOut]:
     """A market's daily discussion snapshots, newest day first."""
-    await MarketService(session, container.settings, container.bus).require_market(market_id)
+    await markets.require_market(market_id)
     return await snapshots.market_snapshots(market_id, limit, cursor)
 
 
@@ -92,7 +53,7 @@ async def market_snapshots(
         ),
     },
 )
-async def snapshot_content(cid: Text, snapshots: Snapshots) -> Response:
+async def snapshot_content(cid: Text, snapshots: SnapshotServiceDep) -> Response:
     """The snapshot document, byte for byte as addressed by its CID (checked before it is
     served), from the local store or through the configured gateways."""
     canonical, data = await snapshots.content(cid)

@@ -26,7 +26,7 @@ from marketd.models import (
     ProposalVote,
     SnapshotPin,
 )
-from marketd.snapshots.rules import Post, Tally, tally_of
+from marketd.snapshots.rules import Post, VoteCounts, vote_counts
 
 CHUNK = 500  # ids per IN (...) list: well under SQLite's and asyncpg's parameter limits
 
@@ -48,8 +48,8 @@ class PinnedSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class MarketTallies:
-    proposal: Tally
-    dispute: Tally
+    proposal: VoteCounts
+    dispute: VoteCounts
 
 
 class SnapshotRepository:
@@ -153,7 +153,7 @@ class SnapshotRepository:
                 for market_id, vote, count in await self.session.execute(query):
                     counts[market_id][kind][bool(vote)] = int(count)
         return {
-            market_id: MarketTallies(tally_of(kinds["proposal"]), tally_of(kinds["dispute"]))
+            market_id: MarketTallies(vote_counts(kinds["proposal"]), vote_counts(kinds["dispute"]))
             for market_id, kinds in counts.items()
         }
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import structlog
 
+from marketd.config import SnapshotSettings
 from marketd.core.container import Container
-from marketd.snapshots.config import SnapshotSettings, snapshot_config
 from marketd.snapshots.service import PruneResult, SnapshotService
 from marketd.snapshots.stores import SnapshotStores, build_stores
 
@@ -40,7 +40,7 @@ async def run_prune(
     now: datetime | None = None,
 ) -> PruneRun | None:
     """Prune once; None when another instance holds the lock."""
-    config = config or snapshot_config(container.settings)
+    config = config or container.settings.snapshots
     now = now or datetime.now(UTC)
     async with container.locks.hold(PRUNE_LOCK, config.snapshot_lock_ttl_seconds) as lease:
         if lease is None:

@@ -33,7 +33,10 @@ class Post:
 
 
 @dataclass(frozen=True, slots=True)
-class Tally:
+class VoteCounts:
+    """One market's stored votes of one kind at snapshot time, by value (votes/rules.py's
+    `Tally` is the live count the aggregator decides on)."""
+
     yes: int
     no: int
 
@@ -53,8 +56,8 @@ class SnapshotInput:
     day: date
     posts: Sequence[Post]
     previous_cid: str | None
-    proposal: Tally
-    dispute: Tally
+    proposal: VoteCounts
+    dispute: VoteCounts
 
 
 def day_window(day: date) -> Window:
@@ -162,9 +165,9 @@ def group_posts(rows: Iterable[tuple[str, Post]]) -> dict[str, list[Post]]:
     return grouped
 
 
-def tally_of(counts: Mapping[bool, int]) -> Tally:
-    """Vote counts by value (True = yes / agree / like) to a tally."""
-    return Tally(yes=counts.get(True, 0), no=counts.get(False, 0))
+def vote_counts(counts: Mapping[bool, int]) -> VoteCounts:
+    """Vote counts by value (True = yes / agree / like) as `VoteCounts`."""
+    return VoteCounts(yes=counts.get(True, 0), no=counts.get(False, 0))
 
 
 def _post_order(post: Post) -> tuple[datetime, str]:

@@ -27,9 +27,11 @@ from typing import Any
 
 import structlog
 
+from marketd.config import SnapshotSettings
 from marketd.core.bus import EventBus
 from marketd.core.database import Database
 from marketd.core.errors import BadGateway, BadRequest, Conflict, NotFound
+from marketd.core.events import SnapshotPinned, publish
 from marketd.core.metrics import SNAPSHOTS_FAILED, SNAPSHOTS_PINNED
 from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.core.schemas import Page
@@ -44,7 +46,6 @@ from marketd.ipfs.errors import (
 )
 from marketd.ipfs.profile import DEFAULT_PROFILE, profile_by_name
 from marketd.models import SnapshotPin
-from marketd.snapshots.config import SnapshotSettings
 from marketd.snapshots.repository import MarketTallies, PinnedSnapshot, SnapshotRepository
 from marketd.snapshots.rules import (
     Post,
@@ -61,7 +62,6 @@ from marketd.snapshots.stores import SnapshotStores
 
 log = structlog.get_logger("marketd.snapshots")
 
-TOPIC = "snapshots"
 PIN_BATCH = 200  # rows uploaded with one put_many, then committed together
 
 
@@ -198,15 +198,14 @@ class SnapshotService:
             SNAPSHOTS_PINNED.inc(len(pinned))
             for snapshot in pinned:
                 run.pinned.append(snapshot)
-                await self.bus.publish(
-                    TOPIC,
-                    {
-                        "type": "snapshot",
-                        "marketId": snapshot.market_id,
-                        "cid": snapshot.cid,
-                        "date": snapshot.day.isoformat(),
-                        "discussionsCount": snapshot.discussions_count,
-                    },
+                await publish(
+                    self.bus,
+                    SnapshotPinned(
+                        market_id=snapshot.market_id,
+                        cid=snapshot.cid,
+                        day=snapshot.day,
+                        discussions_count=snapshot.discussions_count,
+                    ),
                 )
 
     async def _upload(self, batch: Sequence[SnapshotPin], run: SnapshotRun) -> list[SnapshotPin]:

@@ -21,8 +21,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from marketd.config import SnapshotSettings
 from marketd.core.container import Container
-from marketd.snapshots.config import SnapshotSettings, snapshot_config
 from marketd.snapshots.retention import run_prune
 from marketd.snapshots.rules import last_complete_day
 from marketd.snapshots.service import SnapshotRun, SnapshotService
@@ -47,7 +47,7 @@ async def run_snapshot(
     None when another instance holds the lock. ``stores`` (else built from the settings and
     closed afterwards) and ``now`` are for tests and benchmarks.
     """
-    config = config or snapshot_config(container.settings)
+    config = config or container.settings.snapshots
     moment = now or datetime.now(UTC)
     target = day or last_complete_day(moment)
 
@@ -66,7 +66,7 @@ async def run_pending(
     """Upload what an interrupted run left ``pending`` (any day), under the snapshot lock.
 
     None when another instance holds the lock (it pins the same rows itself)."""
-    config = config or snapshot_config(container.settings)
+    config = config or container.settings.snapshots
     today = datetime.now(UTC).date()
 
     async def catch_up(service: SnapshotService, should_stop: Callable[[], bool]) -> SnapshotRun:
@@ -118,7 +118,7 @@ def snapshot_jobs(
 ) -> list[ScheduledJob]:
     """The daily snapshot and prune jobs, on their configured crontabs (UTC), and the pending
     catch-up (at start, then every ``snapshot_retry_seconds``)."""
-    config = config or snapshot_config(container.settings)
+    config = config or container.settings.snapshots
 
     async def snapshot() -> None:
         await run_snapshot(container, config=config)

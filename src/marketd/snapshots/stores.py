@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from marketd.config import Settings
+from marketd.config import Settings, SnapshotSettings
 from marketd.ipfs.blockstore import Blockstore
 from marketd.ipfs.cid import Cid, cid_to_str
 from marketd.ipfs.errors import ContentNotFoundError, ContentUnavailableError
@@ -24,7 +24,6 @@ from marketd.ipfs.kubo import KuboBlockstore
 from marketd.ipfs.local import LocalBlockstore
 from marketd.ipfs.multi import MultiBlockstore, StoreEntry
 from marketd.ipfs.pinning_service import PinningServiceStore
-from marketd.snapshots.config import SnapshotSettings
 
 
 @dataclass

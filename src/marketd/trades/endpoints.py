@@ -1,15 +1,25 @@
+"""Trade routes: relay a signed trade; a market's trades and a wallet's trades (listed under
+the market and the user, where clients look for them, but served by the trades domain)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from marketd.auth.dependencies import CurrentWallet
-from marketd.core.deps import SessionDep, SettingsDep
 from marketd.core.openapi import problems
+from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.schemas import Cursor, MarketId, Page, WalletId
+from marketd.trades.dependencies import TradeServiceDep
 from marketd.trades.rules import TradeType
-from marketd.trades.schemas import TradeAccepted, TradeSubmit
-from marketd.trades.service import TradeService
+from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
 
-router = APIRouter(prefix="/api/trades", tags=["trades"])
+submitting = APIRouter(prefix="/api/trades", tags=["trades"])
+by_market = APIRouter(prefix="/api/markets", tags=["markets"])
+by_wallet = APIRouter(prefix="/api/users", tags=["users"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+CURSOR_PROBLEM = "Also `invalid-cursor`: the cursor is malformed or from another listing."
 
 TRADE_PROBLEMS = problems(
     {
@@ -22,27 +32,61 @@ TRADE_PROBLEMS = problems(
 """What either trade route can refuse (buy and sell take the same checks)."""
 
 
-@router.post(
+@submitting.post(
     "/buy",
     response_model=TradeAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     responses=TRADE_PROBLEMS,
 )
 async def relay_buy(
-    body: TradeSubmit, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
+    body: TradeSubmit, wallet: CurrentWallet, trades: TradeServiceDep
 ) -> TradeAccepted:
     """Accept a wallet-signed `buy_shares` transaction; it is pending until indexed."""
-    return await TradeService(session, settings).submit(wallet, TradeType.BUY, body)
+    return await trades.submit(wallet, TradeType.BUY, body)
 
 
-@router.post(
+@submitting.post(
     "/sell",
     response_model=TradeAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     responses=TRADE_PROBLEMS,
 )
 async def relay_sell(
-    body: TradeSubmit, wallet: CurrentWallet, session: SessionDep, settings: SettingsDep
+    body: TradeSubmit, wallet: CurrentWallet, trades: TradeServiceDep
 ) -> TradeAccepted:
     """Accept a wallet-signed `sell_shares` transaction; it is pending until indexed."""
-    return await TradeService(session, settings).submit(wallet, TradeType.SELL, body)
+    return await trades.submit(wallet, TradeType.SELL, body)
+
+
+@by_market.get(
+    "/{market_id}/trades",
+    response_model=Page[TradeOut],
+    responses=problems({404: "No market with this id.", 422: CURSOR_PROBLEM}),
+)
+async def market_trades(
+    market_id: MarketId,
+    trades: TradeServiceDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor | None = None,
+) -> Page[TradeOut]:
+    """A market's confirmed trades, newest first."""
+    return await trades.market_trades(market_id, limit, cursor)
+
+
+@by_wallet.get(
+    "/{wallet}/trades", response_model=Page[TradeOut], responses=problems({422: CURSOR_PROBLEM})
+)
+async def user_trades(
+    wallet: WalletId,
+    trades: TradeServiceDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor | None = None,
+) -> Page[TradeOut]:
+    """A wallet's confirmed trades, newest first."""
+    return await trades.wallet_trades(wallet, limit, cursor)
+
+
+router = APIRouter()
+"""Every trade route: the relay's, and the trade listings nested under markets and users."""
+for _part in (submitting, by_market, by_wallet):
+    router.include_router(_part)

@@ -111,7 +111,7 @@ class TradeRelay:
         try:
             statuses = await self.client.signature_statuses([p.signature for p in pending])
         except ChainError as exc:
-            log.warning("trade_relay_status_unavailable", error=str(exc), pending=len(pending))
+            log.warning("trade relay status unavailable", error=str(exc), pending=len(pending))
             for _ in pending:
                 report.add(RelayResult.RETRY)
             return report
@@ -168,7 +168,7 @@ class TradeRelay:
 
     def _retry(self, submission: _Pending, exc: Exception) -> RelayResult:
         log.warning(
-            "trade_relay_retry",
+            "trade relay retry",
             signature=submission.signature,
             market_id=submission.market_id,
             error=f"{type(exc).__name__}: {exc}",
@@ -203,7 +203,7 @@ class TradeRelay:
                 .execution_options(synchronize_session=False)
             )
         log.warning(
-            "trade_relay_failed",
+            "trade relay failed",
             signature=submission.signature,
             market_id=submission.market_id,
             error=name,

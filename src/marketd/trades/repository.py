@@ -49,3 +49,15 @@ class TradeRepository:
         query, params = _PAGES.page(limit, after, market_id=market_id)
         rows: Sequence[Row[Any]] = (await self.session.execute(query, params)).all()
         return rows
+
+    async def wallet_page(
+        self, wallet: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> Sequence[Trade]:
+        query = select(Trade).where(Trade.user_wallet == wallet)
+        if after is not None:
+            query = query.where(
+                (Trade.block_time < after[0])
+                | ((Trade.block_time == after[0]) & (Trade.id < after[1]))
+            )
+        query = query.order_by(Trade.block_time.desc(), Trade.id.desc()).limit(limit)
+        return (await self.session.scalars(query)).all()

@@ -1,4 +1,4 @@
-"""Trade use cases: accept a signed trade for relay; read a market's trades."""
+"""Trade use cases: accept a signed trade for relay; read a market's or a wallet's trades."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from marketd.core.errors import Conflict, InvalidTransaction, NotFound
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
 from marketd.markets.repository import MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.models import Trade, TradeSubmission
+from marketd.shared.market_state import MarketState
 from marketd.trades.repository import TradeRepository
 from marketd.trades.rules import TradeRejected, TradeType, parse_trade
 from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
@@ -99,4 +99,13 @@ class TradeService:
             # Only an empty page asks whether the market exists (a market with trades does).
             raise NotFound(f"No market with id {market_id}.")
         page, next_cursor = split_page(rows, limit, "trades", trade_cursor_key)
+        return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)
+
+    async def wallet_trades(self, wallet: str, limit: int, cursor: str | None) -> Page[TradeOut]:
+        after = None
+        if cursor:
+            moment, trade_id = decode_cursor(cursor, "user-trades", (datetime, uuid.UUID))
+            after = (moment, trade_id)
+        rows = await self.repository.wallet_page(wallet, limit + 1, after)
+        page, next_cursor = split_page(rows, limit, "user-trades", trade_cursor_key)
         return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)

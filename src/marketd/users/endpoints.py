@@ -1,16 +1,16 @@
+"""User routes: a wallet's profile, votes, positions and portfolio (its trades: trades/)."""
+
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from marketd.core.deps import SessionDep
 from marketd.core.openapi import problems
 from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketd.core.schemas import Cursor, Page, WalletId
-from marketd.trades.schemas import TradeOut
+from marketd.users.dependencies import UserReadServiceDep
 from marketd.users.schemas import PortfolioOut, PositionOut, UserOut, UserVoteOut
-from marketd.users.service import UserReadService
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -19,26 +19,9 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 @router.get(
     "/{wallet}", response_model=UserOut, responses=problems({404: "No user with this wallet."})
 )
-async def user_profile(wallet: WalletId, session: SessionDep) -> UserOut:
+async def user_profile(wallet: WalletId, users: UserReadServiceDep) -> UserOut:
     """A wallet's profile and activity totals."""
-    return await UserReadService(session).profile(wallet)
-
-
-@router.get(
-    "/{wallet}/trades",
-    response_model=Page[TradeOut],
-    responses=problems(
-        {422: "Also `invalid-cursor`: the cursor is malformed or from another listing."}
-    ),
-)
-async def user_trades(
-    wallet: WalletId,
-    session: SessionDep,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor | None = None,
-) -> Page[TradeOut]:
-    """A wallet's confirmed trades, newest first."""
-    return await UserReadService(session).trades(wallet, limit, cursor)
+    return await users.profile(wallet)
 
 
 @router.get(
@@ -50,12 +33,12 @@ async def user_trades(
 )
 async def user_votes(
     wallet: WalletId,
-    session: SessionDep,
+    users: UserReadServiceDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[UserVoteOut]:
     """A wallet's proposal and dispute votes, newest first."""
-    return await UserReadService(session).votes(wallet, limit, cursor)
+    return await users.votes(wallet, limit, cursor)
 
 
 @router.get(
@@ -67,19 +50,19 @@ async def user_votes(
 )
 async def user_positions(
     wallet: WalletId,
-    session: SessionDep,
+    users: UserReadServiceDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[PositionOut]:
     """A wallet's positions, by market: each with its market's question, state and prices,
     its current value, cost basis, unrealized and realized profit, ROI, and whether winnings
     are claimable or claimed. `GET /api/users/{wallet}/portfolio` sums them."""
-    return await UserReadService(session).positions(wallet, limit, cursor)
+    return await users.positions(wallet, limit, cursor)
 
 
 @router.get("/{wallet}/portfolio", response_model=PortfolioOut, responses=problems({}))
-async def user_portfolio(wallet: WalletId, session: SessionDep) -> PortfolioOut:
+async def user_portfolio(wallet: WalletId, users: UserReadServiceDep) -> PortfolioOut:
     """A wallet's portfolio totals over all its positions (as each position counts them):
     value, invested, cost basis, unrealized and realized profit, ROI, claimable winnings. A
     wallet without positions has zeros."""
-    return await UserReadService(session).portfolio(wallet)
+    return await users.portfolio(wallet)

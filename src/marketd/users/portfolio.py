@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 SHARE_UNITS = 10**9
 

@@ -69,18 +69,6 @@ class UserRepository:
         """The user's columns and activity counts (`_PROFILE`), None for an unknown wallet."""
         return (await self.session.execute(_PROFILE, {"wallet": wallet})).mappings().first()
 
-    async def trades(
-        self, wallet: str, limit: int, after: tuple[datetime, Any] | None
-    ) -> Sequence[Trade]:
-        query = select(Trade).where(Trade.user_wallet == wallet)
-        if after is not None:
-            query = query.where(
-                (Trade.block_time < after[0])
-                | ((Trade.block_time == after[0]) & (Trade.id < after[1]))
-            )
-        query = query.order_by(Trade.block_time.desc(), Trade.id.desc()).limit(limit)
-        return (await self.session.scalars(query)).all()
-
     async def votes(
         self, wallet: str, limit: int, after: tuple[datetime, str] | None
     ) -> Sequence[Any]:

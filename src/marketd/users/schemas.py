@@ -4,10 +4,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from marketd.core.schemas import Price, Schema
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 
 class UserStats(Schema):
@@ -38,6 +38,33 @@ class UserVoteOut(Schema):
 class PositionOut(Schema):
     """A position with its market and what it is worth (lamports; `marketd.users.portfolio`
     says how each figure is counted)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "market_id": "9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e9f1c2ab4e07d5a6c3b8e1f0d2c4a6b8e",
+                    "question": "Will SOL close above $300 on 2027-01-01?",
+                    "state": "ACTIVE",
+                    "current_price_yes": "0.550000000",
+                    "current_price_no": "0.450000000",
+                    "shares_yes": 2_000_000_000,
+                    "shares_no": 0,
+                    "total_invested": 1_000_000_000,
+                    "trades_count": 2,
+                    "realized_pnl": 0,
+                    "current_value": 1_100_000_000,
+                    "cost_basis": 1_000_000_000,
+                    "unrealized_profit": 100_000_000,
+                    "realized_profit": 0,
+                    "roi": "0.1000",
+                    "claimable": False,
+                    "claimed": False,
+                    "updated_at": "2026-12-06T15:42:10Z",
+                }
+            ]
+        }
+    )
 
     market_id: str
     question: str
@@ -70,6 +97,26 @@ class PositionOut(Schema):
 
 class PortfolioOut(Schema):
     """A wallet's totals over all its positions (lamports)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "wallet": "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+                    "positions": 3,
+                    "open_positions": 2,
+                    "current_value": 1_900_000_000,
+                    "total_invested": 2_000_000_000,
+                    "cost_basis": 1_700_000_000,
+                    "unrealized_profit": 200_000_000,
+                    "realized_profit": -262_000_000,
+                    "roi": "-0.0310",
+                    "claimable": 1,
+                    "claimable_value": 400_000_000,
+                }
+            ]
+        }
+    )
 
     wallet: str
     positions: int

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -14,8 +13,6 @@ from marketd.core.errors import NotFound
 from marketd.core.memo import Throttle
 from marketd.core.pagination import decode_cursor, split_page
 from marketd.core.schemas import Page
-from marketd.trades.schemas import TradeOut
-from marketd.trades.service import trade_cursor_key
 from marketd.users import portfolio
 from marketd.users.repository import UserRepository
 from marketd.users.schemas import PortfolioOut, PositionOut, UserOut, UserStats, UserVoteOut
@@ -77,15 +74,6 @@ class UserReadService:
                 votes_count=row["votes_count"],
             ),
         )
-
-    async def trades(self, wallet: str, limit: int, cursor: str | None) -> Page[TradeOut]:
-        after = None
-        if cursor:
-            moment, trade_id = decode_cursor(cursor, "user-trades", (datetime, uuid.UUID))
-            after = (moment, trade_id)
-        rows = await self.repository.trades(wallet, limit + 1, after)
-        page, next_cursor = split_page(rows, limit, "user-trades", trade_cursor_key)
-        return Page[TradeOut](items=[TradeOut.of(t) for t in page], next_cursor=next_cursor)
 
     async def votes(self, wallet: str, limit: int, cursor: str | None) -> Page[UserVoteOut]:
         after = None

@@ -52,9 +52,10 @@ from marketd.chain.client import ChainClient
 from marketd.chain.clock import ChainClock
 from marketd.chain.outbox import OutboxRunner, enqueue
 from marketd.config import Settings
-from marketd.core.bus import Event, EventBus
+from marketd.core.bus import EventBus, Message
 from marketd.core.container import Container
 from marketd.core.database import Database
+from marketd.core.events import VoteCast, from_wire
 from marketd.core.jobs import BackgroundJob, leader_locked
 from marketd.core.locks import Locks
 from marketd.core.waits import Backoff, FailureStreak
@@ -62,7 +63,7 @@ from marketd.models.base import utcnow
 from marketd.votes import rules
 from marketd.votes.evidence import tally_evidence
 from marketd.votes.rules import Tally, VoteKind
-from marketd.votes.tally_repository import INTENT_OF, OPEN_STATE, MarketTally, TallyRepository
+from marketd.votes.tally_repository import INTENT_OF, MarketTally, TallyRepository
 from marketd.votes.thresholds import ThresholdSource, VoteThresholds
 
 log = structlog.get_logger("marketd.votes.aggregator")
@@ -230,7 +231,7 @@ class VoteAggregator:
         async with self.database.session() as session, session.begin():
             repository = TallyRepository(session)
             facts = await repository.facts(market_id)
-            if facts is None or facts.state != OPEN_STATE[kind].value:
+            if facts is None or facts.state != rules.VOTING_STATE[kind].value:
                 return await self._report(kind, market_id, trigger, TallyResult.NOT_OPEN)
             if await repository.action(kind, market_id) is not None:
                 self._deadlines.pop(market_id, None)
@@ -275,7 +276,7 @@ class VoteAggregator:
         ACTIONS_ENQUEUED.labels(INTENT_OF[kind].value).inc()
         self._deadlines.pop(market_id, None)
         log.info(
-            "vote_tally_enqueued",
+            "vote tally enqueued",
             market_id=market_id,
             kind=kind.value,
             yes=tally.yes,
@@ -302,7 +303,7 @@ class VoteAggregator:
             )
             return (TallyResult.ENQUEUED, "approved") if passed else (TallyResult.NOT_PASSING, "")
         if resolution_proposed_at is None:
-            log.warning("dispute_without_resolution_time", market_id=market_id)
+            log.warning("dispute without resolution time", market_id=market_id)
             return TallyResult.UNKNOWN_PERIOD, ""
         period_end = rules.dispute_period_end(
             resolution_proposed_at, thresholds.dispute_period_seconds
@@ -344,7 +345,7 @@ class VoteAggregator:
             attempts, delay = self._retry_later(key)
             TALLY_FAILURES.labels(kind.value).inc()
             log.warning(
-                "vote_tally_failed",
+                "vote tally failed",
                 market_id=market_id,
                 kind=kind.value,
                 trigger=trigger,
@@ -410,7 +411,7 @@ class VoteAggregator:
                 report.results.append(result)
         SWEEP_SECONDS.observe(time.perf_counter() - started)
         log.info(
-            "vote_sweep_done",
+            "vote sweep done",
             proposals=report.proposals,
             disputes=report.disputes,
             enqueued=len(report.enqueued()),
@@ -462,7 +463,7 @@ class VoteAggregator:
                         [getter, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                     )
                     if getter in done:
-                        vote_event: Event = getter.result()
+                        vote_event: Message = getter.result()
                         getter = None
                         await self._on_vote(vote_event)
             finally:
@@ -472,12 +473,12 @@ class VoteAggregator:
                     with contextlib.suppress(asyncio.CancelledError):
                         await waiter
 
-    async def _on_vote(self, vote_event: Event) -> None:
-        market_id, kind = vote_event.get("marketId"), vote_event.get("voteType")
-        if kind not in KINDS or not isinstance(market_id, str):
-            log.warning("vote_event_malformed", vote_event=vote_event)
+    async def _on_vote(self, message: Message) -> None:
+        vote = from_wire(message)
+        if not isinstance(vote, VoteCast) or vote.kind not in KINDS:
+            log.warning("vote event malformed", vote_event=message)
             return
-        await self.tally_safely(VoteKind(kind), market_id, "event")
+        await self.tally_safely(VoteKind(vote.kind), vote.market_id, "event")
 
     async def _sweep_safely(self) -> float:
         """Sweep; the delay until the next one (shorter, backing off, after a failure)."""
@@ -487,7 +488,7 @@ class VoteAggregator:
             TALLY_FAILURES.labels("sweep").inc()
             delay = min(self.sweep_interval, self._sweep_failures.failed())
             log.warning(
-                "vote_sweep_failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
+                "vote sweep failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
             )
             return delay
         self._sweep_failures.succeeded()
@@ -525,15 +526,22 @@ class MarketOnChain:
 def aggregator_jobs(container: Container, runner: OutboxRunner) -> list[BackgroundJob]:
     """The aggregator as a job of the worker process. The runner must carry the votes
     domain's handlers (`handlers.vote_outbox_handlers`); its client supplies the thresholds."""
-    thresholds = ThresholdSource(container.settings, runner.client)
-    aggregator = VoteAggregator.from_settings(
+    return [BackgroundJob("votes-aggregator", worker_aggregator(container, runner).run)]
+
+
+def worker_aggregator(container: Container, runner: OutboxRunner, **options: Any) -> VoteAggregator:
+    """The aggregator as the worker wires it; `options` replace its defaults (a test's clock,
+    lock lease or observer)."""
+    wiring: dict[str, Any] = {
+        "chain_clock": ChainClock(runner.client),
+        "on_chain": MarketOnChain(runner.client),
+    }
+    return VoteAggregator.from_settings(
         container.settings,
         container.database,
         container.bus,
         container.locks,
-        thresholds,
+        ThresholdSource(container.settings, runner.client),
         runner.notify,
-        chain_clock=ChainClock(runner.client),
-        on_chain=MarketOnChain(runner.client),
+        **(wiring | options),
     )
-    return [BackgroundJob("votes-aggregator", aggregator.run)]

@@ -33,7 +33,7 @@ from marketd.core.cache import Cache
 from marketd.core.database import Database
 from marketd.core.errors import Forbidden, Unavailable
 from marketd.models.base import utcnow
-from marketd.votes.eligibility import (
+from marketd.shared.eligibility import (
     MAX_TRANSACTIONS,
     ChainFacts,
     Check,
@@ -200,7 +200,7 @@ class EligibilityChecker:
                 )
                 facts = replace(facts, first_seen=first_seen, transactions=transactions)
         except ChainError as exc:
-            log.warning("vote_eligibility_rpc_failed", error=f"{type(exc).__name__}: {exc}")
+            log.warning("vote eligibility rpc failed", error=f"{type(exc).__name__}: {exc}")
             raise EligibilityUnavailable(
                 "The chain could not be read to check this wallet's eligibility; try again.",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},

@@ -1,18 +1,21 @@
+"""Vote routes: cast a proposal or dispute vote; a market's votes (listed under the market)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
-from marketd.core.container import Container
-from marketd.core.deps import ContainerDep, SessionDep
 from marketd.core.openapi import problems
-from marketd.markets.dependencies import MarketCacheDep
-from marketd.votes.eligibility_service import EligibilityChecker
+from marketd.core.schemas import Cursor, MarketId
+from marketd.votes.dependencies import EligibilityDep, VoteReadsDep, VoteServiceDep
 from marketd.votes.rules import VoteKind
-from marketd.votes.schemas import VoteAccepted, VoteCreate
-from marketd.votes.service import VoteService
+from marketd.votes.schemas import MarketVotesOut, VoteAccepted, VoteCreate
 
-router = APIRouter(prefix="/api/votes", tags=["votes"])
+casting = APIRouter(prefix="/api/votes", tags=["votes"])
+by_market = APIRouter(prefix="/api/markets", tags=["markets"])
 
 INELIGIBLE = (
     "`vote-ineligible`: the wallet does not meet the off-chain vote's eligibility strategies "
@@ -27,13 +30,7 @@ UNCHECKABLE = (
 )
 
 
-def checker(container: Container) -> EligibilityChecker:
-    return EligibilityChecker(
-        container.settings, container.cache, container.database, container.chain_reader()
-    )
-
-
-@router.post(
+@casting.post(
     "/proposal",
     response_model=VoteAccepted,
     responses=problems(
@@ -49,17 +46,14 @@ def checker(container: Container) -> EligibilityChecker:
 async def vote_on_proposal(
     body: VoteCreate,
     wallet: CurrentWallet,
-    session: SessionDep,
-    container: ContainerDep,
-    cache: MarketCacheDep,
+    votes: VoteServiceDep,
+    eligibility: EligibilityDep,
 ) -> VoteAccepted:
     """Like (true) or dislike (false) a PROPOSED market; a new vote replaces the wallet's last."""
-    return await VoteService(session, container.bus, cache).cast(
-        VoteKind.PROPOSAL, body.market_id, wallet, body.vote, checker(container)
-    )
+    return await votes.cast(VoteKind.PROPOSAL, body.market_id, wallet, body.vote, eligibility)
 
 
-@router.post(
+@casting.post(
     "/dispute",
     response_model=VoteAccepted,
     responses=problems(
@@ -75,11 +69,35 @@ async def vote_on_proposal(
 async def vote_on_dispute(
     body: VoteCreate,
     wallet: CurrentWallet,
-    session: SessionDep,
-    container: ContainerDep,
-    cache: MarketCacheDep,
+    votes: VoteServiceDep,
+    eligibility: EligibilityDep,
 ) -> VoteAccepted:
     """Agree (true) or disagree (false) with the dispute of a DISPUTED market."""
-    return await VoteService(session, container.bus, cache).cast(
-        VoteKind.DISPUTE, body.market_id, wallet, body.vote, checker(container)
-    )
+    return await votes.cast(VoteKind.DISPUTE, body.market_id, wallet, body.vote, eligibility)
+
+
+@by_market.get(
+    "/{market_id}/votes",
+    response_model=MarketVotesOut,
+    responses=problems(
+        {
+            404: "No market with this id.",
+            422: "Also `invalid-cursor`: the cursor is malformed or from another listing.",
+        }
+    ),
+)
+async def market_votes(
+    market_id: MarketId,
+    reads: VoteReadsDep,
+    kind: VoteKind = VoteKind.PROPOSAL,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Cursor | None = None,
+) -> Response:
+    """The tally and every counted vote (by wallet), so anyone can recount."""
+    return await reads.market_votes(kind, market_id, limit, cursor)
+
+
+router = APIRouter()
+"""Every vote route: casting, and the votes listed under a market."""
+for _part in (casting, by_market):
+    router.include_router(_part)

@@ -4,7 +4,9 @@ The outbox runner calls these inside the transaction that marks the action confi
 market row changes exactly when the action is recorded as done, never twice:
 
 * `approve_market` confirmed with outcome `approved` -> the market row becomes APPROVED
-  (approved_at, proposal_likes/dislikes) and a `market_state_change` goes out on "markets";
+  (proposal_likes/dislikes; the move and approved_at by `marketd.markets.lifecycle`, stamped
+  with the confirmation time until the indexer reads the program event) and its
+  `MarketStateChanged` goes out on "markets";
   with outcome `awaiting_admin_approval` (the backend key is not the admin) the counts are
   stored and the row stays PROPOSED; `GET /api/markets/{id}/votes` reports it as awaiting the
   admin (from the action's outcome).
@@ -33,12 +35,15 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import Intent, Outcome
-from marketd.chain.client import MarketAccount, OnChainState
-from marketd.chain.outbox import Handler, chain_info, outcome_of
+from marketd.chain.client import MarketAccount
+from marketd.chain.outbox import OutboxHandler, chain_info, outcome_of
 from marketd.core.bus import EventBus
-from marketd.markets.rules import MarketState
+from marketd.core.events import DomainEvent, publish
+from marketd.markets import lifecycle
+from marketd.markets.lifecycle import Writer
 from marketd.models import ChainOutbox, Market
 from marketd.models.base import utcnow
+from marketd.shared.market_state import MarketState
 from marketd.votes import rules
 from marketd.votes.tally_repository import TallyRepository
 
@@ -58,33 +63,19 @@ ACTIONS_FAILED = Counter(
 _publishing: set[asyncio.Task[None]] = set()
 
 
-class MarketReader(Protocol):
+class MarketAccountReader(Protocol):
     async def market(self, market_id: str) -> MarketAccount | None: ...
 
 
-def state_change(
-    market_id: str, old: MarketState, new: MarketState, at: datetime
-) -> dict[str, Any]:
-    return {
-        "type": "market_state_change",
-        "marketId": market_id,
-        "oldState": old.value,
-        "newState": new.value,
-        "timestamp": at.isoformat(),
-    }
-
-
-async def _publish(bus: EventBus, topic: str, message: dict[str, Any]) -> None:
+async def _publish(bus: EventBus, event: DomainEvent) -> None:
     try:
-        await bus.publish(topic, message)
+        await publish(bus, event)
     except Exception:
-        log.exception("vote_event_publish_failed", topic=topic, market_id=message.get("marketId"))
+        log.exception("vote event publish failed", topic=event.topic, market_id=event.market_id)
 
 
-def publish_after_commit(
-    session: AsyncSession, bus: EventBus, topic: str, message: dict[str, Any]
-) -> None:
-    """Publish `message` once the session's transaction commits; never if it rolls back."""
+def publish_after_commit(session: AsyncSession, bus: EventBus, event: DomainEvent) -> None:
+    """Publish `event` once the session's transaction commits; never if it rolls back."""
     loop = asyncio.get_running_loop()
     sync_session = session.sync_session
 
@@ -95,7 +86,7 @@ def publish_after_commit(
         if settled:
             return
         settled = True
-        task = loop.create_task(_publish(bus, topic, message))
+        task = loop.create_task(_publish(bus, event))
         _publishing.add(task)
         task.add_done_callback(_publishing.discard)
 
@@ -118,20 +109,20 @@ class VoteActionHandlers:
     def __init__(
         self,
         bus: EventBus,
-        reader: MarketReader | None = None,
+        reader: MarketAccountReader | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.bus = bus
         self.reader = reader
         self.clock = clock
 
-    def handlers(self) -> dict[str, Handler]:
+    def handlers(self) -> dict[str, OutboxHandler]:
         return {
             Intent.APPROVE_MARKET.value: self.on_approve_confirmed,
             Intent.RESOLVE_DISPUTE.value: self.on_dispute_confirmed,
         }
 
-    def failure_handlers(self) -> dict[str, Handler]:
+    def failure_handlers(self) -> dict[str, OutboxHandler]:
         return {
             Intent.APPROVE_MARKET.value: self.on_failed,
             Intent.RESOLVE_DISPUTE.value: self.on_failed,
@@ -144,16 +135,15 @@ class VoteActionHandlers:
             else await TallyRepository(session).locked_market(row.market_id)
         )
         if market is None:
-            log.warning("vote_action_market_missing", market_id=row.market_id, intent=row.intent)
+            log.warning("vote action market missing", market_id=row.market_id, intent=row.intent)
         return market
 
-    def _transition(self, session: AsyncSession, market: Market, new: MarketState) -> datetime:
-        now = self.clock()
-        old = MarketState(market.state)
-        market.state = new.value
-        market.updated_at = now
-        publish_after_commit(session, self.bus, "markets", state_change(market.id, old, new, now))
-        return now
+    def _transition(self, session: AsyncSession, market: Market, new: MarketState) -> None:
+        """Through the one owner of transitions, stamped with the confirmation time (the
+        indexer re-stamps it with the program event's time when it reads it)."""
+        change = lifecycle.transition(market, new, self.clock(), Writer.OUTBOX)
+        if change is not None:
+            publish_after_commit(session, self.bus, change)
 
     async def on_approve_confirmed(self, session: AsyncSession, row: ChainOutbox) -> None:
         outcome = outcome_of(row) or ""
@@ -164,9 +154,9 @@ class VoteActionHandlers:
         market.proposal_likes = _count(row, "likes")
         market.proposal_dislikes = _count(row, "dislikes")
         if outcome == Outcome.APPROVED and market.state == MarketState.PROPOSED:
-            market.approved_at = self._transition(session, market, MarketState.APPROVED)
+            self._transition(session, market, MarketState.APPROVED)
         elif outcome == Outcome.AWAITING_ADMIN_APPROVAL:
-            log.info("market_awaiting_admin_approval", market_id=market.id)
+            log.info("market awaiting admin approval", market_id=market.id)
         await session.flush()
 
     async def on_dispute_confirmed(self, session: AsyncSession, row: ChainOutbox) -> None:
@@ -177,20 +167,20 @@ class VoteActionHandlers:
             return
         if outcome == Outcome.SUPERSEDED:
             # Another signer's aggregation moved the market; the indexer applies its event.
-            log.info("dispute_superseded_on_chain", market_id=market.id)
+            log.info("dispute superseded on chain", market_id=market.id)
             return
         market.dispute_agree = _count(row, "agrees")
         market.dispute_disagree = _count(row, "disagrees")
         if market.state == MarketState.DISPUTED:
             market.final_outcome = await self._final_outcome(market, row)
-            market.finalized_at = self._transition(session, market, MarketState.FINALIZED)
+            self._transition(session, market, MarketState.FINALIZED)
         await session.flush()
 
     async def _final_outcome(self, market: Market, row: ChainOutbox) -> bool | None:
         """The program's word when the account can be read, else the tally's verdict."""
         if self.reader is not None:
             account = await self.reader.market(market.id)
-            if account is not None and account.state is OnChainState.FINALIZED:
+            if account is not None and account.state is MarketState.FINALIZED:
                 final = account.data.get("final_outcome")
                 return final if isinstance(final, bool) else None
         succeeded = (row.payload or {}).get("decision") == rules.DisputeVerdict.SUCCEEDED
@@ -200,7 +190,7 @@ class VoteActionHandlers:
         error = str(chain_info(row).get("error") or "unknown")
         ACTIONS_FAILED.labels(row.intent, error).inc()
         log.error(
-            "vote_action_failed",
+            "vote action failed",
             market_id=row.market_id,
             intent=row.intent,
             error=error,
@@ -209,8 +199,8 @@ class VoteActionHandlers:
 
 
 def vote_outbox_handlers(
-    bus: EventBus, reader: MarketReader | None = None
-) -> tuple[Mapping[str, Handler], Mapping[str, Handler]]:
+    bus: EventBus, reader: MarketAccountReader | None = None
+) -> tuple[Mapping[str, OutboxHandler], Mapping[str, OutboxHandler]]:
     """(handlers, failure_handlers) of the votes domain for the worker's `OutboxRunner`."""
     handlers = VoteActionHandlers(bus, reader)
     return handlers.handlers(), handlers.failure_handlers()

@@ -11,12 +11,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from marketd.shared.market_state import VOTING_STATES, MarketState
+
 BASIS_POINTS = 10_000
 
 
 class VoteKind(enum.StrEnum):
     PROPOSAL = "proposal"
     DISPUTE = "dispute"
+
+
+VOTING_STATE: dict[VoteKind, MarketState] = dict(zip(VoteKind, VOTING_STATES, strict=True))
+"""The state in which a market takes votes of each kind (proposal: PROPOSED, dispute:
+DISPUTED); `marketd.markets.rules.VOTING_STATES` lists them in this order."""
 
 
 @dataclass(frozen=True)

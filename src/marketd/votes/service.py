@@ -12,17 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketd.core import metrics
 from marketd.core.bus import EventBus
 from marketd.core.errors import Conflict, NotFound
+from marketd.core.events import VoteCast, publish
 from marketd.core.pagination import decode_cursor, encode_cursor
 from marketd.markets.cache import MarketCache
 from marketd.markets.repository import MarketRepository
-from marketd.markets.rules import MarketState
 from marketd.models import Market
-from marketd.realtime.fanout import publish_event
+from marketd.shared.eligibility import ON_CHAIN
+from marketd.shared.market_state import MarketState
 from marketd.users.service import UserService
-from marketd.votes.eligibility import ON_CHAIN
 from marketd.votes.eligibility_service import EligibilityChecker
 from marketd.votes.repository import VoteRepository
-from marketd.votes.rules import NO_VOTES_REASON, Tally, VoteKind
+from marketd.votes.rules import NO_VOTES_REASON, VOTING_STATE, Tally, VoteKind
 from marketd.votes.schemas import (
     EligibilityCheckOut,
     EligibilityOut,
@@ -33,8 +33,6 @@ from marketd.votes.schemas import (
     VoteOut,
 )
 from marketd.votes.submitted import submitted_tally
-
-VOTING_STATE = {VoteKind.PROPOSAL: MarketState.PROPOSED, VoteKind.DISPUTE: MarketState.DISPUTED}
 
 
 class VotingClosed(Conflict):
@@ -58,9 +56,7 @@ def eligibility_out(tx_signature: str | None, record: Mapping[str, Any] | None) 
 
 
 class VoteService:
-    def __init__(
-        self, session: AsyncSession, bus: EventBus, cache: MarketCache | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, bus: EventBus, cache: MarketCache) -> None:
         self.session = session
         self.bus = bus
         self.cache = cache
@@ -97,24 +93,17 @@ class VoteService:
         await UserService(self.session).touch_active(wallet, now)
         tally = outcome.tally
         await self.session.commit()
-        if self.cache is not None:
-            await self.cache.drop_votes(market_id)
-        metrics.VOTES_ACCEPTED.labels(kind.value).inc()
-        # A unique eventId: yes -> no -> yes by one wallet repeats an event exactly, and the
-        # realtime sequencer would merge the repeat as a duplicate delivery.
-        await publish_event(
-            self.bus,
-            "votes",
-            {
-                "type": "vote",
-                "marketId": market_id,
-                "voteType": kind.value,
-                "vote": vote,
-                "user": wallet,
-                "likes": tally.yes,
-                "dislikes": tally.no,
-            },
+        cast = VoteCast(
+            market_id=market_id,
+            kind=kind.value,
+            vote=vote,
+            wallet=wallet,
+            likes=tally.yes,
+            dislikes=tally.no,
         )
+        await self.cache.drop_for(cast)
+        metrics.VOTES_ACCEPTED.labels(kind.value).inc()
+        await publish(self.bus, cast)
         return VoteAccepted(
             market_id=market_id,
             kind=kind,

@@ -11,8 +11,8 @@ from sqlalchemy import bindparam, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketd.chain.actions import Intent
-from marketd.markets.rules import MarketState
 from marketd.models import ChainOutbox, DisputeVote, Market, ProposalVote
+from marketd.shared.market_state import MarketState
 from marketd.votes.repository import TABLES, VoteTable, counted
 from marketd.votes.rules import CastVote, Tally, VoteKind
 
@@ -29,10 +29,6 @@ _NEWEST_ACTION = (
     .limit(1)
 )
 """Read by every votes page (prebuilt with bind parameters, see markets.repository)."""
-OPEN_STATE: dict[VoteKind, MarketState] = {
-    VoteKind.PROPOSAL: MarketState.PROPOSED,
-    VoteKind.DISPUTE: MarketState.DISPUTED,
-}
 
 
 @dataclass(frozen=True)

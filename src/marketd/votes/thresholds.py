@@ -88,7 +88,7 @@ class ThresholdSource:
             except ChainError as exc:
                 if self._last_from_chain is None:
                     raise
-                log.warning("vote_thresholds_stale", error=f"{type(exc).__name__}: {exc}")
+                log.warning("vote thresholds stale", error=f"{type(exc).__name__}: {exc}")
                 return self._last_from_chain
             if config is None:
                 value = configured_thresholds(self.settings)

@@ -1,13 +1,12 @@
-"""Rebuild the local programs: ``python -m marketd.chain.localnet.build [--check] [--program P]``.
+"""Rebuild the local program: ``python -m marketd.chain.localnet.build [--check] [--program P]``.
 
-Compiles ``program/zmart_standin.c`` (the stand-in) and ``program/zmart_twin.c`` (the faithful
-twin of zmart_core, twice: as deployed, and with ``-DZMART_FIXED_PROGRAM`` for the intended
-behaviour of its runtime defects) with clang-14 for ``bpfel`` and links each object with
-:mod:`marketd.chain.localnet.sbf_link` into ``zmart_standin.so`` / ``zmart_twin.so`` /
-``zmart_twin_fixed.so``. ``--check`` rebuilds in a temporary directory and fails when the
-bytes differ from a committed artifact, so CI proves the artifacts come from the sources.
-clang runs from the program directory with relative paths and no debug info, which keeps its
-output byte-identical across machines with the same clang version.
+Compiles ``program/zmart_twin.c`` (the faithful twin of zmart_core) twice, as deployed and with
+``-DZMART_FIXED_PROGRAM`` for the intended behaviour of its runtime defects, with clang-14 for
+``bpfel`` and links each object with :mod:`marketd.chain.localnet.sbf_link` into
+``zmart_twin.so`` / ``zmart_twin_fixed.so``. ``--check`` rebuilds in a temporary directory and
+fails when the bytes differ from a committed artifact, so CI proves the artifacts come from the
+sources. clang runs from the program directory with relative paths and no debug info, which
+keeps its output byte-identical across machines with the same clang version.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ from marketd.chain.localnet.sbf_link import link
 
 LOCALNET_DIR = Path(__file__).resolve().parent
 PROGRAM_DIR = LOCALNET_DIR / "program"
-SOURCE_NAME = "zmart_standin.c"
-ARTIFACT = LOCALNET_DIR / "zmart_standin.so"
 CLANG_ENV = "MARKETD_CLANG"
 DEFAULT_CLANG = "clang-14"
 CLANG_FLAGS = (
@@ -54,32 +51,17 @@ class ProgramBuild:
     extra_flags: tuple[str, ...] = ()
 
 
-# The twin's shared headers hold helpers not every family uses.
-_TWIN_FLAGS = ("-Wno-unused-function",)
-STANDIN = ProgramBuild("standin", SOURCE_NAME, ARTIFACT)
-TWIN = ProgramBuild("twin", "zmart_twin.c", LOCALNET_DIR / "zmart_twin.so", _TWIN_FLAGS)
+TWIN = ProgramBuild("twin", "zmart_twin.c", LOCALNET_DIR / "zmart_twin.so")
 TWIN_FIXED = ProgramBuild(
-    "twin-fixed",
-    "zmart_twin.c",
-    LOCALNET_DIR / "zmart_twin_fixed.so",
-    (*_TWIN_FLAGS, "-DZMART_FIXED_PROGRAM"),
+    "twin-fixed", "zmart_twin.c", LOCALNET_DIR / "zmart_twin_fixed.so", ("-DZMART_FIXED_PROGRAM",)
 )
-PROGRAMS = {build.name: build for build in (STANDIN, TWIN, TWIN_FIXED)}
-LOCAL_PROGRAMS = ("standin", "twin")
-"""What a local chain can run: the twin of zmart_core (the default since marketd runs on the
-real program's semantics, issue #17) or the older stand-in (still selectable)."""
+PROGRAMS = {build.name: build for build in (TWIN, TWIN_FIXED)}
 
 
-def program_artifact(program: str = "twin", *, fixed: bool = False) -> Path:
-    """The committed .so a local chain deploys. ``fixed`` (twin only) gives the intended
-    behaviour of zmart_core's runtime defects (sell_shares pays out) instead of the
+def program_artifact(*, fixed: bool = False) -> Path:
+    """The committed .so a local chain deploys: the twin as deployed, or with ``fixed`` the
+    intended behaviour of zmart_core's runtime defects (sell_shares pays out) instead of the
     deployed outcome (PrivilegeEscalation)."""
-    if program not in LOCAL_PROGRAMS:
-        raise ValueError(f"unknown local program {program!r}; one of {LOCAL_PROGRAMS}")
-    if program == "standin":
-        if fixed:
-            raise ValueError("the fixed-program switch applies to the twin only")
-        return STANDIN.artifact
     return (TWIN_FIXED if fixed else TWIN).artifact
 
 
@@ -114,7 +96,7 @@ def compile_object(
 
 
 def build_program(
-    work_dir: Path, source_dir: Path = PROGRAM_DIR, target: ProgramBuild = STANDIN
+    work_dir: Path, source_dir: Path = PROGRAM_DIR, target: ProgramBuild = TWIN
 ) -> bytes:
     """Compile and link into ``work_dir``; return the shared object bytes."""
     obj_path = work_dir / target.artifact.with_suffix(".o").name
@@ -147,12 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--program",
         choices=sorted(PROGRAMS),
-        help="only this program (default: all; with --output: standin)",
+        help="only this build (default: all; with --output: twin)",
     )
     parser.add_argument("--output", type=Path, default=None, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.output is not None:
-        targets = [(PROGRAMS[options.program or STANDIN.name], options.output)]
+        targets = [(PROGRAMS[options.program or TWIN.name], options.output)]
     elif options.program is not None:
         targets = [(PROGRAMS[options.program], PROGRAMS[options.program].artifact)]
     else:

@@ -1,7 +1,7 @@
 """The embedded local chain of one marketd process (used when no SOLANA_RPC_URL is set).
 
 `LocalChainRuntime` opens the chain persisted under ``Settings.data_dir / "chain"``, deploys
-the stand-in program under the configured program id, initialises GlobalConfig on first start
+the twin of zmart_core under the configured program id, initialises GlobalConfig on first start
 (the backend key is admin and backend authority) and serves Solana JSON-RPC + websocket on
 127.0.0.1 (PubSub also on port + 1, as Agave does), so the rest of marketd talks to it exactly
 as it would to a cluster. It says loudly that the chain is SIMULATED.
@@ -161,10 +161,7 @@ class LocalChainRuntime:
         return self._backend
 
     def program_artifact(self) -> Path:
-        settings = self.settings
-        return program_artifact(
-            settings.local_chain_program, fixed=settings.local_chain_fixed_program
-        )
+        return program_artifact(fixed=self.settings.local_chain_fixed_program)
 
     def program(self) -> LocalProgram:
         return LocalProgram(self.chain, self.program_id, self.coder)
@@ -196,8 +193,7 @@ class LocalChainRuntime:
 
     def seed_demo_chain(self, now: int) -> bool:
         """Create the demo markets on the chain unless present (one snapshot write)."""
-        settings = self.settings  # sell_shares pays out on the stand-in and the fixed twin only
-        sells = settings.local_chain_program == "standin" or settings.local_chain_fixed_program
+        sells = self.settings.local_chain_fixed_program  # sell_shares pays out there only
         with self.chain.batch(), self.chain.slot_per_transaction():
             created = seed_chain(self.program(), self.backend, now, sells=sells)
         if created:

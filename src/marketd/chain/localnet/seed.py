@@ -8,8 +8,8 @@ finalize_market(Some(agree), Some(disagree)). In finalized markets the winners c
 creators withdraw what is left. On the real program (the twin as deployed) sell_shares always
 fails, so the plan sells only where the program can (`sells`); a buy the program refuses (e.g.
 the trailing side far behind, UnderflowError) lands as a failed transaction and is skipped.
-The database is then filled from what the chain did (`marketd.demo`), so the two agree by
-construction.
+The database is then built from the chain's history by the indexer, as the worker builds it
+(`marketd.demo`): nothing here knows the database's rows.
 
 The plan is deterministic (a fixed random seed and wallet seeds): market ids, voters, trade sizes
 are the same on every fresh chain. Times are laid out on the chain's clock: the clock is moved
@@ -44,7 +44,7 @@ from marketd.chain.addresses import (
 from marketd.chain.events import program_error_from_logs
 from marketd.chain.idl import IdlCoder
 from marketd.chain.localnet.svm import LocalChain, TxRecord
-from marketd.markets.rules import MarketState
+from marketd.shared.market_state import MarketState
 
 SOL = 1_000_000_000
 VOTE_SEED = b"vote"
@@ -170,6 +170,25 @@ class LocalProgram:
         signers: Sequence[Keypair],
     ) -> TxRecord:
         return self.send([self.instruction(name, args, accounts)], signers)
+
+    def create_market(self, creator: Keypair, market_id: str, question: str = "q") -> TxRecord:
+        """create_market signed by `creator`, with the demo's b and initial liquidity (the
+        question's IPFS hash stands for `question`)."""
+        return self.call(
+            "create_market",
+            {
+                "market_id": market_id_bytes(market_id),
+                "b_parameter": B_PARAMETER,
+                "initial_liquidity": INITIAL_LIQUIDITY,
+                "ipfs_question_hash": fake_cid(question),
+            },
+            {
+                "creator": creator.pubkey(),
+                "market": self.market(market_id),
+                "global_config": self.config,
+            },
+            [creator],
+        )
 
     def read(self, account_name: str, address: Pubkey) -> dict[str, Any] | None:
         account = self.chain.get_account(address)
@@ -360,21 +379,7 @@ class DemoSeeder:
 
     # ---- instructions
     def _create(self, market_id: str, creator: Keypair) -> None:
-        self.program.call(
-            "create_market",
-            {
-                "market_id": market_id_bytes(market_id),
-                "b_parameter": B_PARAMETER,
-                "initial_liquidity": INITIAL_LIQUIDITY,
-                "ipfs_question_hash": fake_cid(f"question:{market_id}"),
-            },
-            {
-                "creator": creator.pubkey(),
-                "market": self.program.market(market_id),
-                "global_config": self.program.config,
-            },
-            [creator],
-        )
+        self.program.create_market(creator, market_id, f"question:{market_id}")
 
     def _vote(
         self, market: Pubkey, voter: Keypair, vote: bool, *, dispute: bool = False

@@ -93,8 +93,6 @@ void *memset(void *dst, int c, u64 n) {
     return dst;
 }
 
-#define LOG(literal) sol_log_((literal), sizeof(literal) - 1)
-
 static bool bytes_eq(const void *a, const void *b, u64 n) {
     i32 result = 0;
     sol_memcmp_(a, b, n, &result);

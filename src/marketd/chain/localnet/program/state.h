@@ -11,12 +11,6 @@
 #define DISC_USER_POSITION 0x1b11ea53f5d1f8fbUL
 #define DISC_VOTE_RECORD 0xa79d09eaa57b0970UL
 
-/* Allocated sizes: discriminator + the largest Borsh encoding (Anchor's InitSpace). */
-#define GLOBAL_CONFIG_SIZE 198
-#define MARKET_ACCOUNT_SIZE 483
-#define USER_POSITION_SIZE 182
-#define VOTE_RECORD_SIZE 83
-
 /* GlobalConfig: fixed layout (no Option fields), byte offsets from the account start */
 #define GC_ADMIN 8
 #define GC_BACKEND_AUTHORITY 40

@@ -1,9 +1,9 @@
 /* zmart_twin: the faithful twin of the zmart_core Anchor program (PROGRAM.md), for LiteSVM.
  *
- * Unlike the stand-in (zmart_standin.c) it reproduces zmart_core's behaviour, defects
- * included: the Anchor framework passes (anchor.h), the bit-exact LMSR (lmsr.h, fixed.h)
- * and the 18 instructions, one file per family. Built twice: as deployed (sell_shares fails
- * with PrivilegeEscalation) and with -DZMART_FIXED_PROGRAM (sell_shares pays out). */
+ * It reproduces zmart_core's behaviour, defects included: the Anchor framework passes
+ * (anchor.h), the bit-exact LMSR (lmsr.h, fixed.h) and the 18 instructions, one file per
+ * family. Built twice: as deployed (sell_shares fails with PrivilegeEscalation) and with
+ * -DZMART_FIXED_PROGRAM (sell_shares pays out). */
 #include "anchor.h"
 
 #define IX_ACTIVATE_MARKET 0x5948637174c51a0aUL

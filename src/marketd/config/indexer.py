@@ -1,13 +1,16 @@
-"""Settings of the market monitor (environment variables `INDEXER_*`)."""
+"""Settings of the market monitor (`settings.indexer`; environment variables `INDEXER_*`)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from marketd.config.section import Section
 
 
-class IndexerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INDEXER_", extra="ignore")
+class IndexerSettings(Section):
+    ENV_PREFIX: ClassVar[str] = "INDEXER_"
 
     auto_activate: bool = Field(
         default=True, description="Activate APPROVED markets automatically (activate_market)."

@@ -1,5 +1,8 @@
 """Who may vote off-chain (pure): the eligibility strategies and their decisions.
 
+Shared below every layer because the settings (VOTE_ELIGIBILITY, DISPUTE_VOTE_ELIGIBILITY)
+parse their policies with it at start-up, and the votes domain decides with it.
+
 Signing in needs only a keypair, so one person can hold any number of wallets. An off-chain
 vote costs nothing, so before it is stored the wallet must meet every strategy of the kind's
 policy (all-of), in the spirit of Snapshot's voting strategies:
@@ -17,9 +20,9 @@ A policy is written as these items separated by commas, e.g.
 ``min_balance_sol=0.05,min_wallet_age_days=7``. On-chain votes (``submit_proposal_vote``,
 ``submit_dispute_vote``) pay rent and always count; they are never judged here.
 
-The facts (balance, history, position) are gathered by `eligibility_service`; this module only
-decides, so each decision can be tested and recounted without I/O. A decision is recorded with
-the vote (`Decision.record`) so the votes page shows why each vote counted.
+The facts (balance, history, position) are gathered by `marketd.votes.eligibility_service`; this
+module only decides, so each decision can be tested and recounted without I/O. A decision is
+recorded with the vote (`Decision.record`) so the votes page shows why each vote counted.
 """
 
 from __future__ import annotations

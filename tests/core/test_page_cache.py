@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from marketd.core.pages import (
+from marketd.core.page_cache import (
     Lookup,
     MemoryPageCache,
     PageCache,

@@ -1,4 +1,9 @@
-"""Settings, read once from the environment (and `.env`).
+"""The settings of one marketd process: one tree, read once from the environment (and `.env`)
+when the process starts, and held by the container (`Container.settings`).
+
+The fields every part uses are at the root; each domain with settings of its own reads its
+section (`settings.indexer`, `settings.realtime`, `settings.snapshots`, `settings.readiness`).
+Every variable keeps its flat name (`marketd.config.sources`); `environment_names()` lists them.
 
 Every secret (database password inside DATABASE_URL, Redis password, pinning tokens, the
 backend keypair) comes from the environment only; `Settings.__repr__` hides them so a log
@@ -10,20 +15,26 @@ from __future__ import annotations
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from marketd.votes.eligibility import Strategy, parse_policy
+from marketd.config.indexer import IndexerSettings
+from marketd.config.readiness import ReadinessSettings
+from marketd.config.realtime import RealtimeSettings
+from marketd.config.section import CsvList
+from marketd.config.snapshots import SnapshotSettings
+from marketd.config.sources import SectionDotEnvSource, SectionEnvSource, environment_names
+from marketd.shared.eligibility import Strategy, parse_policy
 
 DEFAULT_PROGRAM_ID = "6s8bbbCS7oNYNnTUHgrPDHG4jqaSrD6MSxQSPVR1rxw"
-
-
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
 
 
 class Settings(BaseSettings):
@@ -60,8 +71,8 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Bind address of the metrics port (not public)"
     )
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: CsvList[str] = Field(default_factory=list)
+    trusted_proxies: CsvList[str] = Field(default_factory=list)
     rate_limit: str = "100/minute"
     sign_in_rate_limit: str = Field(
         default="20/minute",
@@ -79,9 +90,6 @@ class Settings(BaseSettings):
         ge=1024,
         description="Larger request bodies are refused with 413 before parsing (the largest "
         "valid request, a 5,000-character post, is at most ~20 KB)",
-    )
-    ws_max_message_bytes: int = Field(
-        default=64 * 1024, ge=1024, description="Larger WebSocket frames close the connection"
     )
     log_json: bool | None = None
     log_level: str = "INFO"
@@ -101,11 +109,9 @@ class Settings(BaseSettings):
     solana_ws_url: str | None = None
     idl_path: Path | None = None
     backend_keypair: SecretStr | None = None
-    # Program of the embedded local chain: the faithful twin of zmart_core (default: what
-    # production runs) or the older stand-in; local_chain_fixed_program gives the twin its
-    # intended behaviour where the real program fails at runtime (sell_shares pays out
-    # instead of PrivilegeEscalation).
-    local_chain_program: Literal["standin", "twin"] = "twin"
+    # The embedded local chain runs the faithful twin of zmart_core; local_chain_fixed_program
+    # gives it its intended behaviour where the real program fails at runtime (sell_shares pays
+    # out instead of PrivilegeEscalation).
     local_chain_fixed_program: bool = False
 
     # The simulated local chain (used when SOLANA_RPC_URL is unset).
@@ -134,7 +140,7 @@ class Settings(BaseSettings):
     dispute_min_votes: int = 10
     dispute_success_threshold_bps: int = 6000
     sweep_interval_seconds: int = 300
-    # Who may vote off-chain (marketd.votes.eligibility): strategies, all of which a wallet
+    # Who may vote off-chain (marketd.shared.eligibility): strategies, all of which a wallet
     # must meet. On-chain votes always count. docs/deploy.md says why these defaults.
     vote_eligibility: str = Field(
         default="min_balance_sol=0.05,min_wallet_age_days=7",
@@ -162,11 +168,41 @@ class Settings(BaseSettings):
         "wait before another takes them over (unset: each job's own, 15-30 s)",
     )
 
-    @model_validator(mode="after")
-    def _fixed_program_needs_the_twin(self) -> Settings:
-        if self.local_chain_fixed_program and self.local_chain_program != "twin":
-            raise ValueError("LOCAL_CHAIN_FIXED_PROGRAM applies to LOCAL_CHAIN_PROGRAM=twin only")
-        return self
+    # The sections (their variables: marketd.config.sources).
+    indexer: IndexerSettings = Field(default_factory=IndexerSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    readiness: ReadinessSettings = Field(default_factory=ReadinessSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The default sources in their default order, the environment and `.env` reading each
+        section from its flat variable names."""
+        environment_names(settings_cls)  # refuses a tree where two settings share a variable
+        assert isinstance(env_settings, EnvSettingsSource)
+        assert isinstance(dotenv_settings, DotEnvSettingsSource)
+        environment = SectionEnvSource(
+            settings_cls,
+            case_sensitive=env_settings.case_sensitive,
+            env_ignore_empty=env_settings.env_ignore_empty,
+            env_parse_none_str=env_settings.env_parse_none_str,
+        )
+        dotenv = SectionDotEnvSource(
+            settings_cls,
+            env_file=dotenv_settings.env_file,
+            env_file_encoding=dotenv_settings.env_file_encoding,
+            case_sensitive=dotenv_settings.case_sensitive,
+            env_ignore_empty=dotenv_settings.env_ignore_empty,
+            env_parse_none_str=dotenv_settings.env_parse_none_str,
+        )
+        return init_settings, environment, dotenv, file_secret_settings
 
     @field_validator("vote_eligibility", "dispute_vote_eligibility")
     @classmethod
@@ -177,11 +213,6 @@ class Settings(BaseSettings):
                 "`position` applies to dispute votes only (a PROPOSED market has no trades)"
             )
         return value
-
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
-    @classmethod
-    def _csv(cls, value: object) -> object:
-        return _split_csv(value)
 
     @field_validator("trusted_proxies")
     @classmethod

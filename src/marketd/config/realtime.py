@@ -1,16 +1,24 @@
-"""Limits and timings of the WebSocket layer (environment variables `WS_*`)."""
+"""Limits and timings of the WebSocket layer (`settings.realtime`; environment variables
+`WS_*`)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from marketd.realtime.buffer import DEFAULT_MAX_EVENTS
+from marketd.config.section import Section
+
+DEFAULT_MAX_EVENTS = 1000
+"""Events kept per market for replay (WS_REPLAY_EVENTS), the event logs' default."""
 
 
-class RealtimeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WS_", env_file=".env", extra="ignore")
+class RealtimeSettings(Section):
+    ENV_PREFIX: ClassVar[str] = "WS_"
 
+    max_message_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger WebSocket frames close the connection"
+    )
     max_connections_per_ip: int = Field(default=100, ge=1)
     max_subscriptions: int = Field(default=50, ge=1, description="Markets per connection.")
     send_buffer_bytes: int = Field(

@@ -1,41 +1,24 @@
-"""Settings of the snapshots domain, read from the same environment as ``marketd.config``.
+"""Schedules, retention and the IPFS stores of discussion snapshots (`settings.snapshots`).
 
-Kept apart so it can be merged into ``Settings`` later: every field here has the name (and so
-the environment variable) it would have there. ``snapshot_config(settings)`` takes a field from
-``Settings`` when ``Settings`` has it, from the environment otherwise.
+The variables have no common prefix (SNAPSHOT_CRON, PRUNE_CRON, IPFS_API_URL,
+PINNING_SERVICE_URL, …): each field is named as its variable. The readiness probe checks the
+Kubo node configured here, the one the snapshotter writes to.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from marketd.config import Settings
-from marketd.markets.rules import LIVE_STATES, MarketState
+from marketd.config.section import CsvList, Section
+from marketd.shared.market_state import LIVE_STATES, MarketState
 
 DEFAULT_GATEWAYS = ("https://trustless-gateway.link", "https://ipfs.io")
 
 
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-class SnapshotSettings(BaseSettings):
-    """Schedules, retention and the IPFS stores of discussion snapshots."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        hide_input_in_errors=True,
-    )
-
+class SnapshotSettings(Section):
     # Scheduling (crontab syntax, evaluated in UTC) and the leader lock.
     snapshot_cron: str = "0 0 * * *"
     prune_cron: str = "30 1 * * *"
@@ -43,7 +26,7 @@ class SnapshotSettings(BaseSettings):
     # Rows left pending by an interrupted run are uploaded at worker start and then this often
     # (whenever the lock is free), not only by the next day's run.
     snapshot_retry_seconds: float = Field(default=300.0, gt=0)
-    snapshot_market_states: Annotated[list[MarketState], NoDecode] = Field(
+    snapshot_market_states: CsvList[MarketState] = Field(
         default_factory=lambda: sorted(LIVE_STATES)
     )
     snapshot_retention_days: int = Field(default=90, ge=1)
@@ -59,28 +42,16 @@ class SnapshotSettings(BaseSettings):
     ipfs_api_upload: Literal["add", "car"] = "add"
     pinning_service_url: str | None = None
     pinning_service_token: SecretStr | None = None
-    pinning_service_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    pinning_service_origins: CsvList[str] = Field(default_factory=list)
     ipfs_local_copy: bool = Field(
         default=True,
         description="Keep a copy in data_dir/ipfs beside configured remotes (never instead).",
     )
-    ipfs_gateways: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_GATEWAYS)
-    )
+    ipfs_gateways: CsvList[str] = Field(default_factory=lambda: list(DEFAULT_GATEWAYS))
     ipfs_gateway_timeout_seconds: float = 10.0
     ipfs_timeout_seconds: float = 30.0
     ipfs_upload_attempts: int = Field(default=5, ge=1)
     ipfs_upload_backoff_seconds: float = 0.5
-
-    @field_validator("snapshot_market_states", "pinning_service_origins", mode="before")
-    @classmethod
-    def _csv(cls, value: object) -> object:
-        return _split_csv(value)
-
-    @field_validator("ipfs_gateways", mode="before")
-    @classmethod
-    def _gateways(cls, value: object) -> object:
-        return _split_csv(value)
 
     @field_validator("snapshot_cron", "prune_cron")
     @classmethod
@@ -97,14 +68,3 @@ class SnapshotSettings(BaseSettings):
     @property
     def has_remote_store(self) -> bool:
         return bool(self.ipfs_api_url or self.pinning_service_url)
-
-
-def snapshot_config(settings: Settings, **overrides: Any) -> SnapshotSettings:
-    """The snapshot settings: fields ``Settings`` already has (once merged) win over the
-    environment; ``overrides`` win over both."""
-    values = {
-        name: getattr(settings, name)
-        for name in SnapshotSettings.model_fields
-        if hasattr(settings, name)
-    }
-    return SnapshotSettings(**(values | overrides))
