@@ -12,6 +12,8 @@ from enum import StrEnum
 
 
 class SubmissionStatus(StrEnum):
+    """Where a relayed trade stands: pending, confirmed (indexed) or failed (`error` says why)."""
+
     PENDING = "pending"  # accepted; the relay sends it until it lands or cannot any more
     CONFIRMED = "confirmed"  # the indexer indexed its transaction
     FAILED = "failed"  # the chain refused it or it can no longer land; `error` says why
