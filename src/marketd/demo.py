@@ -13,8 +13,7 @@ The chain's part takes the production path, so the demo cannot drift from it:
 3. one round of the worker's reconcile job then makes the rows agree with the market accounts,
    as it would a round later on a cluster (it logs each field it repairs): on a fresh chain it
    copies what no event carries (the liquidity of a market never activated: MarketCreated
-   lacks it) and `is_cancelled`, which the indexer sets on MarketCancelled but the program
-   leaves false;
+   lacks it);
 4. what no chain event carries is written here, as the API would have written it: each market's
    texts (question, description, category, tags: `POST /api/markets` registers them) and closing
    date (`market_schedules`), the demo wallets' display names (a profile), and the discussion

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import struct
 from pathlib import Path
 
@@ -449,6 +451,40 @@ def test_inner_instructions_and_return_data_are_recorded(
     }
     landed = chain.get_record(str(chain.send_transaction(signed(chain, funded, data_size))))
     assert landed is not None and landed.return_data == simulated.return_data
+
+
+def _sqlite_max_of(text: str) -> float:
+    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+        [value] = connection.execute("SELECT max(CAST(? AS REAL))", (text,)).fetchone()
+    return float(value)
+
+
+def test_a_program_run_leaves_the_floating_point_state_as_it_found_it(
+    chain: LocalChain, funded: Keypair
+) -> None:
+    """The SPL programs, run by LiteSVM in this process, left the x87 stack full: SQLite's
+    `long double` max() then gave NaN (NULL), the embedded backend's NULL chart `high`."""
+    mint = Pubkey.new_unique()
+    mint_data = struct.pack("<I32sQBBI32s", 0, bytes(32), 0, 6, 1, 0, bytes(32))
+    chain.set_account(mint, Account(SOL, mint_data, TOKEN_PROGRAM, False, 0))
+
+    def create_ata() -> VersionedTransaction:
+        owner = Pubkey.new_unique()
+        ata, _ = Pubkey.find_program_address(
+            [bytes(owner), bytes(TOKEN_PROGRAM), bytes(mint)], ATA_PROGRAM
+        )
+        metas = [(funded.pubkey(), True, True), (ata, False, True), (owner, False, False)]
+        metas += [(mint, False, False), (Pubkey.default(), False, False)]
+        metas += [(TOKEN_PROGRAM, False, False)]
+        accounts = [AccountMeta(key, signer, writable) for key, signer, writable in metas]
+        return signed(chain, funded, Instruction(ATA_PROGRAM, b"", accounts))
+
+    assert _sqlite_max_of("0.929007731") == 0.929007731
+    assert chain.simulate_transaction(create_ata()).err is None
+    assert _sqlite_max_of("0.929007731") == 0.929007731
+    record = chain.get_record(str(chain.send_transaction(create_ata())))
+    assert record is not None and record.err is None
+    assert _sqlite_max_of("0.929007731") == 0.929007731
 
 
 def test_a_restart_from_the_data_dir_sees_the_same_chain(tmp_path: Path, clock: FakeClock) -> None:

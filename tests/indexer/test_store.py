@@ -487,7 +487,7 @@ async def test_cancel_withdraw_claim_config_and_unknown_events(api, tape):
         assert market is not None
         assert (market.state, market.is_cancelled, market.current_liquidity) == (
             "CANCELLED",
-            True,
+            False,  # as the program leaves the account's flag (cancel_market, §3.17)
             0,  # withdraw_liquidity sets current_liquidity to 0 (§3.14)
         )
         position = (await session.scalars(select(Position))).one()

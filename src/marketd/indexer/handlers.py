@@ -427,8 +427,9 @@ def on_market_finalized(ws: Workspace, event: IndexedEvent) -> None:
 
 
 def on_market_cancelled(ws: Workspace, event: IndexedEvent) -> None:
+    """The state says it: cancel_market leaves the account's `is_cancelled` false (PROGRAM.md
+    §3.17), and the row's chain columns are the account's, so reconcile finds nothing to fix."""
     if (market := ws.market(event)) is not None:
-        market.is_cancelled = True
         ws.enter(market, MarketState.CANCELLED, event)
 
 

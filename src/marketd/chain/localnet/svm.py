@@ -62,6 +62,8 @@ from solders.transaction_metadata import (
 )
 from solders.transaction_status import TransactionErrorType
 
+from marketd.chain.localnet import fpu
+
 FINALITY_DEPTH = 32
 """Slots after which a landed transaction counts as finalized."""
 CLUSTER_CONFIRMATION_SLOTS = 2
@@ -559,7 +561,10 @@ class LocalChain:
     def load_program(self, program_id: Pubkey, program: bytes | Path) -> None:
         """Deploy an SBF program; with a data dir its bytes are kept there for restarts."""
         so_bytes = program.read_bytes() if isinstance(program, Path) else program
-        self._svm.add_program(program_id, so_bytes)
+        try:
+            self._svm.add_program(program_id, so_bytes)
+        finally:
+            fpu.restore_x87()
         key = str(program_id)
         if key not in self._programs:
             self._programs.append(key)
@@ -689,6 +694,7 @@ class LocalChain:
                 outcome = self._svm.simulate_transaction(tx)
         finally:
             self._svm.with_sigverify(True)
+            fpu.restore_x87()
         if isinstance(outcome, SimulatedTransactionInfo):
             meta, err, post = outcome.meta(), None, dict(outcome.post_accounts())
         else:
@@ -789,7 +795,10 @@ class LocalChain:
         keys = [str(key) for key in tx.message.account_keys] + writable + readonly
         before = {key: self._svm.get_account(Pubkey.from_string(key)) for key in keys}
         pre_balances = [_lamports(before[key]) for key in keys]
-        outcome = self._svm.send_transaction(tx)
+        try:
+            outcome = self._svm.send_transaction(tx)
+        finally:
+            fpu.restore_x87()
         signature = tx.signatures[0]
         if self._svm.get_transaction(signature) is None:
             self.save()
