@@ -17,7 +17,6 @@ from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 from sqlalchemy import select
 
-from marketd.chain.addresses import market_id_bytes
 from marketd.chain.client import ChainClient
 from marketd.chain.clock import ChainClock
 from marketd.chain.idl import Idl, IdlCoder
@@ -140,30 +139,10 @@ async def start_stack(stacks: list[Stack], api: Any, world: Any, **options: Any)
     return stack
 
 
-def create_on_chain(world: Any, market_id: str) -> None:
-    """The user's create_market transaction, for the market the API registered."""
-    creator = world.funded()
-    world.send(
-        "create_market",
-        {
-            "market_id": market_id_bytes(market_id),
-            "b_parameter": 100 * SOL,
-            "initial_liquidity": 10 * SOL,
-            "ipfs_question_hash": b"Q" * 46,
-        },
-        {
-            "creator": creator.pubkey(),
-            "market": world.client.market_address(market_id),
-            "global_config": world.client.global_config_address(),
-        },
-        [creator],
-    )
-
-
 async def proposed_market(api: Any, world: Any) -> str:
     _, creator = await api.sign_in()
     market_id: str = await api.market(creator)
-    create_on_chain(world, market_id)
+    world.create_market(market_id=market_id)
     return market_id
 
 
@@ -258,7 +237,7 @@ async def test_a_proposal_is_approved_only_once_its_market_is_on_chain(api, worl
     assert report.result is TallyResult.NOT_ON_CHAIN
     assert (await stack.aggregator.sweep()).enqueued() == []
     assert await outbox_rows(api, market_id) == []
-    create_on_chain(world, market_id)
+    world.create_market(market_id=market_id)
     assert (await stack.aggregator.sweep()).enqueued() == [market_id]
     assert (await stack.runner.run_once()).results == {"confirmed": 1}
     assert (await world.client.market(market_id)).state == MarketState.APPROVED
@@ -281,7 +260,7 @@ async def test_a_proposal_waiting_for_its_market_is_looked_at_again_soon(api, wo
     assert stack.aggregator._next_due() == 1_001.0  # in a second
     await stack.aggregator.tally_safely(VoteKind.PROPOSAL, market_id, "retry")
     assert stack.aggregator._next_due() == 1_002.0  # then two: backing off
-    create_on_chain(world, market_id)
+    world.create_market(market_id=market_id)
     now[0] = 1_002.0
     await stack.aggregator._run_due()
     assert [row.intent for row in await outbox_rows(api, market_id)] == ["approve_market"]
