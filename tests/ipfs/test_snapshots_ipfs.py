@@ -11,26 +11,21 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from solders.keypair import Keypair
-
-from marketd.chain.addresses import new_market_id
 from marketd.config import SnapshotSettings
 from marketd.ipfs.gateway import GatewayReader
 from marketd.ipfs.kubo import KuboBlockstore
-from marketd.models import Discussion, Market, User
-from marketd.snapshots.dependencies import get_snapshot_config
-from marketd.snapshots.endpoints import router
 from marketd.snapshots.retention import run_prune
 from marketd.snapshots.rules import parse_document
-from marketd.snapshots.service import SnapshotService
 from marketd.snapshots.snapshotter import run_snapshot
-from marketd.snapshots.stores import build_stores
+
+from ..helpers.snapshots import Snap, at
 
 if TYPE_CHECKING:
     from ..helpers.ipfs import Gateways, IpfsPeer
 
 
 DAY = date(2026, 2, 2)
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)  # markets exist well before the days snapshotted
 
 
 def settings_for(peer: IpfsPeer, gateways: Gateways) -> SnapshotSettings:
@@ -46,54 +41,21 @@ def settings_for(peer: IpfsPeer, gateways: Gateways) -> SnapshotSettings:
     )
 
 
-async def add_market(api: Any) -> str:
-    market_id, creator = new_market_id(), str(Keypair().pubkey())
-    async with api.container.database.session() as session:
-        session.add(User(wallet=creator))  # the platform's markets reference users
-        await session.flush()
-        session.add(
-            Market(
-                id=market_id,
-                on_chain_address=str(Keypair().pubkey()),
-                question="Is the archive verifiable?",
-                creator_wallet=creator,
-                state="ACTIVE",
-                created_at=datetime(2026, 1, 1, tzinfo=UTC),
-            )
-        )
-        await session.commit()
-    return market_id
-
-
-async def add_post(api: Any, market_id: str, content: str, created_at: datetime) -> None:
-    author = str(Keypair().pubkey())
-    async with api.container.database.session() as session:
-        session.add(User(wallet=author))  # the platform's posts reference users
-        await session.flush()
-        session.add(
-            Discussion(
-                market_id=market_id,
-                user_wallet=author,
-                content=content,
-                created_at=created_at,
-            )
-        )
-        await session.commit()
-
-
-def noon(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+def snap_for(api: Any, peer: IpfsPeer, gateways: Gateways) -> Snap:
+    """The snapshot test helper, on the peer's configuration."""
+    return Snap(api, settings_for(peer, gateways))
 
 
 async def test_snapshot_pinned_on_the_peer_and_read_through_untrusted_gateways(
     api_factory: Callable[..., Any], ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways
 ) -> None:
     api = await api_factory()
-    config = settings_for(ipfs_peer, ipfs_trustless_gateways)
-    market = await add_market(api)
+    snap = snap_for(api, ipfs_peer, ipfs_trustless_gateways)
+    config = snap.config
+    market = await snap.market(created_at=CREATED)
     posted = [f"post {i}: the peer keeps this — ✓" for i in range(3)]
     for index, content in enumerate(posted):
-        await add_post(api, market, content, noon(DAY) + timedelta(minutes=index))
+        await snap.post(market, content, at(DAY, 12) + timedelta(minutes=index))
 
     run = await run_snapshot(api.container, day=DAY, config=config)
     assert run is not None and not run.failed
@@ -117,9 +79,7 @@ async def test_snapshot_pinned_on_the_peer_and_read_through_untrusted_gateways(
     assert [post["content"] for post in parse_document(content)["posts"]] == posted
 
     # The same through the API (no local copy: the gateways are the only source).
-    app = api.client._transport.app
-    app.include_router(router)
-    app.dependency_overrides[get_snapshot_config] = lambda: config
+    snap.serve()
     response = await api.client.get(f"/api/snapshots/{pinned.cid}")
     assert response.status_code == 200, response.text
     assert response.content == content
@@ -129,9 +89,10 @@ async def test_rerun_adds_nothing_and_prune_unpins_from_the_peer(
     api_factory: Callable[..., Any], ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways
 ) -> None:
     api = await api_factory()
-    config = settings_for(ipfs_peer, ipfs_trustless_gateways)
-    market = await add_market(api)
-    await add_post(api, market, "to be pruned one day", noon(DAY))
+    snap = snap_for(api, ipfs_peer, ipfs_trustless_gateways)
+    config = snap.config
+    market = await snap.market(created_at=CREATED)
+    await snap.post(market, "to be pruned one day", at(DAY, 12))
     first = await run_snapshot(api.container, day=DAY, config=config)
     assert first is not None
     cid = first.pinned[0].cid
@@ -144,7 +105,7 @@ async def test_rerun_adds_nothing_and_prune_unpins_from_the_peer(
     kubo = KuboBlockstore(ipfs_peer.api_url)
     try:
         assert await kubo.is_pinned(cid)
-        pruned = await run_prune(api.container, config=config, now=noon(DAY + timedelta(days=91)))
+        pruned = await run_prune(api.container, config=config, now=at(DAY + timedelta(days=91), 12))
         assert pruned is not None and pruned.result.pruned == [cid]
         assert pruned.collected_blocks is None  # no local store configured
         assert not await kubo.is_pinned(cid)
@@ -160,14 +121,15 @@ async def test_crashed_run_is_completed_on_the_peer(
     api_factory: Callable[..., Any], ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways
 ) -> None:
     api = await api_factory()
-    config = settings_for(ipfs_peer, ipfs_trustless_gateways)
-    market = await add_market(api)
+    snap = snap_for(api, ipfs_peer, ipfs_trustless_gateways)
+    config = snap.config
+    market = await snap.market(created_at=CREATED)
     # A day of its own, so that no earlier test pinned the same document.
     day = DAY + timedelta(days=7)
-    await add_post(api, market, f"written before the crash {uuid.uuid4()}", noon(day))
-    stores = build_stores(api.container.settings, config)
+    await snap.post(market, f"written before the crash {uuid.uuid4()}", at(day, 12))
+    stores = snap.stores()
     try:
-        service = SnapshotService(api.container.database, api.container.bus, stores, config)
+        service = snap.service(stores)
         assert await service.prepare(day) == 1
     finally:
         await stores.aclose()
@@ -190,12 +152,13 @@ async def test_a_day_of_many_markets_goes_to_the_peer_in_batched_cars(
     api_factory: Callable[..., Any], ipfs_peer: IpfsPeer, ipfs_trustless_gateways: Gateways
 ) -> None:
     api = await api_factory()
-    config = settings_for(ipfs_peer, ipfs_trustless_gateways)
+    snap = snap_for(api, ipfs_peer, ipfs_trustless_gateways)
+    config = snap.config
     day = DAY + timedelta(days=14)  # a day of its own: no earlier test pinned these documents
-    markets = [await add_market(api) for _ in range(6)]
+    markets = [await snap.market(created_at=CREATED) for _ in range(6)]
     for index, market in enumerate(markets):
         for number in range(index):  # from no posts to five
-            await add_post(api, market, f"{market} post {number}", noon(day))
+            await snap.post(market, f"{market} post {number}", at(day, 12))
 
     run = await run_snapshot(api.container, day=day, config=config)
     assert run is not None and not run.failed
