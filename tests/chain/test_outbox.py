@@ -29,6 +29,8 @@ from marketd.core.database import Database
 from marketd.models import ChainOutbox
 from marketd.shared.market_state import MarketState
 
+from ..helpers.loops import passes_through_failures, running
+
 LEASE = 60.0
 
 
@@ -660,14 +662,10 @@ async def test_run_loop_processes_on_notify_and_stops(
         confirmed.set()
 
     runner = make_runner(chain_world, chain_database, handlers={Intent.APPROVE_MARKET: handler})
-    stop = asyncio.Event()
-    loop = asyncio.create_task(runner.run(stop, interval=3600))
-    await approve_row(chain_world, chain_database, market_id)
-    runner.notify()
-    await asyncio.wait_for(confirmed.wait(), 10)
-    stop.set()
-    runner.notify()
-    await asyncio.wait_for(loop, 10)
+    async with running(runner):
+        await approve_row(chain_world, chain_database, market_id)
+        runner.notify()
+        await asyncio.wait_for(confirmed.wait(), 10)
     assert chain_world.events("ProposalApproved", market_id) == 1
 
 
@@ -675,18 +673,7 @@ async def test_run_loop_survives_a_failing_pass(
     chain_world: Any, chain_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runner = make_runner(chain_world, chain_database)
-    passes: list[int] = []
-    stop = asyncio.Event()
-
-    async def broken_pass() -> None:
-        passes.append(1)
-        if len(passes) == 2:
-            stop.set()
-        raise RuntimeError("database down")
-
-    monkeypatch.setattr(runner, "run_once", broken_pass)
-    await asyncio.wait_for(runner.run(stop, interval=0), 10)
-    assert len(passes) == 2
+    assert await passes_through_failures(runner, monkeypatch) == 2
 
 
 def test_confirm_wait_must_be_shorter_than_the_lease(

@@ -21,6 +21,8 @@ from marketd.models.base import utcnow
 from marketd.trades.relay import RelayResult, TradeRelay
 from marketd.trades.status import SubmissionStatus
 
+from ..helpers.loops import passes_through_failures, running
+
 SOL = 1_000_000_000
 AddMarket = Callable[[str], Awaitable[None]]
 
@@ -273,15 +275,11 @@ async def test_run_loop_relays_on_notify(
     relay = TradeRelay(chain_database, chain_world.client)
     landed = asyncio.Event()
     remove = chain_world.chain.add_listener(lambda _event: landed.set())
-    stop = asyncio.Event()
-    loop = asyncio.create_task(relay.run(stop, interval=3600))
-    await submit(chain_database, market_id, user, buy(chain_world, user, market_id))
-    relay.notify()
-    await asyncio.wait_for(landed.wait(), 10)
-    remove()
-    stop.set()
-    relay.notify()
-    await asyncio.wait_for(loop, 10)
+    async with running(relay):
+        await submit(chain_database, market_id, user, buy(chain_world, user, market_id))
+        relay.notify()
+        await asyncio.wait_for(landed.wait(), 10)
+        remove()
     assert chain_world.events("SharesBought", market_id) == 1
 
 
@@ -289,18 +287,7 @@ async def test_run_loop_survives_a_failing_pass(
     chain_world: Any, chain_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     relay = TradeRelay(chain_database, chain_world.client)
-    passes: list[int] = []
-    stop = asyncio.Event()
-
-    async def broken_pass() -> None:
-        passes.append(1)
-        if len(passes) == 2:
-            stop.set()
-        raise RuntimeError("database down")
-
-    monkeypatch.setattr(relay, "run_once", broken_pass)
-    await asyncio.wait_for(relay.run(stop, interval=0), 10)
-    assert len(passes) == 2
+    assert await passes_through_failures(relay, monkeypatch) == 2
 
 
 async def test_a_trade_sent_while_the_program_is_paused_waits_and_lands_after_resume(
