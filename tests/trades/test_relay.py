@@ -67,12 +67,28 @@ def buy(world: Any, user: Keypair, market_id: str, cost: int = SOL) -> bytes:
     return raw
 
 
+async def pending_trade(
+    world: Any, database: Database, add_market: AddMarket, cost: int = SOL
+) -> tuple[str, str]:
+    """A trading market and a funded user's signed buy of ``cost`` waiting for the relay:
+    (market id, signature)."""
+    market_id = await trading_market(world, add_market)
+    user = world.funded()
+    return market_id, await submit(database, market_id, user, buy(world, user, market_id, cost))
+
+
+async def failure(database: Database, signature: str) -> str:
+    """The error a submission the relay gave up on was left with."""
+    row = await submission(database, signature)
+    assert row.status == "failed"
+    assert row.error is not None
+    return row.error
+
+
 async def test_signed_trade_lands_and_is_left_for_the_indexer(
     chain_world: Any, chain_database: Database, chain_add_market: AddMarket
 ) -> None:
-    market_id = await trading_market(chain_world, chain_add_market)
-    user = chain_world.funded()
-    signature = await submit(chain_database, market_id, user, buy(chain_world, user, market_id))
+    market_id, signature = await pending_trade(chain_world, chain_database, chain_add_market)
     relay = TradeRelay(chain_database, chain_world.client)
     assert (await relay.run_once()).count(RelayResult.SENT) == 1
     record = chain_world.chain.get_record(signature)
@@ -87,9 +103,7 @@ async def test_signed_trade_lands_and_is_left_for_the_indexer(
 async def test_lost_send_is_sent_again(
     chain_world: Any, chain_database: Database, chain_add_market: AddMarket
 ) -> None:
-    market_id = await trading_market(chain_world, chain_add_market)
-    user = chain_world.funded()
-    signature = await submit(chain_database, market_id, user, buy(chain_world, user, market_id))
+    market_id, signature = await pending_trade(chain_world, chain_database, chain_add_market)
     await chain_world.control("drop_next_sends", count=1)
     relay = TradeRelay(chain_database, chain_world.client)
     assert (await relay.run_once()).count(RelayResult.SENT) == 1
@@ -102,31 +116,21 @@ async def test_lost_send_is_sent_again(
 async def test_expired_trade_is_marked_failed(
     chain_world: Any, chain_database: Database, chain_add_market: AddMarket
 ) -> None:
-    market_id = await trading_market(chain_world, chain_add_market)
-    user = chain_world.funded()
-    signature = await submit(chain_database, market_id, user, buy(chain_world, user, market_id))
+    _, signature = await pending_trade(chain_world, chain_database, chain_add_market)
     await chain_world.control("expire_blockhash")
     assert (await TradeRelay(chain_database, chain_world.client).run_once()).count(
         RelayResult.FAILED
     ) == 1
-    failed = await submission(chain_database, signature)
-    assert failed.status == "failed"
-    assert failed.error == "BlockhashExpired: expired before landing"
+    assert await failure(chain_database, signature) == "BlockhashExpired: expired before landing"
     assert chain_world.chain.get_record(signature) is None
 
 
 async def test_trade_the_program_refuses_is_marked_failed_with_its_error(
     chain_world: Any, chain_database: Database, chain_add_market: AddMarket
 ) -> None:
-    market_id = await trading_market(chain_world, chain_add_market)
-    user = chain_world.funded()
-    signature = await submit(
-        chain_database, market_id, user, buy(chain_world, user, market_id, cost=0)
-    )
+    _, signature = await pending_trade(chain_world, chain_database, chain_add_market, cost=0)
     await TradeRelay(chain_database, chain_world.client).run_once()
-    failed = await submission(chain_database, signature)
-    assert failed.status == "failed"
-    assert failed.error is not None and failed.error.startswith("TradeTooSmall: ")
+    assert (await failure(chain_database, signature)).startswith("TradeTooSmall: ")
 
 
 async def test_trade_from_an_unfunded_wallet_fails_at_once(
@@ -142,26 +146,19 @@ async def test_trade_from_an_unfunded_wallet_fails_at_once(
     report = await TradeRelay(chain_database, chain_world.client).run_once()
     assert report.count(RelayResult.FAILED) == 1
     assert report.count(RelayResult.RETRY) == 0
-    failed = await submission(chain_database, signature)
-    assert failed.status == "failed"
-    assert failed.error is not None and failed.error.startswith("AccountNotFound: ")
+    assert (await failure(chain_database, signature)).startswith("AccountNotFound: ")
 
 
 async def test_without_preflight_a_failed_landing_is_reported_next_pass(
     chain_world: Any, chain_database: Database, chain_add_market: AddMarket
 ) -> None:
-    market_id = await trading_market(chain_world, chain_add_market)
-    user = chain_world.funded()
-    signature = await submit(
-        chain_database, market_id, user, buy(chain_world, user, market_id, cost=0)
-    )
+    _, signature = await pending_trade(chain_world, chain_database, chain_add_market, cost=0)
     relay = TradeRelay(chain_database, chain_world.client, skip_preflight=True)
     assert (await relay.run_once()).count(RelayResult.SENT) == 1
     record = chain_world.chain.get_record(signature)
     assert record is not None and record.err is not None
     assert (await relay.run_once()).count(RelayResult.FAILED) == 1
-    failed = await submission(chain_database, signature)
-    assert failed.error is not None and failed.error.startswith("TradeTooSmall: ")
+    assert (await failure(chain_database, signature)).startswith("TradeTooSmall: ")
 
 
 async def test_tampered_transaction_is_rejected(
@@ -173,17 +170,13 @@ async def test_tampered_transaction_is_rejected(
     raw[-1] ^= 1  # instruction data changed after signing
     signature = await submit(chain_database, market_id, user, bytes(raw))
     await TradeRelay(chain_database, chain_world.client).run_once()
-    failed = await submission(chain_database, signature)
-    assert failed.status == "failed"
-    assert failed.error is not None and failed.error.startswith("RpcRejected: ")
+    assert (await failure(chain_database, signature)).startswith("RpcRejected: ")
 
 
 async def test_rpc_outage_leaves_trades_pending(
     chain_world: Any, chain_database: Database, chain_add_market: AddMarket
 ) -> None:
-    market_id = await trading_market(chain_world, chain_add_market)
-    user = chain_world.funded()
-    signature = await submit(chain_database, market_id, user, buy(chain_world, user, market_id))
+    _, signature = await pending_trade(chain_world, chain_database, chain_add_market)
     dead = ChainClient(
         AsyncClient("http://127.0.0.1:9"), chain_world.coder, chain_world.client.program_id
     )
@@ -199,9 +192,7 @@ async def test_send_outage_and_retryable_failures_keep_the_trade_pending_expiry_
     chain_add_market: AddMarket,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    market_id = await trading_market(chain_world, chain_add_market)
-    user = chain_world.funded()
-    signature = await submit(chain_database, market_id, user, buy(chain_world, user, market_id))
+    _, signature = await pending_trade(chain_world, chain_database, chain_add_market)
     failures: list[Exception] = [
         RpcUnavailable("node restarting"),
         TransactionFailed(TransactionErrorFieldless.AccountInUse, landed=False),
@@ -219,8 +210,7 @@ async def test_send_outage_and_retryable_failures_keep_the_trade_pending_expiry_
     # The node says the blockhash is gone while we send: the trade can never land.
     assert (await relay.run_once()).count(RelayResult.FAILED) == 1
     assert failures == []
-    failed = await submission(chain_database, signature)
-    assert failed.error == "BlockhashExpired: expired before landing"
+    assert await failure(chain_database, signature) == "BlockhashExpired: expired before landing"
 
 
 async def test_landing_seen_only_after_the_expiry_check_counts_as_landed(
