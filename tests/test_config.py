@@ -19,14 +19,14 @@ from marketd.config import (
     environment_names,
 )
 from marketd.config.section import Section
-from marketd.shared.market_state import MarketState
+
+from .helpers.settings import clear_environment, set_environment
 
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """No marketd variable set, and a working directory of this test's own (its `.env`)."""
-    for name in environment_names(Settings):
-        monkeypatch.delenv(name, raising=False)
+    clear_environment(monkeypatch)
     monkeypatch.chdir(tmp_path)
     return monkeypatch
 
@@ -38,31 +38,28 @@ def test_no_environment_gives_each_section_its_defaults(environment: pytest.Monk
     assert settings.realtime == RealtimeSettings()
     assert settings.realtime.max_message_bytes == 64 * 1024
     assert settings.realtime.replay_events == 1000
-    assert settings.snapshots == SnapshotSettings()
-    assert settings.snapshots.snapshot_cron == "0 0 * * *"
-    assert settings.snapshots.snapshot_market_states == [
-        MarketState.ACTIVE,
-        MarketState.DISPUTED,
-        MarketState.RESOLVING,
-    ]
+    assert settings.snapshots == SnapshotSettings()  # its values: tests/snapshots/test_config.py
     assert settings.readiness == ReadinessSettings()
     assert settings.readiness.timeout_seconds == 2.0 and settings.readiness.optional_checks == []
 
 
 def test_sections_read_their_flat_variables(environment: pytest.MonkeyPatch) -> None:
-    environment.setenv("INDEXER_MAX_BATCH", "7")
-    environment.setenv("indexer_auto_activate", "false")  # names are not case-sensitive
-    environment.setenv("WS_HEARTBEAT_SECONDS", "3.5")
-    environment.setenv("WS_MAX_MESSAGE_BYTES", "2048")
-    environment.setenv("SNAPSHOT_MARKET_STATES", "ACTIVE, DISPUTED")
-    environment.setenv("IPFS_API_URL", "http://kubo.test:5001")
-    environment.setenv("READINESS_OPTIONAL_CHECKS", "ipfs,,chain_rpc")
-    environment.setenv("CORS_ORIGINS", "https://a.test, https://b.test")
+    set_environment(
+        environment,
+        {
+            "INDEXER_MAX_BATCH": "7",
+            "indexer_auto_activate": "false",  # names are not case-sensitive
+            "WS_HEARTBEAT_SECONDS": "3.5",
+            "WS_MAX_MESSAGE_BYTES": "2048",
+            "IPFS_API_URL": "http://kubo.test:5001",
+            "READINESS_OPTIONAL_CHECKS": "ipfs,,chain_rpc",
+            "CORS_ORIGINS": "https://a.test, https://b.test",
+        },
+    )
     settings = Settings()
     assert settings.indexer.max_batch == 7 and not settings.indexer.auto_activate
     assert settings.realtime.heartbeat_seconds == 3.5
     assert settings.realtime.max_message_bytes == 2048
-    assert settings.snapshots.snapshot_market_states == [MarketState.ACTIVE, MarketState.DISPUTED]
     assert settings.snapshots.ipfs_api_url == "http://kubo.test:5001"
     assert settings.readiness.optional_checks == ["ipfs", "chain_rpc"]
     assert settings.cors_origins == ["https://a.test", "https://b.test"]

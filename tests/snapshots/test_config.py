@@ -8,25 +8,12 @@ from pydantic import ValidationError
 from marketd.config import DEFAULT_GATEWAYS, Settings, SnapshotSettings
 from marketd.shared.market_state import MarketState
 
-ENV = (
-    "SNAPSHOT_CRON",
-    "PRUNE_CRON",
-    "SNAPSHOT_MARKET_STATES",
-    "SNAPSHOT_RETENTION_DAYS",
-    "IPFS_API_URL",
-    "IPFS_API_AUTHORIZATION",
-    "PINNING_SERVICE_URL",
-    "PINNING_SERVICE_TOKEN",
-    "PINNING_SERVICE_ORIGINS",
-    "IPFS_GATEWAYS",
-    "IPFS_LOCAL_COPY",
-)
+from ..helpers.settings import clear_environment, set_environment
 
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_environment(monkeypatch)
     return monkeypatch
 
 
@@ -45,15 +32,20 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
 
 
 def test_environment(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("SNAPSHOT_CRON", "15 3 * * *")
-    clean_env.setenv("SNAPSHOT_MARKET_STATES", "ACTIVE, DISPUTED")
-    clean_env.setenv("SNAPSHOT_RETENTION_DAYS", "30")
-    clean_env.setenv("IPFS_API_URL", "https://ipfs.infura.io:5001")
-    clean_env.setenv("IPFS_API_AUTHORIZATION", "Basic c2VjcmV0")
-    clean_env.setenv("PINNING_SERVICE_URL", "https://api.pinata.cloud/psa")
-    clean_env.setenv("PINNING_SERVICE_TOKEN", "pst-9f8e7d")
-    clean_env.setenv("PINNING_SERVICE_ORIGINS", "/ip4/1.2.3.4/tcp/4001/p2p/Qm1,/dns/x/tcp/4001")
-    clean_env.setenv("IPFS_GATEWAYS", "http://127.0.0.1:8080, https://ipfs.io")
+    set_environment(
+        clean_env,
+        {
+            "SNAPSHOT_CRON": "15 3 * * *",
+            "SNAPSHOT_MARKET_STATES": "ACTIVE, DISPUTED",
+            "SNAPSHOT_RETENTION_DAYS": "30",
+            "IPFS_API_URL": "https://ipfs.infura.io:5001",
+            "IPFS_API_AUTHORIZATION": "Basic c2VjcmV0",
+            "PINNING_SERVICE_URL": "https://api.pinata.cloud/psa",
+            "PINNING_SERVICE_TOKEN": "pst-9f8e7d",
+            "PINNING_SERVICE_ORIGINS": "/ip4/1.2.3.4/tcp/4001/p2p/Qm1,/dns/x/tcp/4001",
+            "IPFS_GATEWAYS": "http://127.0.0.1:8080, https://ipfs.io",
+        },
+    )
     config = Settings(_env_file=None).snapshots  # type: ignore[call-arg]
     assert config.snapshot_cron == "15 3 * * *"
     assert config.snapshot_market_states == [MarketState.ACTIVE, MarketState.DISPUTED]
