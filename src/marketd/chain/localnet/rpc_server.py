@@ -964,7 +964,7 @@ class RpcEndpoint:
     """PubSub on RPC port + 1, where Agave serves it (the RPC port serves it as well)."""
 
 
-class _EmbeddedServer(uvicorn.Server):
+class EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its host and reports readiness."""
 
     def __init__(self, config: uvicorn.Config) -> None:
@@ -1019,7 +1019,7 @@ def bind_port_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _start(server: _EmbeddedServer, sock: socket.socket) -> asyncio.Task[None]:
+async def _start(server: EmbeddedServer, sock: socket.socket) -> asyncio.Task[None]:
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait([serving, ready], return_when=asyncio.FIRST_COMPLETED)
@@ -1051,8 +1051,8 @@ async def serve_local_rpc(
     hub: SubscriptionHub = app.state.hub
     bound_port = rpc_sock.getsockname()[1]
     servers = [
-        _EmbeddedServer(_uvicorn_config(app)),
-        _EmbeddedServer(_uvicorn_config(build_pubsub_app(hub))),
+        EmbeddedServer(_uvicorn_config(app)),
+        EmbeddedServer(_uvicorn_config(build_pubsub_app(hub))),
     ]
     tasks: list[asyncio.Task[None]] = []
     try:
