@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import structlog
 from prometheus_client import Counter
@@ -175,8 +176,9 @@ class TradeRelay:
         )
         return RelayResult.RETRY
 
-    async def _note(self, submission: _Pending, note: str) -> None:
-        """Say why a pending submission waits (it stays pending: it is sent again)."""
+    async def _update_pending(self, submission: _Pending, **values: Any) -> None:
+        """Write `values` to the submission while it is still pending: never undo the indexer's
+        confirmation (it may have seen the trade land meanwhile)."""
         async with self.database.session() as session, session.begin():
             await session.execute(
                 update(TradeSubmission)
@@ -184,24 +186,18 @@ class TradeRelay:
                     TradeSubmission.signature == submission.signature,
                     TradeSubmission.status == SubmissionStatus.PENDING,
                 )
-                .values(error=note, updated_at=utcnow())
+                .values(**values, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
 
+    async def _note(self, submission: _Pending, note: str) -> None:
+        """Say why a pending submission waits (it stays pending: it is sent again)."""
+        await self._update_pending(submission, error=note)
+
     async def _fail(self, submission: _Pending, name: str, detail: str) -> RelayResult:
-        async with self.database.session() as session, session.begin():
-            await session.execute(
-                update(TradeSubmission)
-                .where(
-                    TradeSubmission.signature == submission.signature,
-                    # never undo the indexer's confirmation
-                    TradeSubmission.status == SubmissionStatus.PENDING,
-                )
-                .values(
-                    status=SubmissionStatus.FAILED, error=f"{name}: {detail}", updated_at=utcnow()
-                )
-                .execution_options(synchronize_session=False)
-            )
+        await self._update_pending(
+            submission, status=SubmissionStatus.FAILED, error=f"{name}: {detail}"
+        )
         log.warning(
             "trade relay failed",
             signature=submission.signature,
