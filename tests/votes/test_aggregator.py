@@ -163,8 +163,8 @@ async def test_the_deciding_vote_enqueues_the_approval_with_its_evidence(api):
     _, creator = await api.sign_in()
     market_id = await api.market(creator)
     voters = [await api.sign_in() for _ in range(10)]
-    stop, lost = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(harness.aggregator.lead(stop, lost))
+    stop = asyncio.Event()
+    task = asyncio.create_task(harness.aggregator.lead(stop))
     await asyncio.wait_for(harness.aggregator.leading.wait(), 10)
     # A malformed event is skipped; the reports below come from the votes only.
     await api.container.bus.publish("votes", {"type": "vote", "voteType": "poll"})
@@ -317,15 +317,15 @@ async def test_the_loop_wakes_when_a_dispute_period_ends(api):
         api, "DISPUTED", proposed_outcome=False, resolution_proposed_at=soon
     )
     await add_votes(api, VoteKind.DISPUTE, market_id, 7, 3)
-    stop, lost = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(harness.aggregator.lead(stop, lost))
+    until = asyncio.Event()
+    task = asyncio.create_task(harness.aggregator.lead(until))
     report = await harness.next_report()
     assert (report.market_id, report.trigger, report.result) == (
         market_id,
         "deadline",
         TallyResult.ENQUEUED,
     )
-    lost.set()  # losing the lock ends the lead, like stop does
+    until.set()  # what leader_locked does on stop and when the lock is lost
     await asyncio.wait_for(task, 10)
     assert len(await outbox_rows(api, market_id)) == 1
 

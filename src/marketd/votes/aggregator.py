@@ -434,26 +434,25 @@ class VoteAggregator:
     async def run(self, stop: asyncio.Event) -> None:
         """Lead when the lock is ours, wait for it otherwise, until `stop` is set."""
 
-        async def lead(until: asyncio.Event) -> None:
-            await self.lead(until, until)  # `until`: stopping, or the lock lost
-
         await leader_locked(
-            self.locks, LOCK_NAME, self.leader_ttl, lead, leading=lambda on: LEADER.set(int(on))
+            self.locks,
+            LOCK_NAME,
+            self.leader_ttl,
+            self.lead,
+            leading=lambda on: LEADER.set(int(on)),
         )(stop)
 
-    async def lead(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
-        """React to votes, sweep and retry until `stop` or `lost` is set."""
+    async def lead(self, until: asyncio.Event) -> None:
+        """React to votes, sweep and retry until `until` is set (`leader_locked` sets it on
+        stop or when the lock is lost)."""
         async with self.bus.subscribe("votes") as votes:
             # Subscribed first: a vote during the catch-up sweep is not missed.
-            waiters: list[asyncio.Future[Any]] = [
-                asyncio.ensure_future(stop.wait()),
-                asyncio.ensure_future(lost.wait()),
-            ]
+            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(until.wait())]
             getter: asyncio.Future[Any] | None = None
             next_sweep = self.monotonic()
             self.leading.set()
             try:
-                while not (stop.is_set() or lost.is_set()):
+                while not until.is_set():
                     if self.monotonic() >= next_sweep:
                         next_sweep = self.monotonic() + await self._sweep_safely()
                     await self._run_due()
