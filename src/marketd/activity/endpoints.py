@@ -11,7 +11,7 @@ from marketd.activity.dependencies import ActivityReadsDep
 from marketd.activity.rules import ActivityKind
 from marketd.activity.schemas import ActivityOut
 from marketd.core.openapi import problems
-from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.pagination import DEFAULT_LIMIT, PageLimit
 from marketd.core.schemas import Cursor, Page
 
 router = APIRouter(prefix="/api/activity", tags=["activity"])
@@ -30,7 +30,7 @@ async def activity(
         list[ActivityKind] | None,
         Query(description="Only these kinds (repeat the parameter for several); all by default"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Response:
     """The newest trades, votes, new markets and state changes across all markets, newest

@@ -8,7 +8,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Query
 
 from marketd.core.errors import Problem
 from marketd.core.inputs import InputError, check_int64, check_moment, check_text
@@ -17,6 +19,8 @@ T = TypeVar("T")
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+"""The `limit` query parameter of every cursor-paginated listing (default `DEFAULT_LIMIT`)."""
 
 
 class InvalidCursor(Problem):

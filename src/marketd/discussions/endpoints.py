@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.openapi import problems
-from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.pagination import DEFAULT_LIMIT, PageLimit
 from marketd.core.responses import no_content
 from marketd.core.schemas import Cursor, MarketId, Page
 from marketd.discussions.dependencies import DiscussionReadsDep, DiscussionServiceDep
@@ -32,7 +31,7 @@ router = APIRouter(prefix="/api/discussions", tags=["discussions"])
 async def market_thread(
     market_id: MarketId,
     reads: DiscussionReadsDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Response:
     """A market's posts, newest first (deleted posts are left out)."""

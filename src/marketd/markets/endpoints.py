@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.openapi import problems
-from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.pagination import DEFAULT_LIMIT, PageLimit
 from marketd.core.schemas import Cursor, MarketId, Moment, Page, Text
 from marketd.markets.dependencies import MarketReadsDep, MarketServiceDep
 from marketd.markets.repository import MarketFilter
@@ -26,7 +26,6 @@ from marketd.markets.schemas import (
 from marketd.shared.market_state import MarketState
 
 router = APIRouter(prefix="/api/markets", tags=["markets"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 MAX_TRENDING = 50
 
 
@@ -43,7 +42,7 @@ async def list_markets(
     category: Annotated[Text | None, Query(max_length=CATEGORY_CHARS[1])] = None,
     q: Annotated[Text | None, Query(max_length=200, description="Text in the question")] = None,
     sort: MarketSort = MarketSort.NEWEST,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Response:
     """Browse markets: filter by state, category and question text; sort newest, by volume, or

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from marketd.core.openapi import problems
-from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.pagination import DEFAULT_LIMIT, PageLimit
 from marketd.core.schemas import Cursor, MarketId, Page, Text
 from marketd.markets.dependencies import MarketServiceDep
 from marketd.snapshots.dependencies import SnapshotServiceDep
@@ -30,7 +28,7 @@ async def market_snapshots(
     market_id: MarketId,
     snapshots: SnapshotServiceDep,
     markets: MarketServiceDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[SnapshotOut]:
     """A market's daily discussion snapshots, newest day first."""

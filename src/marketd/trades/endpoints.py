@@ -3,13 +3,11 @@ the market and the user, where clients look for them, but served by the trades d
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from marketd.auth.dependencies import CurrentWallet
 from marketd.core.openapi import problems
-from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.pagination import DEFAULT_LIMIT, PageLimit
 from marketd.core.schemas import Cursor, MarketId, Page, WalletId
 from marketd.trades.dependencies import TradeServiceDep
 from marketd.trades.rules import TradeType
@@ -18,7 +16,6 @@ from marketd.trades.schemas import TradeAccepted, TradeOut, TradeSubmit
 submitting = APIRouter(prefix="/api/trades", tags=["trades"])
 by_market = APIRouter(prefix="/api/markets", tags=["markets"])
 by_wallet = APIRouter(prefix="/api/users", tags=["users"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 CURSOR_PROBLEM = "Also `invalid-cursor`: the cursor is malformed or from another listing."
 
 TRADE_PROBLEMS = problems(
@@ -66,7 +63,7 @@ async def relay_sell(
 async def market_trades(
     market_id: MarketId,
     trades: TradeServiceDep,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[TradeOut]:
     """A market's confirmed trades, newest first."""
@@ -79,7 +76,7 @@ async def market_trades(
 async def user_trades(
     wallet: WalletId,
     trades: TradeServiceDep,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[TradeOut]:
     """A wallet's confirmed trades, newest first."""

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from marketd.core.openapi import problems
-from marketd.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from marketd.core.pagination import DEFAULT_LIMIT, PageLimit
 from marketd.core.schemas import Cursor, Page, WalletId
 from marketd.users.dependencies import UserReadServiceDep
 from marketd.users.schemas import PortfolioOut, PositionOut, UserOut, UserVoteOut
 
 router = APIRouter(prefix="/api/users", tags=["users"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 @router.get(
@@ -34,7 +31,7 @@ async def user_profile(wallet: WalletId, users: UserReadServiceDep) -> UserOut:
 async def user_votes(
     wallet: WalletId,
     users: UserReadServiceDep,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[UserVoteOut]:
     """A wallet's proposal and dispute votes, newest first."""
@@ -51,7 +48,7 @@ async def user_votes(
 async def user_positions(
     wallet: WalletId,
     users: UserReadServiceDep,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     cursor: Cursor | None = None,
 ) -> Page[PositionOut]:
     """A wallet's positions, by market: each with its market's question, state and prices,
